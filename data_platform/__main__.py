@@ -1,0 +1,3 @@
+from data_platform.cli.main import main
+
+main()

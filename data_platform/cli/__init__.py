@@ -1,0 +1,1 @@
+"""The `data-platform` command line: a thin layer over typed library functions."""

@@ -1,0 +1,85 @@
+"""Root command: options every command shares, and errors as one `Error:` line."""
+
+from __future__ import annotations
+
+import sys
+import traceback
+
+import click
+from botocore.exceptions import BotoCoreError, ClientError
+from sqlalchemy.exc import OperationalError, ProgrammingError
+
+from data_platform import __version__
+from data_platform.errors import DataPlatformError
+
+CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
+
+
+def _one_line(exc: BaseException) -> tuple[str, int]:
+    if isinstance(exc, DataPlatformError):
+        return str(exc), exc.exit_code
+    if isinstance(exc, OperationalError | ProgrammingError):
+        reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
+        return f"database: {reason}", 3
+    if isinstance(exc, ClientError | BotoCoreError):
+        return f"storage: {exc}", 4
+    return f"unexpected {type(exc).__name__}: {exc} (run with --debug for the traceback)", 1
+
+
+class AppGroup(click.Group):
+    """Turns every failure into one line on stderr and a non-zero exit code."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except (click.exceptions.Exit, click.ClickException, click.Abort):
+            raise
+        except Exception as exc:
+            if (ctx.obj or {}).get("debug"):
+                traceback.print_exc()
+            message, code = _one_line(exc)
+            click.echo(f"Error: {message}", err=True)
+            ctx.exit(code)
+
+
+@click.group(cls=AppGroup, context_settings=CONTEXT_SETTINGS)
+@click.version_option(__version__, "-V", "--version", prog_name="data-platform")
+@click.option("--debug", is_flag=True, help="Show tracebacks and debug logs.")
+@click.pass_context
+def cli(ctx: click.Context, debug: bool) -> None:
+    """Land vendor files, track every load, keep current-state tables in Postgres.
+
+    \b
+    Examples:
+      data-platform demo                      # the whole flow on sample data
+      data-platform db upgrade                # migrate the metadata database
+      data-platform storage ls --zone incoming
+      data-platform status
+    """
+    from data_platform import log
+    from data_platform.settings import get_settings
+
+    ctx.ensure_object(dict)
+    ctx.obj["debug"] = debug
+    settings = get_settings()
+    log.configure("DEBUG" if debug else settings.log_level, settings.log_format)
+
+
+def _register() -> None:
+    from data_platform.cli import db, demo, status, storage
+
+    cli.add_command(db.db)
+    cli.add_command(storage.storage)
+    cli.add_command(status.status)
+    cli.add_command(demo.demo)
+
+
+_register()
+
+
+def main() -> None:
+    sys.exit(cli.main(prog_name="data-platform"))
+
+
+if __name__ == "__main__":
+    main()

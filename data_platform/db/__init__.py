@@ -1,0 +1,1 @@
+"""The metadata database: engine factory, embedded server, models and Alembic migrations."""

@@ -1,0 +1,84 @@
+"""The embedded default: a private PostgreSQL cluster under the data home (pgserver).
+
+Started on demand and left running so later commands reuse it; pgserver serialises
+start-up with an inter-process lock, so two commands starting at once share one server.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from sqlalchemy.engine import make_url
+
+from data_platform.errors import DatabaseError
+
+log = logging.getLogger(__name__)
+
+DATABASE_NAME = "data_platform"
+
+
+def pgdata_dir(home: Path) -> Path:
+    return home / "postgres"
+
+
+def _server(home: Path):
+    import warnings
+
+    with warnings.catch_warnings():
+        # platformdirs warns when XDG_RUNTIME_DIR is unset (containers, CI); harmless here.
+        warnings.simplefilter("ignore")
+        import pgserver
+
+    pgdata = pgdata_dir(home)
+    pgdata.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        return pgserver.get_server(pgdata, cleanup_mode=None)
+    except Exception as exc:  # pgserver raises plain exceptions from pg_ctl/initdb
+        raise DatabaseError(f"could not start the embedded PostgreSQL in {pgdata}: {exc}") from exc
+
+
+def server_url(home: Path, database: str = "postgres") -> str:
+    """The SQLAlchemy URL of the embedded server, starting it if needed."""
+    uri = _server(home).get_uri(database)
+    return make_url(uri).set(drivername="postgresql+psycopg2").render_as_string(hide_password=False)
+
+
+def ensure_database(home: Path, database: str = DATABASE_NAME) -> str:
+    """Start the embedded server and create `database` if missing; return its URL."""
+    import psycopg2
+    from psycopg2 import sql
+
+    admin = make_url(server_url(home))
+    connect_args = {"dbname": "postgres", "user": admin.username, **admin.query}
+    conn = psycopg2.connect(**connect_args)
+    try:
+        conn.autocommit = True
+        with conn.cursor() as cur:
+            cur.execute("SELECT 1 FROM pg_database WHERE datname = %s", (database,))
+            if cur.fetchone() is None:
+                try:
+                    cur.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(database)))
+                    log.info("created database %s in the embedded server", database)
+                except psycopg2.errors.DuplicateDatabase:
+                    pass  # another command created it first
+    finally:
+        conn.close()
+    return admin.set(database=database).render_as_string(hide_password=False)
+
+
+def stop(home: Path) -> bool:
+    """Stop the embedded server if it runs; True when it was running."""
+    import subprocess
+
+    from pgserver._commands import pg_ctl
+
+    pgdata = pgdata_dir(home)
+    if not (pgdata / "postmaster.pid").exists():
+        return False
+    server = _server(home)
+    try:
+        pg_ctl(["-w", "stop"], pgdata=pgdata, user=server.system_user)
+    except subprocess.CalledProcessError as exc:
+        raise DatabaseError(f"could not stop the embedded PostgreSQL in {pgdata}: {exc}") from exc
+    return True

@@ -1,0 +1,73 @@
+"""The engine comes from one cached factory; the URL from settings or the embedded server."""
+
+from __future__ import annotations
+
+import functools
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from sqlalchemy import Engine, create_engine
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm import Session, sessionmaker
+
+from data_platform.errors import DatabaseError
+from data_platform.settings import Settings, get_settings
+
+log = logging.getLogger(__name__)
+
+
+def database_url(settings: Settings | None = None) -> str:
+    """The configured DATABASE_URL, else the embedded server's (started on demand)."""
+    settings = settings or get_settings()
+    if settings.database_url:
+        url = make_url(settings.database_url)
+        if url.drivername in ("postgres", "postgresql"):
+            url = url.set(drivername="postgresql+psycopg2")
+        query = dict(url.query)
+        if settings.database_sslmode:
+            query["sslmode"] = settings.database_sslmode
+        if settings.database_sslrootcert:
+            query["sslrootcert"] = settings.database_sslrootcert
+        return url.set(query=query).render_as_string(hide_password=False)
+    from data_platform.db.embedded import ensure_database
+
+    return ensure_database(settings.home)
+
+
+def masked(url: str) -> str:
+    """A URL safe to print or log: the password replaced by ***."""
+    return make_url(url).render_as_string(hide_password=True)
+
+
+@functools.cache
+def get_engine() -> Engine:
+    url = database_url()
+    log.debug("connecting to %s", masked(url))
+    return create_engine(url, pool_pre_ping=True, future=True)
+
+
+def reset_engine() -> None:
+    if get_engine.cache_info().currsize:
+        get_engine().dispose()
+    get_engine.cache_clear()
+
+
+@functools.cache
+def _session_factory(engine: Engine) -> sessionmaker[Session]:
+    return sessionmaker(engine, expire_on_commit=False)
+
+
+def session_factory(engine: Engine | None = None) -> sessionmaker[Session]:
+    return _session_factory(engine or get_engine())
+
+
+@contextmanager
+def connection_errors(url: str) -> Iterator[None]:
+    """Turn a refused or failed connection into one DatabaseError line (password masked)."""
+    try:
+        yield
+    except OperationalError as exc:
+        reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
+        raise DatabaseError(f"cannot connect to {masked(url)}: {reason}") from exc

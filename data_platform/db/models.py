@@ -1,0 +1,212 @@
+"""Metadata models (SQLAlchemy 2.0). Alembic revisions mirror these; a test checks no drift."""
+
+from __future__ import annotations
+
+import enum
+from datetime import date, datetime
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Date,
+    DateTime,
+    Enum,
+    ForeignKey,
+    Identity,
+    Index,
+    MetaData,
+    Text,
+    UniqueConstraint,
+    func,
+    text,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+class LoadStatus(enum.StrEnum):
+    READY = "ready"
+    INGESTING = "ingesting"
+    READY_FOR_ARCHIVING = "ready_for_archiving"
+    ARCHIVING = "archiving"
+    ARCHIVED = "archived"
+    READY_FOR_ERRORING = "ready_for_erroring"
+    ERRORING = "erroring"
+    ERRORED = "errored"
+
+
+def _created() -> Mapped[datetime]:
+    return mapped_column(
+        DateTime(timezone=True), server_default=func.now(), comment="When the row was created."
+    )
+
+
+def _updated() -> Mapped[datetime]:
+    return mapped_column(
+        DateTime(timezone=True),
+        server_default=func.now(),
+        onupdate=func.now(),
+        comment="When the row last changed.",
+    )
+
+
+def _id() -> Mapped[int]:
+    return mapped_column(BigInteger, Identity(always=False), primary_key=True)
+
+
+class SourceTable(Base):
+    __tablename__ = "source_tables"
+    __table_args__ = {"comment": "Every source table the platform ingests, one row per table."}
+
+    id: Mapped[int] = _id()
+    name: Mapped[str] = mapped_column(
+        Text, unique=True, comment="Platform name, e.g. cubic_ods_qlik__edw_sample."
+    )
+    source: Mapped[str] = mapped_column(Text, comment="Source kind: cubic_qlik, dmap, kafka.")
+    s3_prefix: Mapped[str] = mapped_column(
+        Text, unique=True, comment="Prefix in the incoming zone, e.g. cubic/ods_qlik/EDW.SAMPLE/."
+    )
+    db_schema: Mapped[str | None] = mapped_column(
+        Text, comment="Postgres schema of the current-state table, if any."
+    )
+    db_table: Mapped[str | None] = mapped_column(
+        Text, comment="Postgres name of the current-state table, if any."
+    )
+    is_active: Mapped[bool] = mapped_column(
+        Boolean, server_default=text("true"), comment="Inactive tables are not scanned."
+    )
+    is_raw: Mapped[bool] = mapped_column(
+        Boolean, server_default=text("false"), comment="Columns kept as text (types not known)."
+    )
+    created_at: Mapped[datetime] = _created()
+    updated_at: Mapped[datetime] = _updated()
+
+    snapshots: Mapped[list[TableSnapshot]] = relationship(back_populates="table")
+
+
+class TableSnapshot(Base):
+    __tablename__ = "table_snapshots"
+    __table_args__ = (
+        UniqueConstraint("table_id", "snapshot"),
+        {"comment": "Full loads of a table: a table's state is its latest snapshot plus changes."},
+    )
+
+    id: Mapped[int] = _id()
+    table_id: Mapped[int] = mapped_column(ForeignKey("source_tables.id", ondelete="CASCADE"))
+    snapshot: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), comment="When the full load started (its first file's time)."
+    )
+    snapshot_s3_key: Mapped[str] = mapped_column(Text, comment="Key of the LOAD00000001 file.")
+    created_at: Mapped[datetime] = _created()
+
+    table: Mapped[SourceTable] = relationship(back_populates="snapshots")
+
+
+class Load(Base):
+    __tablename__ = "loads"
+    __table_args__ = (
+        # Qlik rewrites LOAD00000001 under the same key when a task reloads, so a file is
+        # its key plus its last-modified time.
+        UniqueConstraint("s3_key", "s3_modified"),
+        Index("ix_loads_table_id_status", "table_id", "status"),
+        Index(
+            "ix_loads_status_pending",
+            "status",
+            postgresql_where=text("status <> 'archived'"),
+        ),
+        {"comment": "Every file that landed in the incoming zone, and where it is in the flow."},
+    )
+
+    id: Mapped[int] = _id()
+    table_id: Mapped[int] = mapped_column(ForeignKey("source_tables.id", ondelete="CASCADE"))
+    status: Mapped[LoadStatus] = mapped_column(
+        Enum(
+            LoadStatus,
+            name="load_status",
+            native_enum=False,
+            create_constraint=True,
+            length=32,
+            values_callable=lambda e: [m.value for m in e],
+            validate_strings=True,
+        ),
+        comment="ready -> ingesting -> ready_for_archiving -> archiving -> archived; "
+        "on failure ready_for_erroring -> erroring -> errored.",
+    )
+    s3_key: Mapped[str] = mapped_column(Text, comment="Key in the incoming zone.")
+    s3_modified: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), comment="Last-modified time of the object."
+    )
+    s3_size: Mapped[int] = mapped_column(BigInteger, comment="Size of the object in bytes.")
+    is_raw: Mapped[bool] = mapped_column(
+        Boolean, server_default=text("false"), comment="Loaded without type casts."
+    )
+    error: Mapped[str | None] = mapped_column(
+        Text, comment="Why the load failed: file, line, column and reason."
+    )
+    created_at: Mapped[datetime] = _created()
+    updated_at: Mapped[datetime] = _updated()
+
+    table: Mapped[SourceTable] = relationship()
+    snapshot_link: Mapped[LoadSnapshot | None] = relationship(back_populates="load")
+
+
+class LoadSnapshot(Base):
+    __tablename__ = "load_snapshots"
+    __table_args__ = {"comment": "The snapshot each load belonged to when it was recorded."}
+
+    load_id: Mapped[int] = mapped_column(
+        ForeignKey("loads.id", ondelete="CASCADE"), primary_key=True
+    )
+    snapshot_id: Mapped[int] = mapped_column(
+        ForeignKey("table_snapshots.id", ondelete="CASCADE"), index=True
+    )
+
+    load: Mapped[Load] = relationship(back_populates="snapshot_link")
+    snapshot: Mapped[TableSnapshot] = relationship()
+
+
+class DmapFeed(Base):
+    __tablename__ = "dmap_feeds"
+    __table_args__ = {"comment": "DMAP API feeds fetched daily."}
+
+    id: Mapped[int] = _id()
+    relative_url: Mapped[str] = mapped_column(
+        Text, unique=True, comment="e.g. /controlledresearchusersapi/transactional/device_event"
+    )
+    last_updated: Mapped[datetime | None] = mapped_column(
+        DateTime(timezone=True),
+        comment="Newest dataset last_updated seen; the next fetch asks after it.",
+    )
+    is_active: Mapped[bool] = mapped_column(Boolean, server_default=text("true"))
+    created_at: Mapped[datetime] = _created()
+    updated_at: Mapped[datetime] = _updated()
+
+
+class DmapDataset(Base):
+    __tablename__ = "dmap_datasets"
+    __table_args__ = {"comment": "Datasets a DMAP feed published, one file each."}
+
+    id: Mapped[int] = _id()
+    feed_id: Mapped[int] = mapped_column(
+        ForeignKey("dmap_feeds.id", ondelete="CASCADE"), index=True
+    )
+    type: Mapped[str] = mapped_column(Text, comment="Dataset type, e.g. device_event.")
+    identifier: Mapped[str] = mapped_column(
+        Text, unique=True, comment="Dataset id, e.g. device_event_20220517."
+    )
+    start_date: Mapped[date] = mapped_column(Date)
+    end_date: Mapped[date] = mapped_column(Date)
+    last_updated: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = _created()
+    updated_at: Mapped[datetime] = _updated()

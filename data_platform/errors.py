@@ -1,0 +1,74 @@
+"""One root exception; the CLI turns any of these into a one-line `Error:` and an exit code."""
+
+from __future__ import annotations
+
+
+class DataPlatformError(Exception):
+    """Root of every error the platform raises on purpose."""
+
+    exit_code = 1
+
+
+class ConfigError(DataPlatformError):
+    """A setting is missing or invalid."""
+
+    exit_code = 2
+
+
+class DatabaseError(DataPlatformError):
+    """The metadata database cannot be reached or is not migrated."""
+
+    exit_code = 3
+
+
+class StorageError(DataPlatformError):
+    """An object store operation failed (missing bucket, missing key, ...)."""
+
+    exit_code = 4
+
+
+class InvalidTransition(DataPlatformError):
+    """A load status change that the state machine forbids."""
+
+
+class LoadError(DataPlatformError):
+    """A file could not be loaded; the message names file, line, column, table and load."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        key: str | None = None,
+        line: int | None = None,
+        column: str | None = None,
+        table: str | None = None,
+        load_id: int | None = None,
+    ) -> None:
+        self.reason = message
+        self.key = key
+        self.line = line
+        self.column = column
+        self.table = table
+        self.load_id = load_id
+        super().__init__(self.describe())
+
+    def describe(self) -> str:
+        where = []
+        if self.key:
+            where.append(self.key)
+        if self.line is not None:
+            where.append(f"line {self.line}")
+        if self.column:
+            where.append(f"column {self.column}")
+        ids = []
+        if self.table:
+            ids.append(f"table {self.table}")
+        if self.load_id is not None:
+            ids.append(f"load {self.load_id}")
+        prefix = ", ".join(where)
+        suffix = f" ({', '.join(ids)})" if ids else ""
+        return f"{prefix}: {self.reason}{suffix}" if prefix else f"{self.reason}{suffix}"
+
+
+class OnboardingError(DataPlatformError):
+    """A table cannot be onboarded as asked (no key, name clash, bad .dfm)."""

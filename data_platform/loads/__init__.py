@@ -1,0 +1,1 @@
+"""The load machinery every source shares: scan -> claim -> apply -> archive or error."""

@@ -1,0 +1,52 @@
+"""What the platform holds: per source table, loads by status and the latest error."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from data_platform.db.models import Load, LoadStatus, SourceTable
+
+
+@dataclass
+class TableStatus:
+    name: str
+    s3_prefix: str
+    is_active: bool
+    counts: dict[str, int] = field(default_factory=dict)
+    latest_error: str | None = None
+    latest_error_load_id: int | None = None
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "table": self.name,
+            "s3_prefix": self.s3_prefix,
+            "is_active": self.is_active,
+            "loads": self.counts,
+            "latest_error": self.latest_error,
+            "latest_error_load_id": self.latest_error_load_id,
+        }
+
+
+def table_statuses(session: Session) -> list[TableStatus]:
+    tables = {
+        t.id: TableStatus(t.name, t.s3_prefix, t.is_active)
+        for t in session.scalars(select(SourceTable).order_by(SourceTable.name))
+    }
+    rows = session.execute(
+        select(Load.table_id, Load.status, func.count()).group_by(Load.table_id, Load.status)
+    )
+    for table_id, status, count in rows:
+        tables[table_id].counts[LoadStatus(status).value] = count
+    latest = (
+        select(Load.table_id, Load.id, Load.error)
+        .where(Load.error.is_not(None), Load.status != LoadStatus.ARCHIVED)
+        .distinct(Load.table_id)
+        .order_by(Load.table_id, Load.updated_at.desc(), Load.id.desc())
+    )
+    for table_id, load_id, error in session.execute(latest):
+        tables[table_id].latest_error = error
+        tables[table_id].latest_error_load_id = load_id
+    return list(tables.values())

@@ -1,0 +1,91 @@
+"""Settings, read once on demand from the environment and an optional `.env` file.
+
+Every field is documented one to one in `.env.template`. Nothing here runs at import.
+"""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+ZONES = ("incoming", "archive", "error", "springboard", "operations")
+Zone = Literal["incoming", "archive", "error", "springboard", "operations"]
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_file=".env", env_file_encoding="utf-8", extra="ignore", case_sensitive=False
+    )
+
+    # Where embedded state lives: the embedded Postgres cluster and the local object store.
+    data_platform_home: Path = Path(".data")
+
+    # Unset: an embedded PostgreSQL server under DATA_PLATFORM_HOME.
+    database_url: str | None = None
+    database_sslmode: str | None = None
+    database_sslrootcert: str | None = None
+
+    # Object storage: S3 when any bucket is set, else a local directory store.
+    s3_endpoint_url: str | None = None
+    s3_bucket_incoming: str | None = None
+    s3_bucket_archive: str | None = None
+    s3_bucket_error: str | None = None
+    s3_bucket_springboard: str | None = None
+    s3_bucket_operations: str | None = None
+    s3_bucket_prefix_incoming: str = ""
+    s3_bucket_prefix_archive: str = ""
+    s3_bucket_prefix_error: str = ""
+    s3_bucket_prefix_springboard: str = ""
+    s3_bucket_prefix_operations: str = ""
+
+    # AWS Glue catalog databases and job settings.
+    glue_database_incoming: str = "incoming"
+    glue_database_springboard: str = "springboard"
+    springboard_enabled: bool = False
+
+    # Sources.
+    cubic_qlik_prefix: str = "cubic/ods_qlik/"
+
+    log_level: str = "INFO"
+    log_format: Literal["text", "json"] = "text"
+
+    # Memory a load's set operations may use in Postgres (SET LOCAL work_mem).
+    load_work_mem: str = Field(default="256MB", pattern=r"^\d+\s*(kB|MB|GB)$")
+
+    @field_validator("log_format", mode="before")
+    @classmethod
+    def _lower(cls, value: str) -> str:
+        return value.lower() if isinstance(value, str) else value
+
+    @property
+    def uses_s3(self) -> bool:
+        return any(self.bucket(zone) for zone in ZONES)
+
+    def bucket(self, zone: str) -> str | None:
+        return getattr(self, f"s3_bucket_{zone}")
+
+    def prefix(self, zone: str) -> str:
+        return getattr(self, f"s3_bucket_prefix_{zone}")
+
+    @property
+    def home(self) -> Path:
+        return self.data_platform_home.expanduser().resolve()
+
+
+@functools.cache
+def get_settings() -> Settings:
+    return Settings()
+
+
+def reset_settings() -> None:
+    """Forget cached settings and everything built from them (tests, CLI overrides)."""
+    get_settings.cache_clear()
+    from data_platform.db.engine import reset_engine
+    from data_platform.storage.zones import reset_storage
+
+    reset_engine()
+    reset_storage()

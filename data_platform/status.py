@@ -1,0 +1,81 @@
+"""The platform's state in one report: migrations, zones, tables and their loads."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from data_platform.db import migrations
+from data_platform.db.engine import masked, session_factory
+from data_platform.loads.report import TableStatus, table_statuses
+from data_platform.storage import get_zone
+
+
+@dataclass
+class PlatformStatus:
+    database: str
+    revisions: list[str]
+    at_head: bool
+    incoming: str
+    incoming_objects: int
+    tables: list[TableStatus]
+    unregistered_keys: list[str]
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "database": self.database,
+            "revisions": self.revisions,
+            "at_head": self.at_head,
+            "incoming": self.incoming,
+            "incoming_objects": self.incoming_objects,
+            "tables": [t.to_dict() for t in self.tables],
+            "unregistered_keys": self.unregistered_keys,
+        }
+
+    def render(self) -> str:
+        head = "at head" if self.at_head else "NOT at head: run `data-platform db upgrade`"
+        lines = [
+            f"database:  {self.database} ({', '.join(self.revisions) or 'base'}, {head})",
+            f"incoming:  {self.incoming} ({self.incoming_objects} objects)",
+        ]
+        if not self.tables:
+            lines.append("tables:    none registered yet")
+        for table in self.tables:
+            counts = ", ".join(f"{s} {n}" for s, n in sorted(table.counts.items())) or "no loads"
+            active = "" if table.is_active else " (inactive)"
+            lines.append(f"table {table.name}{active}: {counts}")
+            if table.latest_error:
+                lines.append(
+                    f"  latest error (load {table.latest_error_load_id}): {table.latest_error}"
+                )
+        if self.unregistered_keys:
+            lines.append(f"unregistered files in incoming ({len(self.unregistered_keys)}):")
+            lines.extend(f"  {key}" for key in self.unregistered_keys[:20])
+            if len(self.unregistered_keys) > 20:
+                lines.append(f"  ... and {len(self.unregistered_keys) - 20} more")
+        return "\n".join(lines)
+
+
+def platform_status() -> PlatformStatus:
+    config = migrations.alembic_config()
+    url = config.get_main_option("sqlalchemy.url") or ""
+    revisions = sorted(migrations.current_revisions(config))
+    at_head = set(revisions) == migrations.head_revisions(config)
+    incoming = get_zone("incoming")
+    keys = [info.key for info in incoming.list()]
+    tables: list[TableStatus] = []
+    if revisions:
+        with session_factory()() as session:
+            tables = table_statuses(session)
+    prefixes = tuple(t.s3_prefix for t in tables) + tuple(
+        t.s3_prefix.rstrip("/") + "__ct/" for t in tables
+    )
+    unregistered = [k for k in keys if not k.startswith(prefixes)] if tables else keys
+    return PlatformStatus(
+        database=masked(url),
+        revisions=revisions,
+        at_head=at_head,
+        incoming=incoming.describe(),
+        incoming_objects=len(keys),
+        tables=tables,
+        unregistered_keys=unregistered,
+    )

@@ -1,0 +1,116 @@
+"""A local directory that behaves like an S3 bucket: `<root>/<bucket>/<key>`."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import BinaryIO
+
+from data_platform.errors import StorageError
+from data_platform.storage.base import ObjectInfo, check_key
+
+# Files the local store writes while a put or copy is in flight; never listed.
+_PARTIAL_SUFFIX = ".dp-partial"
+
+
+class LocalObjectStore:
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def describe(self, bucket: str) -> str:
+        return str(self._bucket_dir(bucket))
+
+    def _bucket_dir(self, bucket: str) -> Path:
+        if not bucket or "/" in bucket or bucket in (".", ".."):
+            raise StorageError(f"invalid bucket name {bucket!r}")
+        return self.root / bucket
+
+    def _path(self, bucket: str, key: str) -> Path:
+        return self._bucket_dir(bucket) / check_key(key)
+
+    @staticmethod
+    def _info(key: str, stat: os.stat_result) -> ObjectInfo:
+        modified = datetime.fromtimestamp(stat.st_mtime, tz=UTC)
+        return ObjectInfo(key=key, size=stat.st_size, last_modified=modified)
+
+    def list(self, bucket: str, prefix: str) -> Iterator[ObjectInfo]:
+        base = self._bucket_dir(bucket)
+        if not base.is_dir():
+            return
+        # Walk only the directory the prefix points into, then filter by the full prefix,
+        # so listing one table's prefix does not read the whole bucket.
+        start_dir = base / prefix.rsplit("/", 1)[0] if "/" in prefix else base
+        if not start_dir.is_dir():
+            return
+        yield from self._walk(base, start_dir, prefix)
+
+    def _walk(self, base: Path, directory: Path, prefix: str) -> Iterator[ObjectInfo]:
+        # S3 sorts by key in UTF-8 byte order; a directory walk sorted by "name + /" for
+        # directories gives the same order without materialising the whole tree.
+        entries = []
+        with os.scandir(directory) as it:
+            for entry in it:
+                if entry.name.endswith(_PARTIAL_SUFFIX):
+                    continue
+                sort_name = entry.name + "/" if entry.is_dir() else entry.name
+                entries.append((sort_name.encode(), entry))
+        for _, entry in sorted(entries, key=lambda pair: pair[0]):
+            rel = Path(entry.path).relative_to(base).as_posix()
+            if entry.is_dir():
+                if (rel + "/").startswith(prefix) or prefix.startswith(rel + "/"):
+                    yield from self._walk(base, Path(entry.path), prefix)
+            elif rel.startswith(prefix):
+                yield self._info(rel, entry.stat())
+
+    def head(self, bucket: str, key: str) -> ObjectInfo | None:
+        path = self._path(bucket, key)
+        try:
+            stat = path.stat()
+        except FileNotFoundError:
+            return None
+        return self._info(key, stat) if path.is_file() else None
+
+    def open(self, bucket: str, key: str) -> BinaryIO:
+        try:
+            return self._path(bucket, key).open("rb")
+        except (FileNotFoundError, IsADirectoryError) as exc:
+            raise StorageError(f"no such object: {self.describe(bucket)}/{key}") from exc
+
+    def put(self, bucket: str, key: str, body: BinaryIO) -> None:
+        self._write(self._path(bucket, key), lambda out: shutil.copyfileobj(body, out, 1 << 20))
+
+    def copy(self, src_bucket: str, src_key: str, dst_bucket: str, dst_key: str) -> None:
+        with self.open(src_bucket, src_key) as src:
+            self.put(dst_bucket, dst_key, src)
+
+    def delete(self, bucket: str, key: str) -> None:
+        path = self._path(bucket, key)
+        try:
+            path.unlink()
+        except FileNotFoundError:
+            return
+        # Drop directories the delete left empty, as S3 has no directories.
+        parent, base = path.parent, self._bucket_dir(bucket)
+        while parent != base:
+            try:
+                parent.rmdir()
+            except OSError:
+                break
+            parent = parent.parent
+
+    @staticmethod
+    def _write(path: Path, writer) -> None:
+        # Write beside the target and rename: a reader sees the whole object or none.
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".", suffix=_PARTIAL_SUFFIX)
+        try:
+            with os.fdopen(fd, "wb") as out:
+                writer(out)
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise

@@ -1,0 +1,89 @@
+"""S3 (or MinIO, or moto) through boto3."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any, BinaryIO
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from data_platform.errors import StorageError
+from data_platform.storage.base import ObjectInfo, check_key
+
+
+def _error(exc: Exception, bucket: str, key: str | None = None) -> StorageError:
+    where = f"s3://{bucket}/{key}" if key else f"s3://{bucket}"
+    if isinstance(exc, ClientError):
+        code = exc.response.get("Error", {}).get("Code", "")
+        if code == "NoSuchBucket":
+            return StorageError(f"bucket does not exist: s3://{bucket}")
+        if code in ("NoSuchKey", "404"):
+            return StorageError(f"no such object: {where}")
+        if code in ("AccessDenied", "403", "InvalidAccessKeyId", "SignatureDoesNotMatch"):
+            return StorageError(f"access denied to {where} ({code})")
+        return StorageError(f"S3 error on {where}: {code or exc}")
+    return StorageError(f"S3 error on {where}: {exc}")
+
+
+class S3ObjectStore:
+    def __init__(self, client: Any, page_size: int = 1000) -> None:
+        self.client = client
+        self.page_size = page_size
+
+    def describe(self, bucket: str) -> str:
+        return f"s3://{bucket}"
+
+    def list(self, bucket: str, prefix: str) -> Iterator[ObjectInfo]:
+        paginator = self.client.get_paginator("list_objects_v2")
+        try:
+            for page in paginator.paginate(
+                Bucket=bucket, Prefix=prefix, PaginationConfig={"PageSize": self.page_size}
+            ):
+                for obj in page.get("Contents", []):
+                    yield ObjectInfo(obj["Key"], obj["Size"], obj["LastModified"])
+        except (ClientError, BotoCoreError) as exc:
+            raise _error(exc, bucket) from exc
+
+    def head(self, bucket: str, key: str) -> ObjectInfo | None:
+        try:
+            response = self.client.head_object(Bucket=bucket, Key=check_key(key))
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey"):
+                return None
+            raise _error(exc, bucket, key) from exc
+        except BotoCoreError as exc:
+            raise _error(exc, bucket, key) from exc
+        return ObjectInfo(key, response["ContentLength"], response["LastModified"])
+
+    def open(self, bucket: str, key: str) -> BinaryIO:
+        try:
+            response = self.client.get_object(Bucket=bucket, Key=check_key(key))
+        except (ClientError, BotoCoreError) as exc:
+            raise _error(exc, bucket, key) from exc
+        return response["Body"]
+
+    def put(self, bucket: str, key: str, body: BinaryIO) -> None:
+        try:
+            # upload_fileobj streams in parts: memory stays flat for large files.
+            self.client.upload_fileobj(body, bucket, check_key(key))
+        except (ClientError, BotoCoreError) as exc:
+            raise _error(exc, bucket, key) from exc
+        except Exception as exc:  # s3transfer wraps ClientError in its own types
+            cause = exc.__cause__ or exc.__context__
+            if isinstance(cause, ClientError | BotoCoreError):
+                raise _error(cause, bucket, key) from exc
+            raise
+
+    def copy(self, src_bucket: str, src_key: str, dst_bucket: str, dst_key: str) -> None:
+        try:
+            self.client.copy(
+                {"Bucket": src_bucket, "Key": check_key(src_key)}, dst_bucket, check_key(dst_key)
+            )
+        except (ClientError, BotoCoreError) as exc:
+            raise _error(exc, src_bucket, src_key) from exc
+
+    def delete(self, bucket: str, key: str) -> None:
+        try:
+            self.client.delete_object(Bucket=bucket, Key=check_key(key))
+        except (ClientError, BotoCoreError) as exc:
+            raise _error(exc, bucket, key) from exc

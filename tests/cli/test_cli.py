@@ -1,0 +1,171 @@
+"""The CLI through click's runner, and once each as real subprocesses."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from data_platform import __version__
+from data_platform.cli.main import cli
+from data_platform.settings import Settings
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def run(*args: str) -> tuple[int, str, str]:
+    result = CliRunner().invoke(cli, list(args))
+    return result.exit_code, result.stdout, result.stderr
+
+
+def test_help_lists_command_groups() -> None:
+    code, out, _ = run("--help")
+    assert code == 0
+    for group in ("db", "storage", "status", "demo"):
+        assert f"  {group}" in out
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["db", "-h"],
+        ["db", "upgrade", "-h"],
+        ["db", "current", "-h"],
+        ["storage", "upload", "-h"],
+        ["storage", "ls", "-h"],
+        ["status", "-h"],
+        ["demo", "-h"],
+        ["db", "url", "-h"],
+    ],
+)
+def test_every_command_has_help(args: list[str]) -> None:
+    code, out, _ = run(*args)
+    assert code == 0
+    assert "Usage: " in out
+
+
+def test_version() -> None:
+    code, out, _ = run("--version")
+    assert code == 0 and __version__ in out
+
+
+def test_upgrade_current_and_status_on_a_fresh_database(
+    empty_db_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DATABASE_URL", empty_db_url)
+    code, out, _ = run("db", "current")
+    assert (code, out.strip()) == (0, "base (no migrations applied) (behind head 0001)")
+    code, out, _ = run("db", "upgrade")
+    assert (code, out.strip()) == (0, "database at 0001")
+    code, out, _ = run("db", "current", "--json")
+    assert json.loads(out) == {"current": ["0001"], "heads": ["0001"]}
+    code, out, _ = run("status", "--json")
+    report = json.loads(out)
+    assert code == 0
+    assert report["at_head"] is True
+    assert report["tables"] == [] and report["incoming_objects"] == 0
+
+
+def test_upload_ls_and_status_show_the_files(platform: Settings, tmp_path: Path) -> None:
+    src = tmp_path / "src"
+    (src / "cubic/ods_qlik/EDW.X").mkdir(parents=True)
+    (src / "cubic/ods_qlik/EDW.X/LOAD00000001.csv").write_text("A\n1\n")
+    (src / "top.txt").write_text("t")
+    code, out, _ = run("storage", "upload", str(src), "--zone", "incoming", "--prefix", "seed")
+    assert (code, out.strip()) == (0, "uploaded 2 file(s), skipped 0 already present")
+    _, out, _ = run("storage", "upload", str(src), "--zone", "incoming", "--prefix", "seed")
+    assert out.strip() == "uploaded 0 file(s), skipped 2 already present"
+    _, out, _ = run("storage", "ls", "--zone", "incoming", "--json")
+    keys = [json.loads(line)["key"] for line in out.splitlines()]
+    assert keys == ["seed/cubic/ods_qlik/EDW.X/LOAD00000001.csv", "seed/top.txt"]
+    code, out, _ = run("status")
+    assert code == 0
+    assert "unregistered files in incoming (2):" in out
+
+
+def test_unknown_zone_is_one_line_and_exit_2() -> None:
+    code, _, err = run("storage", "ls", "--zone", "landing")
+    assert code == 2
+    assert err == (
+        "Error: unknown zone 'landing' (zones: incoming, archive, error, springboard, operations)\n"
+    )
+
+
+def test_refused_database_is_one_line_and_password_is_masked(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("DATABASE_URL", "postgresql://dp:s3cret@127.0.0.1:1/data_platform")
+    code, _, err = run("db", "current")
+    assert code == 3
+    assert err.startswith("Error: cannot connect to postgresql+psycopg2://dp:***@127.0.0.1:1/")
+    assert "s3cret" not in err
+    assert err.count("\n") == 1
+
+
+def test_missing_bucket_is_one_line(
+    s3_env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("S3_BUCKET_ARCHIVE", "absent-bucket")
+    code, _, err = run("storage", "ls", "--zone", "archive")
+    assert (code, err) == (4, "Error: bucket does not exist: s3://absent-bucket\n")
+
+
+def test_debug_shows_the_traceback() -> None:
+    code, _, err = run("--debug", "storage", "ls", "--zone", "landing")
+    assert code == 2
+    assert "Traceback (most recent call last)" in err
+    assert err.rstrip().endswith(
+        "Error: unknown zone 'landing' (zones: incoming, archive, error, springboard, operations)"
+    )
+
+
+def _subprocess_env(tmp_path: Path, db_url: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DATABASE_", "S3_"))}
+    env.update(DATABASE_URL=db_url, DATA_PLATFORM_HOME=str(tmp_path / "home"))
+    return env
+
+
+def test_console_script_and_python_m(db_url: str, tmp_path: Path) -> None:
+    env = _subprocess_env(tmp_path, db_url)
+    script = Path(sys.executable).parent / "data-platform"
+    for argv in (
+        [str(script), "db", "current"],
+        [sys.executable, "-m", "data_platform", "db", "current"],
+    ):
+        proc = subprocess.run(
+            argv, env=env, capture_output=True, text=True, timeout=60, cwd=tmp_path
+        )
+        assert (proc.returncode, proc.stdout.strip()) == (0, "0001 (at head)"), proc.stderr
+    proc = subprocess.run(
+        [str(script), "storage", "ls", "--zone", "nowhere"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=tmp_path,
+    )
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines()[-1].startswith("Error: unknown zone 'nowhere'")
+
+
+def test_alembic_command_line_from_the_repository_root(empty_db_url: str, tmp_path: Path) -> None:
+    env = _subprocess_env(tmp_path, empty_db_url)
+    alembic = Path(sys.executable).parent / "alembic"
+    proc = subprocess.run(
+        [str(alembic), "upgrade", "head"],
+        env=env,
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr
+    proc = subprocess.run(
+        [str(alembic), "current"], env=env, cwd=REPO, capture_output=True, text=True, timeout=60
+    )
+    assert "0001" in proc.stdout

@@ -1,0 +1,194 @@
+"""Shared fixtures: a real PostgreSQL, a real S3 endpoint (moto server), isolated settings.
+
+PostgreSQL: TEST_DATABASE_URL when set, else an embedded server (pgserver) started for the
+test session. Every test that touches the database gets its own database, created from a
+migrated template (fast: a file copy inside Postgres).
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import tempfile
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg2
+import pytest
+from psycopg2 import sql
+from sqlalchemy.engine import make_url
+
+from data_platform.settings import ZONES, Settings, get_settings, reset_settings
+
+REPO = Path(__file__).resolve().parent.parent
+TEMPLATE_DB = f"dp_test_template_{os.getpid()}"
+
+_ENV_PREFIXES = ("DATABASE_", "S3_", "DATA_PLATFORM_", "SPRINGBOARD_", "LOG_", "GLUE_", "CUBIC_")
+
+
+def _admin_connect(url: str):
+    parsed = make_url(url)
+    conn = psycopg2.connect(
+        dbname=parsed.database or "postgres",
+        user=parsed.username,
+        password=parsed.password,
+        host=parsed.host or parsed.query.get("host"),
+        port=parsed.port,
+    )
+    conn.autocommit = True
+    return conn
+
+
+@pytest.fixture(scope="session")
+def pg_admin_url() -> Iterator[str]:
+    """URL of a database on the test server we may create databases from."""
+    url = os.environ.get("TEST_DATABASE_URL")
+    if url:
+        yield make_url(url).set(drivername="postgresql+psycopg2").render_as_string(False)
+        return
+    from data_platform.db.embedded import server_url
+
+    home = Path(tempfile.mkdtemp(prefix="dp-test-pg-"))
+    yield server_url(home)
+    from data_platform.db.embedded import stop
+
+    stop(home)
+
+
+@pytest.fixture(scope="session")
+def template_db(pg_admin_url: str) -> Iterator[str]:
+    from data_platform.db import migrations
+
+    conn = _admin_connect(pg_admin_url)
+    with conn.cursor() as cur:
+        cur.execute(sql.SQL("DROP DATABASE IF EXISTS {}").format(sql.Identifier(TEMPLATE_DB)))
+        cur.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(TEMPLATE_DB)))
+    url = make_url(pg_admin_url).set(database=TEMPLATE_DB).render_as_string(False)
+    migrations.upgrade("heads", migrations.alembic_config(url))
+    yield TEMPLATE_DB
+    with conn.cursor() as cur:
+        cur.execute(
+            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(TEMPLATE_DB))
+        )
+    conn.close()
+
+
+def _create_database(pg_admin_url: str, template: str | None) -> str:
+    name = f"dp_test_{uuid.uuid4().hex[:12]}"
+    conn = _admin_connect(pg_admin_url)
+    with conn.cursor() as cur:
+        query = sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name))
+        if template:
+            query += sql.SQL(" TEMPLATE {}").format(sql.Identifier(template))
+        cur.execute(query)
+    conn.close()
+    return make_url(pg_admin_url).set(database=name).render_as_string(False)
+
+
+def _drop_database(pg_admin_url: str, url: str) -> None:
+    from data_platform.db.engine import reset_engine
+
+    reset_engine()
+    conn = _admin_connect(pg_admin_url)
+    with conn.cursor() as cur:
+        cur.execute(
+            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
+                sql.Identifier(make_url(url).database)
+            )
+        )
+    conn.close()
+
+
+@pytest.fixture
+def empty_db_url(pg_admin_url: str) -> Iterator[str]:
+    """A new database with no migrations applied."""
+    url = _create_database(pg_admin_url, None)
+    yield url
+    _drop_database(pg_admin_url, url)
+
+
+@pytest.fixture
+def db_url(pg_admin_url: str, template_db: str) -> Iterator[str]:
+    """A new database migrated to head, dropped after the test."""
+    url = _create_database(pg_admin_url, template_db)
+    yield url
+    _drop_database(pg_admin_url, url)
+
+
+@pytest.fixture(autouse=True)
+def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]:
+    """No developer .env or environment leaks into a test; the data home is per test."""
+    for name in list(os.environ):
+        if name.startswith(_ENV_PREFIXES) and name != "TEST_DATABASE_URL":
+            monkeypatch.delenv(name)
+    work = tmp_path / "work"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    monkeypatch.setenv("DATA_PLATFORM_HOME", str(tmp_path / "home"))
+    reset_settings()
+    yield
+    reset_settings()
+
+
+@pytest.fixture
+def platform(monkeypatch: pytest.MonkeyPatch, db_url: str) -> Settings:
+    """Settings for a platform on a migrated test database and the local object store."""
+    monkeypatch.setenv("DATABASE_URL", db_url)
+    reset_settings()
+    return get_settings()
+
+
+# --- S3 through a real HTTP endpoint -------------------------------------------------------
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def moto_endpoint() -> Iterator[str]:
+    import logging
+
+    from moto.server import ThreadedMotoServer
+
+    # The server runs in this process; its request log would mix with the CLI's stderr.
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
+    port = _free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    yield f"http://127.0.0.1:{port}"
+    server.stop()
+
+
+@pytest.fixture
+def s3_env(monkeypatch: pytest.MonkeyPatch, moto_endpoint: str) -> dict[str, str]:
+    """Zone buckets, new for this test, on the moto server; settings point at them."""
+    import boto3
+
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    monkeypatch.setenv("S3_ENDPOINT_URL", moto_endpoint)
+    client = boto3.client("s3", endpoint_url=moto_endpoint)
+    run = uuid.uuid4().hex[:8]
+    buckets = {}
+    for zone in ZONES:
+        bucket = f"dp-{zone}-{run}"
+        client.create_bucket(Bucket=bucket)
+        monkeypatch.setenv(f"S3_BUCKET_{zone.upper()}", bucket)
+        buckets[zone] = bucket
+    # One prefix, so zone prefixes are exercised too.
+    monkeypatch.setenv("S3_BUCKET_PREFIX_INCOMING", "dev/incoming/")
+    reset_settings()
+    return buckets
+
+
+@pytest.fixture(params=["local", "s3"])
+def storage_backend(request: pytest.FixtureRequest) -> str:
+    """Run a test once on the local directory store and once on S3 (moto server)."""
+    if request.param == "s3":
+        request.getfixturevalue("s3_env")
+    return request.param
