@@ -1,0 +1,1 @@
+"""Sources: what is specific to each feed (Qlik Replicate, DMAP, Kafka)."""

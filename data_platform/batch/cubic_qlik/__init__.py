@@ -1,0 +1,1 @@
+"""Cubic ODS through Qlik Replicate: full loads and change files per source table."""
