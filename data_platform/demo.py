@@ -5,12 +5,33 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
+from sqlalchemy import select, text
+from sqlalchemy import table as sa_table
+
+from data_platform.batch.cubic_qlik.dfm import dfm_key
+from data_platform.batch.cubic_qlik.files import CHANGE_SUFFIX
+from data_platform.batch.cubic_qlik.onboarding import onboard_table
 from data_platform.db import migrations
+from data_platform.db.engine import get_engine
+from data_platform.db.models import Load, SourceTable
 from data_platform.errors import ConfigError
+from data_platform.pipeline import run_once
+from data_platform.settings import get_settings
 from data_platform.status import platform_status
 from data_platform.storage.transfer import upload_tree
 
 REPO_SAMPLE_DIR = Path(__file__).resolve().parent.parent / "sample_data"
+SHOW_ROWS = 20
+
+
+def sample_tables(sample_dir: Path) -> list[str]:
+    """Source tables present in the sample tree, e.g. ['EDW.SAMPLE']."""
+    root = sample_dir / get_settings().cubic_qlik_prefix
+    if not root.is_dir():
+        return []
+    return sorted(
+        p.name for p in root.iterdir() if p.is_dir() and not p.name.endswith(CHANGE_SUFFIX)
+    )
 
 
 def run_demo(sample_dir: Path | None = None, echo: Callable[[str], None] = print) -> None:
@@ -20,8 +41,49 @@ def run_demo(sample_dir: Path | None = None, echo: Callable[[str], None] = print
     echo("== 1. migrate the metadata database")
     migrations.upgrade()
     echo(f"   at {', '.join(sorted(migrations.current_revisions()))}")
+
     echo(f"== 2. land {sample_dir.name}/ in the incoming zone")
-    result = upload_tree(sample_dir, "incoming")
-    echo(f"   uploaded {result.uploaded}, already there {result.skipped}")
-    echo("== 3. status")
+    with get_engine().connect() as conn:
+        # Files ingested by an earlier run were moved to the archive: landing them again
+        # would make new loads of the same files.
+        landed = {name for key in conn.scalars(select(Load.s3_key)) for name in (key, dfm_key(key))}
+    result = upload_tree(sample_dir, "incoming", skip=landed)
+    echo(f"   uploaded {result.uploaded}, already there or ingested {result.skipped}")
+
+    echo("== 3. onboard the sample tables")
+    for table in sample_tables(sample_dir):
+        onboarded = onboard_table(table, apply=True)
+        state = "new revision" if onboarded.created else "already onboarded by"
+        target = f"{onboarded.db_schema}.{onboarded.db_table}"
+        echo(f"   {table} -> {target} ({state} {onboarded.revision})")
+
+    echo("== 4. scan and ingest (data-platform run)")
+    echo("   " + run_once().render().replace("\n", "\n   "))
+
+    echo("== 5. current state")
+    with get_engine().connect() as conn:
+        tables = conn.execute(
+            select(SourceTable.db_schema, SourceTable.db_table).where(
+                SourceTable.db_table.is_not(None)
+            )
+        ).all()
+        for schema, table in tables:
+            echo(f"-- {schema}.{table}")
+            rows = conn.execute(
+                select(text("*"))
+                .select_from(sa_table(table, schema=schema))
+                .order_by(text("1"))
+                .limit(SHOW_ROWS)
+            )
+            echo(_table(list(rows.keys()), [tuple(r) for r in rows]))
+
+    echo("== 6. status")
     echo(platform_status().render())
+
+
+def _table(header: list[str], rows: list[tuple]) -> str:
+    cells = [header] + [["" if v is None else str(v).replace("\n", "\\n") for v in r] for r in rows]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(header))]
+    lines = [" | ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)) for row in cells]
+    lines.insert(1, "-+-".join("-" * w for w in widths))
+    return "\n".join(lines)

@@ -66,8 +66,11 @@ def cli(ctx: click.Context, debug: bool) -> None:
 
 
 def _register() -> None:
-    from data_platform.cli import db, demo, status, storage
+    from data_platform.batch.cubic_qlik import commands as cubic_qlik
+    from data_platform.cli import db, demo, run, status, storage
 
+    cli.add_command(cubic_qlik.group)
+    cli.add_command(run.run)
     cli.add_command(db.db)
     cli.add_command(storage.storage)
     cli.add_command(status.status)
@@ -79,6 +82,16 @@ _register()
 
 def main() -> None:
     sys.exit(cli.main(prog_name="data-platform"))
+
+
+def run_standalone(command: str) -> None:
+    """Entry for `python -m data_platform.batch.cubic_qlik.<command>` modules: the same
+    command, logging and error handling as `data-platform cubic-qlik <command>`."""
+    args = sys.argv[1:]
+    root = [a for a in args if a == "--debug"]
+    rest = [a for a in args if a != "--debug"]
+    name = command.replace("_", "-")
+    sys.exit(cli.main([*root, "cubic-qlik", name, *rest], prog_name=f"python -m ...{command}"))
 
 
 if __name__ == "__main__":

@@ -44,7 +44,6 @@ class CsvDialect:
     escape: str | None = None  # None: a quote inside quotes is doubled
     null_value: str = ""
     record_delimiter: str = "\n"
-    header: bool = True
 
 
 @dataclass(frozen=True)
@@ -122,14 +121,22 @@ def parse_dfm(raw: bytes | str, *, key: str = "<dfm>") -> Dfm:
     fmt = doc.get("formatInfo") or {}
     if fmt.get("format", "delimited") != "delimited":
         raise LoadError(f"unsupported format {fmt.get('format')!r} (only delimited)", key=key)
+    options = fmt.get("options") or {}
     dialect = CsvDialect(
-        delimiter=_unescape(fmt.get("delimiter"), ","),
-        quote=_unescape(fmt.get("quote"), '"'),
-        escape=_unescape(fmt.get("escape"), "") or None,
-        null_value=_unescape(fmt.get("nullValue"), ""),
-        record_delimiter=_unescape(fmt.get("recordDelimiter"), "\n"),
-        header=bool(fmt.get("headerIncluded", True)),
+        delimiter=_unescape(options.get("fieldDelimiter"), ","),
+        quote=_unescape(options.get("quoteChar"), '"'),
+        escape=_unescape(options.get("escapeChar"), "") or None,
+        null_value=_unescape(options.get("nullValue"), ""),
+        record_delimiter=_unescape(options.get("recordDelimiter"), "\n"),
     )
+    for name, value in (("fieldDelimiter", dialect.delimiter), ("quoteChar", dialect.quote)):
+        if len(value) != 1:
+            raise LoadError(f"invalid .dfm: {name} must be one character, got {value!r}", key=key)
+    if dialect.record_delimiter not in ("\n", "\r\n"):
+        raise LoadError(
+            f"unsupported recordDelimiter {dialect.record_delimiter!r} (only \\n or \\r\\n)",
+            key=key,
+        )
     record_count = (doc.get("fileInfo") or {}).get("recordCount")
     return Dfm(
         source_schema=source_schema,

@@ -1,0 +1,134 @@
+"""click commands for the Qlik source; also run as `python -m data_platform.batch.cubic_qlik.X`."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from data_platform.cli.options import json_option
+
+
+@click.command("process-new-table")
+@click.option("--table", "source_table", required=True, help="Source table, e.g. EDW.SAMPLE.")
+@click.option(
+    "--dfm",
+    "dfm_path",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Read columns from this .dfm instead of the table's first full load in incoming.",
+)
+@click.option("--raw", is_flag=True, help="Keep every column as text (types not known yet).")
+@click.option("--key", help="Key columns, comma-separated, when the .dfm marks none.")
+@click.option("--apply", is_flag=True, help="Also run `alembic upgrade head`.")
+@click.option(
+    "--versions-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Write the revision here instead of data_platform/db/versions/.",
+)
+def process_new_table(
+    source_table: str,
+    dfm_path: Path | None,
+    raw: bool,
+    key: str | None,
+    apply: bool,
+    versions_dir: Path | None,
+) -> None:
+    """Onboard a Qlik table: write an Alembic revision that creates its typed
+    current-state table in schema cubic_ods_qlik and registers it.
+
+    \b
+    Example:
+      data-platform cubic-qlik process-new-table --table EDW.SAMPLE --apply
+    """
+    from data_platform.batch.cubic_qlik.onboarding import onboard_table
+
+    keys = [k.strip() for k in key.split(",") if k.strip()] if key else None
+    result = onboard_table(
+        source_table, dfm_path=dfm_path, raw=raw, key=keys, apply=apply, versions_dir=versions_dir
+    )
+    target = f"{result.db_schema}.{result.db_table}"
+    if result.created:
+        click.echo(f"wrote revision {result.revision} ({result.path}) creating {target}")
+    else:
+        click.echo(
+            f"{result.source_table} is onboarded already (revision {result.revision}, "
+            f"{target}): nothing written"
+        )
+    if result.applied:
+        click.echo("database upgraded to head")
+
+
+@click.command("process-incoming")
+@json_option
+def process_incoming(as_json: bool) -> None:
+    """Record every new Qlik data file in the incoming zone as a `ready` load.
+
+    \b
+    Example:  data-platform cubic-qlik process-incoming
+    """
+    from data_platform.batch.cubic_qlik.scan import scan_incoming
+
+    result = scan_incoming()
+    if as_json:
+        click.echo(json.dumps(result.__dict__))
+        return
+    click.echo(
+        f"scanned {result.tables} table(s): {result.new_loads} new load(s), "
+        f"{result.new_snapshots} new snapshot(s)"
+    )
+    for key in result.unrecognised_keys:
+        click.echo(f"  not a Qlik data file, left in place: {key}")
+
+
+@click.command("ingest")
+@click.option("--table", "tables", multiple=True, help="Only this table (repeatable).")
+@json_option
+def ingest(tables: tuple[str, ...], as_json: bool) -> None:
+    """Apply ready loads to their current-state tables, then archive (or error) each file.
+
+    Safe to run in several processes at once: each table is worked by one at a time.
+
+    \b
+    Example:  data-platform cubic-qlik ingest
+    """
+    from data_platform.batch.cubic_qlik.pipeline import ingest as run_ingest
+
+    result = run_ingest(list(tables) or None)
+    if as_json:
+        click.echo(json.dumps(result.__dict__))
+        return
+    click.echo(
+        f"archived {result.archived} load(s) ({result.superseded} superseded), "
+        f"errored {result.errored}, {result.rows} row(s) applied"
+    )
+    for message in result.errors:
+        click.echo(f"  error: {message}")
+    for name in result.blocked_tables:
+        click.echo(f"  {name}: waiting for an errored load to be retried")
+    for name in result.busy_tables:
+        click.echo(f"  {name}: another worker is on it")
+
+
+@click.command("retry")
+@click.argument("load_id", type=int)
+def retry(load_id: int) -> None:
+    """Re-queue an errored load after its file is put back in incoming or its cause fixed.
+
+    \b
+    Example:  data-platform cubic-qlik retry 42 && data-platform run
+    """
+    from data_platform.batch.cubic_qlik.pipeline import _companions
+    from data_platform.loads.retry import retry_load
+
+    how = retry_load(load_id, _companions)
+    click.echo(f"load {load_id} is ready again ({how})")
+
+
+@click.group("cubic-qlik")
+def group() -> None:
+    """Cubic ODS tables from Qlik Replicate: onboard, scan, ingest, retry."""
+
+
+for command in (process_new_table, process_incoming, ingest, retry):
+    group.add_command(command)

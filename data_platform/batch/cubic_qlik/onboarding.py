@@ -1,0 +1,296 @@
+"""Onboard a Qlik source table: write an Alembic revision that creates its typed
+current-state table and registers it, so every environment gets both via `upgrade`."""
+
+from __future__ import annotations
+
+import json
+import logging
+import textwrap
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from alembic.script import ScriptDirectory
+
+from data_platform.batch.cubic_qlik import naming
+from data_platform.batch.cubic_qlik.dfm import Dfm, DfmColumn, parse_dfm
+from data_platform.batch.cubic_qlik.files import FULL_LOAD_RE, file_name
+from data_platform.batch.cubic_qlik.types import describe_type, sa_type
+from data_platform.db import migrations
+from data_platform.errors import OnboardingError
+from data_platform.settings import get_settings
+from data_platform.storage import get_zone
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class OnboardResult:
+    source_table: str
+    db_schema: str
+    db_table: str
+    revision: str
+    path: Path | None  # None when the table was onboarded before
+    created: bool
+    applied: bool
+
+
+@dataclass(frozen=True)
+class TableSpec:
+    """Everything the generated revision declares, derived from the .dfm and options."""
+
+    source_table: str  # EDW.SAMPLE
+    name: str  # cubic_ods_qlik__edw_sample
+    db_schema: str
+    db_table: str
+    s3_prefix: str
+    is_raw: bool
+    columns: tuple[tuple[DfmColumn, str], ...]  # (source column, db column name)
+    key: tuple[str, ...]  # db column names in key order
+
+
+def table_prefix(source_table: str) -> str:
+    return f"{get_settings().cubic_qlik_prefix.rstrip('/')}/{source_table}/"
+
+
+def read_incoming_dfm(source_table: str) -> tuple[Dfm, str]:
+    """The .dfm of the newest full-load file of `source_table` in the incoming zone."""
+    incoming = get_zone("incoming")
+    prefix = table_prefix(source_table)
+    candidates = [
+        info
+        for info in incoming.list(prefix)
+        if info.key.endswith(".dfm")
+        and FULL_LOAD_RE.match(file_name(info.key)[: -len(".dfm")] + ".csv")
+    ]
+    if not candidates:
+        raise OnboardingError(
+            f"no full-load .dfm (LOADnnnnnnnn.dfm) under {incoming.describe(prefix)}: "
+            "land the table's files first or pass --dfm PATH"
+        )
+    # The first part of the newest full load: LOAD00000001 of the current snapshot.
+    newest = max(
+        candidates,
+        key=lambda info: (info.key.endswith("/LOAD00000001.dfm"), info.last_modified, info.key),
+    )
+    with incoming.open(newest.key) as body:
+        return parse_dfm(body.read(), key=newest.key), newest.key
+
+
+def build_spec(
+    dfm: Dfm, *, raw: bool = False, key: list[str] | None = None, source_table: str | None = None
+) -> TableSpec:
+    if dfm.is_change_file:
+        raise OnboardingError("the .dfm is a change file's; onboard from a full-load .dfm")
+    qualified = source_table or dfm.qualified_name
+    schema, table = naming.split_source_name(qualified)
+    if (schema, table) != (dfm.source_schema, dfm.source_table):
+        raise OnboardingError(f"the .dfm describes {dfm.qualified_name}, not {qualified}")
+    db_table = naming.db_table_name(schema, table)
+    columns = tuple((col, naming.db_column_name(col.name)) for col in dfm.data_columns)
+    seen: dict[str, str] = {}
+    for col, db_name in columns:
+        if db_name in seen:
+            raise OnboardingError(
+                f"columns {seen[db_name]!r} and {col.name!r} both map to {_py(db_name)}"
+            )
+        seen[db_name] = col.name
+    if key:
+        by_lower = {col.name.lower(): db_name for col, db_name in columns}
+        missing = [k for k in key if k.lower() not in by_lower]
+        if missing:
+            raise OnboardingError(f"--key names unknown column(s): {', '.join(missing)}")
+        key_columns = tuple(by_lower[k.lower()] for k in key)
+    else:
+        key_columns = tuple(naming.db_column_name(c.name) for c in dfm.key_columns)
+    if not key_columns:
+        raise OnboardingError(
+            f"{qualified} has no primary key columns (primaryKeyPos) in its .dfm: pass "
+            "--key COL[,COL...] to name the columns that identify a row"
+        )
+    return TableSpec(
+        source_table=qualified,
+        name=naming.platform_table_name(schema, table),
+        db_schema=naming.DB_SCHEMA,
+        db_table=db_table,
+        s3_prefix=table_prefix(qualified),
+        is_raw=raw,
+        columns=columns,
+        key=key_columns,
+    )
+
+
+def existing_revision(script: ScriptDirectory, spec: TableSpec) -> str | None:
+    """The revision that onboarded this source table already, if any.
+
+    Refuses a different source table that maps to the same Postgres table.
+    """
+    for rev in script.walk_revisions():
+        module = rev.module
+        onboarded = getattr(module, "SOURCE_TABLE", None)
+        if onboarded is None:
+            continue
+        if onboarded == spec.source_table:
+            return rev.revision
+        if (getattr(module, "DB_SCHEMA", None), getattr(module, "DB_TABLE", None)) == (
+            spec.db_schema,
+            spec.db_table,
+        ):
+            raise OnboardingError(
+                f"{spec.source_table} maps to {spec.db_schema}.{spec.db_table}, which "
+                f"{onboarded} (revision {rev.revision}) already uses"
+            )
+    return None
+
+
+def _py(value: str) -> str:
+    """A double-quoted Python string literal (JSON escapes are valid Python escapes)."""
+    return json.dumps(value, ensure_ascii=False)
+
+
+def render_revision(spec: TableSpec, revision: str, down_revision, dfm_source: str) -> str:
+    key_set = set(spec.key)
+    column_lines = []
+    for col, db_name in spec.columns:
+        comment = f"{spec.source_table}.{col.name} ({describe_type(col)})"
+        nullable = ", nullable=False" if db_name in key_set else ""
+        column_lines.append(
+            f"sa.Column({_py(db_name)}, {sa_type(col, raw=spec.is_raw)}{nullable}, "
+            f"comment={_py(comment)}),"
+        )
+    columns = textwrap.indent("\n".join(column_lines), " " * 8)
+    now = datetime.now(UTC).isoformat(timespec="seconds")
+    table_comment = (
+        f"Current state of Qlik Replicate source table {spec.source_table} "
+        f"(snapshot plus changes). Files: {spec.s3_prefix}"
+    )
+    key_list = ", ".join(_py(k) for k in spec.key)
+    if isinstance(down_revision, tuple):
+        down_literal = "(" + ", ".join(_py(r) for r in down_revision) + ")"
+    else:
+        down_literal = _py(down_revision) if down_revision else "None"
+    return f'''"""onboard {spec.source_table} as {spec.db_schema}.{spec.db_table}
+
+Generated by `data-platform cubic-qlik process-new-table` from {dfm_source}.
+Creates the current-state table and registers it in source_tables.
+
+Revision ID: {revision}
+Revises: {", ".join(down_revision) if isinstance(down_revision, tuple) else down_revision}
+Create Date: {now}
+"""
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from alembic import op
+from sqlalchemy.dialects import postgresql
+
+revision: str = {_py(revision)}
+down_revision: str | Sequence[str] | None = {down_literal}
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+# Read by process-new-table to find tables onboarded already.
+SOURCE_TABLE = {_py(spec.source_table)}
+DB_SCHEMA = {_py(spec.db_schema)}
+DB_TABLE = {_py(spec.db_table)}
+
+source_tables = sa.table(
+    "source_tables",
+    sa.column("name", sa.Text),
+    sa.column("source", sa.Text),
+    sa.column("s3_prefix", sa.Text),
+    sa.column("db_schema", sa.Text),
+    sa.column("db_table", sa.Text),
+    sa.column("is_raw", sa.Boolean),
+)
+
+
+def upgrade() -> None:
+    op.execute(sa.schema.CreateSchema(DB_SCHEMA, if_not_exists=True))
+    op.create_table(
+        DB_TABLE,
+{columns}
+        sa.Column(
+            {_py(naming.LOAD_ID_COLUMN)},
+            sa.BigInteger(),
+            # Bulk loads set this per transaction (SET LOCAL data_platform.load_id).
+            server_default=sa.text("current_setting('data_platform.load_id')::bigint"),
+            nullable=False,
+            comment="Lineage: the load (loads.id) that last wrote this row.",
+        ),
+        sa.Column(
+            {_py(naming.CHANGE_SEQ_COLUMN)},
+            sa.String(35, collation="C"),
+            nullable=True,
+            comment="Lineage: header__change_seq of the change that last wrote this row; "
+            "NULL when it comes from a full load.",
+        ),
+        sa.PrimaryKeyConstraint({key_list}),
+        schema=DB_SCHEMA,
+        comment={_py(table_comment)},
+    )
+    op.bulk_insert(
+        source_tables,
+        [
+            {{
+                "name": {_py(spec.name)},
+                "source": {_py(naming.SOURCE)},
+                "s3_prefix": {_py(spec.s3_prefix)},
+                "db_schema": DB_SCHEMA,
+                "db_table": DB_TABLE,
+                "is_raw": {spec.is_raw!r},
+            }}
+        ],
+    )
+
+
+def downgrade() -> None:
+    op.execute(source_tables.delete().where(source_tables.c.name == {_py(spec.name)}))
+    op.drop_table(DB_TABLE, schema=DB_SCHEMA)
+'''
+
+
+def onboard_table(
+    source_table: str,
+    *,
+    dfm_path: Path | None = None,
+    raw: bool = False,
+    key: list[str] | None = None,
+    apply: bool = False,
+    versions_dir: Path | None = None,
+) -> OnboardResult:
+    """Write the onboarding revision for `source_table` (once) and optionally apply it."""
+    if dfm_path is not None:
+        dfm, dfm_source = parse_dfm(dfm_path.read_bytes(), key=str(dfm_path)), dfm_path.name
+    else:
+        dfm, dfm_source = read_incoming_dfm(source_table)
+    spec = build_spec(dfm, raw=raw, key=key, source_table=source_table)
+    extra = [versions_dir] if versions_dir else []
+    config = migrations.alembic_config(extra_version_dirs=extra)
+    script = ScriptDirectory.from_config(config)
+    existing = existing_revision(script, spec)
+    path: Path | None = None
+    if existing is None:
+        heads = script.get_heads()
+        down = heads[0] if len(heads) == 1 else tuple(heads) or None
+        revision = uuid.uuid4().hex[:12]
+        target_dir = versions_dir or migrations.VERSIONS_DIR
+        stamp = datetime.now(UTC).strftime("%Y%m%d")
+        path = target_dir / f"{stamp}_{revision}_onboard_{naming.revision_slug(source_table)}.py"
+        path.write_text(render_revision(spec, revision, down, dfm_source))
+        log.info("wrote revision %s for %s", revision, source_table, extra={"table": spec.name})
+    else:
+        revision = existing
+    if apply:
+        migrations.upgrade("heads", migrations.alembic_config(extra_version_dirs=extra))
+    return OnboardResult(
+        source_table=spec.source_table,
+        db_schema=spec.db_schema,
+        db_table=spec.db_table,
+        revision=revision,
+        path=path,
+        created=existing is None,
+        applied=apply,
+    )

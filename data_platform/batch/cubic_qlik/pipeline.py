@@ -1,0 +1,275 @@
+"""Ingest ready Qlik loads: per table, in order, one worker per table at a time.
+
+Order within a table: the full-load parts of its current snapshot, then change files in
+name (= time) order. Loads of an older snapshot that never ran are archived unapplied: the
+newer full load supersedes them. A table with an errored load in its current snapshot
+waits until the load is retried (order matters); other tables go on.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+import psycopg2
+from sqlalchemy import Connection, Engine, select, text
+
+from data_platform.batch.cubic_qlik.apply import FileApplier, describe_target
+from data_platform.batch.cubic_qlik.dfm import dfm_key, parse_dfm
+from data_platform.batch.cubic_qlik.files import is_full_load, is_snapshot_start
+from data_platform.batch.cubic_qlik.naming import SOURCE
+from data_platform.batch.cubic_qlik.reader import DataFileReader
+from data_platform.db.engine import get_engine
+from data_platform.db.models import Load, LoadSnapshot, LoadStatus, SourceTable, TableSnapshot
+from data_platform.errors import LoadError, StorageError
+from data_platform.loads.locks import table_lock
+from data_platform.loads.moves import finish_load
+from data_platform.loads.state import transition
+from data_platform.settings import get_settings
+from data_platform.storage import get_zone
+
+log = logging.getLogger(__name__)
+
+S = LoadStatus
+ERROR_STATES = (S.READY_FOR_ERRORING, S.ERRORING, S.ERRORED)
+UNFINISHED = (S.READY_FOR_ARCHIVING, S.ARCHIVING, S.READY_FOR_ERRORING, S.ERRORING)
+
+
+@dataclass
+class IngestResult:
+    archived: int = 0
+    errored: int = 0
+    superseded: int = 0
+    rows: int = 0
+    busy_tables: list[str] = field(default_factory=list)  # another worker had them
+    blocked_tables: list[str] = field(default_factory=list)  # waiting on an errored load
+    errors: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class PendingLoad:
+    id: int
+    key: str
+    status: LoadStatus
+    snapshot_id: int | None
+
+
+def ingest(tables: list[str] | None = None) -> IngestResult:
+    """Process every ready load of every active Qlik table (or of `tables`)."""
+    engine = get_engine()
+    result = IngestResult()
+    with engine.connect() as conn:
+        query = (
+            select(SourceTable.id, SourceTable.name, SourceTable.db_schema, SourceTable.db_table)
+            .where(SourceTable.source == SOURCE, SourceTable.is_active)
+            .where(
+                select(Load.id)
+                .where(Load.table_id == SourceTable.id, Load.status.not_in([S.ARCHIVED, S.ERRORED]))
+                .exists()
+            )
+            .order_by(SourceTable.name)
+        )
+        if tables:
+            query = query.where(SourceTable.name.in_(tables))
+        candidates = conn.execute(query).all()
+    for table_id, name, db_schema, db_table in candidates:
+        with table_lock(engine, table_id) as got:
+            if not got:
+                result.busy_tables.append(name)
+                continue
+            TableIngest(engine, table_id, name, db_schema, db_table, result).run()
+    return result
+
+
+class TableIngest:
+    def __init__(
+        self,
+        engine: Engine,
+        table_id: int,
+        name: str,
+        db_schema: str,
+        db_table: str,
+        result: IngestResult,
+    ) -> None:
+        self.engine = engine
+        self.table_id = table_id
+        self.name = name
+        self.db_schema = db_schema
+        self.db_table = db_table
+        self.result = result
+        self.extra = {"table": name}
+
+    def run(self) -> None:
+        self.recover()
+        while True:
+            loads = self.pending()
+            current = self.current_snapshot()
+            for load in loads:
+                if load.status in UNFINISHED:
+                    self.finish(load.id, load.key, load.status)
+            if self.blocked(current):
+                self.result.blocked_tables.append(self.name)
+                log.warning("waiting: an errored load must be retried first", extra=self.extra)
+                return
+            ready = [load for load in loads if load.status == S.READY]
+            if not ready:
+                return
+            superseded = [
+                load for load in ready if current is not None and load.snapshot_id != current
+            ]
+            if superseded:
+                for load in superseded:
+                    self.supersede(load)
+                continue
+            self.process(min(ready, key=lambda load: (not is_full_load(load.key), load.key)))
+
+    # --- queries --------------------------------------------------------------------
+
+    def pending(self) -> list[PendingLoad]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(Load.id, Load.s3_key, Load.status, LoadSnapshot.snapshot_id)
+                .outerjoin(LoadSnapshot, LoadSnapshot.load_id == Load.id)
+                .where(Load.table_id == self.table_id, Load.status.not_in([S.ARCHIVED, S.ERRORED]))
+                .order_by(Load.s3_key)
+            ).all()
+        return [PendingLoad(id_, key, S(status), snap) for id_, key, status, snap in rows]
+
+    def current_snapshot(self) -> int | None:
+        with self.engine.connect() as conn:
+            return conn.scalar(
+                select(TableSnapshot.id)
+                .where(TableSnapshot.table_id == self.table_id)
+                .order_by(TableSnapshot.snapshot.desc())
+                .limit(1)
+            )
+
+    def blocked(self, current: int | None) -> bool:
+        query = (
+            select(Load.id)
+            .outerjoin(LoadSnapshot, LoadSnapshot.load_id == Load.id)
+            .where(Load.table_id == self.table_id, Load.status.in_(ERROR_STATES))
+        )
+        if current is not None:
+            query = query.where(LoadSnapshot.snapshot_id == current)
+        with self.engine.connect() as conn:
+            return conn.scalar(query.limit(1)) is not None
+
+    # --- state changes ----------------------------------------------------------------
+
+    def recover(self) -> None:
+        """We hold the table lock, so loads left in flight belong to a dead worker."""
+        with self.engine.begin() as conn:
+            stale = conn.execute(
+                select(Load.id, Load.status).where(
+                    Load.table_id == self.table_id,
+                    Load.status.in_([S.INGESTING, S.ARCHIVING, S.ERRORING]),
+                )
+            ).all()
+            for load_id, status in stale:
+                back = {S.INGESTING: S.READY, S.ARCHIVING: S.READY_FOR_ARCHIVING}.get(
+                    status, S.READY_FOR_ERRORING
+                )
+                transition(conn, load_id, status, back)
+                log.warning(
+                    "load %s was left %s by a stopped worker; now %s",
+                    load_id,
+                    status,
+                    back.value,
+                    extra={**self.extra, "load_id": load_id},
+                )
+
+    def finish(self, load_id: int, key: str, status: LoadStatus) -> None:
+        done = finish_load(self.engine, load_id, key, status, _companions, self.name)
+        if done == S.ARCHIVED:
+            self.result.archived += 1
+        elif done == S.ERRORED:
+            self.result.errored += 1
+
+    def supersede(self, load: PendingLoad) -> None:
+        with self.engine.begin() as conn:
+            transition(conn, load.id, S.READY, S.INGESTING)
+        with self.engine.begin() as conn:
+            transition(conn, load.id, S.INGESTING, S.READY_FOR_ARCHIVING)
+        log.warning(
+            "load %s (%s) belongs to an older snapshot: archived without applying",
+            load.id,
+            load.key,
+            extra={**self.extra, "load_id": load.id},
+        )
+        self.result.superseded += 1
+        self.finish(load.id, load.key, S.READY_FOR_ARCHIVING)
+
+    def process(self, load: PendingLoad) -> None:
+        extra = {**self.extra, "load_id": load.id}
+        with self.engine.begin() as conn:
+            transition(conn, load.id, S.READY, S.INGESTING)
+        log.info("ingesting %s", load.key, extra=extra)
+        try:
+            with self.engine.connect() as conn, conn.begin():
+                rows = self.apply(conn, load)
+                transition(conn, load.id, S.INGESTING, S.READY_FOR_ARCHIVING)
+        except LoadError as exc:
+            message = exc.describe()
+            log.error("load failed: %s", message, extra=extra)
+            with self.engine.begin() as conn:
+                transition(conn, load.id, S.INGESTING, S.READY_FOR_ERRORING, error=message)
+            self.result.errors.append(message)
+            self.finish(load.id, load.key, S.READY_FOR_ERRORING)
+            return
+        except BaseException:
+            # Not the file's fault (database gone, storage down, a bug): leave the load
+            # for the next run instead of erroring it.
+            with self.engine.begin() as conn:
+                transition(conn, load.id, S.INGESTING, S.READY)
+            raise
+        self.result.rows += rows
+        log.info("applied %d row(s) from %s", rows, load.key, extra=extra)
+        self.finish(load.id, load.key, S.READY_FOR_ARCHIVING)
+
+    def apply(self, conn: Connection, load: PendingLoad) -> int:
+        incoming = get_zone("incoming")
+        meta_key = dfm_key(load.key)
+        try:
+            with incoming.open(meta_key) as body:
+                dfm = parse_dfm(body.read(), key=meta_key)
+        except StorageError as exc:
+            raise LoadError(f"missing .dfm ({meta_key})", key=load.key) from exc
+        except LoadError as exc:
+            raise LoadError(exc.reason, key=meta_key, table=self.name, load_id=load.id) from exc
+        full_load = is_full_load(load.key)
+        if dfm.is_change_file == full_load:
+            kind = "a change file's" if dfm.is_change_file else "a full load's"
+            raise LoadError(f"its .dfm is {kind}", key=load.key, table=self.name, load_id=load.id)
+        conn.execute(
+            text(
+                "SELECT set_config('data_platform.load_id', :id, true), "
+                "set_config('work_mem', :mem, true)"
+            ),
+            {"id": str(load.id), "mem": get_settings().load_work_mem.replace(" ", "")},
+        )
+        cursor = conn.connection.dbapi_connection.cursor()
+        try:
+            target = describe_target(cursor, self.db_schema, self.db_table)
+            applier = FileApplier(
+                cursor, target, dfm, key=load.key, load_id=load.id, table_name=self.name
+            )
+            try:
+                source = incoming.open(load.key)
+            except StorageError as exc:
+                raise applier.error(f"file is gone from incoming: {exc}") from exc
+            with DataFileReader(source, load.key) as reader:
+                if full_load:
+                    result = applier.apply_full_load(reader, truncate=is_snapshot_start(load.key))
+                else:
+                    result = applier.apply_changes(reader)
+        except (psycopg2.DataError, psycopg2.IntegrityError) as exc:
+            message = (exc.diag.message_primary or str(exc)).strip()
+            raise LoadError(message, key=load.key, table=self.name, load_id=load.id) from exc
+        finally:
+            cursor.close()
+        return result.rows
+
+
+def _companions(key: str) -> list[str]:
+    return [dfm_key(key)]

@@ -1,0 +1,174 @@
+"""Scan the incoming zone: record every new Qlik data file as a `ready` load.
+
+Per active table, lists its prefix and its `__ct` prefix page by page, and inserts the
+files not seen before in batches. A LOAD00000001 newer than the table's current snapshot
+starts a new snapshot; each load is linked to the snapshot it belongs to: the newest one
+whose LOAD00000001 is not newer than the file.
+"""
+
+from __future__ import annotations
+
+import bisect
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from sqlalchemy import Connection, select
+from sqlalchemy.dialects.postgresql import insert
+
+from data_platform.batch.cubic_qlik.files import (
+    FileKind,
+    TablePrefixes,
+    classify,
+    is_snapshot_start,
+)
+from data_platform.batch.cubic_qlik.naming import SOURCE
+from data_platform.db.engine import get_engine
+from data_platform.db.models import Load, LoadSnapshot, LoadStatus, SourceTable, TableSnapshot
+from data_platform.storage import ObjectInfo, get_zone
+
+log = logging.getLogger(__name__)
+
+BATCH_SIZE = 1000
+
+
+@dataclass
+class ScanResult:
+    new_loads: int = 0
+    new_snapshots: int = 0
+    tables: int = 0
+    unrecognised_keys: list[str] = field(default_factory=list)
+
+
+def active_tables(conn: Connection) -> list[SourceTable]:
+    query = (
+        select(SourceTable)
+        .where(SourceTable.source == SOURCE, SourceTable.is_active)
+        .order_by(SourceTable.name)
+    )
+    from sqlalchemy.orm import Session
+
+    with Session(conn) as session:
+        return list(session.scalars(query))
+
+
+def scan_incoming() -> ScanResult:
+    result = ScanResult()
+    engine = get_engine()
+    with engine.connect() as conn:
+        tables = active_tables(conn)
+    for table in tables:
+        with engine.begin() as conn:
+            scan_table(conn, table, result)
+        result.tables += 1
+    return result
+
+
+def scan_table(conn: Connection, table: SourceTable, result: ScanResult) -> None:
+    """Record the table's new files. Runs in the caller's transaction, which holds the
+    table row lock, so two scans of one table never race on its snapshots."""
+    conn.execute(select(SourceTable.id).where(SourceTable.id == table.id).with_for_update())
+    incoming = get_zone("incoming")
+    prefixes = TablePrefixes(table.s3_prefix)
+    snapshots = _snapshots(conn, table.id)
+    batch: list[ObjectInfo] = []
+    recorded = 0
+    # The full-load prefix is listed first, so a new LOAD00000001 becomes a snapshot before
+    # the change files that follow it are linked.
+    for prefix in (prefixes.full_load, prefixes.changes):
+        for info in incoming.list(prefix):
+            kind = classify(prefixes, info.key)
+            if kind is FileKind.METADATA:
+                continue
+            if kind is FileKind.UNKNOWN:
+                result.unrecognised_keys.append(info.key)
+                continue
+            batch.append(info)
+            if len(batch) >= BATCH_SIZE:
+                recorded += _record(conn, table, batch, snapshots, result)
+                batch = []
+    if batch:
+        recorded += _record(conn, table, batch, snapshots, result)
+    if recorded:
+        log.info("recorded %d new load(s)", recorded, extra={"table": table.name})
+
+
+def _record(
+    conn: Connection,
+    table: SourceTable,
+    batch: list[ObjectInfo],
+    snapshots: list[tuple[datetime, int]],
+    result: ScanResult,
+) -> int:
+    keys = [info.key for info in batch]
+    existing = conn.execute(
+        select(Load.s3_key, Load.s3_modified, Load.status).where(Load.s3_key.in_(keys))
+    ).all()
+    known = {(key, modified) for key, modified, _ in existing}
+    # A key whose load is not archived yet landing again (a fixed file) belongs to that
+    # load (see retry), not to a new one.
+    pending = {key for key, _, status in existing if status != LoadStatus.ARCHIVED}
+    new = [
+        info
+        for info in batch
+        if (info.key, info.last_modified) not in known and info.key not in pending
+    ]
+    if not new:
+        return 0
+    for info in sorted(new, key=lambda i: (i.last_modified, i.key)):
+        if is_snapshot_start(info.key) and (not snapshots or info.last_modified > snapshots[-1][0]):
+            snapshot_id = conn.scalar(
+                insert(TableSnapshot)
+                .values(table_id=table.id, snapshot=info.last_modified, snapshot_s3_key=info.key)
+                .returning(TableSnapshot.id)
+            )
+            snapshots.append((info.last_modified, snapshot_id))
+            result.new_snapshots += 1
+            log.info(
+                "new snapshot %s from %s",
+                info.last_modified.isoformat(),
+                info.key,
+                extra={"table": table.name},
+            )
+    rows = [
+        {
+            "table_id": table.id,
+            "status": LoadStatus.READY,
+            "s3_key": info.key,
+            "s3_modified": info.last_modified,
+            "s3_size": info.size,
+            "is_raw": table.is_raw,
+        }
+        for info in new
+    ]
+    inserted = conn.execute(
+        insert(Load).values(rows).on_conflict_do_nothing().returning(Load.id, Load.s3_modified)
+    ).all()
+    times = [t for t, _ in snapshots]
+    links = []
+    for load_id, modified in inserted:
+        snapshot_id = _snapshot_for(times, snapshots, modified)
+        if snapshot_id is not None:
+            links.append({"load_id": load_id, "snapshot_id": snapshot_id})
+    if links:
+        conn.execute(insert(LoadSnapshot).values(links))
+    result.new_loads += len(inserted)
+    return len(inserted)
+
+
+def _snapshots(conn: Connection, table_id: int) -> list[tuple[datetime, int]]:
+    return [
+        (snapshot, snapshot_id)
+        for snapshot, snapshot_id in conn.execute(
+            select(TableSnapshot.snapshot, TableSnapshot.id)
+            .where(TableSnapshot.table_id == table_id)
+            .order_by(TableSnapshot.snapshot)
+        )
+    ]
+
+
+def _snapshot_for(
+    times: list[datetime], snapshots: list[tuple[datetime, int]], modified: datetime
+) -> int | None:
+    index = bisect.bisect_right(times, modified)
+    return snapshots[index - 1][1] if index else None

@@ -1,0 +1,61 @@
+"""Qlik Replicate column types to PostgreSQL types that lose no valid value.
+
+Each mapping gives the SQLAlchemy type expression written into the generated migration.
+Values reach Postgres through COPY in their text form; Postgres parses them, so a value
+that does not fit fails the load with the line and column instead of being changed.
+"""
+
+from __future__ import annotations
+
+from data_platform.batch.cubic_qlik.dfm import DfmColumn
+
+# DATETIME carries up to 9 fractional digits; Postgres keeps microseconds and rounds the
+# 7th-9th digits half-up to the nearest microsecond.
+_FIXED = {
+    "INT1": "sa.SmallInteger()",
+    "INT2": "sa.SmallInteger()",
+    "INT4": "sa.Integer()",
+    "INT8": "sa.BigInteger()",
+    "UINT1": "sa.SmallInteger()",
+    "UINT2": "sa.Integer()",
+    "UINT4": "sa.BigInteger()",
+    "UINT8": "sa.Numeric(20, 0)",
+    "REAL4": "sa.REAL()",
+    "REAL8": "sa.Double()",
+    "CLOB": "sa.Text()",
+    "NCLOB": "sa.Text()",
+    "BYTES": "postgresql.BYTEA()",
+    "BLOB": "postgresql.BYTEA()",
+    "DATE": "sa.Date()",
+    "TIME": "sa.Time()",
+    "DATETIME": "sa.DateTime()",
+    "BOOLEAN": "sa.Boolean()",
+}
+
+# Binary columns arrive as hex text without Postgres's `\x` prefix, so they are staged
+# as text and decoded; every other type is parsed by COPY directly.
+HEX_TYPES = frozenset({"BYTES", "BLOB"})
+
+
+def sa_type(column: DfmColumn, *, raw: bool = False) -> str:
+    """The SQLAlchemy type, as source code, for a column of the generated migration."""
+    if raw:
+        return "sa.Text()"
+    if column.type in _FIXED:
+        return _FIXED[column.type]
+    if column.type == "NUMERIC":
+        if column.precision > 0:
+            return f"sa.Numeric({column.precision}, {max(column.scale, 0)})"
+        return "sa.Numeric()"
+    if column.type in ("STRING", "WSTRING"):
+        return f"sa.String({column.length})" if column.length > 0 else "sa.Text()"
+    raise ValueError(f"no Postgres type for Qlik type {column.type}")
+
+
+def describe_type(column: DfmColumn) -> str:
+    """The source type as Qlik names it, for column comments: `NUMERIC(12,2)`, `STRING(100)`."""
+    if column.type == "NUMERIC":
+        return f"NUMERIC({column.precision},{column.scale})"
+    if column.type in ("STRING", "WSTRING", "BYTES") and column.length:
+        return f"{column.type}({column.length})"
+    return column.type

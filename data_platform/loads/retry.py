@@ -1,0 +1,52 @@
+"""Re-queue an errored load once its file is put back (fixed) or its cause is fixed."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+from sqlalchemy import select, update
+
+from data_platform.db.engine import get_engine
+from data_platform.db.models import Load, LoadStatus
+from data_platform.errors import DataPlatformError
+from data_platform.loads.state import transition
+from data_platform.storage import get_zone
+
+log = logging.getLogger(__name__)
+
+
+def retry_load(load_id: int, companions: Callable[[str], list[str]]) -> str:
+    """errored -> ready. Uses the file in incoming if one was put back there, else moves
+    the file (and companions) back from the error zone. Returns what it did."""
+    engine = get_engine()
+    with engine.connect() as conn:
+        row = conn.execute(select(Load.s3_key, Load.status).where(Load.id == load_id)).first()
+    if row is None:
+        raise DataPlatformError(f"no load {load_id}")
+    key, status = row
+    if status != LoadStatus.ERRORED:
+        raise DataPlatformError(f"load {load_id} is {status}; only errored loads can be retried")
+    incoming, error = get_zone("incoming"), get_zone("error")
+    if incoming.head(key) is not None:
+        how = "using the file put back in incoming"
+    elif error.head(key) is not None:
+        how = "moved the file back from the error zone"
+    else:
+        raise DataPlatformError(
+            f"load {load_id}: {key} is in neither incoming nor error; put it back in incoming"
+        )
+    for name in [key, *companions(key)]:
+        if incoming.head(name) is None and error.head(name) is not None:
+            error.move_to(name, incoming)
+    info = incoming.head(key)
+    assert info is not None
+    with engine.begin() as conn:
+        conn.execute(
+            update(Load)
+            .where(Load.id == load_id)
+            .values(s3_modified=info.last_modified, s3_size=info.size)
+        )
+        transition(conn, load_id, LoadStatus.ERRORED, LoadStatus.READY, clear_error=True)
+    log.info("load %s re-queued (%s)", load_id, how, extra={"load_id": load_id})
+    return how

@@ -1,0 +1,66 @@
+"""Load status: every change goes through `transition`, which refuses illegal moves.
+
+A transition is a compare-and-set on the row (`WHERE status = <from>`), so two workers can
+never both move the same load: the second one's update matches no row and raises.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from sqlalchemy import Connection, func, update
+
+from data_platform.db.models import Load, LoadStatus
+from data_platform.errors import InvalidTransition
+
+log = logging.getLogger(__name__)
+
+S = LoadStatus
+
+ALLOWED: dict[LoadStatus, frozenset[LoadStatus]] = {
+    S.READY: frozenset({S.INGESTING}),
+    # Back to ready: a worker died mid-load and its transaction rolled back.
+    S.INGESTING: frozenset({S.READY_FOR_ARCHIVING, S.READY_FOR_ERRORING, S.READY}),
+    S.READY_FOR_ARCHIVING: frozenset({S.ARCHIVING}),
+    # Back to ready_for_archiving: a worker died mid-move; the move is repeated.
+    S.ARCHIVING: frozenset({S.ARCHIVED, S.READY_FOR_ARCHIVING}),
+    S.ARCHIVED: frozenset(),
+    S.READY_FOR_ERRORING: frozenset({S.ERRORING}),
+    S.ERRORING: frozenset({S.ERRORED, S.READY_FOR_ERRORING}),
+    # Retry: the file was put back or fixed.
+    S.ERRORED: frozenset({S.READY}),
+}
+
+# States a live worker holds a load in; found under the table lock, they are stale.
+IN_FLIGHT = frozenset({S.INGESTING, S.ARCHIVING, S.ERRORING})
+
+
+def check_transition(current: LoadStatus, new: LoadStatus) -> None:
+    if new not in ALLOWED[current]:
+        raise InvalidTransition(f"load status cannot go from {current.value} to {new.value}")
+
+
+def transition(
+    conn: Connection,
+    load_id: int,
+    current: LoadStatus,
+    new: LoadStatus,
+    *,
+    error: str | None = None,
+    clear_error: bool = False,
+) -> None:
+    """Move one load from `current` to `new` inside the caller's transaction."""
+    check_transition(current, new)
+    values: dict[str, object] = {"status": new, "updated_at": func.now()}
+    if error is not None:
+        values["error"] = error
+    elif clear_error:
+        values["error"] = None
+    result = conn.execute(
+        update(Load).where(Load.id == load_id, Load.status == current).values(**values)
+    )
+    if result.rowcount != 1:
+        raise InvalidTransition(
+            f"load {load_id} is no longer {current.value}: another worker moved it"
+        )
+    log.debug("load %s: %s -> %s", load_id, current.value, new.value, extra={"load_id": load_id})
