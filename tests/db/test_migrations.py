@@ -21,10 +21,10 @@ METADATA_TABLES = {
 }
 
 
-def _tables(url: str) -> set[str]:
+def _tables(url: str, schema: str | None = None) -> set[str]:
     engine = create_engine(url)
     try:
-        return set(inspect(engine).get_table_names()) - {"alembic_version"}
+        return set(inspect(engine).get_table_names(schema)) - {"alembic_version"}
     finally:
         engine.dispose()
 
@@ -35,8 +35,10 @@ def test_upgrade_downgrade_upgrade(empty_db_url: str) -> None:
     migrations.upgrade("heads", config)
     assert migrations.current_revisions(config) == migrations.head_revisions(config)
     assert _tables(empty_db_url) == METADATA_TABLES
+    assert "edw_sample" in _tables(empty_db_url, "cubic_ods_qlik")
     migrations.downgrade("base", config)
     assert _tables(empty_db_url) == set()
+    assert _tables(empty_db_url, "cubic_ods_qlik") == set()
     migrations.upgrade("heads", config)
     assert _tables(empty_db_url) == METADATA_TABLES
 

@@ -121,29 +121,6 @@ def build_spec(
     )
 
 
-def existing_revision(script: ScriptDirectory, spec: TableSpec) -> str | None:
-    """The revision that onboarded this source table already, if any.
-
-    Refuses a different source table that maps to the same Postgres table.
-    """
-    for rev in script.walk_revisions():
-        module = rev.module
-        onboarded = getattr(module, "SOURCE_TABLE", None)
-        if onboarded is None:
-            continue
-        if onboarded == spec.source_table:
-            return rev.revision
-        if (getattr(module, "DB_SCHEMA", None), getattr(module, "DB_TABLE", None)) == (
-            spec.db_schema,
-            spec.db_table,
-        ):
-            raise OnboardingError(
-                f"{spec.source_table} maps to {spec.db_schema}.{spec.db_table}, which "
-                f"{onboarded} (revision {rev.revision}) already uses"
-            )
-    return None
-
-
 def _py(value: str) -> str:
     """A double-quoted Python string literal (JSON escapes are valid Python escapes)."""
     return json.dumps(value, ensure_ascii=False)
@@ -262,17 +239,28 @@ def onboard_table(
     versions_dir: Path | None = None,
 ) -> OnboardResult:
     """Write the onboarding revision for `source_table` (once) and optionally apply it."""
-    if dfm_path is not None:
-        dfm, dfm_source = parse_dfm(dfm_path.read_bytes(), key=str(dfm_path)), dfm_path.name
-    else:
-        dfm, dfm_source = read_incoming_dfm(source_table)
-    spec = build_spec(dfm, raw=raw, key=key, source_table=source_table)
+    naming.split_source_name(source_table)
     extra = [versions_dir] if versions_dir else []
     config = migrations.alembic_config(extra_version_dirs=extra)
     script = ScriptDirectory.from_config(config)
-    existing = existing_revision(script, spec)
+    onboarded = _onboarded_tables(script)
     path: Path | None = None
-    if existing is None:
+    if source_table in onboarded:
+        revision, db_schema, db_table = onboarded[source_table]
+        created = False
+    else:
+        if dfm_path is not None:
+            dfm = parse_dfm(dfm_path.read_bytes(), key=str(dfm_path))
+            dfm_source = dfm_path.name
+        else:
+            dfm, dfm_source = read_incoming_dfm(source_table)
+        spec = build_spec(dfm, raw=raw, key=key, source_table=source_table)
+        for other, (rev, schema, table) in onboarded.items():
+            if (schema, table) == (spec.db_schema, spec.db_table):
+                raise OnboardingError(
+                    f"{source_table} maps to {schema}.{table}, which {other} (revision {rev}) "
+                    "already uses"
+                )
         heads = script.get_heads()
         down = heads[0] if len(heads) == 1 else tuple(heads) or None
         revision = uuid.uuid4().hex[:12]
@@ -281,16 +269,26 @@ def onboard_table(
         path = target_dir / f"{stamp}_{revision}_onboard_{naming.revision_slug(source_table)}.py"
         path.write_text(render_revision(spec, revision, down, dfm_source))
         log.info("wrote revision %s for %s", revision, source_table, extra={"table": spec.name})
-    else:
-        revision = existing
+        db_schema, db_table, created = spec.db_schema, spec.db_table, True
     if apply:
-        migrations.upgrade("heads", migrations.alembic_config(extra_version_dirs=extra))
+        migrations.upgrade("heads", config)
     return OnboardResult(
-        source_table=spec.source_table,
-        db_schema=spec.db_schema,
-        db_table=spec.db_table,
+        source_table=source_table,
+        db_schema=db_schema,
+        db_table=db_table,
         revision=revision,
         path=path,
-        created=existing is None,
+        created=created,
         applied=apply,
     )
+
+
+def _onboarded_tables(script: ScriptDirectory) -> dict[str, tuple[str, str, str]]:
+    """Source table -> (revision, schema, table) for every onboarding revision."""
+    found = {}
+    for rev in script.walk_revisions():
+        module = rev.module
+        source = getattr(module, "SOURCE_TABLE", None)
+        if source is not None:
+            found[source] = (rev.revision, module.DB_SCHEMA, module.DB_TABLE)
+    return found
