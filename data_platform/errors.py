@@ -53,21 +53,20 @@ class LoadError(DataPlatformError):
         super().__init__(self.describe())
 
     def describe(self) -> str:
-        where = []
-        if self.key:
-            where.append(self.key)
+        """`<key>: line 3, column X: <reason> (table t, load 7)`."""
+        details = []
         if self.line is not None:
-            where.append(f"line {self.line}")
+            details.append(f"line {self.line}")
         if self.column:
-            where.append(f"column {self.column}")
+            details.append(f"column {self.column}")
+        parts = [p for p in (self.key, ", ".join(details)) if p]
         ids = []
         if self.table:
             ids.append(f"table {self.table}")
         if self.load_id is not None:
             ids.append(f"load {self.load_id}")
-        prefix = ", ".join(where)
         suffix = f" ({', '.join(ids)})" if ids else ""
-        return f"{prefix}: {self.reason}{suffix}" if prefix else f"{self.reason}{suffix}"
+        return ": ".join([*parts, self.reason]) + suffix
 
 
 class OnboardingError(DataPlatformError):

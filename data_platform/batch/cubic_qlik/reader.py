@@ -50,6 +50,8 @@ class DataFileReader:
         )
         self._buffered = buffered
         self.newlines = 0
+        # Set when a read fails: COPY reports only "error in .read() call".
+        self.failure: LoadError | None = None
 
     def header(self, dialect: CsvDialect) -> list[str]:
         """Read and parse the header record (line 1)."""
@@ -79,9 +81,10 @@ class DataFileReader:
         try:
             return read()
         except _DECOMPRESS_ERRORS as exc:
-            raise LoadError(
+            self.failure = LoadError(
                 f"corrupt gzip data: {exc}", key=self.key, line=self.newlines + 1
-            ) from exc
+            )
+            raise self.failure from exc
 
     def close(self) -> None:
         self._stream.close()
