@@ -147,7 +147,7 @@ def test_unparseable_dfm(qlik: QlikWorld, sample: QlikTable) -> None:
 
 
 def test_record_count_mismatch(qlik: QlikWorld, sample: QlikTable) -> None:
-    key = sample.changes([(seq(1), "I", T, 3, "x", T)], record_count=2)
+    sample.changes([(seq(1), "I", T, 3, "x", T)], record_count=2)
     qlik.run()
     assert "file has 1 record(s) but its .dfm says recordCount 2" in _only_error(qlik)[1]
 
