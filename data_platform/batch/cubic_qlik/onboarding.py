@@ -93,7 +93,7 @@ def build_spec(
     for col, db_name in columns:
         if db_name in seen:
             raise OnboardingError(
-                f"columns {seen[db_name]!r} and {col.name!r} both map to {_py(db_name)}"
+                f"columns {seen[db_name]!r} and {col.name!r} both map to {db_name!r}"
             )
         seen[db_name] = col.name
     if key:

@@ -1,0 +1,128 @@
+"""Several workers at once, and a worker killed in the middle of a load (real processes)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from data_platform.batch.cubic_qlik.scan import scan_incoming
+from data_platform.batch.cubic_qlik.writer import Column
+from data_platform.db.engine import get_engine
+from data_platform.db.models import Load
+from data_platform.pipeline import run_once
+from data_platform.settings import Settings
+from tests.qlik.conftest import QlikWorld, seq
+
+T = "2021-12-01 11:20:30"
+COLUMNS = [Column("ID", "INT4", key_pos=1), Column("V", "INT8"), Column("NOTE", "STRING", 40)]
+
+
+def _env(platform: Settings) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DATABASE_", "S3_"))}
+    env.update(DATABASE_URL=platform.database_url or "", DATA_PLATFORM_HOME=str(platform.home))
+    return env
+
+
+def _ingest_process(platform: Settings, tmp_path: Path) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-m", "data_platform.batch.cubic_qlik.ingest"],
+        env=_env(platform),
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def _changes(n_files: int, per_file: int, keys: int) -> list[list[tuple]]:
+    """Change files hitting `keys` keys again and again; returns rows per file."""
+    files, n = [], 0
+    for _ in range(n_files):
+        rows = []
+        for _ in range(per_file):
+            n += 1
+            key = n * 7919 % keys
+            op = "D" if n % 11 == 0 else ("I" if n % 3 else "U")
+            note = None if op == "D" else f"change {n}"
+            rows.append((seq(n), op, T, key, None if op == "D" else n, note))
+        files.append(rows)
+    return files
+
+
+def _expected(initial: dict[int, tuple], files: list[list[tuple]]) -> list[tuple]:
+    state = dict(initial)
+    for rows in files:
+        for _, op, _, key, v, note in sorted(rows, key=lambda r: r[0]):
+            if op == "D":
+                state.pop(key, None)
+            else:
+                state[key] = (key, v, note)
+    return [state[k] for k in sorted(state)]
+
+
+@pytest.mark.slow
+def test_two_workers_in_parallel_apply_every_load_once_in_order(
+    qlik: QlikWorld, platform: Settings, tmp_path: Path
+) -> None:
+    tables, expected = [], {}
+    for t in range(4):
+        table = qlik.table(f"TEST.PAR{t}", COLUMNS)
+        initial = {k: (k, 0, "initial") for k in range(50)}
+        table.full_load(list(initial.values()))
+        table.onboard()
+        files = _changes(n_files=6, per_file=300, keys=80)
+        for i, rows in enumerate(files):
+            table.changes(rows, name=f"20211201-{i:09d}")
+        tables.append(table)
+        expected[table.qualified] = _expected(initial, files)
+    scan_incoming()
+    workers = [_ingest_process(platform, tmp_path) for _ in range(2)]
+    for worker in workers:
+        _, err = worker.communicate(timeout=120)
+        assert worker.returncode == 0, err
+    run_once()  # picks up anything a busy table left (there should be nothing)
+    with get_engine().connect() as conn:
+        statuses = conn.execute(select(Load.status)).scalars().all()
+    assert set(statuses) == {"archived"} and len(statuses) == 4 * 7
+    for table in tables:
+        assert table.rows() == expected[table.qualified]
+
+
+@pytest.mark.slow
+def test_worker_killed_mid_load_leaves_nothing_half_applied(
+    qlik: QlikWorld, platform: Settings, tmp_path: Path
+) -> None:
+    table = qlik.table("TEST.KILL", COLUMNS)
+    initial = {k: (k, 0, "initial") for k in range(1000)}
+    table.full_load(list(initial.values()))
+    table.onboard()
+    run_once()
+    files = _changes(n_files=1, per_file=400_000, keys=50_000)
+    key = table.changes(files[0])
+    scan_incoming()
+    worker = _ingest_process(platform, tmp_path)
+    deadline = time.monotonic() + 60
+    with get_engine().connect() as conn:
+        while time.monotonic() < deadline:
+            status = conn.scalar(select(Load.status).where(Load.s3_key == key))
+            conn.rollback()
+            if status == "ingesting":
+                break
+            time.sleep(0.02)
+    assert status == "ingesting"
+    time.sleep(0.5)  # into the COPY
+    worker.send_signal(signal.SIGKILL)
+    worker.wait(timeout=10)
+    with get_engine().connect() as conn:
+        assert conn.scalar(select(Load.status).where(Load.s3_key == key)) == "ingesting"
+    assert table.rows() == sorted(initial.values())  # nothing of the file is visible
+    summary = run_once()
+    assert (summary.ingest.archived, summary.ingest.errored) == (1, 0)
+    assert table.rows() == _expected(initial, files)
