@@ -1,0 +1,171 @@
+"""Qlik column types to Spark types, with casts that fail loudly.
+
+Spark's cast answers NULL for text it cannot parse, and silently changes some text it
+can: `1.5` becomes 1 as a long, `1.234` becomes 1.23 as decimal(5,2), `2021-12-01 10:00`
+becomes a date. So every typed column is checked first: the trimmed text must match the
+type's pattern, the cast must not be NULL and integers must fit their Qlik width. A value
+that fails raises (Spark's `raise_error`) inside the write, naming the row and column;
+empty or blank text is NULL.
+
+Type mapping (string columns are never trimmed or changed):
+  INT1/2/4/8, UINT1/2/4 -> long      UINT8 -> decimal(20,0)
+  NUMERIC(p,s) -> decimal(p,s)       (p 0 or above 38 -> decimal(38,s))
+  REAL4, REAL8 -> double             BOOLEAN -> boolean
+  DATE -> date                       DATETIME -> timestamp (UTC, microseconds)
+  TIME -> string (checked HH:MM:SS)  BYTES, BLOB -> binary (from hex text)
+  STRING, WSTRING, CLOB, NCLOB -> string
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from decimal import Decimal
+
+from pyspark.sql import Column, DataFrame
+from pyspark.sql import functions as F
+from pyspark.sql import types as T
+
+from data_platform.batch.cubic_qlik.dfm import Dfm, DfmColumn
+
+ROW_COLUMN = "__dp_row"
+# The row and column of a failed cast travel inside Spark's exception text between these.
+ERROR_START = "<<dp-cast-error>>"
+ERROR_END = "<</dp-cast-error>>"
+_ERROR_RE = re.compile(re.escape(ERROR_START) + "(.*?)" + re.escape(ERROR_END), re.DOTALL)
+
+STRING_TYPES = frozenset({"STRING", "WSTRING", "CLOB", "NCLOB"})
+
+INTEGER_RANGES = {
+    "INT1": (-(2**7), 2**7 - 1),
+    "INT2": (-(2**15), 2**15 - 1),
+    "INT4": (-(2**31), 2**31 - 1),
+    "INT8": (-(2**63), 2**63 - 1),
+    "UINT1": (0, 2**8 - 1),
+    "UINT2": (0, 2**16 - 1),
+    "UINT4": (0, 2**32 - 1),
+    "UINT8": (0, 2**64 - 1),
+}
+
+_INTEGER = r"^[+-]?[0-9]+$"
+_REAL = r"(?i)^[+-]?((?=\.?[0-9])[0-9]*(\.[0-9]*)?(e[+-]?[0-9]+)?|nan|inf|infinity)$"
+_DATE = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"
+_FRACTION = r"(\.[0-9]{1,9})?"
+_DATETIME = rf"^[0-9]{{4}}-[0-9]{{2}}-[0-9]{{2}}[ T][0-9]{{2}}:[0-9]{{2}}:[0-9]{{2}}{_FRACTION}(Z|[+-][0-9]{{2}}:[0-9]{{2}})?$"  # noqa: E501
+_TIME = rf"^([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9]{_FRACTION}$"
+_HEX = r"^([0-9A-Fa-f]{2})+$"
+_BLANK_EDGES = r"^\s+|\s+$"
+
+
+@dataclass(frozen=True)
+class CastRule:
+    """How one Qlik column becomes a Spark column."""
+
+    spark_type: T.DataType
+    pattern: str | None  # the trimmed text must match; None: strings, no check
+    expected: str  # what a valid value looks like, for the error message
+    bounds: tuple[int, int] | None = None
+
+
+def decimal_type(column: DfmColumn) -> T.DecimalType:
+    precision = column.precision if 0 < column.precision <= 38 else 38
+    return T.DecimalType(precision, min(max(column.scale, 0), precision))
+
+
+def _decimal_pattern(scale: int) -> str:
+    # Digits after the scale must be zeros: 1.2300 fits NUMERIC(5,2), 1.234 does not.
+    return rf"^[+-]?(?=\.?[0-9])[0-9]*(\.[0-9]{{0,{scale}}}0*)?$"
+
+
+def cast_rule(column: DfmColumn) -> CastRule:
+    kind = column.type
+    if kind in STRING_TYPES:
+        return CastRule(T.StringType(), None, kind)
+    if kind in INTEGER_RANGES:
+        low, high = INTEGER_RANGES[kind]
+        spark_type = T.DecimalType(20, 0) if kind == "UINT8" else T.LongType()
+        return CastRule(spark_type, _INTEGER, f"{kind} (integer {low}..{high})", (low, high))
+    if kind == "NUMERIC":
+        dec = decimal_type(column)
+        expected = (
+            f"NUMERIC({column.precision},{column.scale}) (decimal({dec.precision},{dec.scale}))"
+        )
+        return CastRule(dec, _decimal_pattern(dec.scale), expected)
+    if kind in ("REAL4", "REAL8"):
+        return CastRule(T.DoubleType(), _REAL, f"{kind} (floating point number)")
+    if kind == "BOOLEAN":
+        return CastRule(T.BooleanType(), r"(?i)^(true|false|t|f|yes|no|y|n|1|0)$", "BOOLEAN")
+    if kind == "DATE":
+        return CastRule(T.DateType(), _DATE, "DATE (YYYY-MM-DD)")
+    if kind == "DATETIME":
+        return CastRule(T.TimestampType(), _DATETIME, "DATETIME (YYYY-MM-DD HH:MM:SS[.fffffffff])")
+    if kind == "TIME":
+        return CastRule(T.StringType(), _TIME, "TIME (HH:MM:SS[.fffffffff])")
+    if kind in ("BYTES", "BLOB"):
+        return CastRule(T.BinaryType(), _HEX, f"{kind} (hex digits, two per byte)")
+    raise ValueError(f"no Spark type for Qlik type {kind}")
+
+
+def column_ref(name: str) -> Column:
+    """A column by its exact name, even with dots or backticks in it."""
+    return F.col("`" + name.replace("`", "``") + "`")
+
+
+def add_row_numbers(df: DataFrame) -> DataFrame:
+    """Number the rows 1, 2, ... in file order.
+
+    monotonically_increasing_id counts rows within a partition, and a multiLine CSV file
+    is one partition. It must be its own column: inside the error branch of a CASE it
+    would only count the rows that reach that branch.
+    """
+    return df.withColumn(ROW_COLUMN, F.monotonically_increasing_id() + 1)
+
+
+def _convert(value: Column, rule: CastRule) -> Column:
+    if isinstance(rule.spark_type, T.BinaryType):
+        return F.unhex(value)
+    return value.cast(rule.spark_type)
+
+
+def typed_column(column: DfmColumn) -> Column:
+    """The column cast to its Spark type; a value that does not fit raises with its row."""
+    rule = cast_rule(column)
+    source = column_ref(column.name)
+    if rule.pattern is None:
+        return source.alias(column.name)
+    value = F.regexp_replace(source, _BLANK_EDGES, "")
+    converted = _convert(value, rule)
+    valid = value.rlike(rule.pattern) & converted.isNotNull()
+    if rule.bounds is not None and column.type != "INT8":  # a long cannot exceed INT8
+        low, high = (F.lit(Decimal(bound)) for bound in rule.bounds)
+        valid = valid & converted.between(low, high)
+    message = F.concat(
+        F.lit(f"{ERROR_START}row "),
+        F.col(ROW_COLUMN).cast("string"),
+        F.lit(f", column {column.name}: '"),
+        F.substring(source, 1, 80),
+        F.lit(f"' is not a valid {rule.expected}{ERROR_END}"),
+    )
+    return (
+        F.when(source.isNull() | (value == ""), F.lit(None).cast(rule.spark_type))
+        .when(valid, converted)
+        .otherwise(F.raise_error(message))
+        .alias(column.name)
+    )
+
+
+def typed(df: DataFrame, dfm: Dfm) -> DataFrame:
+    """Every column of a string DataFrame cast to the .dfm's types (header__ ones too)."""
+    numbered = add_row_numbers(df)
+    return numbered.select(*(typed_column(column) for column in dfm.columns))
+
+
+def raw(df: DataFrame, dfm: Dfm) -> DataFrame:
+    """The string DataFrame unchanged, in the .dfm's column order."""
+    return df.select(*(column_ref(column.name) for column in dfm.columns))
+
+
+def cast_error_message(text: str) -> str | None:
+    """The row/column message a failed cast left in a Spark exception's text, if any."""
+    match = _ERROR_RE.search(text)
+    return match.group(1) if match else None
