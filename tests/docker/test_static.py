@@ -405,7 +405,10 @@ def test_postgres_service(services: dict[str, dict[str, Any]]) -> None:
     assert db["environment"]["POSTGRES_DB"] == "data_platform"
     assert db["environment"]["POSTGRES_PASSWORD"]
     assert any(port.endswith(":5432") for port in db["ports"])
-    assert "pg_isready" in " ".join(db["healthcheck"]["test"])
+    # pg_isready over TCP, as the app connects (see the comment in docker-compose.yml).
+    check = " ".join(db["healthcheck"]["test"])
+    assert "pg_isready" in check
+    assert "-h 127.0.0.1" in check or "-h localhost" in check
 
 
 def test_volumes_are_named_and_declared(
