@@ -210,8 +210,7 @@ class FileApplier:
         rows = self.copy(reader, stage, columns)
         if rows == 0:
             return ApplyResult(rows=0)
-        self._check_operations(stage)
-        self._check_keys(stage)
+        self._check_changes(stage)
         self._check_hex(stage, columns)
         final = sql.Identifier("dp_final")
         key = sql.SQL(", ").join(map(sql.Identifier, self.target.key))
@@ -317,38 +316,42 @@ class FileApplier:
         )
         return self.cur.fetchone()
 
-    def _check_operations(self, stage: sql.Composable) -> None:
-        oper = sql.Identifier(OPER)
-        bad = self._first_bad(
-            stage,
-            sql.SQL("{o} IS NULL OR {o} NOT IN ('I', 'U', 'D', 'B')").format(o=oper),
-            oper,
-        )
-        if bad:
-            raise self.error(
-                f"unknown operation {bad[1]!r} (expected I, U, D or B)", bad[0] + 1, OPER
-            )
-        bad = self._first_bad(stage, sql.SQL("{} IS NULL").format(sql.Identifier(SEQ)), oper)
-        if bad:
-            raise self.error("empty change sequence", bad[0] + 1, SEQ)
-
-    def _check_keys(self, stage: sql.Composable) -> None:
-        null_key = sql.SQL(" OR ").join(
-            sql.SQL("{} IS NULL").format(sql.Identifier(c)) for c in self.target.key
-        )
-        which = sql.SQL("CASE {} END").format(
-            sql.SQL(" ").join(
-                sql.SQL("WHEN {} IS NULL THEN {}").format(sql.Identifier(c), sql.Literal(c))
+    def _check_changes(self, stage: sql.Composable) -> None:
+        """Operations, sequences and keys in one pass over the staged rows."""
+        oper, seq = sql.Identifier(OPER), sql.Identifier(SEQ)
+        checks = [
+            (sql.SQL("{o} IS NULL OR {o} NOT IN ('I', 'U', 'D', 'B')").format(o=oper), OPER),
+            (sql.SQL("{} IS NULL").format(seq), SEQ),
+            *(
+                (sql.SQL("{} <> 'B' AND {} IS NULL").format(oper, sql.Identifier(c)), c)
                 for c in self.target.key
+            ),
+        ]
+        self.cur.execute(
+            sql.SQL("SELECT {} FROM {}").format(
+                sql.SQL(", ").join(
+                    sql.SQL("min(CASE WHEN {} THEN {} END)").format(cond, sql.Identifier(ORD))
+                    for cond, _ in checks
+                ),
+                stage,
             )
         )
-        bad = self._first_bad(
-            stage,
-            sql.SQL("{} <> 'B' AND ({})").format(sql.Identifier(OPER), null_key),
-            which,
-        )
-        if bad:
-            raise self.error("key column is empty (NULL)", bad[0] + 1, self._source_name(bad[1]))
+        firsts = self.cur.fetchone()
+        bad = [(ord_, column) for ord_, (_, column) in zip(firsts, checks, strict=True) if ord_]
+        if not bad:
+            return
+        ord_, column = min(bad)
+        line = ord_ + 1
+        if column == OPER:
+            self.cur.execute(
+                sql.SQL("SELECT {} FROM {} WHERE {} = %s").format(oper, stage, sql.Identifier(ORD)),
+                (ord_,),
+            )
+            value = self.cur.fetchone()[0]
+            raise self.error(f"unknown operation {value!r} (expected I, U, D or B)", line, OPER)
+        if column == SEQ:
+            raise self.error("empty change sequence", line, SEQ)
+        raise self.error("key column is empty (NULL)", line, self._source_name(column))
 
     def _check_hex(self, stage: sql.Composable, columns: list[str]) -> None:
         for column in (c for c in columns if c in self.target.bytea):

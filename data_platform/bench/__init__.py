@@ -1,0 +1,1 @@
+"""Benchmarks: how fast the platform converts and loads files."""
