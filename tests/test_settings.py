@@ -1,0 +1,94 @@
+"""Settings, the database URL, logging and the embedded server."""
+
+from __future__ import annotations
+
+import json
+import logging
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from data_platform.db.engine import database_url, masked
+from data_platform.log import JsonFormatter, TextFormatter
+from data_platform.settings import Settings, get_settings, reset_settings
+
+
+def test_defaults_are_the_embedded_platform(tmp_path: Path) -> None:
+    settings = get_settings()
+    assert settings.database_url is None
+    assert settings.uses_s3 is False
+    assert settings.home == tmp_path / "home"
+    assert settings.log_format == "text" and settings.springboard_enabled is False
+
+
+def test_env_file_is_read(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("DATA_PLATFORM_HOME")
+    Path(".env").write_text("DATA_PLATFORM_HOME=/srv/dp\nLOG_FORMAT=JSON\nS3_BUCKET_ERROR=b\n")
+    reset_settings()
+    settings = get_settings()
+    assert (settings.home, settings.log_format, settings.uses_s3) == (Path("/srv/dp"), "json", True)
+
+
+def test_environment_wins_over_env_file(monkeypatch: pytest.MonkeyPatch) -> None:
+    Path(".env").write_text("LOG_LEVEL=DEBUG\n")
+    monkeypatch.setenv("LOG_LEVEL", "WARNING")
+    reset_settings()
+    assert get_settings().log_level == "WARNING"
+
+
+def test_every_setting_is_documented_in_env_template() -> None:
+    template = (Path(__file__).resolve().parents[1] / ".env.template").read_text()
+    for name in Settings.model_fields:
+        assert f"{name.upper()}=" in template, name
+
+
+def test_database_url_adds_ssl_options(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DATABASE_URL", "postgres://dp:pw@db.example:5432/dp")
+    monkeypatch.setenv("DATABASE_SSLMODE", "verify-full")
+    monkeypatch.setenv("DATABASE_SSLROOTCERT", "/certs/rds.pem")
+    reset_settings()
+    url = database_url()
+    assert url.startswith("postgresql+psycopg2://dp:pw@db.example:5432/dp?")
+    assert "sslmode=verify-full" in url and "sslrootcert=%2Fcerts%2Frds.pem" in url
+    assert masked(url).startswith("postgresql+psycopg2://dp:***@db.example")
+
+
+def _record(**extra) -> logging.LogRecord:
+    record = logging.makeLogRecord(
+        {"name": "x", "levelname": "INFO", "msg": "applied %d", "args": (3,)}
+    )
+    record.__dict__.update(extra)
+    return record
+
+
+def test_log_lines_carry_table_and_load_ids() -> None:
+    line = TextFormatter().format(_record(table="t", load_id=7))
+    assert line.endswith("INFO    x: applied 3 [table=t load_id=7]")
+    payload = json.loads(JsonFormatter().format(_record(table="t", load_id=7)))
+    assert {k: payload[k] for k in ("level", "message", "table", "load_id")} == {
+        "level": "INFO",
+        "message": "applied 3",
+        "table": "t",
+        "load_id": 7,
+    }
+
+
+@pytest.mark.slow
+def test_two_commands_starting_the_embedded_server_at_once_share_it(tmp_path: Path) -> None:
+    env = {"PATH": "/usr/bin:/bin", "DATA_PLATFORM_HOME": str(tmp_path / "shared-home")}
+    argv = [sys.executable, "-m", "data_platform", "db", "url"]
+    procs = [
+        subprocess.Popen(
+            argv, env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
+        for _ in range(2)
+    ]
+    outputs = [p.communicate(timeout=120) for p in procs]
+    try:
+        assert [p.returncode for p in procs] == [0, 0], outputs
+        assert outputs[0][0] == outputs[1][0]
+        assert "data_platform" in outputs[0][0]
+    finally:
+        subprocess.run([*argv[:-1], "stop"], env=env, cwd=tmp_path, timeout=60, check=False)
