@@ -60,8 +60,8 @@ def ensure_database(home: Path, database: str = DATABASE_NAME) -> str:
                 try:
                     cur.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(database)))
                     log.info("created database %s in the embedded server", database)
-                except psycopg2.errors.DuplicateDatabase:
-                    pass  # another command created it first
+                except (psycopg2.errors.DuplicateDatabase, psycopg2.errors.UniqueViolation):
+                    pass  # another command created it at the same moment
     finally:
         conn.close()
     return admin.set(database=database).render_as_string(hide_password=False)
