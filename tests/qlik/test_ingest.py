@@ -248,3 +248,14 @@ def test_demo_sample_data_end_to_end(platform, tmp_path) -> None:
         statuses = conn.execute(text("SELECT status, count(*) FROM loads GROUP BY 1")).all()
     assert statuses == [("archived", 4)]
     assert any("already onboarded" in line for line in lines)
+
+
+def test_the_same_flow_on_s3(s3_env: dict[str, str], qlik: QlikWorld, sample: QlikTable) -> None:
+    """Through moto's S3 HTTP server: streaming reads, server-side moves, zone prefixes."""
+    sample.changes([(seq(1), "U", T, 2, "TWO", T), (seq(2), "D", T, 1, None, None)])
+    bad = sample.changes([(seq(3), "I", T, "x", "bad", T)], name="20211201-999999999")
+    summary = qlik.run()
+    assert (summary.ingest.archived, summary.ingest.errored) == (2, 1)
+    assert [r[:2] for r in sample.rows()] == [(2, "TWO")]
+    assert bad in qlik.keys("error") and qlik.keys("incoming") == []
+    assert len(qlik.keys("archive")) == 4
