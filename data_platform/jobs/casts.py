@@ -2,10 +2,10 @@
 
 Spark's cast answers NULL for text it cannot parse, and silently changes some text it
 can: `1.5` becomes 1 as a long, `1.234` becomes 1.23 as decimal(5,2), `2021-12-01 10:00`
-becomes a date. So every typed column is checked first: the trimmed text must match the
-type's pattern, the cast must not be NULL and integers must fit their Qlik width. A value
-that fails raises (Spark's `raise_error`) inside the write, naming the row and column;
-empty or blank text is NULL.
+becomes a date. So every typed column is checked: the trimmed text must match the type's
+pattern where Spark's cast is lenient, the cast must not be NULL, and integers must fit
+their Qlik width. A value that fails raises (Spark's `raise_error`) inside the write,
+naming the row and column; empty or blank (whitespace only) text is NULL.
 
 Type mapping (string columns are never trimmed or changed):
   INT1/2/4/8, UINT1/2/4 -> long      UINT8 -> decimal(20,0)
@@ -53,8 +53,7 @@ _DATE = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"
 _FRACTION = r"(\.[0-9]{1,9})?"
 _DATETIME = rf"^[0-9]{{4}}-[0-9]{{2}}-[0-9]{{2}}[ T][0-9]{{2}}:[0-9]{{2}}:[0-9]{{2}}{_FRACTION}(Z|[+-][0-9]{{2}}:[0-9]{{2}})?$"  # noqa: E501
 _TIME = rf"^([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9]{_FRACTION}$"
-_HEX = r"^([0-9A-Fa-f]{2})+$"
-_BLANK_EDGES = r"^\s+|\s+$"
+_WHITESPACE = " \t\r\n\f\v"
 
 
 @dataclass(frozen=True)
@@ -62,7 +61,7 @@ class CastRule:
     """How one Qlik column becomes a Spark column."""
 
     spark_type: T.DataType
-    pattern: str | None  # the trimmed text must match; None: strings, no check
+    pattern: str | None  # the trimmed text must match, where the cast alone is lenient
     expected: str  # what a valid value looks like, for the error message
     bounds: tuple[int, int] | None = None
 
@@ -87,14 +86,15 @@ def cast_rule(column: DfmColumn) -> CastRule:
         return CastRule(spark_type, _INTEGER, f"{kind} (integer {low}..{high})", (low, high))
     if kind == "NUMERIC":
         dec = decimal_type(column)
-        expected = (
-            f"NUMERIC({column.precision},{column.scale}) (decimal({dec.precision},{dec.scale}))"
-        )
+        expected = f"NUMERIC({column.precision},{column.scale})"
+        if (dec.precision, dec.scale) != (column.precision, column.scale):
+            expected += f" (as decimal({dec.precision},{dec.scale}))"
         return CastRule(dec, _decimal_pattern(dec.scale), expected)
     if kind in ("REAL4", "REAL8"):
         return CastRule(T.DoubleType(), _REAL, f"{kind} (floating point number)")
     if kind == "BOOLEAN":
-        return CastRule(T.BooleanType(), r"(?i)^(true|false|t|f|yes|no|y|n|1|0)$", "BOOLEAN")
+        # Spark's cast takes exactly true/false, t/f, yes/no, y/n, 1/0 in any case.
+        return CastRule(T.BooleanType(), None, "BOOLEAN (true/false, t/f, yes/no, y/n, 1/0)")
     if kind == "DATE":
         return CastRule(T.DateType(), _DATE, "DATE (YYYY-MM-DD)")
     if kind == "DATETIME":
@@ -102,7 +102,7 @@ def cast_rule(column: DfmColumn) -> CastRule:
     if kind == "TIME":
         return CastRule(T.StringType(), _TIME, "TIME (HH:MM:SS[.fffffffff])")
     if kind in ("BYTES", "BLOB"):
-        return CastRule(T.BinaryType(), _HEX, f"{kind} (hex digits, two per byte)")
+        return CastRule(T.BinaryType(), None, f"{kind} (hex digits, two per byte)")
     raise ValueError(f"no Spark type for Qlik type {kind}")
 
 
@@ -123,22 +123,41 @@ def add_row_numbers(df: DataFrame) -> DataFrame:
 
 def _convert(value: Column, rule: CastRule) -> Column:
     if isinstance(rule.spark_type, T.BinaryType):
-        return F.unhex(value)
+        # unhex reads an odd digit count as if it had a leading 0; Qlik writes two per byte.
+        return F.when(F.length(value) % 2 == 0, F.unhex(value))
     return value.cast(rule.spark_type)
+
+
+@dataclass(frozen=True)
+class CheckedCast:
+    """The expressions one typed column is made of."""
+
+    blank: Column  # NULL, empty or whitespace only: the result is NULL
+    converted: Column  # the cast value
+    valid: Column  # the text is a valid value of the type (meaningless when blank)
+
+
+def checked_cast(column: DfmColumn) -> CheckedCast:
+    rule = cast_rule(column)
+    source = column_ref(column.name)
+    value = F.btrim(source, F.lit(_WHITESPACE))
+    converted = _convert(value, rule)
+    valid = converted.isNotNull()
+    if rule.pattern is not None:
+        valid = value.rlike(rule.pattern) & valid
+    if rule.bounds is not None and column.type != "INT8":  # a long cannot exceed INT8
+        low, high = (F.lit(Decimal(bound)) for bound in rule.bounds)
+        valid = valid & converted.between(low, high)
+    return CheckedCast(source.isNull() | (value == ""), converted, valid)
 
 
 def typed_column(column: DfmColumn) -> Column:
     """The column cast to its Spark type; a value that does not fit raises with its row."""
-    rule = cast_rule(column)
     source = column_ref(column.name)
-    if rule.pattern is None:
+    if column.type in STRING_TYPES:
         return source.alias(column.name)
-    value = F.regexp_replace(source, _BLANK_EDGES, "")
-    converted = _convert(value, rule)
-    valid = value.rlike(rule.pattern) & converted.isNotNull()
-    if rule.bounds is not None and column.type != "INT8":  # a long cannot exceed INT8
-        low, high = (F.lit(Decimal(bound)) for bound in rule.bounds)
-        valid = valid & converted.between(low, high)
+    rule = cast_rule(column)
+    check = checked_cast(column)
     message = F.concat(
         F.lit(f"{ERROR_START}row "),
         F.col(ROW_COLUMN).cast("string"),
@@ -147,8 +166,8 @@ def typed_column(column: DfmColumn) -> Column:
         F.lit(f"' is not a valid {rule.expected}{ERROR_END}"),
     )
     return (
-        F.when(source.isNull() | (value == ""), F.lit(None).cast(rule.spark_type))
-        .when(valid, converted)
+        F.when(check.blank, F.lit(None).cast(rule.spark_type))
+        .when(check.valid, check.converted)
         .otherwise(F.raise_error(message))
         .alias(column.name)
     )

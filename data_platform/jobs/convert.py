@@ -97,11 +97,23 @@ def describe_failure(exc: BaseException, load: JobLoad) -> str:
     found = casts.cast_error_message(text)
     if found:
         return LoadError(found, key=load.source_key, table=load.table).describe()
-    # Spark's text is a Java stack trace; the innermost "Caused by" names the real problem.
+    return LoadError(
+        _root_cause(text) or type(exc).__name__, key=load.source_key, table=load.table
+    ).describe()
+
+
+def _root_cause(text: str) -> str:
+    """The innermost "Caused by" of a Java stack trace, with its message's own lines (the
+    header check puts expected and found names there), as one line."""
     lines = [line.strip() for line in text.splitlines() if line.strip()]
-    causes = [line.removeprefix("Caused by: ") for line in lines if line.startswith("Caused by:")]
-    reason = causes[-1] if causes else (lines[0] if lines else type(exc).__name__)
-    return LoadError(reason[:500], key=load.source_key, table=load.table).describe()
+    starts = [i for i, line in enumerate(lines) if line.startswith("Caused by:")]
+    start = starts[-1] if starts else 0
+    message = []
+    for line in lines[start:]:
+        if message and (line.startswith("at ") or line.startswith("...")):
+            break
+        message.append(line.removeprefix("Caused by: "))
+    return " ".join(message)[:500]
 
 
 def run_loads(

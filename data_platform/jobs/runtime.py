@@ -35,13 +35,18 @@ class Runtime:
             self.glue_job.commit()
 
 
-def configure_session(spark: SparkSession, env: JobEnv) -> None:
+def configure_output(spark: SparkSession) -> None:
     """Session settings the output depends on, set the same way in every runtime."""
     # Qlik DATETIME values carry no zone: read them as UTC, whatever the machine's zone.
     spark.conf.set("spark.sql.session.timeZone", "UTC")
     # INT96 is deprecated; int64 microseconds is what Athena and pyarrow expect.
     spark.conf.set("spark.sql.parquet.outputTimestampType", "TIMESTAMP_MICROS")
     spark.conf.set("spark.sql.sources.partitionOverwriteMode", "dynamic")
+
+
+def configure_session(spark: SparkSession, env: JobEnv) -> None:
+    """Output settings, and S3A pointed at the zones when they are on S3."""
+    configure_output(spark)
     if env.is_local:
         return
     if not hadoop_fs.has_class(spark, S3A_CLASS):

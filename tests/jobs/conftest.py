@@ -1,0 +1,139 @@
+"""One local SparkSession for every job test, and Qlik files written by the tests."""
+
+from __future__ import annotations
+
+import gzip
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+
+@pytest.fixture(scope="session")
+def spark() -> Iterator[object]:
+    from pyspark.sql import SparkSession
+
+    session = (
+        SparkSession.builder.master("local[2]")
+        .appName("data_platform-tests")
+        .config("spark.ui.enabled", "false")
+        .config("spark.sql.shuffle.partitions", "2")
+        .config("spark.default.parallelism", "2")
+        .config("spark.driver.memory", "1g")
+        .getOrCreate()
+    )
+    # Failed casts are expected in tests; Spark would log each task's stack trace.
+    session.sparkContext.setLogLevel("FATAL")
+    yield session
+    session.stop()
+
+
+@dataclass(frozen=True)
+class Col:
+    name: str
+    type: str
+    precision: int = 0
+    scale: int = 0
+    key: int = 0
+
+
+def dfm_document(columns: list[Col], *, table: str = "SAMPLE", null_value: str = "") -> dict:
+    """A .dfm as Qlik Replicate writes it (the fields the parser reads, plus a few more)."""
+    return {
+        "dfmVersion": "1.1",
+        "taskInfo": {"name": "test-task", "sourceEndpoint": "SRC", "sourceEndpointType": "Oracle"},
+        "fileInfo": {"name": "LOAD00000001", "extension": "csv.gz", "recordCount": 0},
+        "formatInfo": {
+            "format": "delimited",
+            "options": {
+                "fieldDelimiter": ",",
+                "recordDelimiter": "\\n",
+                "nullValue": null_value,
+                "quoteChar": '"',
+                "escapeChar": "",
+            },
+        },
+        "dataInfo": {
+            "sourceSchema": "EDW",
+            "sourceTable": table.removesuffix("__ct"),
+            "targetSchema": "EDW",
+            "targetTable": table,
+            "tableVersion": 1,
+            "columns": [
+                {
+                    "ordinal": index,
+                    "name": col.name,
+                    "type": col.type,
+                    "length": 0,
+                    "precision": col.precision,
+                    "scale": col.scale,
+                    "primaryKeyPos": col.key,
+                }
+                for index, col in enumerate(columns, start=1)
+            ],
+        },
+    }
+
+
+def write_qlik(
+    root: Path, key: str, columns: list[Col], body: str, *, table: str = "SAMPLE"
+) -> Path:
+    """Write `key` (gzip when it ends in .gz) with a header row and its .dfm beside it.
+
+    `body` is the CSV text after the header, exactly as Qlik would write it.
+    """
+    path = root / key
+    path.parent.mkdir(parents=True, exist_ok=True)
+    text = ",".join(col.name for col in columns) + "\n" + body
+    if key.endswith(".gz"):
+        path.write_bytes(gzip.compress(text.encode()))
+    else:
+        path.write_text(text, encoding="utf-8")
+    base = key.removesuffix(".gz").removesuffix(".csv")
+    (root / f"{base}.dfm").write_text(json.dumps(dfm_document(columns, table=table)))
+    return path
+
+
+# --- The job on the platform's local store -------------------------------------------------
+
+KEY = "cubic/ods_qlik/EDW.SAMPLE/LOAD00000001.csv.gz"
+TABLE = "cubic_ods_qlik__edw_sample"
+
+
+@pytest.fixture
+def env():
+    """--ENV for the local store of this test's settings (DATA_PLATFORM_HOME is per test)."""
+    from data_platform.jobs.env import local_job_env
+    from data_platform.settings import get_settings
+
+    return local_job_env(get_settings())
+
+
+@pytest.fixture
+def incoming(env) -> Path:
+    return Path(env.local_root) / env.zones["incoming"].bucket
+
+
+@pytest.fixture
+def springboard(env) -> Path:
+    return Path(env.local_root) / env.zones["springboard"].bucket
+
+
+def run_job(env, *, loads=None, object_key: str | None = None, extra: tuple[str, ...] = ()):
+    """The job exactly as the Glue script runs it, with a sys.argv-style list."""
+    from data_platform.jobs.ingest_incoming import run
+    from data_platform.jobs.job_input import JobInput
+
+    source = ("--INPUT", JobInput(tuple(loads)).to_json()) if loads is not None else ()
+    if object_key is not None:
+        source = ("--OBJECT_KEY", object_key)
+    argv = ["ingest_incoming.py", "--JOB_NAME", "ingest_incoming", "--ENV", env.to_json()]
+    return run([*argv, *source, *extra])
+
+
+def read_partition(springboard: Path, load) -> list[dict]:
+    import pyarrow.parquet as pq
+
+    return pq.read_table(springboard / load.partition_path).to_pylist()
