@@ -71,3 +71,10 @@ class LoadError(DataPlatformError):
 
 class OnboardingError(DataPlatformError):
     """A table cannot be onboarded as asked (no key, name clash, bad .dfm)."""
+
+
+class JobRunError(DataPlatformError):
+    """A Spark/Glue job run failed as a whole (did not start, crashed, timed out); no file
+    is to blame."""
+
+    exit_code = 5

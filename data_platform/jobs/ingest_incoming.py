@@ -115,7 +115,10 @@ def write_result(
 
 def run(argv: list[str]) -> dict[str, str | None]:
     """Run the job; per source key None (written) or the reason it failed."""
-    args = parse_args(argv)
+    return run_parsed(parse_args(argv))
+
+
+def run_parsed(args: JobArgs) -> dict[str, str | None]:
     runtime = start_runtime(args.job_name, args.glue_args, args.env)
     loads, results = _job_loads(runtime.spark, args)
     results.update(run_loads(runtime.spark, args.env, loads))

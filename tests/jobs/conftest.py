@@ -137,3 +137,43 @@ def read_partition(springboard: Path, load) -> list[dict]:
     import pyarrow.parquet as pq
 
     return pq.read_table(springboard / load.partition_path).to_pylist()
+
+
+# --- AWS Glue on moto's server --------------------------------------------------------------
+
+
+@pytest.fixture
+def glue(s3_env: dict[str, str], moto_endpoint: str, monkeypatch: pytest.MonkeyPatch):
+    """A Glue client on moto's server, without the job before and after the test.
+
+    Glue state on the server lives for the whole test session, so the job is deleted
+    rather than left for the next test. boto3 clients made by the code under test reach
+    the same server through AWS_ENDPOINT_URL_GLUE. A job run moves one state per
+    GetJobRun (STARTING -> RUNNING -> SUCCEEDED), as a real one takes a while.
+    """
+    import boto3
+
+    from data_platform.jobs.scripts import GLUE_SCRIPTS
+
+    monkeypatch.setenv("AWS_ENDPOINT_URL_GLUE", moto_endpoint)
+    client = boto3.client("glue", endpoint_url=moto_endpoint)
+    for name in GLUE_SCRIPTS:
+        client.delete_job(JobName=name)
+    transition = {"progression": "manual", "times": 1}
+    _moto_api(
+        moto_endpoint, "set-transition", {"model_name": "glue::job_run", "transition": transition}
+    )
+    yield client
+    _moto_api(moto_endpoint, "unset-transition", {"model_name": "glue::job_run"})
+    for name in GLUE_SCRIPTS:
+        client.delete_job(JobName=name)
+
+
+def _moto_api(endpoint: str, action: str, body: dict) -> None:
+    import urllib.request
+
+    request = urllib.request.Request(
+        f"{endpoint}/moto-api/state-manager/{action}", data=json.dumps(body).encode(), method="POST"
+    )
+    with urllib.request.urlopen(request) as response:
+        assert response.status == 201
