@@ -75,6 +75,8 @@ def _register() -> None:
     cli.add_command(storage.storage)
     cli.add_command(status.status)
     cli.add_command(demo.demo)
+    cli.add_command(__import__("data_platform.cli.glue", fromlist=["glue"]).glue)
+    cli.add_command(__import__("data_platform.cli.deploy", fromlist=["deploy"]).deploy)
 
 
 _register()

@@ -1,0 +1,61 @@
+"""`data-platform glue ...`: run a Glue job's code with local Spark on the local store."""
+
+from __future__ import annotations
+
+import click
+
+from data_platform.cli.options import json_option
+from data_platform.jobs.scripts import GLUE_SCRIPTS
+
+
+@click.group()
+def glue() -> None:
+    """Spark jobs that AWS Glue runs, here with local PySpark on the local store."""
+
+
+@glue.command("run")
+@click.argument("job", type=click.Choice(sorted(GLUE_SCRIPTS)))
+@click.option("--INPUT", "input_json", metavar="JSON", help="JSON list of loads (JobLoad).")
+@click.option("--OBJECT_KEY", "object_key", metavar="KEY", help="One key in the incoming zone.")
+@json_option
+def run(job: str, input_json: str | None, object_key: str | None, as_json: bool) -> None:
+    """Run JOB's Glue script with local Spark: same arguments, same code as on AWS Glue.
+
+    --ENV is built from the settings (the local store; S3 is refused: local Spark reads
+    file:// only). Output goes to the springboard zone.
+
+    \b
+    Examples:
+      data-platform glue run ingest_incoming \\
+          --OBJECT_KEY cubic/ods_qlik/EDW.SAMPLE/LOAD00000001.csv.gz
+      data-platform glue run ingest_incoming --INPUT '[{"source_key":
+          "cubic/ods_qlik/EDW.SAMPLE/LOAD00000001.csv.gz", "table":
+          "cubic_ods_qlik__edw_sample", "is_raw": false, "destination_path":
+          "cubic/ods_qlik/EDW.SAMPLE/", "snapshot": "20211201T112233Z",
+          "identifier": "LOAD00000001.csv.gz"}]'
+    """
+    import json
+
+    from data_platform.errors import LoadError
+    from data_platform.jobs import ingest_incoming
+    from data_platform.jobs.env import local_job_env
+    from data_platform.jobs.runtime import local_session
+    from data_platform.jobs.scripts import script_path
+    from data_platform.settings import get_settings
+
+    if (input_json is None) == (object_key is None):
+        raise click.UsageError("give exactly one of --INPUT and --OBJECT_KEY")
+    env = local_job_env(get_settings())
+    source = ("--INPUT", input_json) if input_json is not None else ("--OBJECT_KEY", object_key)
+    argv = [str(script_path(job)), "--JOB_NAME", job, "--ENV", env.to_json(), *source]
+    args = ingest_incoming.parse_args(argv)  # bad arguments fail before Spark starts
+    local_session(job)
+    results = ingest_incoming.run_parsed(args)
+    if as_json:
+        click.echo(json.dumps({"results": results}, indent=2))
+    else:
+        for key, error in results.items():
+            click.echo(f"written  {key}" if error is None else f"failed   {error}")
+    failed = sum(error is not None for error in results.values())
+    if failed:
+        raise LoadError(f"{failed} of {len(results)} load(s) failed")
