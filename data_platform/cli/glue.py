@@ -59,3 +59,22 @@ def run(job: str, input_json: str | None, object_key: str | None, as_json: bool)
     failed = sum(error is not None for error in results.values())
     if failed:
         raise LoadError(f"{failed} of {len(results)} load(s) failed")
+
+
+@glue.command("env")
+def env() -> None:
+    """Print the job's --ENV (JSON) for these settings: zone buckets and prefixes, the local
+    store's root or the S3 endpoint, catalog databases. For runs in the Glue container.
+
+    \b
+    Example:
+      docker-compose run --rm glue__local gluesparksubmit \\
+          /data_platform/aws/s3/glue_jobs/cubic_ingestion/ingest_incoming.py \\
+          --JOB_NAME ingest_incoming \\
+          --ENV "$(docker-compose run --rm -T main__local data-platform glue env)" \\
+          --OBJECT_KEY cubic/ods_qlik/EDW.SAMPLE/LOAD00000001.csv.gz
+    """
+    from data_platform.jobs.env import job_env
+    from data_platform.settings import get_settings
+
+    click.echo(job_env(get_settings()).to_json())

@@ -80,7 +80,19 @@ def test_group_help(args: list[str]) -> None:
     assert code == 0 and "Usage: " in out
 
 
-@pytest.mark.parametrize("args", [["glue", "run", "-h"], ["deploy", "glue", "-h"]])
+@pytest.mark.parametrize(
+    "args", [["glue", "run", "-h"], ["glue", "env", "-h"], ["deploy", "glue", "-h"]]
+)
 def test_command_help_has_examples(args: list[str]) -> None:
     code, out, _ = invoke(*args)
     assert code == 0 and "Usage: " in out and "Example" in out
+
+
+def test_env_prints_the_job_env_for_these_settings(s3_env: dict[str, str]) -> None:
+    from data_platform.jobs.job_input import JobEnv, ZoneLocation
+
+    code, out, _ = invoke("glue", "env")
+    env = JobEnv.from_json(out)
+    assert code == 0 and env.local_root is None and env.s3_endpoint_url
+    assert env.zones["incoming"] == ZoneLocation(s3_env["incoming"], "dev/incoming/")
+    assert env.uri("springboard", "x/") == f"s3a://{s3_env['springboard']}/x/"
