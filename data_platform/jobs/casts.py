@@ -5,7 +5,8 @@ can: `1.5` becomes 1 as a long, `1.234` becomes 1.23 as decimal(5,2), `2021-12-0
 becomes a date. So every typed column is checked: the trimmed text must match the type's
 pattern where Spark's cast is lenient, the cast must not be NULL, and integers must fit
 their Qlik width. A value that fails raises (Spark's `raise_error`) inside the write,
-naming the row and column; empty or blank (whitespace only) text is NULL.
+naming the line and column; empty or blank (whitespace only) text is NULL. Lines count
+CSV records with the header as line 1, as the Postgres load path counts them.
 
 Type mapping (string columns are never trimmed or changed):
   INT1/2/4/8, UINT1/2/4 -> long      UINT8 -> decimal(20,0)
@@ -18,6 +19,7 @@ Type mapping (string columns are never trimmed or changed):
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass
 from decimal import Decimal
@@ -28,8 +30,9 @@ from pyspark.sql import types as T
 
 from data_platform.batch.cubic_qlik.dfm import Dfm, DfmColumn
 
-ROW_COLUMN = "__dp_row"
-# The row and column of a failed cast travel inside Spark's exception text between these.
+LINE_COLUMN = "__dp_line"
+# A failed cast's line, column and value travel inside Spark's exception text as JSON
+# between these markers (JSON, so any value survives the trip).
 ERROR_START = "<<dp-cast-error>>"
 ERROR_END = "<</dp-cast-error>>"
 _ERROR_RE = re.compile(re.escape(ERROR_START) + "(.*?)" + re.escape(ERROR_END), re.DOTALL)
@@ -111,14 +114,14 @@ def column_ref(name: str) -> Column:
     return F.col("`" + name.replace("`", "``") + "`")
 
 
-def add_row_numbers(df: DataFrame) -> DataFrame:
-    """Number the rows 1, 2, ... in file order.
+def add_line_numbers(df: DataFrame) -> DataFrame:
+    """Number the records 2, 3, ... in file order (the header is line 1).
 
     monotonically_increasing_id counts rows within a partition, and a multiLine CSV file
     is one partition. It must be its own column: inside the error branch of a CASE it
     would only count the rows that reach that branch.
     """
-    return df.withColumn(ROW_COLUMN, F.monotonically_increasing_id() + 1)
+    return df.withColumn(LINE_COLUMN, F.monotonically_increasing_id() + 2)
 
 
 def _convert(value: Column, rule: CastRule) -> Column:
@@ -158,13 +161,13 @@ def typed_column(column: DfmColumn) -> Column:
         return source.alias(column.name)
     rule = cast_rule(column)
     check = checked_cast(column)
-    message = F.concat(
-        F.lit(f"{ERROR_START}row "),
-        F.col(ROW_COLUMN).cast("string"),
-        F.lit(f", column {column.name}: '"),
-        F.substring(source, 1, 80),
-        F.lit(f"' is not a valid {rule.expected}{ERROR_END}"),
+    failure = F.struct(
+        F.col(LINE_COLUMN).alias("line"),
+        F.lit(column.name).alias("column"),
+        F.substring(source, 1, 80).alias("value"),
+        F.lit(rule.expected).alias("expected"),
     )
+    message = F.concat(F.lit(ERROR_START), F.to_json(failure), F.lit(ERROR_END))
     return (
         F.when(check.blank, F.lit(None).cast(rule.spark_type))
         .when(check.valid, check.converted)
@@ -175,7 +178,7 @@ def typed_column(column: DfmColumn) -> Column:
 
 def typed(df: DataFrame, dfm: Dfm) -> DataFrame:
     """Every column of a string DataFrame cast to the .dfm's types (header__ ones too)."""
-    numbered = add_row_numbers(df)
+    numbered = add_line_numbers(df)
     return numbered.select(*(typed_column(column) for column in dfm.columns))
 
 
@@ -184,7 +187,22 @@ def raw(df: DataFrame, dfm: Dfm) -> DataFrame:
     return df.select(*(column_ref(column.name) for column in dfm.columns))
 
 
-def cast_error_message(text: str) -> str | None:
-    """The row/column message a failed cast left in a Spark exception's text, if any."""
+@dataclass(frozen=True)
+class CastFailure:
+    line: int  # CSV record, the header being line 1
+    column: str
+    value: str  # the first 80 characters of the text
+    expected: str
+
+    @property
+    def reason(self) -> str:
+        return f"{self.value!r} is not a valid {self.expected}"
+
+
+def find_cast_failure(text: str) -> CastFailure | None:
+    """The failed cast a Spark exception's text carries, if any."""
     match = _ERROR_RE.search(text)
-    return match.group(1) if match else None
+    if not match:
+        return None
+    fields = json.loads(match.group(1))
+    return CastFailure(int(fields["line"]), fields["column"], fields["value"], fields["expected"])

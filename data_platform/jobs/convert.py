@@ -82,7 +82,7 @@ def ingest_load(spark: SparkSession, env: JobEnv, load: JobLoad) -> str:
 
 
 def describe_failure(exc: BaseException, load: JobLoad) -> str:
-    """One line for a failed load: the cast error's row and column, or the root cause."""
+    """One line for a failed load: the cast error's line and column, or the root cause."""
     if isinstance(exc, LoadError):
         return LoadError(
             exc.reason,
@@ -94,9 +94,15 @@ def describe_failure(exc: BaseException, load: JobLoad) -> str:
     if isinstance(exc, DataPlatformError):
         return f"{load.source_key}: {exc}"
     text = str(exc)
-    found = casts.cast_error_message(text)
-    if found:
-        return LoadError(found, key=load.source_key, table=load.table).describe()
+    failure = casts.find_cast_failure(text)
+    if failure:
+        return LoadError(
+            failure.reason,
+            key=load.source_key,
+            line=failure.line,
+            column=failure.column,
+            table=load.table,
+        ).describe()
     return LoadError(
         _root_cause(text) or type(exc).__name__, key=load.source_key, table=load.table
     ).describe()

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import posixpath
 import re
+from collections import Counter
 from dataclasses import MISSING, asdict, dataclass, field, fields
 from datetime import UTC, datetime
 from typing import Any
@@ -197,8 +198,8 @@ class JobInput:
     loads: tuple[JobLoad, ...] = field(default_factory=tuple)
 
     def __post_init__(self) -> None:
-        keys = [load.source_key for load in self.loads]
-        duplicates = sorted({key for key in keys if keys.count(key) > 1})
+        counts = Counter(load.source_key for load in self.loads)
+        duplicates = sorted(key for key, count in counts.items() if count > 1)
         if duplicates:
             raise ConfigError(f"--INPUT lists a source key more than once: {duplicates[0]}")
 

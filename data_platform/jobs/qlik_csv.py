@@ -8,7 +8,7 @@ Spark's CSV reader, checked against Spark 3.5.4 (tests/jobs/test_qlik_csv.py):
 - A quote inside a quoted field is doubled in Qlik files; Spark's default escape is a
   backslash, so the escape is set to the quote character unless the .dfm names one.
 - `multiLine` lets quoted fields span lines. It also makes every file a single partition,
-  read in order, which the row numbers in cast errors rely on.
+  read in order, which the line numbers in cast errors rely on.
 - FAILFAST turns a row with too few or too many fields into an error instead of NULLs, and
   `enforceSchema=false` checks the header row against the .dfm's column names.
 """

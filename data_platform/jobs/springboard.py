@@ -65,7 +65,7 @@ def run_springboard(
       the incoming zone (call before archiving or erroring the files). Build them with
       `JobLoad.create(key, table_name, snapshot_time, is_raw=...)`.
     - Returns a dict with exactly the input's source keys, in input order: None when the
-      load's partition was written, else a one-line reason naming the file (and row and
+      load's partition was written, else a one-line reason naming the file (and line and
       column for a value that does not cast). A failed load writes nothing; a re-run of a
       load replaces its partition and nothing else, so retrying is safe.
     - An empty `loads` returns {} and starts nothing.

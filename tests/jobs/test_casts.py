@@ -1,7 +1,7 @@
 """Every Qlik type: what casts, what is NULL, and what fails the load with row and column.
 
 Few Spark jobs on purpose: the valid values of every type go through one wide DataFrame,
-the invalid ones through one DataFrame of validity flags, and three failing casts show
+the invalid ones through one DataFrame of validity flags, and a few failing casts show
 the raised message end to end (test_ingest.py shows it with the file name).
 """
 
@@ -191,10 +191,11 @@ def test_the_message_says_what_a_valid_value_looks_like(col: Col, bad: str, expe
         (Col("AMOUNT", "INT4"), "1.5"),
         (Col("AMOUNT", "NUMERIC", 10, 2), "1.234"),
         (Col("AMOUNT", "DATETIME"), "2021-12-01"),
+        (Col("AMOUNT", "DATE"), 'it\'s "quoted",\nover two lines'),  # survives the JSON trip
     ],
-    ids=["INT4", "NUMERIC", "DATETIME"],
+    ids=["INT4", "NUMERIC", "DATETIME", "DATE-quotes-newline"],
 )
-def test_a_failed_cast_raises_with_row_and_column(spark, col: Col, bad: str) -> None:
+def test_a_failed_cast_raises_with_line_and_column(spark, col: Col, bad: str) -> None:
     configure_output(spark)
     frame = _frame(spark, {"AMOUNT": [None, "", bad, "0"]})
     with pytest.raises(Exception) as failure:  # Spark's own exception types
@@ -202,8 +203,13 @@ def test_a_failed_cast_raises_with_row_and_column(spark, col: Col, bad: str) -> 
     expected = casts.cast_rule(
         DfmColumn(1, "AMOUNT", col.type, 0, col.precision, col.scale)
     ).expected
-    message = casts.cast_error_message(str(failure.value))
-    assert message == f"row 3, column AMOUNT: '{bad}' is not a valid {expected}"
+    # The third record is line 4: the header is line 1.
+    assert casts.find_cast_failure(str(failure.value)) == casts.CastFailure(
+        4, "AMOUNT", bad, expected
+    )
+    assert casts.CastFailure(4, "AMOUNT", bad, expected).reason == (
+        f"{bad!r} is not a valid {expected}"
+    )
 
 
 def test_decimal_precision_out_of_spark_range_becomes_38() -> None:

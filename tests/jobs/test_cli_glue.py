@@ -48,7 +48,7 @@ def test_run_input_with_a_failing_load(spark, env, incoming: Path) -> None:
     assert code == 1
     assert out == (
         f"written  {KEY}\n"
-        f"failed   {bad}: row 2, column SAMPLE_ID: 'x' is not a valid INT4 "
+        f"failed   {bad}: line 3, column SAMPLE_ID: 'x' is not a valid INT4 "
         f"(integer -2147483648..2147483647) (table {TABLE})\n"
     )
     assert err.splitlines()[-1] == "Error: 1 of 2 load(s) failed"

@@ -94,7 +94,7 @@ def test_raw_output_keeps_every_value_as_a_string(env, incoming: Path, springboa
     ]  # fmt: skip
 
 
-def test_a_bad_value_fails_its_load_with_file_row_and_column(
+def test_a_bad_value_fails_its_load_with_file_line_and_column(
     env, incoming: Path, springboard: Path
 ) -> None:
     good = "cubic/ods_qlik/EDW.SAMPLE/LOAD00000002.csv"  # not gzip: both kinds in one run
@@ -102,7 +102,7 @@ def test_a_bad_value_fails_its_load_with_file_row_and_column(
     write_qlik(incoming, good, COLUMNS, "5,y,1,,,,\n")
     results = run_job(env, loads=[_load(), _load(good)])
     assert results == {
-        KEY: f"{KEY}: row 4, column AMOUNT: '1.234' is not a valid NUMERIC(10,2) (table {TABLE})",
+        KEY: f"{KEY}: line 5, column AMOUNT: '1.234' is not a valid NUMERIC(10,2) (table {TABLE})",
         good: None,
     }
     assert not (springboard / _load().partition_path).exists()
@@ -137,7 +137,7 @@ def test_rerun_replaces_only_its_own_partition(env, incoming: Path, springboard:
 
     # A failed re-run replaces nothing: the partition keeps the last good data.
     write_qlik(incoming, KEY, COLUMNS, "x,bad,,,,,\n")
-    assert run_job(env, loads=[_load()])[KEY].startswith(f"{KEY}: row 1, column SAMPLE_ID:")
+    assert run_job(env, loads=[_load()])[KEY].startswith(f"{KEY}: line 2, column SAMPLE_ID:")
     assert [r["SAMPLE_ID"] for r in read_partition(springboard, _load())] == [9]
 
 

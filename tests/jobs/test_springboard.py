@@ -36,7 +36,7 @@ def test_local_mode_runs_the_aws_script_with_plain_pyspark(
     results = run_springboard(LOADS)
     assert results == {
         KEY: None,
-        BAD: f"{BAD}: row 2, column SAMPLE_ID: '2.5' is not a valid INT4 "
+        BAD: f"{BAD}: line 3, column SAMPLE_ID: '2.5' is not a valid INT4 "
         f"(integer -2147483648..2147483647) (table {TABLE})",
     }
     assert read_partition(springboard, LOADS[0]) == [{"SAMPLE_ID": 1, "SAMPLE_NAME": "Sample 1 🔥"}]
