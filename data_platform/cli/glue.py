@@ -18,7 +18,10 @@ def glue() -> None:
 @click.option("--INPUT", "input_json", metavar="JSON", help="JSON list of loads (JobLoad).")
 @click.option("--OBJECT_KEY", "object_key", metavar="KEY", help="One key in the incoming zone.")
 @json_option
-def run(job: str, input_json: str | None, object_key: str | None, as_json: bool) -> None:
+@click.pass_context
+def run(
+    ctx: click.Context, job: str, input_json: str | None, object_key: str | None, as_json: bool
+) -> None:
     """Run JOB's Glue script with local Spark: same arguments, same code as on AWS Glue.
 
     --ENV is built from the settings (the local store; S3 is refused: local Spark reads
@@ -49,7 +52,10 @@ def run(job: str, input_json: str | None, object_key: str | None, as_json: bool)
     source = ("--INPUT", input_json) if input_json is not None else ("--OBJECT_KEY", object_key)
     argv = [str(script_path(job)), "--JOB_NAME", job, "--ENV", env.to_json(), *source]
     args = ingest_incoming.parse_args(argv)  # bad arguments fail before Spark starts
-    local_session(job)
+    session = local_session(job)
+    # A value that does not cast makes Spark log whole stack traces at ERROR; the job
+    # reports each failure in one line, so Spark's own logs show only with --debug.
+    session.sparkContext.setLogLevel("WARN" if (ctx.obj or {}).get("debug") else "FATAL")
     results = ingest_incoming.run_parsed(args)
     if as_json:
         click.echo(json.dumps({"results": results}, indent=2))

@@ -155,7 +155,7 @@ def checked_cast(column: DfmColumn) -> CheckedCast:
 
 
 def typed_column(column: DfmColumn) -> Column:
-    """The column cast to its Spark type; a value that does not fit raises with its row."""
+    """The column cast to its Spark type; a value that does not fit raises with its line."""
     source = column_ref(column.name)
     if column.type in STRING_TYPES:
         return source.alias(column.name)

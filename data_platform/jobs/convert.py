@@ -19,8 +19,6 @@ from data_platform.jobs.qlik_csv import read_qlik_csv
 
 log = logging.getLogger(__name__)
 
-PARTITION_COLUMNS = ("snapshot", "identifier")
-
 
 def convert_to_parquet(
     spark: SparkSession,

@@ -42,6 +42,9 @@ def configure_output(spark: SparkSession) -> None:
     # INT96 is deprecated; int64 microseconds is what Athena and pyarrow expect.
     spark.conf.set("spark.sql.parquet.outputTimestampType", "TIMESTAMP_MICROS")
     spark.conf.set("spark.sql.sources.partitionOverwriteMode", "dynamic")
+    # The cast checks rely on a failed cast being NULL; ANSI mode would raise instead,
+    # without the line and column.
+    spark.conf.set("spark.sql.ansi.enabled", "false")
 
 
 def configure_session(spark: SparkSession, env: JobEnv) -> None:
@@ -93,6 +96,7 @@ def local_session(app_name: str = "data_platform") -> SparkSession:
         SparkSession.builder.appName(app_name)
         .master("local[*]")
         .config("spark.ui.enabled", "false")
+        .config("spark.ui.showConsoleProgress", "false")
         .config("spark.sql.shuffle.partitions", "8")
         .getOrCreate()
     )
