@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
+from datetime import datetime
 
 import psycopg2
-from sqlalchemy import Connection, Engine, select, text
+from sqlalchemy import Connection, Engine, func, select, text
 
 from data_platform.batch.cubic_qlik.apply import FileApplier, describe_target
 from data_platform.batch.cubic_qlik.dfm import dfm_key, parse_dfm
@@ -21,7 +22,7 @@ from data_platform.batch.cubic_qlik.naming import SOURCE
 from data_platform.batch.cubic_qlik.reader import DataFileReader
 from data_platform.db.engine import get_engine
 from data_platform.db.models import Load, LoadSnapshot, LoadStatus, SourceTable, TableSnapshot
-from data_platform.errors import LoadError, StorageError
+from data_platform.errors import JobRunError, LoadError, StorageError
 from data_platform.loads.locks import table_lock
 from data_platform.loads.moves import finish_load
 from data_platform.loads.state import transition
@@ -52,6 +53,8 @@ class PendingLoad:
     key: str
     status: LoadStatus
     snapshot_id: int | None
+    is_raw: bool = False
+    snapshot_time: datetime | None = None  # the snapshot's time, else the file's
 
 
 def ingest(tables: list[str] | None = None) -> IngestResult:
@@ -98,9 +101,12 @@ class TableIngest:
         self.db_table = db_table
         self.result = result
         self.extra = {"table": name}
+        self.springboard_failures: dict[str, str] = {}
 
     def run(self) -> None:
         self.recover()
+        if get_settings().springboard_enabled:
+            self.springboard()
         while True:
             loads = self.pending()
             current = self.current_snapshot()
@@ -128,12 +134,23 @@ class TableIngest:
     def pending(self) -> list[PendingLoad]:
         with self.engine.connect() as conn:
             rows = conn.execute(
-                select(Load.id, Load.s3_key, Load.status, LoadSnapshot.snapshot_id)
+                select(
+                    Load.id,
+                    Load.s3_key,
+                    Load.status,
+                    LoadSnapshot.snapshot_id,
+                    Load.is_raw,
+                    func.coalesce(TableSnapshot.snapshot, Load.s3_modified),
+                )
                 .outerjoin(LoadSnapshot, LoadSnapshot.load_id == Load.id)
+                .outerjoin(TableSnapshot, TableSnapshot.id == LoadSnapshot.snapshot_id)
                 .where(Load.table_id == self.table_id, Load.status.not_in([S.ARCHIVED, S.ERRORED]))
                 .order_by(Load.s3_key)
             ).all()
-        return [PendingLoad(id_, key, S(status), snap) for id_, key, status, snap in rows]
+        return [
+            PendingLoad(id_, key, S(status), snap, raw, when)
+            for id_, key, status, snap, raw, when in rows
+        ]
 
     def current_snapshot(self) -> int | None:
         with self.engine.connect() as conn:
@@ -186,6 +203,41 @@ class TableIngest:
         elif done == S.ERRORED:
             self.result.errored += 1
 
+    def springboard(self) -> None:
+        """Hand the ready loads of the current snapshot to the Glue job, in one run, before
+        they are applied and archived; a load the job fails is errored with its message."""
+        from data_platform.jobs.job_input import JobLoad
+        from data_platform.jobs.springboard import run_springboard
+
+        current = self.current_snapshot()
+        loads = [
+            load
+            for load in self.pending()
+            if load.status == S.READY and (current is None or load.snapshot_id == current)
+        ]
+        if not loads or self.blocked(current):
+            return
+        job_loads = [
+            JobLoad.create(load.key, self.name, load.snapshot_time, is_raw=load.is_raw)
+            for load in loads
+        ]
+        try:
+            results = run_springboard(job_loads)
+        except JobRunError as exc:
+            # The run failed as a whole: every load it was given carries its message.
+            results = {load.key: f"springboard job failed: {exc}" for load in loads}
+        # Failed loads are errored when their turn comes, so the loads before them still
+        # apply in order.
+        self.springboard_failures = {key: reason for key, reason in results.items() if reason}
+
+    def _error(self, load: PendingLoad, error: LoadError) -> None:
+        message = error.describe()
+        log.error("load failed: %s", message, extra={**self.extra, "load_id": load.id})
+        with self.engine.begin() as conn:
+            transition(conn, load.id, S.INGESTING, S.READY_FOR_ERRORING, error=message)
+        self.result.errors.append(message)
+        self.finish(load.id, load.key, S.READY_FOR_ERRORING)
+
     def supersede(self, load: PendingLoad) -> None:
         with self.engine.begin() as conn:
             transition(conn, load.id, S.READY, S.INGESTING)
@@ -204,18 +256,16 @@ class TableIngest:
         extra = {**self.extra, "load_id": load.id}
         with self.engine.begin() as conn:
             transition(conn, load.id, S.READY, S.INGESTING)
+        if load.key in self.springboard_failures:
+            self._error(load, LoadError(self.springboard_failures[load.key], load_id=load.id))
+            return
         log.info("ingesting %s", load.key, extra=extra)
         try:
             with self.engine.connect() as conn, conn.begin():
                 rows = self.apply(conn, load)
                 transition(conn, load.id, S.INGESTING, S.READY_FOR_ARCHIVING)
         except LoadError as exc:
-            message = exc.describe()
-            log.error("load failed: %s", message, extra=extra)
-            with self.engine.begin() as conn:
-                transition(conn, load.id, S.INGESTING, S.READY_FOR_ERRORING, error=message)
-            self.result.errors.append(message)
-            self.finish(load.id, load.key, S.READY_FOR_ERRORING)
+            self._error(load, exc)
             return
         except BaseException:
             # Not the file's fault (database gone, storage down, a bug): leave the load

@@ -1,0 +1,33 @@
+"""SPRINGBOARD_ENABLED: the ingest hands loads to the Glue job (local PySpark) first."""
+
+from __future__ import annotations
+
+import pytest
+
+from data_platform.settings import reset_settings
+from tests.qlik.conftest import QlikTable, QlikWorld, seq
+
+T = "2021-12-01 11:20:30"
+
+
+@pytest.mark.slow
+@pytest.mark.spark
+def test_loads_go_to_the_springboard_before_they_are_archived(
+    qlik: QlikWorld, sample: QlikTable, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SPRINGBOARD_ENABLED", "true")
+    reset_settings()
+    sample.changes([(seq(1), "U", T, 1, "ONE", T)], name="20211201-000000001")
+    bad = sample.changes([(seq(2), "I", T, 3, "x", "not a time")], name="20211201-000000002")
+    summary = qlik.run()
+    assert (summary.ingest.archived, summary.ingest.errored) == (2, 1)
+    parquet = [k for k in qlik.keys("springboard") if k.endswith(".parquet")]
+    partitions = sorted({k.rsplit("/", 1)[0] for k in parquet})
+    assert [p.split("/identifier=")[1] for p in partitions] == [
+        "LOAD00000001.csv.gz",
+        "20211201-000000001.csv.gz",
+    ]
+    assert all("/snapshot=" in p for p in partitions)
+    error = dict((k, e) for k, _, e in qlik.loads())[bad]
+    assert bad in error and "EDW_INSERTED_DTM" in error and "line 2" in error
+    assert [r[:2] for r in sample.rows()] == [(1, "ONE"), (2, "two")]
