@@ -10,7 +10,7 @@ import pytest
 from data_platform.bench.parquet import bench_parquet
 from tests.jobs.conftest import Col, write_qlik
 
-pytestmark = pytest.mark.spark
+pytestmark = [pytest.mark.spark, pytest.mark.slow]
 
 COLUMNS = [
     Col("SAMPLE_ID", "INT8", key=1),
