@@ -67,7 +67,7 @@ def cli(ctx: click.Context, debug: bool) -> None:
 
 def _register() -> None:
     from data_platform.batch.cubic_qlik import commands as cubic_qlik
-    from data_platform.cli import db, demo, run, status, storage
+    from data_platform.cli import db, demo, deploy, glue, run, status, storage
 
     cli.add_command(cubic_qlik.group)
     cli.add_command(run.run)
@@ -75,8 +75,8 @@ def _register() -> None:
     cli.add_command(storage.storage)
     cli.add_command(status.status)
     cli.add_command(demo.demo)
-    cli.add_command(__import__("data_platform.cli.glue", fromlist=["glue"]).glue)
-    cli.add_command(__import__("data_platform.cli.deploy", fromlist=["deploy"]).deploy)
+    cli.add_command(glue.glue)
+    cli.add_command(deploy.deploy)
 
 
 _register()

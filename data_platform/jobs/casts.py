@@ -12,7 +12,7 @@ Type mapping (string columns are never trimmed or changed):
   INT1/2/4/8, UINT1/2/4 -> long      UINT8 -> decimal(20,0)
   NUMERIC(p,s) -> decimal(p,s)       (p 0 or above 38 -> decimal(38,s))
   REAL4, REAL8 -> double             BOOLEAN -> boolean
-  DATE -> date                       DATETIME -> timestamp (UTC, microseconds)
+  DATE -> date                       DATETIME -> timestamp (UTC, microseconds, rounded)
   TIME -> string (checked HH:MM:SS)  BYTES, BLOB -> binary (from hex text)
   STRING, WSTRING, CLOB, NCLOB -> string
 """
@@ -125,6 +125,14 @@ def add_line_numbers(df: DataFrame) -> DataFrame:
 
 
 def _convert(value: Column, rule: CastRule) -> Column:
+    if isinstance(rule.spark_type, T.TimestampType):
+        # Spark drops fraction digits 7-9; round half up instead, as Postgres does for the
+        # current-state tables, so both hold the same microsecond.
+        stamp = value.cast(rule.spark_type)
+        seventh = F.substring(F.regexp_extract(value, r"\.([0-9]+)", 1), 7, 1)
+        return F.when(seventh >= F.lit("5"), stamp + F.expr("INTERVAL 1 MICROSECOND")).otherwise(
+            stamp
+        )
     if isinstance(rule.spark_type, T.BinaryType):
         # unhex reads an odd digit count as if it had a leading 0; Qlik writes two per byte.
         return F.when(F.length(value) % 2 == 0, F.unhex(value))

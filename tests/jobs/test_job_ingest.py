@@ -68,7 +68,7 @@ def test_typed_output_read_back_value_by_value(env, incoming: Path, springboard:
             Decimal("-0.50"),
             Decimal(0),
             date(2021, 12, 2),
-            datetime(2021, 12, 1, 11, 20, 31, 123456, tzinfo=UTC),
+            datetime(2021, 12, 1, 11, 20, 31, 123457, tzinfo=UTC),
             False,
         ),
     ]
