@@ -28,7 +28,7 @@ COLUMNS = [
 def test_bench_on_a_tiny_file(spark, tmp_path: Path) -> None:
     body = "".join(
         f'{i},"Sample {i} 🔥",{i}.{i % 100:02d},{i * 1000},{i / 7},{"true" if i % 2 else "0"},'
-        f"2021-12-{1 + i % 28:02d},2021-12-01 11:20:30.{i:07d},{i:04x}\n"
+        f"2021-12-{1 + i % 28:02d},2021-12-01 11:20:30.{i:06d},{i:04x}\n"
         for i in range(1, 51)
     )
     data = write_qlik(
