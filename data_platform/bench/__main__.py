@@ -19,6 +19,7 @@ def main() -> None:
     work = args.work_dir or Path(tempfile.mkdtemp(prefix="dp-bench-"))
     try:
         report(run_qlik_bench(work, args.rows))
+        report_parquet(work / "parquet_input", work / "parquet")
     finally:
         if args.work_dir is None:
             from data_platform.db.embedded import stop
@@ -40,6 +41,22 @@ def report(steps) -> None:
     print(f"full load vs raw COPY:     {full:.2f}x   (target >= 0.8x)")
     print(f"change apply vs raw COPY:  {changes:.2f}x   (target >= 0.5x)")
     print(f"peak RSS, 2x rows vs 1x:   {rss_growth:.2f}x   (flat = 1.0; target < 300 MB)")
+
+
+def report_parquet(source: Path, work: Path) -> None:
+    """The Glue job's conversion on local Spark against single-process pyarrow."""
+    from data_platform.bench.parquet import bench_parquet
+
+    figures = bench_parquet(source / "LOAD00000001.csv.gz", source / "LOAD00000001.dfm", work)
+    rows = int(figures["rows"])
+    print()
+    print(f"Parquet from the {rows:,}-row full load (typed):")
+    print(f"  local Spark (job code, warm): {figures['spark_rows_per_s']:>12,.0f} rows/s "
+          f"({figures['spark_seconds']:.2f} s; first run {figures['spark_cold_seconds']:.2f} s, "
+          f"session start {figures['spark_startup_seconds']:.2f} s)")  # fmt: skip
+    print(f"  pyarrow, one process:         {figures['pyarrow_rows_per_s']:>12,.0f} rows/s "
+          f"({figures['pyarrow_seconds']:.2f} s)")  # fmt: skip
+    print(f"  Spark time / pyarrow time:    {figures['ratio']:.2f}")
 
 
 if __name__ == "__main__":

@@ -1,0 +1,30 @@
+"""`make bench` code on a small file: every step runs and reports (no timing asserted)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from data_platform.bench.__main__ import report
+from data_platform.bench.qlik import run_qlik_bench
+
+
+@pytest.mark.slow
+def test_qlik_bench_runs_every_step(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    steps = run_qlik_bench(tmp_path, rows=3000, echo=lambda _: None)
+    try:
+        assert set(steps) == {
+            "raw_copy_full_load", "full_load", "raw_copy_full_load_2x", "full_load_2x",
+            "raw_copy_changes", "changes",
+        }  # fmt: skip
+        assert steps["full_load_2x"].rows == 6000
+        assert all(s.seconds > 0 and s.peak_rss_mb > 0 for s in steps.values())
+        report(steps)
+        out = capsys.readouterr().out
+        assert "full load vs raw COPY:" in out and "change apply vs raw COPY:" in out
+        assert (tmp_path / "parquet_input" / "LOAD00000001.csv.gz").exists()
+    finally:
+        from data_platform.db.embedded import stop
+
+        stop(tmp_path / "home")
