@@ -245,3 +245,39 @@ def test_dfm_with_a_different_dialect(qlik: QlikWorld, sample: QlikTable) -> Non
     qlik.land_bytes(dfm_key(key), json.dumps(doc).encode())
     qlik.run()
     assert (3, "pipe|quoted") in [r[:2] for r in sample.rows()]
+
+
+def test_columns_clashing_by_case_error_the_load_and_other_tables_go_on(
+    qlik: QlikWorld, sample: QlikTable
+) -> None:
+    other = qlik.table("TEST.ZOTHER", [Column("ID", "INT4", key_pos=1)])
+    other.full_load([(1,)])
+    other.onboard()
+    columns = [*SAMPLE_COLUMNS, Column("sample_name", "STRING", 5)]
+    key = sample.changes([(seq(1), "I", T, 3, "x", T, "y")], columns=columns)
+    summary = qlik.run()
+    assert summary.ingest.errored == 1
+    assert _only_error(qlik)[1].startswith(
+        f"{dfm_key(key)}: invalid .dfm: duplicate column names SAMPLE_NAME, sample_name"
+    )
+    assert other.rows() == [(1,)]
+
+
+def test_a_database_error_in_one_table_does_not_stop_the_others(
+    qlik: QlikWorld, sample: QlikTable
+) -> None:
+    from sqlalchemy import text
+
+    from data_platform.db.engine import get_engine
+    from data_platform.errors import DataPlatformError
+
+    other = qlik.table("TEST.ZOTHER", [Column("ID", "INT4", key_pos=1)])
+    other.full_load([(1,)])
+    other.onboard()
+    with get_engine().begin() as conn:  # the table is gone: not the file's fault
+        conn.execute(text("ALTER TABLE cubic_ods_qlik.test_sample RENAME TO moved"))
+    with pytest.raises(DataPlatformError, match=r"ingest stopped for 1 table\(s\), the others"):
+        qlik.run()
+    assert other.rows() == [(1,)]
+    statuses = qlik.statuses()
+    assert statuses["cubic/ods_qlik/TEST.SAMPLE/LOAD00000001.csv.gz"] == "ready"

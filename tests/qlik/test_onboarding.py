@@ -145,7 +145,7 @@ def test_two_sources_mapping_to_one_table_are_refused(qlik: QlikWorld, tmp_path:
     [
         (
             [Column("ID", "INT4", key_pos=1), Column("id", "INT4")],
-            "columns 'ID' and 'id' both map to 'id'",
+            "duplicate column names ID, id",
         ),
         ([Column("ID", "INT4", key_pos=1), Column("DP__LOAD_ID", "INT4")], "reserved for lineage"),
         ([Column("X" * 60, "INT4", key_pos=1)], "longer than 55 bytes"),

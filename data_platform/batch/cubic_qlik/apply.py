@@ -21,7 +21,7 @@ from psycopg2 import sql
 from data_platform.batch.cubic_qlik.dfm import Dfm
 from data_platform.batch.cubic_qlik.naming import CHANGE_SEQ_COLUMN, LINEAGE_PREFIX, LOAD_ID_COLUMN
 from data_platform.batch.cubic_qlik.reader import DataFileReader
-from data_platform.errors import LoadError
+from data_platform.errors import DatabaseError, LoadError
 
 log = logging.getLogger(__name__)
 
@@ -73,7 +73,10 @@ def describe_target(cur, schema: str, table: str) -> TargetTable:
     )
     rows = cur.fetchall()
     if not rows:
-        raise LoadError(f"table {schema}.{table} does not exist: run `data-platform db upgrade`")
+        # Not the file's fault: the load stays ready until the migration is applied.
+        raise DatabaseError(
+            f"table {schema}.{table} does not exist: run `data-platform db upgrade`"
+        )
     columns = tuple(name for name, _, _ in rows if not name.startswith(LINEAGE_PREFIX))
     key = tuple(name for name, _, pos in sorted(rows, key=lambda r: r[2]) if pos > 0)
     bytea = frozenset(name for name, type_, _ in rows if type_ == "bytea")

@@ -115,9 +115,11 @@ def parse_dfm(raw: bytes | str, *, key: str = "<dfm>") -> Dfm:
     unknown = sorted({c.type for c in columns} - QLIK_TYPES)
     if unknown:
         raise LoadError(f"invalid .dfm: unknown column type(s) {', '.join(unknown)}", key=key)
-    names = [c.name for c in columns]
+    # Postgres names are lower-cased, so names that differ only in case clash too.
+    names = [c.name.lower() for c in columns]
     if len(set(names)) != len(names):
-        raise LoadError("invalid .dfm: duplicate column names", key=key)
+        duplicates = sorted({c.name for c in columns if names.count(c.name.lower()) > 1})
+        raise LoadError(f"invalid .dfm: duplicate column names {', '.join(duplicates)}", key=key)
     fmt = doc.get("formatInfo") or {}
     if fmt.get("format", "delimited") != "delimited":
         raise LoadError(f"unsupported format {fmt.get('format')!r} (only delimited)", key=key)

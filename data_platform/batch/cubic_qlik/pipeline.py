@@ -22,7 +22,7 @@ from data_platform.batch.cubic_qlik.naming import SOURCE
 from data_platform.batch.cubic_qlik.reader import DataFileReader
 from data_platform.db.engine import get_engine
 from data_platform.db.models import Load, LoadSnapshot, LoadStatus, SourceTable, TableSnapshot
-from data_platform.errors import JobRunError, LoadError, StorageError
+from data_platform.errors import DataPlatformError, JobRunError, LoadError, StorageError
 from data_platform.loads.locks import table_lock
 from data_platform.loads.moves import finish_load
 from data_platform.loads.state import transition
@@ -75,12 +75,23 @@ def ingest(tables: list[str] | None = None) -> IngestResult:
         if tables:
             query = query.where(SourceTable.name.in_(tables))
         candidates = conn.execute(query).all()
+    failures: list[str] = []
     for table_id, name, db_schema, db_table in candidates:
-        with table_lock(engine, table_id) as got:
-            if not got:
-                result.busy_tables.append(name)
-                continue
-            TableIngest(engine, table_id, name, db_schema, db_table, result).run()
+        try:
+            with table_lock(engine, table_id) as got:
+                if not got:
+                    result.busy_tables.append(name)
+                    continue
+                TableIngest(engine, table_id, name, db_schema, db_table, result).run()
+        except Exception as exc:
+            # Not a file's fault (its load went back to ready): the other tables go on,
+            # and the run still ends in an error.
+            log.exception("ingest of %s stopped: %s", name, exc, extra={"table": name})
+            failures.append(f"{name}: {exc}")
+    if failures:
+        raise DataPlatformError(
+            f"ingest stopped for {len(failures)} table(s), the others went on; first: {failures[0]}"
+        )
     return result
 
 
@@ -313,7 +324,9 @@ class TableIngest:
                     result = applier.apply_full_load(reader, truncate=is_snapshot_start(load.key))
                 else:
                     result = applier.apply_changes(reader)
-        except (psycopg2.DataError, psycopg2.IntegrityError) as exc:
+        except (psycopg2.OperationalError, psycopg2.InterfaceError):
+            raise  # the connection, not the file
+        except psycopg2.Error as exc:
             message = (exc.diag.message_primary or str(exc)).strip()
             raise LoadError(message, key=load.key, table=self.name, load_id=load.id) from exc
         finally:
