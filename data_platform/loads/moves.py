@@ -8,16 +8,23 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from datetime import datetime
 
 from sqlalchemy import Engine
 
 from data_platform.db.models import LoadStatus
 from data_platform.loads.state import transition
-from data_platform.storage import get_zone
+from data_platform.storage import ObjectInfo, get_zone
 
 log = logging.getLogger(__name__)
 
 S = LoadStatus
+
+
+def same_file(info: ObjectInfo, size: int, modified: datetime) -> bool:
+    """Is `info` the object a load recorded? HEAD answers last-modified to the second,
+    listings to the millisecond, so times within a second count as equal."""
+    return info.size == size and abs((info.last_modified - modified).total_seconds()) < 1
 
 
 def finish_load(
@@ -27,9 +34,13 @@ def finish_load(
     status: LoadStatus,
     companions: Callable[[str], list[str]] = lambda key: [],
     table: str | None = None,
+    recorded: tuple[int, datetime] | None = None,
 ) -> LoadStatus:
     """Drive a load from ready_for_archiving/ready_for_erroring (or a stale archiving/
-    erroring) to archived/errored, moving the data file and its companions."""
+    erroring) to archived/errored, moving the data file and its companions.
+
+    `recorded` (size, last-modified) guards against moving a newer file that landed under
+    the same key meanwhile: that one is left in incoming for the next scan."""
     if status in (S.READY_FOR_ARCHIVING, S.ARCHIVING):
         busy, done, zone = S.ARCHIVING, S.ARCHIVED, "archive"
     elif status in (S.READY_FOR_ERRORING, S.ERRORING):
@@ -40,7 +51,16 @@ def finish_load(
         with engine.begin() as conn:
             transition(conn, load_id, status, busy)
     incoming, dest = get_zone("incoming"), get_zone(zone)
-    for name in [key, *companions(key)]:
+    current = incoming.head(key)
+    names = [key, *companions(key)]
+    if current is not None and recorded is not None and not same_file(current, *recorded):
+        log.warning(
+            "a newer %s landed meanwhile: left in incoming for the next scan",
+            key,
+            extra=_ids(load_id, table),
+        )
+        names = []
+    for name in names:
         if incoming.head(name) is not None:
             incoming.move_to(name, dest)
         elif dest.head(name) is None:

@@ -10,25 +10,41 @@ from sqlalchemy import select, update
 from data_platform.db.engine import get_engine
 from data_platform.db.models import Load, LoadStatus
 from data_platform.errors import DataPlatformError
+from data_platform.loads.moves import same_file
 from data_platform.loads.state import transition
 from data_platform.storage import get_zone
 
 log = logging.getLogger(__name__)
 
 
-def retry_load(load_id: int, companions: Callable[[str], list[str]]) -> str:
+def retry_load(
+    load_id: int,
+    companions: Callable[[str], list[str]],
+    starts_snapshot: Callable[[str], bool] = lambda key: False,
+) -> str:
     """errored -> ready. Uses the file in incoming if one was put back there, else moves
     the file (and companions) back from the error zone. Returns what it did."""
     engine = get_engine()
     with engine.connect() as conn:
-        row = conn.execute(select(Load.s3_key, Load.status).where(Load.id == load_id)).first()
+        row = conn.execute(
+            select(Load.s3_key, Load.status, Load.s3_size, Load.s3_modified).where(
+                Load.id == load_id
+            )
+        ).first()
     if row is None:
         raise DataPlatformError(f"no load {load_id}")
-    key, status = row
+    key, status, size, modified = row
     if status != LoadStatus.ERRORED:
         raise DataPlatformError(f"load {load_id} is {status}; only errored loads can be retried")
     incoming, error = get_zone("incoming"), get_zone("error")
-    if incoming.head(key) is not None:
+    landed = incoming.head(key)
+    if landed is not None and starts_snapshot(key) and not same_file(landed, size, modified):
+        # A new first part of a full load is a reload, not a fix: a new snapshot.
+        raise DataPlatformError(
+            f"load {load_id}: incoming holds a newer {key}, which starts a new snapshot; "
+            "run `data-platform run` to record it instead of retrying"
+        )
+    if landed is not None:
         how = "using the file put back in incoming"
     elif error.head(key) is not None:
         how = "moved the file back from the error zone"

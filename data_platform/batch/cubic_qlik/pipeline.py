@@ -55,6 +55,8 @@ class PendingLoad:
     snapshot_id: int | None
     is_raw: bool = False
     snapshot_time: datetime | None = None  # the snapshot's time, else the file's
+    size: int = 0
+    modified: datetime | None = None
 
 
 def ingest(tables: list[str] | None = None) -> IngestResult:
@@ -123,7 +125,7 @@ class TableIngest:
             current = self.current_snapshot()
             for load in loads:
                 if load.status in UNFINISHED:
-                    self.finish(load.id, load.key, load.status)
+                    self.finish(load, load.status)
             if self.blocked(current):
                 self.result.blocked_tables.append(self.name)
                 log.warning("waiting: an errored load must be retried first", extra=self.extra)
@@ -152,6 +154,8 @@ class TableIngest:
                     LoadSnapshot.snapshot_id,
                     Load.is_raw,
                     func.coalesce(TableSnapshot.snapshot, Load.s3_modified),
+                    Load.s3_size,
+                    Load.s3_modified,
                 )
                 .outerjoin(LoadSnapshot, LoadSnapshot.load_id == Load.id)
                 .outerjoin(TableSnapshot, TableSnapshot.id == LoadSnapshot.snapshot_id)
@@ -159,8 +163,8 @@ class TableIngest:
                 .order_by(Load.s3_key)
             ).all()
         return [
-            PendingLoad(id_, key, S(status), snap, raw, when)
-            for id_, key, status, snap, raw, when in rows
+            PendingLoad(id_, key, S(status), snap, raw, when, size, modified)
+            for id_, key, status, snap, raw, when, size, modified in rows
         ]
 
     def current_snapshot(self) -> int | None:
@@ -207,8 +211,9 @@ class TableIngest:
                     extra={**self.extra, "load_id": load_id},
                 )
 
-    def finish(self, load_id: int, key: str, status: LoadStatus) -> None:
-        done = finish_load(self.engine, load_id, key, status, _companions, self.name)
+    def finish(self, load: PendingLoad, status: LoadStatus) -> None:
+        recorded = (load.size, load.modified) if load.modified else None
+        done = finish_load(self.engine, load.id, load.key, status, companions, self.name, recorded)
         if done == S.ARCHIVED:
             self.result.archived += 1
         elif done == S.ERRORED:
@@ -247,7 +252,7 @@ class TableIngest:
         with self.engine.begin() as conn:
             transition(conn, load.id, S.INGESTING, S.READY_FOR_ERRORING, error=message)
         self.result.errors.append(message)
-        self.finish(load.id, load.key, S.READY_FOR_ERRORING)
+        self.finish(load, S.READY_FOR_ERRORING)
 
     def supersede(self, load: PendingLoad) -> None:
         with self.engine.begin() as conn:
@@ -261,7 +266,7 @@ class TableIngest:
             extra={**self.extra, "load_id": load.id},
         )
         self.result.superseded += 1
-        self.finish(load.id, load.key, S.READY_FOR_ARCHIVING)
+        self.finish(load, S.READY_FOR_ARCHIVING)
 
     def process(self, load: PendingLoad) -> None:
         extra = {**self.extra, "load_id": load.id}
@@ -286,7 +291,7 @@ class TableIngest:
             raise
         self.result.rows += rows
         log.info("applied %d row(s) from %s", rows, load.key, extra=extra)
-        self.finish(load.id, load.key, S.READY_FOR_ARCHIVING)
+        self.finish(load, S.READY_FOR_ARCHIVING)
 
     def apply(self, conn: Connection, load: PendingLoad) -> int:
         incoming = get_zone("incoming")
@@ -334,5 +339,6 @@ class TableIngest:
         return result.rows
 
 
-def _companions(key: str) -> list[str]:
+def companions(key: str) -> list[str]:
+    """Files that travel with a data file: its .dfm."""
     return [dfm_key(key)]

@@ -13,13 +13,14 @@ import logging
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, literal, select, update
 from sqlalchemy.dialects.postgresql import insert
 
 from data_platform.batch.cubic_qlik.files import (
     FileKind,
     TablePrefixes,
     classify,
+    is_full_load,
     is_snapshot_start,
 )
 from data_platform.batch.cubic_qlik.naming import SOURCE
@@ -102,34 +103,32 @@ def _record(
 ) -> int:
     keys = [info.key for info in batch]
     existing = conn.execute(
-        select(Load.s3_key, Load.s3_modified, Load.status).where(Load.s3_key.in_(keys))
+        select(Load.s3_key, Load.s3_modified, Load.status, LoadSnapshot.snapshot_id)
+        .outerjoin(LoadSnapshot, LoadSnapshot.load_id == Load.id)
+        .where(Load.s3_key.in_(keys))
     ).all()
-    known = {(key, modified) for key, modified, _ in existing}
-    # A key whose load is not archived yet landing again (a fixed file) belongs to that
-    # load (see retry), not to a new one.
-    pending = {key for key, _, status in existing if status != LoadStatus.ARCHIVED}
-    new = [
-        info
-        for info in batch
-        if (info.key, info.last_modified) not in known and info.key not in pending
-    ]
+    known = {(key, modified) for key, modified, _, _ in existing}
+    pending = {key: snap for key, _, status, snap in existing if status != LoadStatus.ARCHIVED}
+    candidates = [info for info in batch if (info.key, info.last_modified) not in known]
+    if not candidates:
+        return 0
+    for info in sorted(candidates, key=lambda i: (i.last_modified, i.key)):
+        if is_snapshot_start(info.key) and (not snapshots or info.last_modified > snapshots[-1][0]):
+            _start_snapshot(conn, table, info, snapshots)
+            result.new_snapshots += 1
+    times = [t for t, _ in snapshots]
+    new = []
+    for info in candidates:
+        if info.key in pending:
+            # The key landing again while its load is not archived is a fixed file for
+            # that load (see retry), unless it is a full-load part of a newer snapshot:
+            # Replicate reloaded the table.
+            newer_snapshot = _snapshot_for(times, snapshots, info.last_modified)
+            if not (is_full_load(info.key) and newer_snapshot != pending[info.key]):
+                continue
+        new.append(info)
     if not new:
         return 0
-    for info in sorted(new, key=lambda i: (i.last_modified, i.key)):
-        if is_snapshot_start(info.key) and (not snapshots or info.last_modified > snapshots[-1][0]):
-            snapshot_id = conn.scalar(
-                insert(TableSnapshot)
-                .values(table_id=table.id, snapshot=info.last_modified, snapshot_s3_key=info.key)
-                .returning(TableSnapshot.id)
-            )
-            snapshots.append((info.last_modified, snapshot_id))
-            result.new_snapshots += 1
-            log.info(
-                "new snapshot %s from %s",
-                info.last_modified.isoformat(),
-                info.key,
-                extra={"table": table.name},
-            )
     rows = [
         {
             "table_id": table.id,
@@ -144,7 +143,6 @@ def _record(
     inserted = conn.execute(
         insert(Load).values(rows).on_conflict_do_nothing().returning(Load.id, Load.s3_modified)
     ).all()
-    times = [t for t, _ in snapshots]
     links = []
     for load_id, modified in inserted:
         snapshot_id = _snapshot_for(times, snapshots, modified)
@@ -154,6 +152,46 @@ def _record(
         conn.execute(insert(LoadSnapshot).values(links))
     result.new_loads += len(inserted)
     return len(inserted)
+
+
+def _start_snapshot(
+    conn: Connection, table: SourceTable, info: ObjectInfo, snapshots: list[tuple[datetime, int]]
+) -> None:
+    """Record a new snapshot, and move the table's loads that have not run and are not
+    older than it into it: a change file can be listed before the LOAD00000001 that
+    precedes it becomes visible (S3 shows a multipart upload when it completes)."""
+    snapshot_id = conn.scalar(
+        insert(TableSnapshot)
+        .values(table_id=table.id, snapshot=info.last_modified, snapshot_s3_key=info.key)
+        .returning(TableSnapshot.id)
+    )
+    snapshots.append((info.last_modified, snapshot_id))
+    not_run = select(Load.id).where(
+        Load.table_id == table.id,
+        Load.status == LoadStatus.READY,
+        Load.s3_modified >= info.last_modified,
+    )
+    moved = conn.execute(
+        update(LoadSnapshot)
+        .where(LoadSnapshot.load_id.in_(not_run))
+        .values(snapshot_id=snapshot_id)
+    ).rowcount
+    unlinked = not_run.where(
+        ~select(LoadSnapshot.load_id).where(LoadSnapshot.load_id == Load.id).exists()
+    )
+    conn.execute(
+        insert(LoadSnapshot).from_select(
+            ["load_id", "snapshot_id"],
+            select(Load.id, literal(snapshot_id)).where(Load.id.in_(unlinked)),
+        )
+    )
+    log.info(
+        "new snapshot %s from %s (%d waiting load(s) moved into it)",
+        info.last_modified.isoformat(),
+        info.key,
+        moved,
+        extra={"table": table.name},
+    )
 
 
 def _snapshots(conn: Connection, table_id: int) -> list[tuple[datetime, int]]:

@@ -1,0 +1,76 @@
+"""Reloads: a new LOAD00000001 starts a snapshot, whatever order files become visible in."""
+
+from __future__ import annotations
+
+import os
+import time
+
+from click.testing import CliRunner
+
+from data_platform.batch.cubic_qlik.scan import scan_incoming
+from data_platform.cli.main import cli
+from data_platform.storage import get_zone
+from tests.qlik.conftest import QlikTable, QlikWorld, seq
+
+T = "2021-12-01 11:20:30"
+
+
+def _set_mtime(key: str, seconds: float) -> None:
+    incoming = get_zone("incoming")
+    path = incoming.store.root / incoming.bucket / key  # the local store's file
+    os.utime(path, (seconds, seconds))
+
+
+def test_change_listed_before_its_full_load_is_visible_is_kept(
+    qlik: QlikWorld, sample: QlikTable
+) -> None:
+    qlik.run()
+    time.sleep(1.1)
+    change = sample.changes([(seq(9), "I", T, 99, "after reload", T)], name="20211202-000000001")
+    scan_incoming()  # the change is listed while the new full load is still uploading
+    load1 = sample.full_load([(10, "ten", T)])
+    # S3 dates a multipart upload by its start: before the change file.
+    _set_mtime(load1, get_zone("incoming").head(change).last_modified.timestamp() - 0.5)
+    summary = qlik.run()
+    assert (summary.scan.new_snapshots, summary.ingest.superseded) == (1, 0)
+    assert [r[0] for r in sample.rows()] == [10, 99]
+
+
+def test_reload_after_an_errored_full_load_part(qlik: QlikWorld, sample: QlikTable) -> None:
+    sample.full_load([("bad", "two-bad", T)], part=2)
+    qlik.run()
+    assert [s for _, s, _ in qlik.loads()] == ["archived", "errored"]
+    time.sleep(1.1)
+    sample.full_load([(10, "ten", T)], part=1)  # Replicate reloads the table
+    sample.full_load([(20, "twenty", T)], part=2)
+    summary = qlik.run()
+    assert (summary.scan.new_snapshots, summary.scan.new_loads) == (1, 2)
+    assert [r[0] for r in sample.rows()] == [10, 20]
+    assert qlik.keys("incoming") == []
+
+
+def test_retry_refuses_a_reloaded_first_part(qlik: QlikWorld, sample: QlikTable) -> None:
+    sample.full_load([("bad", "x", T)])  # the first part itself is bad
+    sample.changes([(seq(1), "U", T, 1, "stale change", T)], name="20211201-000000001")
+    qlik.run()
+    time.sleep(1.1)
+    sample.full_load([(1, "fresh from reload", T)])
+    result = CliRunner().invoke(cli, ["cubic-qlik", "retry", "1"])
+    assert result.exit_code == 1
+    assert "incoming holds a newer cubic/ods_qlik/TEST.SAMPLE/LOAD00000001.csv.gz" in result.stderr
+    summary = qlik.run()
+    assert (summary.scan.new_snapshots, summary.ingest.superseded) == (1, 1)
+    assert [r[:2] for r in sample.rows()] == [(1, "fresh from reload")]
+
+
+def test_a_newer_file_under_the_same_key_is_not_archived_with_the_old_load(
+    qlik: QlikWorld, sample: QlikTable
+) -> None:
+    scan_incoming()  # LOAD00000001 recorded, not yet ingested
+    time.sleep(1.1)
+    sample.full_load([(30, "reloaded", T)])  # lands under the same key before ingest
+    summary = qlik.run()
+    # The old load is superseded (its file is gone); the new one is applied, not lost.
+    assert (summary.scan.new_snapshots, summary.ingest.superseded) == (1, 1)
+    assert [r[:2] for r in sample.rows()] == [(30, "reloaded")]
+    assert qlik.keys("incoming") == []
