@@ -15,11 +15,13 @@ from sqlalchemy import (
     Identity,
     Index,
     MetaData,
+    String,
     Text,
     UniqueConstraint,
     func,
     text,
 )
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 NAMING_CONVENTION = {
@@ -174,6 +176,25 @@ class LoadSnapshot(Base):
 
     load: Mapped[Load] = relationship(back_populates="snapshot_link")
     snapshot: Mapped[TableSnapshot] = relationship()
+
+
+class DeletedKey(Base):
+    __tablename__ = "deleted_keys"
+    __table_args__ = {
+        "comment": "Keys a change deleted from a current-state table, with the change's "
+        "sequence: an older change for the key that arrives later must not bring it back."
+    }
+
+    table_id: Mapped[int] = mapped_column(
+        ForeignKey("source_tables.id", ondelete="CASCADE"), primary_key=True
+    )
+    key: Mapped[list] = mapped_column(
+        JSONB, primary_key=True, comment="The row's key values, as a JSON array in key order."
+    )
+    change_seq: Mapped[str] = mapped_column(
+        String(35, collation="C"), comment="header__change_seq of the delete."
+    )
+    load_id: Mapped[int] = mapped_column(BigInteger, comment="The load whose file deleted it.")
 
 
 class DmapFeed(Base):

@@ -18,6 +18,7 @@ METADATA_TABLES = {
     "load_snapshots",
     "dmap_feeds",
     "dmap_datasets",
+    "deleted_keys",
 }
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from datetime import datetime
 from decimal import Decimal
 
@@ -259,3 +260,35 @@ def test_the_same_flow_on_s3(s3_env: dict[str, str], qlik: QlikWorld, sample: Ql
     assert [r[:2] for r in sample.rows()] == [(2, "TWO")]
     assert bad in qlik.keys("error") and qlik.keys("incoming") == []
     assert len(qlik.keys("archive")) == 4
+
+
+def test_an_older_change_arriving_after_a_delete_does_not_bring_the_row_back(
+    qlik: QlikWorld, sample: QlikTable
+) -> None:
+    first = sample.changes([(seq(1), "U", T, 1, "first", T)], name="20211201-000000001")
+    sample.changes([(seq(2), "D", T, 1, None, None)], name="20211201-000000002")
+    qlik.run()
+    assert [r[0] for r in sample.rows()] == [2]
+    qlik.land(qlik.files / first.removeprefix("cubic/ods_qlik/"))  # sent again, late
+    qlik.run()
+    assert [r[0] for r in sample.rows()] == [2]
+    # A newer insert does bring it back, and clears the tombstone.
+    sample.changes([(seq(3), "I", T, 1, "back", T)], name="20211201-000000003")
+    qlik.run()
+    assert [r[:2] for r in sample.rows()] == [(1, "back"), (2, "two")]
+    from sqlalchemy import text
+
+    from data_platform.db.engine import get_engine
+
+    with get_engine().connect() as conn:
+        assert conn.scalar(text("SELECT count(*) FROM deleted_keys")) == 0
+
+
+def test_a_new_snapshot_clears_the_tombstones(qlik: QlikWorld, sample: QlikTable) -> None:
+    sample.changes([(seq(5), "D", T, 1, None, None)])
+    qlik.run()
+    time.sleep(1.1)
+    sample.full_load([(1, "reloaded", T)])
+    sample.changes([(seq(1), "U", T, 1, "older seq, newer snapshot", T)], name="20211202-000000001")
+    qlik.run()
+    assert [r[:2] for r in sample.rows()] == [(1, "older seq, newer snapshot")]

@@ -87,9 +87,18 @@ class FileApplier:
     """Applies one data file; `key`, `load_id` and `table_name` feed every error message."""
 
     def __init__(
-        self, cur, target: TargetTable, dfm: Dfm, *, key: str, load_id: int, table_name: str
+        self,
+        cur,
+        target: TargetTable,
+        dfm: Dfm,
+        *,
+        key: str,
+        load_id: int,
+        table_name: str,
+        table_id: int,
     ) -> None:
         self.cur = cur
+        self.table_id = table_id
         self.target = target
         self.dfm = dfm
         self.key = key
@@ -187,6 +196,8 @@ class FileApplier:
         columns = self.check_columns(reader.header(self.dfm.dialect))
         if truncate:
             self.cur.execute(sql.SQL("TRUNCATE {}").format(self.target.ident))
+            # A new snapshot is the whole truth: earlier deletes no longer matter.
+            self.cur.execute("DELETE FROM deleted_keys WHERE table_id = %s", (self.table_id,))
         if not self.target.bytea:
             # Lineage comes from the column default: current_setting('data_platform.load_id').
             rows = self.copy(reader, self.target.ident, columns)
@@ -235,20 +246,35 @@ class FileApplier:
         key_match = sql.SQL(" AND ").join(
             sql.SQL("t.{c} = f.{c}").format(c=sql.Identifier(c)) for c in self.target.key
         )
-        older = sql.SQL("(t.{lin} IS NULL OR t.{lin} < f.{seq})").format(
-            lin=sql.Identifier(CHANGE_SEQ_COLUMN), seq=sql.Identifier(SEQ)
+        key_json = sql.SQL("jsonb_build_array({})").format(
+            sql.SQL(", ").join(sql.SQL("f.{}").format(sql.Identifier(c)) for c in self.target.key)
+        )
+        ids = {"table_id": self.table_id, "load_id": self.load_id}
+        names = {
+            "final": final,
+            "oper": sql.Identifier(OPER),
+            "seq": sql.Identifier(SEQ),
+            "key_json": key_json,
+            "key_match": key_match,
+            "target": self.target.ident,
+            "lseq": sql.Identifier(CHANGE_SEQ_COLUMN),
+        }
+        # Deletes leave a tombstone, so an older I/U for the key arriving later is ignored.
+        self.cur.execute(
+            sql.SQL(
+                "INSERT INTO deleted_keys AS d (table_id, key, change_seq, load_id) "
+                "SELECT %(table_id)s, {key_json}, f.{seq}, %(load_id)s FROM {final} f "
+                "WHERE f.{oper} = 'D' "
+                "ON CONFLICT (table_id, key) DO UPDATE SET change_seq = EXCLUDED.change_seq, "
+                "load_id = EXCLUDED.load_id WHERE d.change_seq < EXCLUDED.change_seq"
+            ).format(**names),
+            ids,
         )
         self.cur.execute(
             sql.SQL(
                 "DELETE FROM {target} t USING {final} f "
-                "WHERE f.{oper} = 'D' AND {key_match} AND {older}"
-            ).format(
-                target=self.target.ident,
-                final=final,
-                oper=sql.Identifier(OPER),
-                key_match=key_match,
-                older=older,
-            )
+                "WHERE f.{oper} = 'D' AND {key_match} AND (t.{lseq} IS NULL OR t.{lseq} < f.{seq})"
+            ).format(**names)
         )
         deleted = self.cur.rowcount
         non_key = [c for c in self.target.columns if c not in self.target.key]
@@ -259,24 +285,32 @@ class FileApplier:
         self.cur.execute(
             sql.SQL(
                 "INSERT INTO {target} AS t ({cols}, {lid}, {lseq}) "
-                "SELECT {values}, %s, f.{seq} FROM {final} f WHERE f.{oper} IN ('I', 'U') "
+                "SELECT {values}, %(load_id)s, f.{seq} FROM {final} f "
+                "WHERE f.{oper} IN ('I', 'U') AND NOT EXISTS ("
+                "SELECT FROM deleted_keys d WHERE d.table_id = %(table_id)s "
+                "AND d.key = {key_json} AND d.change_seq > f.{seq}) "
                 "ON CONFLICT ({key}) DO UPDATE SET {assignments} "
                 "WHERE t.{lseq} IS NULL OR t.{lseq} < EXCLUDED.{lseq}"
             ).format(
-                target=self.target.ident,
                 cols=sql.SQL(", ").join(map(sql.Identifier, self.target.columns)),
                 lid=sql.Identifier(LOAD_ID_COLUMN),
-                lseq=sql.Identifier(CHANGE_SEQ_COLUMN),
                 values=sql.SQL(", ").join(self._value(c, alias="f") for c in self.target.columns),
-                seq=sql.Identifier(SEQ),
-                final=final,
-                oper=sql.Identifier(OPER),
                 key=key,
                 assignments=assignments,
+                **names,
             ),
-            (self.load_id,),
+            ids,
         )
-        return ApplyResult(rows=rows, upserted=self.cur.rowcount, deleted=deleted)
+        upserted = self.cur.rowcount
+        # A key written again by a newer change is alive: its tombstone can go.
+        self.cur.execute(
+            sql.SQL(
+                "DELETE FROM deleted_keys d USING {final} f WHERE d.table_id = %(table_id)s "
+                "AND f.{oper} IN ('I', 'U') AND d.key = {key_json} AND d.change_seq < f.{seq}"
+            ).format(**names),
+            ids,
+        )
+        return ApplyResult(rows=rows, upserted=upserted, deleted=deleted)
 
     # --- helpers ----------------------------------------------------------------------
 

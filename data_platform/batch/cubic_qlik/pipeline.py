@@ -318,7 +318,13 @@ class TableIngest:
         try:
             target = describe_target(cursor, self.db_schema, self.db_table)
             applier = FileApplier(
-                cursor, target, dfm, key=load.key, load_id=load.id, table_name=self.name
+                cursor,
+                target,
+                dfm,
+                key=load.key,
+                load_id=load.id,
+                table_name=self.name,
+                table_id=self.table_id,
             )
             try:
                 source = incoming.open(load.key)
