@@ -81,7 +81,15 @@ class LocalObjectStore:
             raise StorageError(f"no such object: {self.describe(bucket)}/{key}") from exc
 
     def put(self, bucket: str, key: str, body: BinaryIO) -> None:
-        self._write(self._path(bucket, key), lambda out: shutil.copyfileobj(body, out, 1 << 20))
+        path = self._path(bucket, key)
+        try:
+            self._write(path, lambda out: shutil.copyfileobj(body, out, 1 << 20))
+        except (NotADirectoryError, IsADirectoryError, FileExistsError) as exc:
+            # S3 can hold both `a` and `a/b`; a directory tree cannot.
+            raise StorageError(
+                f"cannot store {key!r} in {self.describe(bucket)}: it clashes with an existing "
+                "key used as a folder (or a folder used as a key)"
+            ) from exc
 
     def copy(self, src_bucket: str, src_key: str, dst_bucket: str, dst_key: str) -> None:
         with self.open(src_bucket, src_key) as src:

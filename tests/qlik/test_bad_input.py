@@ -69,8 +69,7 @@ def test_corrupt_gzip(qlik: QlikWorld, sample: QlikTable) -> None:
     qlik.land_bytes(key, data[: len(data) // 2])  # truncated in transit
     qlik.run()
     _, error = _only_error(qlik)
-    assert error.startswith(f"{key}: line ")
-    assert "corrupt gzip data" in error
+    assert error.startswith(f"{key}: corrupt gzip data after line ")
     assert len(sample.rows()) == 2
 
 

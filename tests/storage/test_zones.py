@@ -117,3 +117,14 @@ def test_hostile_keys_are_refused(key: str) -> None:
 def test_unknown_zone() -> None:
     with pytest.raises(ConfigError, match="unknown zone 'landing'"):
         get_zone("landing")
+
+
+def test_a_key_and_a_folder_of_the_same_name(storage_backend: str) -> None:
+    zone = get_zone("incoming")
+    _put(zone, "dir/a", b"1")
+    if storage_backend == "s3":
+        _put(zone, "dir/a/b", b"2")  # S3 has no folders
+        assert [i.key for i in zone.list("dir/")] == ["dir/a", "dir/a/b"]
+    else:
+        with pytest.raises(StorageError, match="clashes with an existing key"):
+            _put(zone, "dir/a/b", b"2")

@@ -170,7 +170,7 @@ class FileApplier:
             self.cur.copy_expert(statement, reader, size=1 << 20)
         except psycopg2.Error as exc:
             if reader.failure is not None:
-                raise self.error(reader.failure.reason, line=reader.failure.line) from exc
+                raise self.error(reader.failure.reason) from exc
             raise self._copy_error(exc, columns) from exc
         rows = self.cur.rowcount
         if self.dfm.record_count is not None and rows != self.dfm.record_count:

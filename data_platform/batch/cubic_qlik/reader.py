@@ -81,8 +81,10 @@ class DataFileReader:
         try:
             return read()
         except _DECOMPRESS_ERRORS as exc:
+            # COPY takes the stream in 1 MB blocks: the break is somewhere after the
+            # lines handed over so far, not necessarily on the next one.
             self.failure = LoadError(
-                f"corrupt gzip data: {exc}", key=self.key, line=self.newlines + 1
+                f"corrupt gzip data after line {self.newlines}: {exc}", key=self.key
             )
             raise self.failure from exc
 
