@@ -174,3 +174,11 @@ def test_alembic_command_line_from_the_repository_root(empty_db_url: str, tmp_pa
     )
     heads = head_revisions(alembic_config(empty_db_url))
     assert proc.stdout.split()[0] in heads
+
+
+def test_the_cli_reference_is_current() -> None:
+    from data_platform.cli.reference import render
+
+    assert (REPO / "doc" / "cli.md").read_text() == render(), (
+        "doc/cli.md is stale: python -m data_platform.cli.reference > doc/cli.md"
+    )
