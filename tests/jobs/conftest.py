@@ -10,6 +10,9 @@ from pathlib import Path
 
 import pytest
 
+from data_platform.batch.cubic_qlik.writer import CHANGE_HEADERS, Column
+from data_platform.batch.cubic_qlik.writer import dfm_document as qlik_dfm_document
+
 
 @pytest.fixture(scope="session")
 def spark() -> Iterator[object]:
@@ -40,41 +43,25 @@ class Col:
 
 
 def dfm_document(columns: list[Col], *, table: str = "SAMPLE", null_value: str = "") -> dict:
-    """A .dfm as Qlik Replicate writes it (the fields the parser reads, plus a few more)."""
-    return {
-        "dfmVersion": "1.1",
-        "taskInfo": {"name": "test-task", "sourceEndpoint": "SRC", "sourceEndpointType": "Oracle"},
-        "fileInfo": {"name": "LOAD00000001", "extension": "csv.gz", "recordCount": 0},
-        "formatInfo": {
-            "format": "delimited",
-            "options": {
-                "fieldDelimiter": ",",
-                "recordDelimiter": "\\n",
-                "nullValue": null_value,
-                "quoteChar": '"',
-                "escapeChar": "",
-            },
-        },
-        "dataInfo": {
-            "sourceSchema": "EDW",
-            "sourceTable": table.removesuffix("__ct"),
-            "targetSchema": "EDW",
-            "targetTable": table,
-            "tableVersion": 1,
-            "columns": [
-                {
-                    "ordinal": index,
-                    "name": col.name,
-                    "type": col.type,
-                    "length": 0,
-                    "precision": col.precision,
-                    "scale": col.scale,
-                    "primaryKeyPos": col.key,
-                }
-                for index, col in enumerate(columns, start=1)
-            ],
-        },
-    }
+    """A .dfm as Qlik Replicate writes it, from the platform's own writer. For a change
+    file (`table` ending in __ct) `columns` starts with the writer's header columns."""
+    changes = table.endswith("__ct")
+    headers = [c.name for c in columns if c.name.startswith("header__")]
+    assert headers == ([name for name, _, _ in CHANGE_HEADERS] if changes else [])
+    data = [
+        Column(c.name, c.type, precision=c.precision, scale=c.scale, key_pos=c.key)
+        for c in columns
+        if not c.name.startswith("header__")
+    ]
+    return qlik_dfm_document(
+        "EDW",
+        table.removesuffix("__ct"),
+        data,
+        changes=changes,
+        file_name="LOAD00000001.csv.gz",
+        record_count=None,
+        null_value=null_value,
+    )
 
 
 def write_qlik(

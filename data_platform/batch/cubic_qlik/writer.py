@@ -38,6 +38,7 @@ def dfm_document(
     changes: bool,
     file_name: str,
     record_count: int | None,
+    null_value: str = "",
 ) -> dict:
     all_columns = [Column(n, t, length) for n, t, length in CHANGE_HEADERS] if changes else []
     all_columns += list(columns)
@@ -57,7 +58,7 @@ def dfm_document(
             "options": {
                 "fieldDelimiter": ",",
                 "recordDelimiter": "\n",
-                "nullValue": "",
+                "nullValue": null_value,
                 "quoteChar": '"',
                 "escapeChar": "",
             },
