@@ -8,13 +8,18 @@ from __future__ import annotations
 import csv
 import gzip
 import io
+import logging
 import zlib
 from typing import BinaryIO
 
 from data_platform.batch.cubic_qlik.dfm import CsvDialect
 from data_platform.errors import LoadError
 
+log = logging.getLogger(__name__)
+
 BUFFER = 1 << 20
+# Log progress on long files every this many bytes of CSV handed to COPY.
+PROGRESS_EVERY = 256 << 20
 _GZIP_MAGIC = b"\x1f\x8b"
 _DECOMPRESS_ERRORS = (gzip.BadGzipFile, EOFError, zlib.error, OSError)
 
@@ -50,6 +55,7 @@ class DataFileReader:
         )
         self._buffered = buffered
         self.newlines = 0
+        self.bytes_read = 0
         # Set when a read fails: COPY reports only "error in .read() call".
         self.failure: LoadError | None = None
 
@@ -75,6 +81,15 @@ class DataFileReader:
     def read(self, size: int = -1) -> bytes:
         data = self._guard(lambda: self._stream.read(size))
         self.newlines += data.count(b"\n")
+        before, self.bytes_read = self.bytes_read, self.bytes_read + len(data)
+        if before // PROGRESS_EVERY != self.bytes_read // PROGRESS_EVERY:
+            log.info(
+                "%s: %d MB read, about %d lines",
+                self.key,
+                self.bytes_read >> 20,
+                self.newlines,
+                extra={"key": self.key},
+            )
         return data
 
     def _guard(self, read):
