@@ -74,3 +74,21 @@ def test_a_newer_file_under_the_same_key_is_not_archived_with_the_old_load(
     assert (summary.scan.new_snapshots, summary.ingest.superseded) == (1, 1)
     assert [r[:2] for r in sample.rows()] == [(30, "reloaded")]
     assert qlik.keys("incoming") == []
+
+
+def test_change_applied_before_its_full_load_was_visible_is_applied_again(
+    qlik: QlikWorld, sample: QlikTable
+) -> None:
+    qlik.run()
+    time.sleep(1.1)
+    change = sample.changes([(seq(9), "I", T, 99, "after reload", T)], name="20211202-000000001")
+    qlik.run()  # applied and archived on the old snapshot
+    assert [r[0] for r in sample.rows()] == [1, 2, 99]
+    load1 = sample.full_load([(10, "ten", T)])
+    archived = get_zone("archive").head(change).last_modified.timestamp()
+    _set_mtime(load1, archived - 0.5)  # the reload started before the change was written
+    summary = qlik.run()
+    assert (summary.scan.new_snapshots, summary.scan.new_loads) == (1, 2)
+    assert [r[0] for r in sample.rows()] == [10, 99]
+    assert qlik.keys("incoming") == []
+    assert [k for k, _, _ in qlik.loads()].count(change) == 2  # history kept, applied twice

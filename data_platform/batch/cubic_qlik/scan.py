@@ -16,6 +16,7 @@ from datetime import datetime
 from sqlalchemy import Connection, literal, select, update
 from sqlalchemy.dialects.postgresql import insert
 
+from data_platform.batch.cubic_qlik.dfm import dfm_key
 from data_platform.batch.cubic_qlik.files import (
     FileKind,
     TablePrefixes,
@@ -88,8 +89,11 @@ def scan_table(conn: Connection, table: SourceTable, result: ScanResult) -> None
             if len(batch) >= BATCH_SIZE:
                 recorded += _record(conn, table, batch, snapshots, result)
                 batch = []
-    if batch:
-        recorded += _record(conn, table, batch, snapshots, result)
+        # Record the full loads before listing the changes: a new snapshot may queue
+        # change files again (see _requeue_applied_changes), and they must be listed.
+        if batch:
+            recorded += _record(conn, table, batch, snapshots, result)
+            batch = []
     if recorded:
         log.info("recorded %d new load(s)", recorded, extra={"table": table.name})
 
@@ -190,6 +194,35 @@ def _start_snapshot(
         info.last_modified.isoformat(),
         info.key,
         moved,
+        extra={"table": table.name},
+    )
+    _requeue_applied_changes(conn, table, info)
+
+
+def _requeue_applied_changes(conn: Connection, table: SourceTable, info: ObjectInfo) -> None:
+    """Change files not older than the new snapshot that were applied already (their
+    LOAD00000001 became visible late) would be wiped by the snapshot's truncate: copy them
+    back from the archive to incoming, where this scan records them as new loads of the new
+    snapshot, applied after its full load. The archived loads stay as they were."""
+    applied = conn.scalars(
+        select(Load.s3_key).where(
+            Load.table_id == table.id,
+            Load.status == LoadStatus.ARCHIVED,
+            Load.s3_modified >= info.last_modified,
+        )
+    ).all()
+    changes = [key for key in applied if not is_full_load(key)]
+    if not changes:
+        return
+    archive, incoming = get_zone("archive"), get_zone("incoming")
+    for key in changes:
+        for name in (key, dfm_key(key)):
+            if archive.head(name) is not None and incoming.head(name) is None:
+                archive.copy_to(name, incoming)
+    log.warning(
+        "%d change file(s) applied before %s became visible are queued again after it",
+        len(changes),
+        info.key,
         extra={"table": table.name},
     )
 
