@@ -126,13 +126,13 @@ def add_line_numbers(df: DataFrame) -> DataFrame:
 
 def _convert(value: Column, rule: CastRule) -> Column:
     if isinstance(rule.spark_type, T.TimestampType):
-        # Spark drops fraction digits 7-9; round half up instead, as Postgres does for the
-        # current-state tables, so both hold the same microsecond.
+        # Spark drops fraction digits 7-9. Postgres rounds them to the nearest microsecond,
+        # ties to even; do the same so the Parquet and the current-state table agree.
         stamp = value.cast(rule.spark_type)
-        seventh = F.substring(F.regexp_extract(value, r"\.([0-9]+)", 1), 7, 1)
-        return F.when(seventh >= F.lit("5"), stamp + F.expr("INTERVAL 1 MICROSECOND")).otherwise(
-            stamp
-        )
+        nine = F.rpad(F.regexp_extract(value, r"\.([0-9]+)", 1), 9, "0")
+        rest, sixth = F.substring(nine, 7, 3), F.substring(nine, 6, 1)
+        up = (rest > F.lit("500")) | ((rest == F.lit("500")) & sixth.isin("1", "3", "5", "7", "9"))
+        return F.when(up, stamp + F.expr("INTERVAL 1 MICROSECOND")).otherwise(stamp)
     if isinstance(rule.spark_type, T.BinaryType):
         # unhex reads an odd digit count as if it had a leading 0; Qlik writes two per byte.
         return F.when(F.length(value) % 2 == 0, F.unhex(value))
@@ -159,7 +159,23 @@ def checked_cast(column: DfmColumn) -> CheckedCast:
     if rule.bounds is not None and column.type != "INT8":  # a long cannot exceed INT8
         low, high = (F.lit(Decimal(bound)) for bound in rule.bounds)
         valid = valid & converted.between(low, high)
+    if column.type in REAL_LIMITS:
+        valid = valid & _real_in_range(value, converted, REAL_LIMITS[column.type])
     return CheckedCast(source.isNull() | (value == ""), converted, valid)
+
+
+# Largest finite value of a 4- and an 8-byte float.
+REAL_LIMITS = {"REAL4": 3.4028234663852886e38, "REAL8": 1.7976931348623157e308}
+
+
+def _real_in_range(text: Column, converted: Column, limit: float) -> Column:
+    """Spark reads `1e400` as Infinity and `1e-400` as 0, where Postgres says out of range:
+    infinity and zero must be written as such, and REAL4 must fit a 4-byte float."""
+    special = text.rlike(r"(?i)^[+-]?(nan|inf|infinity)$")
+    zero = text.rlike(r"(?i)^[+-]?[0.]*(e[+-]?[0-9]+)?$")
+    fits = F.abs(converted) <= F.lit(limit)
+    not_flushed = (converted != F.lit(0.0)) | zero
+    return special | (fits & not_flushed)
 
 
 def typed_column(column: DfmColumn) -> Column:

@@ -44,6 +44,12 @@ def convert_to_parquet(
     frame = casts.raw(strings, dfm) if is_raw else casts.typed(strings, dfm)
     for name, value in partitions.items():
         frame = frame.withColumn(name, F.lit(value))
+    partition_uri = (
+        output_uri.rstrip("/")
+        + "/"
+        + "/".join(f"{name}={value}" for name, value in partitions.items())
+    )
+    before = set(hadoop_fs.glob_files(spark, partition_uri + "/*"))
     (
         frame.write.mode("overwrite")
         .partitionBy(*partitions)
@@ -51,6 +57,22 @@ def convert_to_parquet(
         .option("compression", "snappy")
         .parquet(output_uri)
     )
+    written = set(hadoop_fs.glob_files(spark, partition_uri + "/*")) - before
+    if not written:
+        # No rows: dynamic overwrite writes no partition, so it would leave an earlier
+        # run's rows in place. A file with no rows has an empty partition.
+        hadoop_fs.delete_tree(spark, partition_uri)
+        rows = 0
+    else:
+        rows = spark.read.parquet(partition_uri).count()  # from the Parquet footers
+    if dfm.record_count is not None and rows != dfm.record_count:
+        # Spark's CSV reader skips blank lines (a NULL row of a one-column table): the
+        # count is what shows a row went missing.
+        hadoop_fs.delete_tree(spark, partition_uri)
+        raise LoadError(
+            f"file has {rows} record(s) but its .dfm says recordCount {dfm.record_count}",
+            key=key,
+        )
 
 
 def read_dfm(spark: SparkSession, env: JobEnv, source_key: str) -> Dfm:

@@ -50,6 +50,13 @@ def modified_time(spark: SparkSession, uri: str) -> datetime:
     return datetime.fromtimestamp(millis / 1000, tz=UTC)
 
 
+def delete_tree(spark: SparkSession, uri: str) -> None:
+    """Delete a file or a directory and everything below it (absent is fine)."""
+    fs, path = _fs_and_path(spark, uri)
+    if fs.exists(path):
+        fs.delete(path, True)
+
+
 def glob_files(spark: SparkSession, pattern_uri: str) -> list[str]:
     """URIs of files matching a Hadoop glob, sorted."""
     fs, path = _fs_and_path(spark, pattern_uri)

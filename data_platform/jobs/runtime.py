@@ -45,6 +45,10 @@ def configure_output(spark: SparkSession) -> None:
     # The cast checks rely on a failed cast being NULL; ANSI mode would raise instead,
     # without the line and column.
     spark.conf.set("spark.sql.ansi.enabled", "false")
+    # Dates before 1582 and timestamps before 1900 (SQL Server's 1753-01-01, 0001-01-01)
+    # are written as they are (proleptic Gregorian); Spark's default refuses them.
+    spark.conf.set("spark.sql.parquet.datetimeRebaseModeInWrite", "CORRECTED")
+    spark.conf.set("spark.sql.parquet.int96RebaseModeInWrite", "CORRECTED")
 
 
 def configure_session(spark: SparkSession, env: JobEnv) -> None:

@@ -57,7 +57,7 @@ VALID = [
         ["123456789012345678901234567890"],
         [Decimal("123456789012345678901234567890")],
     ),
-    (Col("REAL4", "REAL4"), ["1.5", "-2E-3"], [1.5, -0.002]),
+    (Col("REAL4", "REAL4"), ["1.5", "-2E-3", "3.4e38", "0.0e5"], [1.5, -0.002, 3.4e38, 0.0]),
     (Col("REAL8", "REAL8"), ["1.5e3", "-0.25", "Infinity"], [1500.0, -0.25, float("inf")]),
     (
         Col("BOOL", "BOOLEAN"),
@@ -72,7 +72,10 @@ VALID = [
             "2021-12-01 11:20:30.4444444",  # 7 digits, as Qlik writes them
             "2021-12-01 11:20:30.123456789",  # 9 digits: rounded to the microsecond
             "2021-12-01 11:20:30.1234564",
+            "2021-12-01 11:20:30.1234565",  # a tie goes to the even microsecond
+            "2021-12-01 11:20:30.1234575",
             "2021-12-01 23:59:59.9999995",  # rounds into the next day
+            "1753-01-01 00:00:00",  # SQL Server's smallest datetime (Spark's rebase)
             "2021-12-01T11:20:30Z",
             "2021-12-01 11:20:30+01:00",  # a zone is converted to UTC
         ],
@@ -81,7 +84,10 @@ VALID = [
             "2021-12-01 11:20:30.444444",
             "2021-12-01 11:20:30.123457",
             "2021-12-01 11:20:30.123456",
+            "2021-12-01 11:20:30.123456",
+            "2021-12-01 11:20:30.123458",
             "2021-12-02 00:00:00",
+            "1753-01-01 00:00:00",
             "2021-12-01 11:20:30",
             "2021-12-01 10:20:30",
         ],
@@ -150,6 +156,9 @@ INVALID = [
     (Col("C", "NUMERIC", 0, 2), "1.234", "NUMERIC(0,2) (as decimal(38,2))"),
     (Col("C", "REAL8"), "1.5d", REAL8),  # Java's parser would take this
     (Col("C", "REAL8"), "one", REAL8),
+    (Col("C", "REAL8"), "1e400", REAL8),  # Spark would make it Infinity
+    (Col("C", "REAL8"), "1e-400", REAL8),  # Spark would make it 0
+    (Col("C", "REAL4"), "1e39", "REAL4 (floating point number)"),  # beyond a 4-byte float
     (Col("C", "BOOLEAN"), "2", "BOOLEAN (true/false, t/f, yes/no, y/n, 1/0)"),
     (Col("C", "DATE"), "2021-02-30", DATE),
     (Col("C", "DATE"), "2021-12-01 10:00:00", DATE),  # Spark would drop the time

@@ -220,3 +220,32 @@ def test_a_header_that_does_not_match_the_dfm_fails_the_load(env, incoming: Path
     error = run_job(env, loads=[_load()])[KEY]
     assert error.startswith(f"{KEY}: ") and "CSV header does not conform to the schema" in error
     assert "Expected: OTHER_NAME but found: SAMPLE_NAME" in error
+
+
+def test_rerun_with_an_empty_file_empties_the_partition(
+    env, incoming: Path, springboard: Path
+) -> None:
+    write_qlik(incoming, KEY, COLUMNS, BODY)
+    load = _load()
+    assert run_job(env, loads=[load]) == {KEY: None}
+    assert len(read_partition(springboard, load)) == 3
+    write_qlik(incoming, KEY, COLUMNS, "")  # the same file again, now header only
+    assert run_job(env, loads=[load]) == {KEY: None}
+    assert not (springboard / load.partition_path).exists()
+
+
+def test_a_row_spark_would_skip_fails_on_the_record_count(
+    env, incoming: Path, springboard: Path
+) -> None:
+    columns = [Col("ID", "INT4", key=1)]
+    write_qlik(incoming, KEY, columns, "1\n\n3\n")  # a NULL in a one-column table is a blank line
+    dfm_path = incoming / KEY.replace(".csv.gz", ".dfm")
+    doc = json.loads(dfm_path.read_text())
+    doc["fileInfo"]["recordCount"] = 3
+    dfm_path.write_text(json.dumps(doc))
+    load = _load()
+    result = run_job(env, loads=[load])
+    assert result[KEY] == (
+        f"{KEY}: file has 2 record(s) but its .dfm says recordCount 3 (table {TABLE})"
+    )
+    assert not (springboard / load.partition_path).exists()

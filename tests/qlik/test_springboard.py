@@ -31,3 +31,35 @@ def test_loads_go_to_the_springboard_before_they_are_archived(
     error = dict((k, e) for k, _, e in qlik.loads())[bad]
     assert bad in error and "EDW_INSERTED_DTM" in error and "line 2" in error
     assert [r[:2] for r in sample.rows()] == [(1, "ONE"), (2, "two")]
+
+
+@pytest.mark.slow
+@pytest.mark.spark
+def test_a_failed_job_run_blames_no_file(
+    qlik: QlikWorld, sample: QlikTable, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from data_platform.errors import DataPlatformError
+
+    monkeypatch.setenv("SPRINGBOARD_ENABLED", "true")
+    monkeypatch.setenv("PYSPARK_PYTHON", "/nonexistent/python")  # the job cannot start
+    monkeypatch.setenv("JAVA_HOME", "/nonexistent/java")
+    reset_settings()
+    with pytest.raises(DataPlatformError, match="ingest stopped for 1 table"):
+        qlik.run()
+    assert set(qlik.statuses().values()) == {"ready"}
+    assert qlik.keys("error") == []
+
+
+@pytest.mark.slow
+@pytest.mark.spark
+def test_parquet_of_a_load_postgres_rejects_is_removed(
+    qlik: QlikWorld, sample: QlikTable, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SPRINGBOARD_ENABLED", "true")
+    reset_settings()
+    null_key = sample.changes([(seq(1), "D", T, None, None, None)], name="20211201-000000001")
+    summary = qlik.run()
+    assert (summary.ingest.archived, summary.ingest.errored) == (1, 1)
+    assert "key column is empty (NULL)" in dict((k, e) for k, _, e in qlik.loads())[null_key]
+    identifiers = {k.split("/identifier=")[1].split("/")[0] for k in qlik.keys("springboard")}
+    assert identifiers == {"LOAD00000001.csv.gz"}

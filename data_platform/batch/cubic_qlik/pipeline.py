@@ -22,7 +22,7 @@ from data_platform.batch.cubic_qlik.naming import SOURCE
 from data_platform.batch.cubic_qlik.reader import DataFileReader
 from data_platform.db.engine import get_engine
 from data_platform.db.models import Load, LoadSnapshot, LoadStatus, SourceTable, TableSnapshot
-from data_platform.errors import DataPlatformError, JobRunError, LoadError, StorageError
+from data_platform.errors import DataPlatformError, LoadError, StorageError
 from data_platform.loads.locks import table_lock
 from data_platform.loads.moves import finish_load
 from data_platform.loads.state import transition
@@ -115,6 +115,7 @@ class TableIngest:
         self.result = result
         self.extra = {"table": name}
         self.springboard_failures: dict[str, str] = {}
+        self.springboard_partitions: dict[str, str] = {}
 
     def run(self) -> None:
         self.recover()
@@ -237,17 +238,26 @@ class TableIngest:
             JobLoad.create(load.key, self.name, load.snapshot_time, is_raw=load.is_raw)
             for load in loads
         ]
-        try:
-            results = run_springboard(job_loads)
-        except JobRunError as exc:
-            # The run failed as a whole: every load it was given carries its message.
-            results = {load.key: f"springboard job failed: {exc}" for load in loads}
+        # A JobRunError (job not deployed, crashed, timed out) blames no file: it stops this
+        # table for this run with every load still ready, and the run ends in an error.
+        results = run_springboard(job_loads)
         # Failed loads are errored when their turn comes, so the loads before them still
         # apply in order.
         self.springboard_failures = {key: reason for key, reason in results.items() if reason}
+        self.springboard_partitions = {
+            job_load.source_key: job_load.partition_path
+            for job_load in job_loads
+            if not results.get(job_load.source_key)
+        }
 
     def _error(self, load: PendingLoad, error: LoadError) -> None:
         message = error.describe()
+        if load.key in self.springboard_partitions:
+            # The job wrote the file's Parquet, but the load fails here: drop it, so the
+            # springboard holds only loads that end archived.
+            springboard = get_zone("springboard")
+            for info in springboard.list(self.springboard_partitions.pop(load.key)):
+                springboard.delete(info.key)
         log.error("load failed: %s", message, extra={**self.extra, "load_id": load.id})
         with self.engine.begin() as conn:
             transition(conn, load.id, S.INGESTING, S.READY_FOR_ERRORING, error=message)
