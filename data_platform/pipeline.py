@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 from data_platform.batch.cubic_qlik.pipeline import IngestResult, ingest
 from data_platform.batch.cubic_qlik.scan import ScanResult, scan_incoming
@@ -12,6 +12,9 @@ from data_platform.batch.cubic_qlik.scan import ScanResult, scan_incoming
 class RunSummary:
     scan: ScanResult
     ingest: IngestResult
+
+    def to_dict(self) -> dict[str, object]:
+        return {"cubic_qlik": {"scan": asdict(self.scan), "ingest": asdict(self.ingest)}}
 
     @property
     def errored(self) -> int:

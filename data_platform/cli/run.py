@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 
 import click
+
+from data_platform.cli.options import json_option
 
 log = logging.getLogger(__name__)
 
@@ -18,8 +21,12 @@ log = logging.getLogger(__name__)
     metavar="SECONDS",
     help="Repeat every SECONDS until interrupted.",
 )
-def run(watch: float | None) -> None:
+@json_option
+def run(watch: float | None, as_json: bool) -> None:
     """Scan the incoming zone and ingest every ready load, for all sources.
+
+    \b
+    Exits 1 when a load was errored, so a scheduler notices.
 
     \b
     Examples:
@@ -30,7 +37,7 @@ def run(watch: float | None) -> None:
 
     while True:
         summary = run_once()
-        click.echo(summary.render())
+        click.echo(json.dumps(summary.to_dict()) if as_json else summary.render())
         if watch is None:
             if summary.errored:
                 raise SystemExit(1)

@@ -182,3 +182,31 @@ def test_the_cli_reference_is_current() -> None:
     assert (REPO / "doc" / "cli.md").read_text() == render(), (
         "doc/cli.md is stale: python -m data_platform.cli.reference > doc/cli.md"
     )
+
+
+def test_run_reports_and_exits_1_when_a_load_errors(platform: Settings) -> None:
+    from data_platform.demo import REPO_SAMPLE_DIR
+    from data_platform.storage import get_zone
+    from data_platform.storage.transfer import upload_tree
+
+    upload_tree(REPO_SAMPLE_DIR, "incoming")
+    code, out, _ = run("run", "--json")
+    summary = json.loads(out)["cubic_qlik"]
+    assert code == 0
+    assert (summary["scan"]["new_loads"], summary["ingest"]["archived"]) == (4, 4)
+    bad = "cubic/ods_qlik/EDW.SAMPLE__ct/20211202-000000000.csv"
+    dfm = "cubic/ods_qlik/EDW.SAMPLE__ct/20211201-120000000.dfm"
+    incoming, archive = get_zone("incoming"), get_zone("archive")
+    with archive.open(dfm) as body:
+        incoming.put(bad.replace(".csv", ".dfm"), body)
+    header = (
+        "header__change_seq,header__change_oper,header__timestamp,SAMPLE_ID,SAMPLE_NAME,"
+        "FARE_AMOUNT,IS_ACTIVE,EDW_INSERTED_DTM,EDW_UPDATED_DTM\n"
+    )
+    row = "20211202000000000000000000000000001,U,2021-12-02 00:00:00,1,x,lots,true,,\n"
+    import io
+
+    incoming.put(bad, io.BytesIO((header + row).encode()))
+    code, out, _ = run("run")
+    assert code == 1
+    assert f"  error: {bad}: line 2, column FARE_AMOUNT: invalid input syntax" in out
