@@ -42,7 +42,8 @@ class PlatformStatus:
         for table in self.tables:
             counts = ", ".join(f"{s} {n}" for s, n in sorted(table.counts.items())) or "no loads"
             active = "" if table.is_active else " (inactive)"
-            lines.append(f"table {table.name}{active}: {counts}")
+            snapshot = f" [snapshot {table.snapshot:%Y-%m-%d %H:%M:%S}]" if table.snapshot else ""
+            lines.append(f"table {table.name}{active}{snapshot}: {counts}")
             if table.latest_error:
                 lines.append(
                     f"  latest error (load {table.latest_error_load_id}): {table.latest_error}"

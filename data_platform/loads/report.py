@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from data_platform.db.models import Load, LoadStatus, SourceTable
+from data_platform.db.models import Load, LoadStatus, SourceTable, TableSnapshot
 
 
 @dataclass
@@ -18,6 +19,7 @@ class TableStatus:
     counts: dict[str, int] = field(default_factory=dict)
     latest_error: str | None = None
     latest_error_load_id: int | None = None
+    snapshot: datetime | None = None  # the current snapshot (its LOAD00000001's time)
 
     def to_dict(self) -> dict[str, object]:
         return {
@@ -27,6 +29,7 @@ class TableStatus:
             "loads": self.counts,
             "latest_error": self.latest_error,
             "latest_error_load_id": self.latest_error_load_id,
+            "snapshot": self.snapshot.isoformat() if self.snapshot else None,
         }
 
 
@@ -49,4 +52,9 @@ def table_statuses(session: Session) -> list[TableStatus]:
     for table_id, load_id, error in session.execute(latest):
         tables[table_id].latest_error = error
         tables[table_id].latest_error_load_id = load_id
+    snapshots = select(TableSnapshot.table_id, func.max(TableSnapshot.snapshot)).group_by(
+        TableSnapshot.table_id
+    )
+    for table_id, snapshot in session.execute(snapshots):
+        tables[table_id].snapshot = snapshot
     return list(tables.values())

@@ -61,6 +61,11 @@ def test_unknown_files_are_reported_and_left_in_place(qlik: QlikWorld, sample: Q
     qlik.run()
     status = platform_status()
     assert status.unregistered_keys == ["cubic/ods_qlik/EDW.UNREGISTERED/LOAD00000001.csv.gz"]
+    by_name = {t.name: t for t in status.tables}
+    assert by_name["cubic_ods_qlik__test_sample"].counts == {"archived": 1}
+    assert by_name["cubic_ods_qlik__test_sample"].snapshot is not None
+    assert by_name["cubic_ods_qlik__edw_sample"].snapshot is None
+    assert "table cubic_ods_qlik__test_sample [snapshot " in status.render()
     assert "cubic/ods_qlik/TEST.SAMPLE/notes.txt" in qlik.keys("incoming")
 
 
