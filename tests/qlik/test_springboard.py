@@ -8,15 +8,18 @@ from data_platform.settings import reset_settings
 from tests.qlik.conftest import QlikTable, QlikWorld, seq
 
 T = "2021-12-01 11:20:30"
+pytestmark = [pytest.mark.slow, pytest.mark.spark]
 
 
-@pytest.mark.slow
-@pytest.mark.spark
-def test_loads_go_to_the_springboard_before_they_are_archived(
-    qlik: QlikWorld, sample: QlikTable, monkeypatch: pytest.MonkeyPatch
-) -> None:
+@pytest.fixture(autouse=True)
+def _springboard_on(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SPRINGBOARD_ENABLED", "true")
     reset_settings()
+
+
+def test_loads_go_to_the_springboard_before_they_are_archived(
+    qlik: QlikWorld, sample: QlikTable
+) -> None:
     sample.changes([(seq(1), "U", T, 1, "ONE", T)], name="20211201-000000001")
     bad = sample.changes([(seq(2), "I", T, 3, "x", "not a time")], name="20211201-000000002")
     summary = qlik.run()
@@ -33,14 +36,11 @@ def test_loads_go_to_the_springboard_before_they_are_archived(
     assert [r[:2] for r in sample.rows()] == [(1, "ONE"), (2, "two")]
 
 
-@pytest.mark.slow
-@pytest.mark.spark
 def test_a_failed_job_run_blames_no_file(
     qlik: QlikWorld, sample: QlikTable, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from data_platform.errors import DataPlatformError
 
-    monkeypatch.setenv("SPRINGBOARD_ENABLED", "true")
     monkeypatch.setenv("PYSPARK_PYTHON", "/nonexistent/python")  # the job cannot start
     monkeypatch.setenv("JAVA_HOME", "/nonexistent/java")
     reset_settings()
@@ -50,13 +50,7 @@ def test_a_failed_job_run_blames_no_file(
     assert qlik.keys("error") == []
 
 
-@pytest.mark.slow
-@pytest.mark.spark
-def test_parquet_of_a_load_postgres_rejects_is_removed(
-    qlik: QlikWorld, sample: QlikTable, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setenv("SPRINGBOARD_ENABLED", "true")
-    reset_settings()
+def test_parquet_of_a_load_postgres_rejects_is_removed(qlik: QlikWorld, sample: QlikTable) -> None:
     null_key = sample.changes([(seq(1), "D", T, None, None, None)], name="20211201-000000001")
     summary = qlik.run()
     assert (summary.ingest.archived, summary.ingest.errored) == (1, 1)
