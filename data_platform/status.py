@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from data_platform.batch.cubic_qlik.files import TablePrefixes
 from data_platform.db import migrations
 from data_platform.db.engine import masked, session_factory
 from data_platform.loads.report import TableStatus, table_statuses
@@ -62,21 +63,23 @@ def platform_status() -> PlatformStatus:
     revisions = sorted(migrations.current_revisions(config))
     at_head = set(revisions) == migrations.head_revisions(config)
     incoming = get_zone("incoming")
-    keys = [info.key for info in incoming.list()]
     tables: list[TableStatus] = []
     if revisions:
         with session_factory()() as session:
             tables = table_statuses(session)
-    prefixes = tuple(t.s3_prefix for t in tables) + tuple(
-        t.s3_prefix.rstrip("/") + "__ct/" for t in tables
-    )
-    unregistered = [k for k in keys if not k.startswith(prefixes)] if tables else keys
+    owners = [TablePrefixes(t.s3_prefix) for t in tables]
+    # Streamed: only the count and the unregistered keys are kept, however large the zone.
+    count, unregistered = 0, []
+    for info in incoming.list():
+        count += 1
+        if not any(owner.owns(info.key) for owner in owners):
+            unregistered.append(info.key)
     return PlatformStatus(
         database=masked(url),
         revisions=revisions,
         at_head=at_head,
         incoming=incoming.describe(),
-        incoming_objects=len(keys),
+        incoming_objects=count,
         tables=tables,
         unregistered_keys=unregistered,
     )

@@ -19,7 +19,7 @@ LOAD = JobLoad(
 )
 # What a Glue 5.0 run's sys.argv looks like: the script, Glue's own flags, then ours.
 GLUE_FLAGS = [
-    "/tmp/ingest_incoming.py",
+    "ingest_incoming.py",  # Glue passes a path of its own here; only its place matters
     "--JOB_ID", "j_0123",
     "--JOB_RUN_ID", "jr_0123",
     "--job-bookmark-option", "job-bookmark-disable",

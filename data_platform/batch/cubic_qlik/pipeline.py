@@ -141,7 +141,11 @@ class TableIngest:
                 for load in superseded:
                     self.supersede(load)
                 continue
-            self.process(min(ready, key=lambda load: (not is_full_load(load.key), load.key)))
+            # One query per pass, not per load: apply in order until a load errors (the
+            # table then waits), then look again for what a concurrent scan added.
+            for load in sorted(ready, key=lambda load: (not is_full_load(load.key), load.key)):
+                if not self.process(load):
+                    break
 
     # --- queries --------------------------------------------------------------------
 
@@ -278,13 +282,14 @@ class TableIngest:
         self.result.superseded += 1
         self.finish(load, S.READY_FOR_ARCHIVING)
 
-    def process(self, load: PendingLoad) -> None:
+    def process(self, load: PendingLoad) -> bool:
+        """Apply one load and archive it (True), or error it (False)."""
         extra = {**self.extra, "load_id": load.id}
         with self.engine.begin() as conn:
             transition(conn, load.id, S.READY, S.INGESTING)
         if load.key in self.springboard_failures:
             self._error(load, LoadError(self.springboard_failures[load.key], load_id=load.id))
-            return
+            return False
         log.info("ingesting %s", load.key, extra=extra)
         try:
             with self.engine.connect() as conn, conn.begin():
@@ -292,7 +297,7 @@ class TableIngest:
                 transition(conn, load.id, S.INGESTING, S.READY_FOR_ARCHIVING)
         except LoadError as exc:
             self._error(load, exc)
-            return
+            return False
         except BaseException:
             # Not the file's fault (database gone, storage down, a bug): leave the load
             # for the next run instead of erroring it.
@@ -302,6 +307,7 @@ class TableIngest:
         self.result.rows += rows
         log.info("applied %d row(s) from %s", rows, load.key, extra=extra)
         self.finish(load, S.READY_FOR_ARCHIVING)
+        return True
 
     def apply(self, conn: Connection, load: PendingLoad) -> int:
         incoming = get_zone("incoming")

@@ -15,6 +15,7 @@ from datetime import datetime
 
 from sqlalchemy import Connection, literal, select, update
 from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.orm import Session
 
 from data_platform.batch.cubic_qlik.dfm import dfm_key
 from data_platform.batch.cubic_qlik.files import (
@@ -48,8 +49,6 @@ def active_tables(conn: Connection) -> list[SourceTable]:
         .where(SourceTable.source == SOURCE, SourceTable.is_active)
         .order_by(SourceTable.name)
     )
-    from sqlalchemy.orm import Session
-
     with Session(conn) as session:
         return list(session.scalars(query))
 
