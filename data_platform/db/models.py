@@ -14,6 +14,7 @@ from sqlalchemy import (
     ForeignKey,
     Identity,
     Index,
+    Integer,
     MetaData,
     String,
     Text,
@@ -91,6 +92,12 @@ class SourceTable(Base):
     is_raw: Mapped[bool] = mapped_column(
         Boolean, server_default=text("false"), comment="Columns kept as text (types not known)."
     )
+    sparse_updates: Mapped[bool] = mapped_column(
+        Boolean,
+        server_default=text("true"),
+        comment="A U row leaves untouched columns as they are: NULL in a LOB column "
+        "(CLOB, NCLOB, BLOB), or a clear bit in header__change_mask when the file has one.",
+    )
     created_at: Mapped[datetime] = _created()
     updated_at: Mapped[datetime] = _updated()
 
@@ -110,6 +117,15 @@ class TableSnapshot(Base):
         DateTime(timezone=True), comment="When the full load started (its first file's time)."
     )
     snapshot_s3_key: Mapped[str] = mapped_column(Text, comment="Key of the LOAD00000001 file.")
+    rebuilds: Mapped[int] = mapped_column(
+        Integer,
+        server_default=text("0"),
+        comment="Times the table was rebuilt from this snapshot's parts and changes "
+        "because a part became visible after its changes were applied.",
+    )
+    rebuilt_at: Mapped[datetime | None] = mapped_column(
+        DateTime(timezone=True), comment="When the last rebuild was committed."
+    )
     created_at: Mapped[datetime] = _created()
 
     table: Mapped[SourceTable] = relationship(back_populates="snapshots")

@@ -88,8 +88,26 @@ def test_header_differs_from_the_dfm(qlik: QlikWorld, sample: QlikTable) -> None
     qlik.land_bytes(key, content)
     qlik.run()
     error = _only_error(qlik)[1]
-    assert error.startswith(f"{key}: line 1: header has 6 column(s)")
-    assert "NAME" in error and "SAMPLE_NAME" in error
+    assert error.startswith(
+        f"{key}: line 1: header does not match the .dfm (6 column(s) in the file, 6 in the "
+        ".dfm): column 5: NAME, the .dfm has SAMPLE_NAME (table"
+    )
+
+
+def test_header_mismatch_shows_a_byte_order_mark_and_every_difference(
+    qlik: QlikWorld, sample: QlikTable
+) -> None:
+    """Never cut to the first few names; invisible characters shown."""
+    key = sample.changes([(seq(1), "I", T, 3, "x", T)], gz=False)
+    header = "\ufeffheader__change_seq,header__change_oper,header__timestamp,SAMPLE_ID,N,E,X\n"
+    qlik.land_bytes(key, header.encode())
+    qlik.run()
+    error = _only_error(qlik)[1]
+    assert "(7 column(s) in the file, 6 in the .dfm)" in error
+    assert "column 1: '\\ufeffheader__change_seq', the .dfm has header__change_seq" in error
+    assert "column 5: N, the .dfm has SAMPLE_NAME" in error
+    assert "column 6: E, the .dfm has EDW_INSERTED_DTM" in error
+    assert "column 7: X is not in the .dfm" in error
 
 
 def test_columns_differ_from_the_table(qlik: QlikWorld, sample: QlikTable) -> None:

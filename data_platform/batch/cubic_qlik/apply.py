@@ -1,35 +1,56 @@
 """Apply one Qlik file to its current-state table, inside the caller's transaction.
 
-Full load: the file is COPYed straight into the table (the first part of a snapshot
-truncates it first). Change file: COPY into a typed staging table, then Postgres does the
-set operations: the final change per key (B rows ignored, ordered by header__change_seq),
-one DELETE for deletes and one INSERT ... ON CONFLICT for inserts and updates. A row is
-only overwritten by a newer change, so re-applying a file changes nothing.
+Every file is COPYed into a staging table typed like the target (so COPY checks every
+value and names its line and column), except DATETIME and binary columns, staged as text
+and converted exactly by SQL (`qlik_datetime`, migration 0003; `decode(hex)`). Then
+Postgres does the set operations:
 
-Every identifier from a file goes through psycopg2.sql.Identifier.
+- Full load: one INSERT ... ON CONFLICT DO UPDATE (the row read last wins when a key
+  appears twice, in one part or across parts: Replicate copies rows that change while it
+  reads); the first part of a snapshot truncates the table first.
+- Change file: the final change per key (ordered by header__change_seq, then file order).
+  A `B` row whose `U` (same change number) has another key renamed the key: it counts as
+  a delete of the old key. A `U` that left columns untouched (NULL LOBs of an Oracle
+  source, or clear bits of `header__change_mask`) keeps their stored values. Then one
+  DELETE for deletes (leaving tombstones) and one INSERT ... ON CONFLICT for inserts and
+  updates. A row is only overwritten by a newer change, so re-applying a file changes
+  nothing.
+
+Key columns may be NULL (a unique index as the key): keys are compared NULL-safely in
+every step, and a row whose key is NULL in every part is refused.
+
+Every identifier from a file goes through psycopg2.sql.Identifier; values are bound.
 """
 
 from __future__ import annotations
 
 import logging
 import re
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import BinaryIO
 
 import psycopg2
+from psycopg2 import errors as pg_errors
 from psycopg2 import sql
 
 from data_platform.batch.cubic_qlik.dfm import Dfm
 from data_platform.batch.cubic_qlik.naming import CHANGE_SEQ_COLUMN, LINEAGE_PREFIX, LOAD_ID_COLUMN
-from data_platform.batch.cubic_qlik.reader import DataFileReader
+from data_platform.batch.cubic_qlik.reader import DataFileReader, locate_record
+from data_platform.batch.cubic_qlik.types import LOB_TYPES, describe_type, drift
 from data_platform.errors import DatabaseError, LoadError
 
 log = logging.getLogger(__name__)
 
 SEQ = "header__change_seq"
 OPER = "header__change_oper"
+MASK = "header__change_mask"
 ORD = "dp__ord"  # record number in the file (1 = first row after the header)
+COUNT = "dp__n"  # changes of the key in the file
 OPERATIONS = ("I", "U", "D", "B")
+TIMESTAMP = "timestamp without time zone"
 _COPY_CONTEXT = re.compile(r"line (\d+)(?:, column ([^:]+))?")
+_QUOTED_VALUE = re.compile(r'"(.*)"', re.DOTALL)
 
 
 @dataclass(frozen=True)
@@ -38,7 +59,8 @@ class TargetTable:
     name: str
     columns: tuple[str, ...]  # source columns in table order, lineage excluded
     key: tuple[str, ...]
-    bytea: frozenset[str]
+    types: dict[str, str] = field(default_factory=dict)  # column -> format_type()
+    not_null: frozenset[str] = frozenset()
 
     @property
     def ident(self) -> sql.Composable:
@@ -47,6 +69,19 @@ class TargetTable:
     @property
     def qualified(self) -> str:
         return f"{self.schema}.{self.name}"
+
+    @property
+    def bytea(self) -> frozenset[str]:
+        return frozenset(c for c in self.columns if self.types.get(c) == "bytea")
+
+    @property
+    def timestamps(self) -> frozenset[str]:
+        return frozenset(c for c in self.columns if self.types.get(c) == TIMESTAMP)
+
+    @property
+    def converted(self) -> frozenset[str]:
+        """Columns staged as text and converted by SQL."""
+        return self.bytea | self.timestamps
 
 
 @dataclass(frozen=True)
@@ -57,15 +92,24 @@ class ApplyResult:
 
 
 def describe_target(cur, schema: str, table: str) -> TargetTable:
+    """Columns, types and key of a current-state table. The key is its primary key, else
+    its unique NULLS NOT DISTINCT index (a key whose columns may be NULL).
+
+    Raises DatabaseError when the table does not exist (not the file's fault)."""
     cur.execute(
         """
-        SELECT a.attname, format_type(a.atttypid, a.atttypmod),
-               coalesce((SELECT k.ord FROM unnest(i.indkey) WITH ORDINALITY AS k(attnum, ord)
+        SELECT a.attname, format_type(a.atttypid, a.atttypmod), a.attnotnull,
+               coalesce((SELECT k.ord FROM unnest(key.indkey) WITH ORDINALITY AS k(attnum, ord)
                          WHERE k.attnum = a.attnum), 0)
         FROM pg_attribute a
         JOIN pg_class c ON c.oid = a.attrelid
         JOIN pg_namespace n ON n.oid = c.relnamespace
-        LEFT JOIN pg_index i ON i.indrelid = c.oid AND i.indisprimary
+        LEFT JOIN LATERAL (
+            SELECT i.indkey FROM pg_index i
+            WHERE i.indrelid = c.oid AND i.indisunique
+            ORDER BY i.indisprimary DESC, i.indexrelid
+            LIMIT 1
+        ) key ON true
         WHERE n.nspname = %s AND c.relname = %s AND a.attnum > 0 AND NOT a.attisdropped
         ORDER BY a.attnum
         """,
@@ -77,14 +121,24 @@ def describe_target(cur, schema: str, table: str) -> TargetTable:
         raise DatabaseError(
             f"table {schema}.{table} does not exist: run `data-platform db upgrade`"
         )
-    columns = tuple(name for name, _, _ in rows if not name.startswith(LINEAGE_PREFIX))
-    key = tuple(name for name, _, pos in sorted(rows, key=lambda r: r[2]) if pos > 0)
-    bytea = frozenset(name for name, type_, _ in rows if type_ == "bytea")
-    return TargetTable(schema, table, columns, key, bytea)
+    source = [r for r in rows if not r[0].startswith(LINEAGE_PREFIX)]
+    key = tuple(name for name, _, _, pos in sorted(rows, key=lambda r: r[3]) if pos > 0)
+    return TargetTable(
+        schema,
+        table,
+        columns=tuple(r[0] for r in source),
+        key=key,
+        types={r[0]: r[1] for r in source},
+        not_null=frozenset(r[0] for r in source if r[2]),
+    )
 
 
 class FileApplier:
-    """Applies one data file; `key`, `load_id` and `table_name` feed every error message."""
+    """Applies one data file; `key`, `load_id` and `table_name` feed every error message.
+
+    `reopen` opens the file again from its start: only used on the error path, to turn
+    a COPY error's physical line into the CSV record and column it belongs to.
+    """
 
     def __init__(
         self,
@@ -96,6 +150,8 @@ class FileApplier:
         load_id: int,
         table_name: str,
         table_id: int,
+        sparse_updates: bool = True,
+        reopen: Callable[[], BinaryIO] | None = None,
     ) -> None:
         self.cur = cur
         self.table_id = table_id
@@ -104,6 +160,8 @@ class FileApplier:
         self.key = key
         self.load_id = load_id
         self.table_name = table_name
+        self.sparse_updates = sparse_updates
+        self.reopen = reopen
 
     def error(self, message: str, line: int | None = None, column: str | None = None) -> LoadError:
         return LoadError(
@@ -118,17 +176,13 @@ class FileApplier:
     # --- checks before any row is read -------------------------------------------------
 
     def check_columns(self, header: list[str]) -> list[str]:
-        """File header == .dfm columns, and .dfm data columns == table columns.
+        """File header == .dfm columns, .dfm data columns == table columns, and every
+        declared type still fits its column (README, "Type drift").
 
-        Returns the Postgres column of each file column, in file order.
-        """
+        Returns the Postgres column of each file column, in file order."""
         expected = [c.name for c in self.dfm.columns]
         if header != expected:
-            raise self.error(
-                f"header has {len(header)} column(s) {_short(header)}, the .dfm lists "
-                f"{len(expected)}: {_short(expected)}",
-                line=1,
-            )
+            raise self.error(_header_difference(header, expected), line=1)
         if self.dfm.is_change_file:
             for required in (SEQ, OPER):
                 if required not in header:
@@ -145,6 +199,16 @@ class FileApplier:
             raise self.error(
                 f"columns differ from table {self.target.qualified} ({'; '.join(parts)})", line=1
             )
+        for column in self.dfm.data_columns:
+            table_type = self.target.types[column.name.lower()]
+            reason = drift(column, table_type)
+            if reason:
+                raise self.error(
+                    f"type drift: the .dfm declares {describe_type(column)}, the table column "
+                    f"is {table_type} ({reason}); nothing was loaded. Change the column by a "
+                    "reviewed migration, then `data-platform cubic-qlik retry` the load",
+                    column=column.name,
+                )
         return [c.name if c.is_header else c.name.lower() for c in self.dfm.columns]
 
     # --- COPY -------------------------------------------------------------------------
@@ -180,15 +244,28 @@ class FileApplier:
         return rows
 
     def _copy_error(self, exc: psycopg2.Error, columns: list[str]) -> LoadError:
+        """COPY names a physical line (embedded newlines count) and, for a bad value, the
+        column; errors name the CSV record (header = line 1) and the file's column."""
         diag = exc.diag
         message = (diag.message_primary or str(exc)).strip()
         match = _COPY_CONTEXT.search(diag.context or "")
         if not match:
             return self.error(message)
-        line = int(match.group(1)) + 1  # COPY counts records after the header
-        column = match.group(2)
+        # COPY counts lines after the header: its line n ends on the file's line n + 1.
+        physical = int(match.group(1)) + 1
         by_db = {db: c.name for db, c in zip(columns, self.dfm.columns, strict=True)}
-        return self.error(message, line=line, column=by_db.get(column, column))
+        column = by_db.get(match.group(2), match.group(2)) if match.group(2) else None
+        line = physical
+        if self.reopen is not None:
+            found = locate_record(self.reopen(), physical, self.dfm.dialect)
+            line = found.line
+            if column is None and found.column is not None:
+                column = self.dfm.columns[found.column].name
+            if found.problem:
+                message = f"{message} ({found.problem})"
+        if "0x00" in message and column:
+            message = f"{message}: a NUL byte, which PostgreSQL text cannot hold"
+        return self.error(message, line=line, column=column)
 
     # --- full load ----------------------------------------------------------------------
 
@@ -198,22 +275,58 @@ class FileApplier:
             self.cur.execute(sql.SQL("TRUNCATE {}").format(self.target.ident))
             # A new snapshot is the whole truth: earlier deletes no longer matter.
             self.cur.execute("DELETE FROM deleted_keys WHERE table_id = %s", (self.table_id,))
-        if not self.target.bytea:
-            # Lineage comes from the column default: current_setting('data_platform.load_id').
-            rows = self.copy(reader, self.target.ident, columns)
-            return ApplyResult(rows=rows, upserted=rows)
         stage = self._create_staging(columns, headers=[])
         rows = self.copy(reader, stage, columns)
+        if rows == 0:
+            return ApplyResult(rows=0)
         self._check_hex(stage, columns)
-        self.cur.execute(
-            sql.SQL("INSERT INTO {} ({}) SELECT {} FROM {}").format(
-                self.target.ident,
-                sql.SQL(", ").join(map(sql.Identifier, self.target.columns)),
-                sql.SQL(", ").join(self._value(c) for c in self.target.columns),
-                stage,
-            )
+        self._check_keys(stage, where=sql.SQL("true"))
+        cols = sql.SQL(", ").join(map(sql.Identifier, self.target.columns))
+        values = sql.SQL(", ").join(self._value(c) for c in self.target.columns)
+        update = sql.SQL(", ").join(
+            [
+                *(
+                    sql.SQL("{c} = EXCLUDED.{c}").format(c=sql.Identifier(c))
+                    for c in self.target.columns
+                    if c not in self.target.key
+                ),
+                sql.SQL("{c} = EXCLUDED.{c}").format(c=sql.Identifier(LOAD_ID_COLUMN)),
+                sql.SQL("{c} = NULL").format(c=sql.Identifier(CHANGE_SEQ_COLUMN)),
+            ]
         )
-        return ApplyResult(rows=rows, upserted=self.cur.rowcount)
+        conflict = sql.SQL("ON CONFLICT ({}) DO UPDATE SET {}").format(
+            sql.SQL(", ").join(map(sql.Identifier, self.target.key)), update
+        )
+        plain = sql.SQL("INSERT INTO {} ({}) SELECT {} FROM {} {}").format(
+            self.target.ident, cols, values, stage, conflict
+        )
+        try:
+            written = self._run(plain)
+        except _DuplicateKeys:
+            # The same key twice in this file: keep the row read last.
+            last = sql.SQL(
+                "INSERT INTO {target} ({cols}) SELECT {cols} FROM ("
+                "SELECT DISTINCT ON ({key}) * FROM (SELECT {values}, {ord} FROM {stage}) s "
+                "ORDER BY {key}, {ord} DESC) d {conflict}"
+            ).format(
+                target=self.target.ident,
+                cols=cols,
+                key=sql.SQL(", ").join(map(sql.Identifier, self.target.key)),
+                values=sql.SQL(", ").join(
+                    sql.SQL("{} AS {}").format(self._value(c), sql.Identifier(c))
+                    for c in self.target.columns
+                ),
+                ord=sql.Identifier(ORD),
+                stage=stage,
+                conflict=conflict,
+            )
+            written = self._run(last)
+            log.info(
+                "%s holds some keys more than once: the row read last was kept",
+                self.key,
+                extra={"table": self.table_name, "load_id": self.load_id},
+            )
+        return ApplyResult(rows=rows, upserted=written)
 
     # --- change file ------------------------------------------------------------------
 
@@ -224,28 +337,29 @@ class FileApplier:
         rows = self.copy(reader, stage, columns)
         if rows == 0:
             return ApplyResult(rows=0)
-        self._check_changes(stage)
+        has_before_images = self._check_changes(stage)
         self._check_hex(stage, columns)
         final = sql.Identifier("dp_final")
         key = sql.SQL(", ").join(map(sql.Identifier, self.target.key))
-        self.cur.execute(
+        sparse = self._sparse_columns()
+        changes = self._changes_query(stage, has_before_images, sparse)
+        self._run(
             sql.SQL(
                 "CREATE TEMP TABLE {final} ON COMMIT DROP AS "
-                "SELECT DISTINCT ON ({key}) * FROM {stage} WHERE {oper} <> 'B' "
-                "ORDER BY {key}, {seq} DESC, {ord} DESC"
+                "SELECT DISTINCT ON ({key}) *, count(*) OVER (PARTITION BY {key}) AS {n} "
+                "FROM ({changes}) c ORDER BY {key}, {seq} DESC, {ord} DESC"
             ).format(
                 final=final,
                 key=key,
-                stage=stage,
-                oper=sql.Identifier(OPER),
+                changes=changes,
+                n=sql.Identifier(COUNT),
                 seq=sql.Identifier(SEQ),
                 ord=sql.Identifier(ORD),
             )
         )
         self.cur.execute(sql.SQL("ANALYZE {}").format(final))
-        key_match = sql.SQL(" AND ").join(
-            sql.SQL("t.{c} = f.{c}").format(c=sql.Identifier(c)) for c in self.target.key
-        )
+        if sparse:
+            self._keep_untouched(final, changes, sparse)
         key_json = sql.SQL("jsonb_build_array({})").format(
             sql.SQL(", ").join(sql.SQL("f.{}").format(sql.Identifier(c)) for c in self.target.key)
         )
@@ -255,7 +369,7 @@ class FileApplier:
             "oper": sql.Identifier(OPER),
             "seq": sql.Identifier(SEQ),
             "key_json": key_json,
-            "key_match": key_match,
+            "key_match": self._key_match("t", "f"),
             "target": self.target.ident,
             "lseq": sql.Identifier(CHANGE_SEQ_COLUMN),
         }
@@ -282,7 +396,7 @@ class FileApplier:
             sql.SQL("{c} = EXCLUDED.{c}").format(c=sql.Identifier(c))
             for c in [*non_key, LOAD_ID_COLUMN, CHANGE_SEQ_COLUMN]
         )
-        self.cur.execute(
+        upserted = self._run(
             sql.SQL(
                 "INSERT INTO {target} AS t ({cols}, {lid}, {lseq}) "
                 "SELECT {values}, %(load_id)s, f.{seq} FROM {final} f "
@@ -294,14 +408,15 @@ class FileApplier:
             ).format(
                 cols=sql.SQL(", ").join(map(sql.Identifier, self.target.columns)),
                 lid=sql.Identifier(LOAD_ID_COLUMN),
-                values=sql.SQL(", ").join(self._value(c, alias="f") for c in self.target.columns),
+                values=sql.SQL(", ").join(
+                    sql.SQL("f.{}").format(sql.Identifier(c)) for c in self.target.columns
+                ),
                 key=key,
                 assignments=assignments,
                 **names,
             ),
             ids,
         )
-        upserted = self.cur.rowcount
         # A key written again by a newer change is alive: its tombstone can go.
         self.cur.execute(
             sql.SQL(
@@ -312,16 +427,184 @@ class FileApplier:
         )
         return ApplyResult(rows=rows, upserted=upserted, deleted=deleted)
 
+    def _changes_query(
+        self, stage: sql.Composable, has_before_images: bool, sparse: list[tuple[int, str]]
+    ) -> sql.Composable:
+        """The file's changes with typed values: its I, U and D rows, plus a D of the old
+        key for every B whose U (same change number) carries another key (a key update).
+        Columns: operation, sequence, record number, mask, the table's columns, and one
+        `dp__def_<i>` flag per sparse column (the row defines its value)."""
+        oper, seq, ord_ = sql.Identifier(OPER), sql.Identifier(SEQ), sql.Identifier(ORD)
+        has_mask = any(c.name == MASK for c in self.dfm.header_columns)
+        mask = sql.Identifier(MASK) if has_mask else sql.SQL("CAST(NULL AS text)")
+
+        def select(alias: str, operation: sql.Composable) -> sql.Composable:
+            a = sql.Identifier(alias)
+            items = [
+                sql.SQL("{} AS {}").format(operation, oper),
+                sql.SQL("{}.{}").format(a, seq),
+                sql.SQL("{}.{}").format(a, ord_),
+                sql.SQL("{} AS {}").format(
+                    sql.SQL("{}.{}").format(a, mask) if has_mask else mask, sql.Identifier(MASK)
+                ),
+                *(
+                    sql.SQL("{} AS {}").format(self._value(c, alias), sql.Identifier(c))
+                    for c in self.target.columns
+                ),
+                *(
+                    sql.SQL("{} AS {}").format(
+                        self._defines(alias, index, column, has_mask), _def_flag(index)
+                    )
+                    for index, column in sparse
+                ),
+            ]
+            return sql.SQL(", ").join(items)
+
+        query = sql.SQL("SELECT {} FROM {} s WHERE s.{} <> 'B'").format(
+            select("s", sql.SQL("s.{}").format(oper)), stage, oper
+        )
+        if not has_before_images:
+            return query
+
+        def keys(alias: str) -> sql.Composable:
+            return sql.SQL("ROW({})").format(
+                sql.SQL(", ").join(self._value(c, alias) for c in self.target.key)
+            )
+
+        renamed = sql.SQL(
+            "SELECT {select} FROM {stage} b WHERE b.{oper} = 'B' AND EXISTS ("
+            "SELECT FROM {stage} u WHERE u.{oper} = 'U' AND u.{seq} = b.{seq} "
+            "AND {new} IS DISTINCT FROM {old})"
+        ).format(
+            select=select("b", sql.SQL("'D'")),
+            stage=stage,
+            oper=oper,
+            seq=seq,
+            new=keys("u"),
+            old=keys("b"),
+        )
+        return sql.SQL("{} UNION ALL {}").format(query, renamed)
+
+    # --- sparse updates -----------------------------------------------------------------
+
+    def _sparse_columns(self) -> list[tuple[int, str]]:
+        """(data column index, db column) of the columns a U may leave untouched: every
+        non-key column when the file has header__change_mask, else its LOB columns."""
+        if not self.sparse_updates:
+            return []
+        has_mask = any(c.name == MASK for c in self.dfm.header_columns)
+        return [
+            (index, column.name.lower())
+            for index, column in enumerate(self.dfm.data_columns)
+            if column.name.lower() not in self.target.key and (has_mask or column.type in LOB_TYPES)
+        ]
+
+    def _defines(self, alias: str, index: int, column: str, has_mask: bool) -> sql.Composable:
+        """Does the row set the column? Every I and D does; a U unless it left it alone."""
+        a = sql.Identifier(alias)
+        not_update = sql.SQL("{}.{} <> 'U'").format(a, sql.Identifier(OPER))
+        if not has_mask:
+            return sql.SQL("({} OR {}.{} IS NOT NULL)").format(
+                not_update, a, sql.Identifier(column)
+            )
+        # header__change_mask: hex digits, little-endian bytes (byte 0 = the first two
+        # digits holds bits 7..0); bit n is the file's n-th data column (0-based).
+        mask = sql.SQL("{}.{}").format(a, sql.Identifier(MASK))
+        position = 2 * (index // 8) + 1
+        return sql.SQL(
+            "({nu} OR coalesce({m}, '') = '' OR (length({m}) > {p} "
+            "AND get_bit(('x' || substr({m}, {p1}, 2))::bit(8), {b}) = 1))"
+        ).format(
+            nu=not_update,
+            m=mask,
+            p=sql.Literal(position),
+            p1=sql.Literal(position),
+            b=sql.Literal(7 - index % 8),
+        )
+
+    def _keep_untouched(
+        self, final: sql.Composable, changes: sql.Composable, sparse: list[tuple[int, str]]
+    ) -> None:
+        """A final U that left a column untouched takes the value of the key's latest
+        change in the file that set it, else the stored row's."""
+        oper, seq, ord_ = sql.Identifier(OPER), sql.Identifier(SEQ), sql.Identifier(ORD)
+        key = sql.SQL(", ").join(map(sql.Identifier, self.target.key))
+        self.cur.execute(
+            sql.SQL("SELECT EXISTS (SELECT FROM {} WHERE {} > 1)").format(
+                final, sql.Identifier(COUNT)
+            )
+        )
+        if self.cur.fetchone()[0]:
+            for index, column in sparse:
+                flag, col = _def_flag(index), sql.Identifier(column)
+                self._run(
+                    sql.SQL(
+                        "UPDATE {final} f SET {col} = s.{col}, {flag} = true FROM ("
+                        "SELECT DISTINCT ON ({key}) * FROM ({changes}) c WHERE c.{flag} "
+                        "ORDER BY {key}, {seq} DESC, {ord} DESC) s "
+                        "WHERE f.{n} > 1 AND NOT f.{flag} AND {match}"
+                    ).format(
+                        final=final,
+                        col=col,
+                        flag=flag,
+                        key=key,
+                        changes=changes,
+                        seq=seq,
+                        ord=ord_,
+                        n=sql.Identifier(COUNT),
+                        match=self._key_match("f", "s"),
+                    )
+                )
+        self.cur.execute(
+            sql.SQL(
+                "UPDATE {final} f SET {sets} FROM {target} t WHERE f.{oper} = 'U' AND ({any}) "
+                "AND {match}"
+            ).format(
+                final=final,
+                sets=sql.SQL(", ").join(
+                    sql.SQL("{c} = CASE WHEN f.{flag} THEN f.{c} ELSE t.{c} END").format(
+                        c=sql.Identifier(column), flag=_def_flag(index)
+                    )
+                    for index, column in sparse
+                ),
+                target=self.target.ident,
+                oper=oper,
+                any=sql.SQL(" OR ").join(
+                    sql.SQL("NOT f.{}").format(_def_flag(index)) for index, _ in sparse
+                ),
+                match=self._key_match("t", "f"),
+            )
+        )
+
     # --- helpers ----------------------------------------------------------------------
 
+    def _key_match(self, left: str, right: str) -> sql.Composable:
+        """Key equality, NULL-safe for key columns that may be NULL (`=` where the column
+        is NOT NULL, so an index on the key can serve it)."""
+        parts = []
+        for column in self.target.key:
+            op = "=" if column in self.target.not_null else "IS NOT DISTINCT FROM"
+            parts.append(
+                sql.SQL("{}.{} {} {}.{}").format(
+                    sql.Identifier(left),
+                    sql.Identifier(column),
+                    sql.SQL(op),
+                    sql.Identifier(right),
+                    sql.Identifier(column),
+                )
+            )
+        return sql.SQL(" AND ").join(parts)
+
     def _create_staging(self, columns: list[str], headers: list[str]) -> sql.Composable:
-        """A temp table typed like the target (so COPY checks every value), plus the
-        change headers as text and the record number."""
+        """A temp table typed like the target (so COPY checks every value), with the
+        change headers and the converted columns as text, plus the record number."""
         stage = sql.Identifier("dp_stage")
-        header_set = set(headers)
+        # Several files can apply in one transaction (a snapshot rebuild).
+        self.cur.execute("DROP TABLE IF EXISTS pg_temp.dp_stage, pg_temp.dp_final")
+        as_text = set(headers) | self.target.converted
         select_list = []
         for column in columns:
-            if column in header_set or column in self.target.bytea:
+            if column in as_text:
                 expr = sql.SQL('CAST(NULL AS text) COLLATE "C" AS {}')
             else:
                 expr = sql.SQL("t.{}")
@@ -340,10 +623,62 @@ class FileApplier:
         return stage
 
     def _value(self, column: str, alias: str | None = None) -> sql.Composable:
+        """The typed value of a staged column."""
         ref = sql.Identifier(alias, column) if alias else sql.Identifier(column)
         if column in self.target.bytea:
             return sql.SQL("decode({}, 'hex')").format(ref)
+        if column in self.target.timestamps:
+            return sql.SQL("qlik_datetime({})").format(ref)
         return ref
+
+    def _run(self, statement: sql.Composable, args=None) -> int:
+        """Execute a statement that converts or writes staged values; a value Postgres
+        refuses there (a bad DATETIME, a NULL in a NOT NULL column) names its line.
+
+        Returns the statement's row count. Raises _DuplicateKeys when an ON CONFLICT
+        statement meets one key twice."""
+        self.cur.execute("SAVEPOINT dp_statement")
+        try:
+            self.cur.execute(statement, args)
+        except pg_errors.CardinalityViolation as exc:
+            self.cur.execute("ROLLBACK TO SAVEPOINT dp_statement")
+            raise _DuplicateKeys() from exc
+        except (pg_errors.DataError, pg_errors.IntegrityError) as exc:
+            # The staging table was made before the savepoint: it is there to search.
+            self.cur.execute("ROLLBACK TO SAVEPOINT dp_statement")
+            raise self._locate(exc) from exc
+        rows = self.cur.rowcount
+        self.cur.execute("RELEASE SAVEPOINT dp_statement")
+        return rows
+
+    def _locate(self, exc: psycopg2.Error) -> LoadError:
+        """The first staged record holding the value Postgres refused: the NULL of a
+        NOT NULL column, or the quoted value of a conversion error."""
+        stage = sql.Identifier("dp_stage")
+        message = (exc.diag.message_primary or str(exc)).strip()
+        candidates: list[tuple[str, sql.Composable]] = []
+        if exc.diag.column_name and exc.diag.column_name in self.target.columns:
+            column = exc.diag.column_name
+            candidates.append((column, sql.SQL("{} IS NULL").format(sql.Identifier(column))))
+            if isinstance(exc, pg_errors.NotNullViolation):
+                message = "NULL in a NOT NULL column"
+        quoted = _QUOTED_VALUE.search(message)
+        if quoted:
+            for column in sorted(self.target.converted):
+                candidates.append(
+                    (
+                        column,
+                        sql.SQL("{} = {}").format(sql.Identifier(column), sql.Literal(quoted[1])),
+                    )
+                )
+        found: tuple[int, str] | None = None
+        for column, condition in candidates:
+            row = self._first_bad(stage, condition, sql.Identifier(column))
+            if row is not None and (found is None or row[0] < found[0]):
+                found = (row[0], column)
+        if found is None:
+            return self.error(message)
+        return self.error(message, found[0] + 1, self._source_name(found[1]))
 
     def _first_bad(self, stage: sql.Composable, condition: sql.Composable, what: sql.Composable):
         self.cur.execute(
@@ -353,42 +688,74 @@ class FileApplier:
         )
         return self.cur.fetchone()
 
-    def _check_changes(self, stage: sql.Composable) -> None:
-        """Operations, sequences and keys in one pass over the staged rows."""
+    def _check_keys(self, stage: sql.Composable, where: sql.Composable) -> None:
+        """A key column that is NOT NULL in the table, or a key NULL in every part, is an
+        error naming the first such record."""
+        conditions = [
+            (sql.SQL("{} IS NULL").format(sql.Identifier(c)), c)
+            for c in self.target.key
+            if c in self.target.not_null
+        ]
+        if len(self.target.key) > 1 or not conditions:
+            conditions.append(
+                (
+                    sql.SQL("num_nonnulls({}) = 0").format(
+                        sql.SQL(", ").join(map(sql.Identifier, self.target.key))
+                    ),
+                    self.target.key[-1],
+                )
+            )
+        self.cur.execute(
+            sql.SQL("SELECT {} FROM {} WHERE {}").format(
+                sql.SQL(", ").join(
+                    sql.SQL("min(CASE WHEN {} THEN {} END)").format(cond, sql.Identifier(ORD))
+                    for cond, _ in conditions
+                ),
+                stage,
+                where,
+            )
+        )
+        firsts = self.cur.fetchone()
+        bad = [(o, c) for o, (_, c) in zip(firsts, conditions, strict=True) if o is not None]
+        if bad:
+            ord_, column = min(bad)
+            raise self.error("key column is empty (NULL)", ord_ + 1, self._source_name(column))
+
+    def _check_changes(self, stage: sql.Composable) -> bool:
+        """Operations and sequences in one pass over the staged rows, then the keys.
+        Returns whether the file has B (before-image) rows."""
         oper, seq = sql.Identifier(OPER), sql.Identifier(SEQ)
         checks = [
             (sql.SQL("{o} IS NULL OR {o} NOT IN ('I', 'U', 'D', 'B')").format(o=oper), OPER),
             (sql.SQL("{} IS NULL").format(seq), SEQ),
-            *(
-                (sql.SQL("{} <> 'B' AND {} IS NULL").format(oper, sql.Identifier(c)), c)
-                for c in self.target.key
-            ),
         ]
         self.cur.execute(
-            sql.SQL("SELECT {} FROM {}").format(
+            sql.SQL("SELECT {}, bool_or({} = 'B') FROM {}").format(
                 sql.SQL(", ").join(
                     sql.SQL("min(CASE WHEN {} THEN {} END)").format(cond, sql.Identifier(ORD))
                     for cond, _ in checks
                 ),
+                oper,
                 stage,
             )
         )
-        firsts = self.cur.fetchone()
+        *firsts, has_before_images = self.cur.fetchone()
         bad = [(ord_, column) for ord_, (_, column) in zip(firsts, checks, strict=True) if ord_]
-        if not bad:
-            return
-        ord_, column = min(bad)
-        line = ord_ + 1
-        if column == OPER:
-            self.cur.execute(
-                sql.SQL("SELECT {} FROM {} WHERE {} = %s").format(oper, stage, sql.Identifier(ORD)),
-                (ord_,),
-            )
-            value = self.cur.fetchone()[0]
-            raise self.error(f"unknown operation {value!r} (expected I, U, D or B)", line, OPER)
-        if column == SEQ:
+        if bad:
+            ord_, column = min(bad)
+            line = ord_ + 1
+            if column == OPER:
+                self.cur.execute(
+                    sql.SQL("SELECT {} FROM {} WHERE {} = %s").format(
+                        oper, stage, sql.Identifier(ORD)
+                    ),
+                    (ord_,),
+                )
+                value = self.cur.fetchone()[0]
+                raise self.error(f"unknown operation {value!r} (expected I, U, D or B)", line, OPER)
             raise self.error("empty change sequence", line, SEQ)
-        raise self.error("key column is empty (NULL)", line, self._source_name(column))
+        self._check_keys(stage, where=sql.SQL("{} <> 'B'").format(oper))
+        return bool(has_before_images)
 
     def _check_hex(self, stage: sql.Composable, columns: list[str]) -> None:
         for column in (c for c in columns if c in self.target.bytea):
@@ -411,6 +778,37 @@ class FileApplier:
         return db_column
 
 
-def _short(names: list[str], limit: int = 8) -> str:
-    shown = ", ".join(names[:limit])
-    return f"[{shown}{', ...' if len(names) > limit else ''}]"
+class _DuplicateKeys(Exception):
+    """An INSERT ... ON CONFLICT met one key twice: the file holds it more than once."""
+
+
+def _def_flag(index: int) -> sql.Identifier:
+    return sql.Identifier(f"dp__def_{index}")
+
+
+def _visible(name: str) -> str:
+    """A column name with invisible characters shown (a byte-order mark, spaces)."""
+    shown = ascii(name)[1:-1] if not name.isprintable() or name != name.strip() else name
+    return f"'{shown}'" if shown != name or not name else name
+
+
+def _header_difference(header: list[str], expected: list[str]) -> str:
+    """Every position where the header and the .dfm disagree, invisible characters shown."""
+    differences = []
+    for position in range(max(len(header), len(expected))):
+        got = header[position] if position < len(header) else None
+        want = expected[position] if position < len(expected) else None
+        if got == want:
+            continue
+        if got is None:
+            differences.append(f"column {position + 1}: missing, the .dfm has {_visible(want)}")
+        elif want is None:
+            differences.append(f"column {position + 1}: {_visible(got)} is not in the .dfm")
+        else:
+            differences.append(
+                f"column {position + 1}: {_visible(got)}, the .dfm has {_visible(want)}"
+            )
+    return (
+        f"header does not match the .dfm ({len(header)} column(s) in the file, "
+        f"{len(expected)} in the .dfm): " + "; ".join(differences)
+    )

@@ -121,6 +121,11 @@ def build_spec(
     )
 
 
+def _quote(name: str) -> str:
+    """A Postgres identifier, double-quoted, for the key CHECK's SQL text."""
+    return '"' + name.replace('"', '""') + '"'
+
+
 def _py(value: str) -> str:
     """A double-quoted Python string literal (JSON escapes are valid Python escapes)."""
     return json.dumps(value, ensure_ascii=False)
@@ -128,12 +133,20 @@ def _py(value: str) -> str:
 
 def render_revision(spec: TableSpec, revision: str, down_revision, dfm_source: str) -> str:
     key_set = set(spec.key)
+    # A one-column key is a primary key. A composite key may be a unique index of the
+    # source whose columns can be NULL (Qlik uses one when a table has no primary key):
+    # its columns stay nullable, NULLs compare equal (NULLS NOT DISTINCT, PostgreSQL 15+),
+    # and a key NULL in every part is refused.
+    nullable_key = len(spec.key) > 1
     column_lines = []
     for col, db_name in spec.columns:
         comment = f"{spec.source_table}.{col.name} ({describe_type(col)})"
-        nullable = ", nullable=False" if db_name in key_set else ""
+        options = ""
+        if db_name in key_set:
+            # A copy of a source table holds the source's keys only: no sequence default.
+            options = ", autoincrement=False" + ("" if nullable_key else ", nullable=False")
         column_lines.append(
-            f"sa.Column({_py(db_name)}, {sa_type(col, raw=spec.is_raw)}{nullable}, "
+            f"sa.Column({_py(db_name)}, {sa_type(col, raw=spec.is_raw)}{options}, "
             f"comment={_py(comment)}),"
         )
     columns = textwrap.indent("\n".join(column_lines), " " * 8)
@@ -143,6 +156,16 @@ def render_revision(spec: TableSpec, revision: str, down_revision, dfm_source: s
         f"(snapshot plus changes). Files: {spec.s3_prefix}"
     )
     key_list = ", ".join(_py(k) for k in spec.key)
+    if nullable_key:
+        not_all_null = f"num_nonnulls({', '.join(_quote(k) for k in spec.key)}) > 0"
+        key_constraint = (
+            f"sa.UniqueConstraint({key_list}, name={_py('uq_' + spec.db_table + '_key')}, "
+            "postgresql_nulls_not_distinct=True),\n"
+            f"        sa.CheckConstraint({_py(not_all_null)}, "
+            f"name={_py('ck_' + spec.db_table + '_key')}),"
+        )
+    else:
+        key_constraint = f"sa.PrimaryKeyConstraint({key_list}),"
     if isinstance(down_revision, tuple):
         down_literal = "(" + ", ".join(_py(r) for r in down_revision) + ")"
     else:
@@ -204,7 +227,7 @@ def upgrade() -> None:
             comment="Lineage: header__change_seq of the change that last wrote this row; "
             "NULL when it comes from a full load.",
         ),
-        sa.PrimaryKeyConstraint({key_list}),
+        {key_constraint}
         schema=DB_SCHEMA,
         comment={_py(table_comment)},
     )

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 import psycopg2
-from sqlalchemy import Connection, Engine, func, select, text
+from sqlalchemy import Connection, Engine, func, select, text, update
 
 from data_platform.batch.cubic_qlik.apply import FileApplier, describe_target
 from data_platform.batch.cubic_qlik.dfm import dfm_key, parse_dfm
@@ -41,6 +41,7 @@ class IngestResult:
     archived: int = 0
     errored: int = 0
     superseded: int = 0
+    rebuilds: int = 0  # tables rebuilt from their snapshot (a late full-load part)
     rows: int = 0
     busy_tables: list[str] = field(default_factory=list)  # another worker had them
     blocked_tables: list[str] = field(default_factory=list)  # waiting on an errored load
@@ -65,7 +66,13 @@ def ingest(tables: list[str] | None = None) -> IngestResult:
     result = IngestResult()
     with engine.connect() as conn:
         query = (
-            select(SourceTable.id, SourceTable.name, SourceTable.db_schema, SourceTable.db_table)
+            select(
+                SourceTable.id,
+                SourceTable.name,
+                SourceTable.db_schema,
+                SourceTable.db_table,
+                SourceTable.sparse_updates,
+            )
             .where(SourceTable.source == SOURCE, SourceTable.is_active)
             .where(
                 select(Load.id)
@@ -78,13 +85,15 @@ def ingest(tables: list[str] | None = None) -> IngestResult:
             query = query.where(SourceTable.name.in_(tables))
         candidates = conn.execute(query).all()
     failures: list[str] = []
-    for table_id, name, db_schema, db_table in candidates:
+    for table_id, name, db_schema, db_table, sparse_updates in candidates:
         try:
             with table_lock(engine, table_id) as got:
                 if not got:
                     result.busy_tables.append(name)
                     continue
-                TableIngest(engine, table_id, name, db_schema, db_table, result).run()
+                TableIngest(
+                    engine, table_id, name, db_schema, db_table, result, sparse_updates
+                ).run()
         except Exception as exc:
             # Not a file's fault (its load went back to ready): the other tables go on,
             # and the run still ends in an error.
@@ -106,8 +115,10 @@ class TableIngest:
         db_schema: str,
         db_table: str,
         result: IngestResult,
+        sparse_updates: bool = True,
     ) -> None:
         self.engine = engine
+        self.sparse_updates = sparse_updates
         self.table_id = table_id
         self.name = name
         self.db_schema = db_schema
@@ -141,6 +152,13 @@ class TableIngest:
                 for load in superseded:
                     self.supersede(load)
                 continue
+            late = [load for load in ready if is_full_load(load.key)]
+            if late and current is not None:
+                applied = self.archived(current)
+                if any(not is_full_load(load.key) for load in applied):
+                    # Applying the part on top would undo changes already applied.
+                    self.rebuild(current, late, applied)
+                    continue
             # One query per pass, not per load: apply in order until a load errors (the
             # table then waits), then look again for what a concurrent scan added.
             for load in sorted(ready, key=lambda load: (not is_full_load(load.key), load.key)):
@@ -170,6 +188,24 @@ class TableIngest:
         return [
             PendingLoad(id_, key, S(status), snap, raw, when, size, modified)
             for id_, key, status, snap, raw, when, size, modified in rows
+        ]
+
+    def archived(self, snapshot_id: int) -> list[PendingLoad]:
+        """The snapshot's archived loads (applied, or superseded before it), in key order."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(Load.id, Load.s3_key, Load.is_raw, Load.s3_size, Load.s3_modified)
+                .join(LoadSnapshot, LoadSnapshot.load_id == Load.id)
+                .where(
+                    Load.table_id == self.table_id,
+                    LoadSnapshot.snapshot_id == snapshot_id,
+                    Load.status == S.ARCHIVED,
+                )
+                .order_by(Load.s3_key)
+            ).all()
+        return [
+            PendingLoad(id_, key, S.ARCHIVED, snapshot_id, raw, None, size, modified)
+            for id_, key, raw, size, modified in rows
         ]
 
     def current_snapshot(self) -> int | None:
@@ -309,11 +345,91 @@ class TableIngest:
         self.finish(load, S.READY_FOR_ARCHIVING)
         return True
 
-    def apply(self, conn: Connection, load: PendingLoad) -> int:
-        incoming = get_zone("incoming")
+    def rebuild(
+        self, snapshot_id: int, late: list[PendingLoad], applied: list[PendingLoad]
+    ) -> None:
+        """Full-load parts of the current snapshot became visible (or were fixed) after
+        change files of the snapshot were applied: rebuild the table from all the
+        snapshot's parts, then re-apply its archived change files in order, in one
+        transaction (readers see the old state until it commits; a crash changes nothing).
+        The late parts are then archived like any load; the others stay as they were."""
+        extra = {**self.extra, "snapshot_id": snapshot_id}
+        parts = sorted(
+            [*(load for load in applied if is_full_load(load.key)), *late], key=lambda x: x.key
+        )
+        changes = [load for load in applied if not is_full_load(load.key)]
+        late_ids = {load.id for load in late}
+        log.warning(
+            "rebuilding: %d full-load part(s) arrived after %d applied change file(s) of the "
+            "snapshot (%s); re-applying %d part(s) and the changes from the archive",
+            len(late),
+            len(changes),
+            ", ".join(load.key for load in late),
+            len(parts),
+            extra=extra,
+        )
+        with self.engine.begin() as conn:
+            for load in late:
+                transition(conn, load.id, S.READY, S.INGESTING)
+        rows = 0
+        failed: PendingLoad | None = None
+        try:
+            with self.engine.connect() as conn, conn.begin():
+                for index, load in enumerate([*parts, *changes]):
+                    zone = "incoming" if load.id in late_ids else "archive"
+                    try:
+                        rows += self.apply(conn, load, zone, truncate=index == 0)
+                    except LoadError as exc:
+                        if load.id in late_ids:
+                            failed = load
+                            raise
+                        raise DataPlatformError(
+                            f"rebuild of {self.name} stopped on archived load {load.id}: "
+                            f"{exc.describe()}"
+                        ) from exc
+                for load in late:
+                    transition(conn, load.id, S.INGESTING, S.READY_FOR_ARCHIVING)
+                conn.execute(
+                    update(TableSnapshot)
+                    .where(TableSnapshot.id == snapshot_id)
+                    .values(rebuilds=TableSnapshot.rebuilds + 1, rebuilt_at=func.now())
+                )
+        except LoadError as exc:
+            assert failed is not None
+            with self.engine.begin() as conn:
+                for load in late:
+                    if load is not failed:
+                        transition(conn, load.id, S.INGESTING, S.READY)
+            self._error(failed, exc)
+            return
+        except BaseException:
+            with self.engine.begin() as conn:
+                for load in late:
+                    transition(conn, load.id, S.INGESTING, S.READY)
+            raise
+        self.result.rows += rows
+        self.result.rebuilds += 1
+        log.warning(
+            "rebuilt from %d part(s) and %d change file(s)", len(parts), len(changes), extra=extra
+        )
+        for load in late:
+            self.finish(load, S.READY_FOR_ARCHIVING)
+
+    def apply(
+        self,
+        conn: Connection,
+        load: PendingLoad,
+        zone_name: str = "incoming",
+        *,
+        truncate: bool | None = None,
+    ) -> int:
+        """Apply one load's file, read from `zone_name` (the archive when a snapshot is
+        rebuilt), inside `conn`'s transaction. A full load truncates the table first when
+        `truncate`, by default when it is a LOAD00000001. Returns the file's row count."""
+        zone = get_zone(zone_name)
         meta_key = dfm_key(load.key)
         try:
-            with incoming.open(meta_key) as body:
+            with zone.open(meta_key) as body:
                 dfm = parse_dfm(body.read(), key=meta_key)
         except StorageError as exc:
             raise LoadError(f"missing .dfm ({meta_key})", key=load.key) from exc
@@ -341,14 +457,18 @@ class TableIngest:
                 load_id=load.id,
                 table_name=self.name,
                 table_id=self.table_id,
+                sparse_updates=self.sparse_updates,
+                reopen=lambda: zone.open(load.key),
             )
             try:
-                source = incoming.open(load.key)
+                source = zone.open(load.key)
             except StorageError as exc:
-                raise applier.error(f"file is gone from incoming: {exc}") from exc
+                raise applier.error(f"file is gone from {zone_name}: {exc}") from exc
             with DataFileReader(source, load.key) as reader:
                 if full_load:
-                    result = applier.apply_full_load(reader, truncate=is_snapshot_start(load.key))
+                    if truncate is None:
+                        truncate = is_snapshot_start(load.key)
+                    result = applier.apply_full_load(reader, truncate=truncate)
                 else:
                     result = applier.apply_changes(reader)
         except (psycopg2.OperationalError, psycopg2.InterfaceError):

@@ -10,6 +10,7 @@ import gzip
 import io
 import logging
 import zlib
+from dataclasses import dataclass
 from typing import BinaryIO
 
 from data_platform.batch.cubic_qlik.dfm import CsvDialect
@@ -112,3 +113,47 @@ class DataFileReader:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+@dataclass(frozen=True)
+class RecordLocation:
+    line: int  # the CSV record (header = line 1)
+    column: int | None  # index of the offending field, when one can be told
+    problem: str | None = None  # what is wrong with it, when the parser can say
+
+
+def locate_record(source: BinaryIO, physical_line: int, dialect: CsvDialect) -> RecordLocation:
+    """Re-read a file to find the CSV record that ends on `physical_line` (1-based, as
+    PostgreSQL's COPY counts: embedded newlines count), and the field in it that holds a
+    NUL byte or invalid UTF-8. Only used on the error path; streams the file once.
+
+    An unterminated quoted field is reported at the record where it opens."""
+    with DataFileReader(source, "<locate>") as raw:
+        text = io.TextIOWrapper(raw._stream, encoding="utf-8", errors="surrogateescape", newline="")
+        reader = csv.reader(
+            text,
+            delimiter=dialect.delimiter,
+            quotechar=dialect.quote,
+            escapechar=dialect.escape,
+            doublequote=dialect.escape is None,
+            strict=True,
+        )
+        record = 0
+        try:
+            for fields in reader:
+                record += 1
+                if reader.line_num >= physical_line:
+                    return RecordLocation(record, _bad_field(fields))
+        except csv.Error as exc:
+            # Opened at the record after the last complete one.
+            return RecordLocation(record + 1, None, f"CSV: {exc}")
+        finally:
+            text.detach()
+    return RecordLocation(physical_line, None)
+
+
+def _bad_field(fields: list[str]) -> int | None:
+    for index, value in enumerate(fields):
+        if "\x00" in value or any("\udc80" <= ch <= "\udcff" for ch in value):
+            return index
+    return None

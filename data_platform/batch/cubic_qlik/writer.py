@@ -39,8 +39,9 @@ def dfm_document(
     file_name: str,
     record_count: int | None,
     null_value: str = "",
+    headers: Sequence[tuple[str, str, int]] = CHANGE_HEADERS,
 ) -> dict:
-    all_columns = [Column(n, t, length) for n, t, length in CHANGE_HEADERS] if changes else []
+    all_columns = [Column(n, t, length) for n, t, length in headers] if changes else []
     all_columns += list(columns)
     return {
         "dfmVersion": "1.1",
@@ -125,17 +126,19 @@ def write_table_file(
     changes: bool = False,
     gz: bool = True,
     record_count: int | None = None,
+    headers: Sequence[tuple[str, str, int]] = CHANGE_HEADERS,
 ) -> Path:
     """Write `<directory>/<SCHEMA.TABLE>[__ct]/<name>.csv[.gz]` and its `.dfm`.
 
     `name` is `LOAD00000001` or a change file's `20211201-112233444`. For change files,
-    each row starts with (change_seq, operation, timestamp). Returns the data file path.
+    each row starts with a value per `headers` (by default change_seq, operation,
+    timestamp). Returns the data file path.
     """
     folder = directory / f"{schema}.{table}{'__ct' if changes else ''}"
     folder.mkdir(parents=True, exist_ok=True)
     file_name = f"{name}.csv.gz" if gz else f"{name}.csv"
     path = folder / file_name
-    header = [h for h, _, _ in CHANGE_HEADERS] if changes else []
+    header = [h for h, _, _ in headers] if changes else []
     header += [c.name for c in columns]
     with path.open("wb") as raw:
         target: BinaryIO = (
@@ -151,6 +154,7 @@ def write_table_file(
         changes=changes,
         file_name=file_name,
         record_count=count if record_count is None else record_count,
+        headers=headers,
     )
     (folder / f"{name}.dfm").write_text(json.dumps(doc, indent=2) + "\n")
     return path
