@@ -113,9 +113,11 @@ def test_table_without_key_is_refused_unless_key_given(qlik: QlikWorld, tmp_path
             text(
                 "SELECT a.attname FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid "
                 "AND a.attnum = ANY(i.indkey) "
-                "WHERE i.indrelid = 'cubic_ods_qlik.edw_nokey'::regclass AND i.indisprimary"
+                "WHERE i.indrelid = 'cubic_ods_qlik.edw_nokey'::regclass AND i.indisunique "
+                "AND i.indnullsnotdistinct"
             )
         ).all()
+    # A composite key may have NULL parts: a unique NULLS NOT DISTINCT key, not a PK.
     assert sorted(key) == ["a", "b"]
 
 

@@ -244,20 +244,19 @@ class FileApplier:
         return rows
 
     def _copy_error(self, exc: psycopg2.Error, columns: list[str]) -> LoadError:
-        """COPY names a physical line (embedded newlines count) and, for a bad value, the
+        """COPY names its own line count (see `locate_record`) and, for a bad value, the
         column; errors name the CSV record (header = line 1) and the file's column."""
         diag = exc.diag
         message = (diag.message_primary or str(exc)).strip()
         match = _COPY_CONTEXT.search(diag.context or "")
         if not match:
             return self.error(message)
-        # COPY counts lines after the header: its line n ends on the file's line n + 1.
-        physical = int(match.group(1)) + 1
+        copy_line = int(match.group(1))
         by_db = {db: c.name for db, c in zip(columns, self.dfm.columns, strict=True)}
         column = by_db.get(match.group(2), match.group(2)) if match.group(2) else None
-        line = physical
+        line = copy_line + 1  # COPY counts the records after the header
         if self.reopen is not None:
-            found = locate_record(self.reopen(), physical, self.dfm.dialect)
+            found = locate_record(self.reopen(), copy_line, self.dfm.dialect)
             line = found.line
             if column is None and found.column is not None:
                 column = self.dfm.columns[found.column].name

@@ -122,12 +122,15 @@ class RecordLocation:
     problem: str | None = None  # what is wrong with it, when the parser can say
 
 
-def locate_record(source: BinaryIO, physical_line: int, dialect: CsvDialect) -> RecordLocation:
-    """Re-read a file to find the CSV record that ends on `physical_line` (1-based, as
-    PostgreSQL's COPY counts: embedded newlines count), and the field in it that holds a
-    NUL byte or invalid UTF-8. Only used on the error path; streams the file once.
+def locate_record(source: BinaryIO, copy_line: int, dialect: CsvDialect) -> RecordLocation:
+    """Re-read a file to find the CSV record PostgreSQL's COPY calls `copy_line`, and the
+    field in it holding a NUL byte or invalid UTF-8. Only used on the error path; streams
+    the file once.
 
-    An unterminated quoted field is reported at the record where it opens."""
+    COPY (fed the records after the header) counts one line per record plus every newline
+    inside quotes, except in its first record, where the line ending is not known yet
+    (PostgreSQL's copyfromparse.c). An unterminated quoted field is reported at the record
+    where it opens."""
     with DataFileReader(source, "<locate>") as raw:
         text = io.TextIOWrapper(raw._stream, encoding="utf-8", errors="surrogateescape", newline="")
         reader = csv.reader(
@@ -140,16 +143,19 @@ def locate_record(source: BinaryIO, physical_line: int, dialect: CsvDialect) -> 
         )
         record = 0
         try:
-            for fields in reader:
-                record += 1
-                if reader.line_num >= physical_line:
-                    return RecordLocation(record, _bad_field(fields))
+            next(reader, None)  # the header
+            previous, counted = reader.line_num, 0
+            for record, fields in enumerate(reader, start=1):
+                spanned, previous = reader.line_num - previous, reader.line_num
+                counted += 1 + (spanned - 1 if record > 1 else 0)
+                if counted >= copy_line:
+                    return RecordLocation(record + 1, _bad_field(fields))
         except csv.Error as exc:
-            # Opened at the record after the last complete one.
-            return RecordLocation(record + 1, None, f"CSV: {exc}")
+            # Opened in the record after the last complete one (header = line 1).
+            return RecordLocation(record + 2, None, f"CSV: {exc}")
         finally:
             text.detach()
-    return RecordLocation(physical_line, None)
+    return RecordLocation(copy_line + 1, None)
 
 
 def _bad_field(fields: list[str]) -> int | None:

@@ -1,0 +1,316 @@
+"""Each kind of Replicate behaviour of issue 8 beyond its field case: other tables,
+composite keys, types and file orders, end to end on a real server."""
+
+from __future__ import annotations
+
+import gzip
+from decimal import Decimal
+
+from sqlalchemy import update
+
+from data_platform.batch.cubic_qlik.writer import Column
+from data_platform.db.engine import get_engine
+from data_platform.db.models import SourceTable
+from tests.qlik.conftest import QlikWorld, seq
+
+T = "2024-03-01 10:00:00"
+MASK_HEADERS = (
+    ("header__change_seq", "STRING", 35),
+    ("header__change_oper", "STRING", 1),
+    ("header__change_mask", "STRING", 128),
+    ("header__timestamp", "DATETIME", 0),
+)
+
+ROUTE = [
+    Column("AGENCY", "STRING", 10, key_pos=1),
+    Column("ROUTE_ID", "INT4", key_pos=2),
+    Column("NAME", "STRING", 50),
+]
+
+
+def _route(qlik: QlikWorld):
+    table = qlik.table("FARES.ROUTE", ROUTE)
+    table.full_load([("MBTA", 1, "Red"), ("MBTA", 2, "Green"), ("MBTA", 3, "Blue")])
+    table.onboard()
+    return table
+
+
+# --- 1. key changes -----------------------------------------------------------------------
+
+
+def test_composite_key_renamed_then_renamed_again_in_the_same_file(qlik: QlikWorld) -> None:
+    route = _route(qlik)
+    route.changes(
+        [
+            (seq(1), "B", T, "MBTA", 1, "Red"),
+            (seq(1), "U", T, "MBTA", 10, "Red"),
+            (seq(2), "B", T, "MBTA", 10, "Red"),
+            (seq(2), "U", T, "KEOLIS", 10, "Red line"),
+        ]
+    )
+    qlik.run()
+    assert sorted(route.rows()) == [
+        ("KEOLIS", 10, "Red line"),
+        ("MBTA", 2, "Green"),
+        ("MBTA", 3, "Blue"),
+    ]
+
+
+def test_key_renamed_in_a_later_file_and_the_old_key_brought_back(qlik: QlikWorld) -> None:
+    route = _route(qlik)
+    route.changes(
+        [(seq(1), "B", T, "MBTA", 2, "Green"), (seq(1), "U", T, "MBTA", 20, "Green")],
+        name="20240301-100000000",
+    )
+    qlik.run()
+    assert sorted(r[:2] for r in route.rows()) == [("MBTA", 1), ("MBTA", 3), ("MBTA", 20)]
+    # A new row takes the old key; then the renamed row is renamed back onto key 3's place.
+    route.changes(
+        [
+            (seq(2), "I", T, "MBTA", 2, "Green B"),
+            (seq(3), "B", T, "MBTA", 3, "Blue"),
+            (seq(3), "U", T, "MBTA", 30, "Blue"),
+        ],
+        name="20240301-110000000",
+    )
+    qlik.run()
+    assert sorted(route.rows()) == [
+        ("MBTA", 1, "Red"),
+        ("MBTA", 2, "Green B"),
+        ("MBTA", 20, "Green"),
+        ("MBTA", 30, "Blue"),
+    ]
+    # The renamed-away key's tombstone keeps an older change from bringing it back.
+    route.changes([(seq(1) + "", "U", T, "MBTA", 3, "stale")], name="20240301-090000000")
+    qlik.run()
+    assert ("MBTA", 3, "stale") not in route.rows()
+
+
+def test_update_without_key_change_and_file_without_b_rows_behave_as_before(
+    qlik: QlikWorld,
+) -> None:
+    route = _route(qlik)
+    route.changes(
+        [
+            (seq(1), "B", T, "MBTA", 1, "Red"),
+            (seq(1), "U", T, "MBTA", 1, "Red line"),
+            (seq(2), "U", T, "MBTA", 2, "Green line"),
+        ]
+    )
+    qlik.run()
+    assert sorted(route.rows()) == [
+        ("MBTA", 1, "Red line"),
+        ("MBTA", 2, "Green line"),
+        ("MBTA", 3, "Blue"),
+    ]
+
+
+# --- 2. sparse updates ----------------------------------------------------------------------
+
+INCIDENT = [
+    Column("INCIDENT_ID", "INT8", key_pos=1),
+    Column("STATUS", "STRING", 20),
+    Column("NOTES", "CLOB"),
+    Column("PHOTO", "BLOB"),
+]
+
+
+def _incident(qlik: QlikWorld):
+    table = qlik.table("FARES.INCIDENT", INCIDENT)
+    table.full_load([(1, "OPEN", "first note", "cafe"), (2, "OPEN", "second", "beef")])
+    table.onboard()
+    return table
+
+
+def test_null_lobs_of_an_update_keep_values_set_earlier_in_the_same_file(
+    qlik: QlikWorld,
+) -> None:
+    incident = _incident(qlik)
+    incident.changes(
+        [
+            (seq(1), "U", T, 1, "WORKING", "new note", None),  # NOTES set, PHOTO untouched
+            (seq(2), "U", T, 1, "CLOSED", None, None),  # both untouched
+            (seq(3), "I", T, 3, "OPEN", None, None),  # an insert's NULL is a NULL
+            (seq(4), "U", T, 3, "CLOSED", None, None),
+        ]
+    )
+    qlik.run()
+    assert incident.rows() == [
+        (1, "CLOSED", "new note", bytes.fromhex("cafe")),
+        (2, "OPEN", "second", bytes.fromhex("beef")),
+        (3, "CLOSED", None, None),
+    ]
+
+
+def test_sparse_updates_turned_off_for_a_table_take_nulls_as_values(qlik: QlikWorld) -> None:
+    incident = _incident(qlik)
+    with get_engine().begin() as conn:
+        conn.execute(update(SourceTable).values(sparse_updates=False))
+    incident.changes([(seq(1), "U", T, 1, "CLOSED", None, None)])
+    qlik.run()
+    assert incident.rows()[0] == (1, "CLOSED", None, None)
+
+
+def test_change_mask_decides_for_every_column(qlik: QlikWorld) -> None:
+    incident = _incident(qlik)
+    # Data columns: bit 0 INCIDENT_ID, 1 STATUS, 2 NOTES, 3 PHOTO; byte 0 first.
+    incident.changes(
+        [
+            (seq(1), "U", "02", T, 1, "CLOSED", None, None),  # STATUS only: LOBs kept
+            (seq(2), "U", "04", T, 2, None, None, None),  # NOTES set to NULL, STATUS kept
+        ],
+        headers=MASK_HEADERS,
+    )
+    qlik.run()
+    assert incident.rows() == [
+        (1, "CLOSED", "first note", bytes.fromhex("cafe")),
+        (2, "OPEN", None, bytes.fromhex("beef")),
+    ]
+
+
+def test_change_mask_beyond_the_first_byte(qlik: QlikWorld) -> None:
+    columns = [Column("ID", "INT4", key_pos=1)] + [Column(f"C{i}", "INT4") for i in range(1, 11)]
+    table = qlik.table("FARES.WIDE", columns)
+    table.full_load([(1, *range(1, 11))])
+    table.onboard()
+    # Bit 10 (C10) is bit 2 of byte 1: mask "0004"; C1 (bit 1) stays although NULL.
+    table.changes([(seq(1), "U", "0004", T, 1, *([None] * 9), 99)], headers=MASK_HEADERS)
+    qlik.run()
+    assert table.rows() == [(1, *range(1, 10), 99)]
+
+
+# --- 4. overlapping full loads ---------------------------------------------------------------
+
+
+def test_same_key_twice_in_a_part_and_across_parts_last_read_wins(qlik: QlikWorld) -> None:
+    table = qlik.table("FARES.CARD", [Column("CARD_ID", "INT4", key_pos=1), Column("V", "INT4")])
+    table.full_load([(1, 1), (2, 1), (1, 2)])
+    table.onboard()
+    table.full_load([(2, 3), (3, 1)], part=2)
+    table.changes([(seq(1), "U", T, 3, 9)])
+    summary = qlik.run()
+    assert summary.ingest.errored == 0
+    assert table.rows() == [(1, 2), (2, 3), (3, 9)]
+
+
+# --- 6. nullable keys ------------------------------------------------------------------------
+
+
+def test_nullable_key_parts_in_deletes_and_tombstones(qlik: QlikWorld) -> None:
+    columns = [
+        Column("PAYMENT_ID", "INT8", key_pos=1),
+        Column("LINE_NBR", "INT4", key_pos=2),
+        Column("AMOUNT", "NUMERIC", precision=10, scale=2),
+    ]
+    table = qlik.table("FARES.PAYMENT", columns)
+    table.full_load([(100, 1, "5.00"), (100, None, "2.50"), (None, 7, "1.00")])
+    table.onboard()
+    table.changes([(seq(5), "D", T, 100, None, None), (seq(6), "U", T, None, 7, "1.50")])
+    qlik.run()
+    assert table.rows() == [(100, 1, Decimal("5.00")), (None, 7, Decimal("1.50"))]
+    # An older insert of the deleted (100, NULL) arriving late does not bring it back.
+    table.changes([(seq(1), "I", T, 100, None, "9.99")], name="20211201-000000001")
+    qlik.run()
+    assert (100, None, Decimal("9.99")) not in table.rows()
+
+
+def test_key_null_in_every_part_is_an_error_naming_line_and_column(qlik: QlikWorld) -> None:
+    columns = [Column("A", "INT4", key_pos=1), Column("B", "INT4", key_pos=2), Column("V", "INT4")]
+    table = qlik.table("FARES.PAIR", columns)
+    table.full_load([(1, None, 1), (None, None, 2)])
+    table.onboard()
+    qlik.run()
+    [(_key, status, error)] = qlik.loads()
+    assert status == "errored"
+    assert "LOAD00000001.csv.gz: line 3, column B: key column is empty (NULL)" in error
+
+
+def test_one_column_key_stays_a_primary_key(qlik: QlikWorld) -> None:
+    table = qlik.table("FARES.ONE", [Column("ID", "INT4", key_pos=1), Column("V", "INT4")])
+    table.full_load([(1, 1), (None, 2)])
+    table.onboard()
+    qlik.run()
+    [(_key, _status, error)] = qlik.loads()
+    assert "line 3, column ID: key column is empty (NULL)" in error
+
+
+# --- 8. type drift ---------------------------------------------------------------------------
+
+
+def test_string_lengthened_errors_and_length_shrunk_loads(qlik: QlikWorld) -> None:
+    route = _route(qlik)
+    shorter = [ROUTE[0], ROUTE[1], Column("NAME", "STRING", 20)]
+    route.changes([(seq(1), "U", T, "MBTA", 1, "Red")], columns=shorter, name="20240301-100000001")
+    qlik.run()
+    assert sorted(route.rows())[0] == ("MBTA", 1, "Red")
+    longer = [ROUTE[0], ROUTE[1], Column("NAME", "STRING", 80)]
+    route.changes([(seq(2), "U", T, "MBTA", 1, "Red 2")], columns=longer, name="20240301-100000002")
+    qlik.run()
+    error = qlik.loads()[-1][2]
+    assert "column NAME: type drift: the .dfm declares STRING(80), the table column is " in error
+    assert "character varying(50) (length 80 > the table's 50)" in error
+
+
+# --- 9. errors that name the right line and column -------------------------------------------
+
+NOTE = [Column("NOTE_ID", "INT4", key_pos=1), Column("TEXT", "STRING", 10), Column("AT", "DATE")]
+
+
+def _note(qlik: QlikWorld):
+    table = qlik.table("FARES.NOTE", NOTE)
+    table.full_load([(1, "ok", "2024-01-01")])
+    table.onboard()
+    return table
+
+
+def _error_of(qlik: QlikWorld, key: str) -> str:
+    return next(error for k, _, error in qlik.loads() if k == key)
+
+
+def test_line_counts_csv_records_after_a_quoted_newline(qlik: QlikWorld) -> None:
+    note = _note(qlik)
+    key = note.full_load([(1, "a\nb\nc\nd", "2024-01-01"), (2, "x", "2024-13-45")], part=2)
+    qlik.run()
+    assert ": line 3, column AT: " in _error_of(qlik, key)
+
+
+def test_value_too_long_invalid_utf8_and_unterminated_quote(qlik: QlikWorld) -> None:
+    note = _note(qlik)
+    too_long = note.full_load([(1, "a\nb", "2024-01-01"), (2, "x" * 11, "2024-01-01")], part=2)
+    qlik.run()
+    assert ": line 3, column TEXT: value too long" in _error_of(qlik, too_long)
+
+    other = qlik.table("FARES.NOTE2", NOTE)
+    key = other.full_load([(1, "ok", "2024-01-01")])
+    other.onboard()
+    bad_utf8 = b'NOTE_ID,TEXT,AT\n1,"ok",2024-01-01\n2,"\xff\xfe",2024-01-01\n'
+    qlik.land_bytes(key, gzip.compress(bad_utf8))
+    third = qlik.table("FARES.NOTE3", NOTE)
+    key3 = third.full_load([(1, "ok", "2024-01-01")])
+    third.onboard()
+    unterminated = b'NOTE_ID,TEXT,AT\n1,"ok",2024-01-01\n2,"open,2024-01-01\n'
+    qlik.land_bytes(key3, gzip.compress(unterminated))
+    qlik.run()
+    assert ": line 3, column TEXT: invalid byte sequence" in _error_of(qlik, key)
+    assert ": line 3: " in _error_of(qlik, key3)
+    assert "unterminated CSV quoted field" in _error_of(qlik, key3)
+
+
+def test_null_in_a_not_null_column_names_line_and_column(qlik: QlikWorld) -> None:
+    note = _note(qlik)
+    qlik.run()
+    schema, table = note.db_table
+    with get_engine().begin() as conn:
+        conn.exec_driver_sql(f'ALTER TABLE "{schema}"."{table}" ALTER COLUMN "text" SET NOT NULL')
+    key = note.changes([(seq(1), "I", T, 2, "fine", None), (seq(2), "I", T, 3, None, None)])
+    qlik.run()
+    assert ": line 3, column TEXT: NULL in a NOT NULL column" in _error_of(qlik, key)
+
+
+def test_bad_datetime_names_line_and_column(qlik: QlikWorld) -> None:
+    table = qlik.table("FARES.EVENT", [Column("ID", "INT4", key_pos=1), Column("AT", "DATETIME")])
+    key = table.full_load([(1, "2024-01-01 10:00:00"), (2, "a\nb"), (3, "2024-02-30 10:00:00")])
+    table.onboard()
+    qlik.run()
+    error = _error_of(qlik, key)
+    assert ": line 3, column AT: invalid DATETIME" in error
