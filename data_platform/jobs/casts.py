@@ -13,6 +13,7 @@ Type mapping (string columns are never trimmed or changed):
   NUMERIC(p,s) -> decimal(p,s)       (p 0 or above 38 -> decimal(38,s))
   REAL4, REAL8 -> double             BOOLEAN -> boolean
   DATE -> date                       DATETIME -> timestamp (UTC, microseconds, rounded)
+                                     (as Postgres's qlik_datetime: see `_datetime`)
   TIME -> string (checked HH:MM:SS)  BYTES, BLOB -> binary (from hex text)
   STRING, WSTRING, CLOB, NCLOB -> string
 """
@@ -54,7 +55,16 @@ _INTEGER = r"^[+-]?[0-9]+$"
 _REAL = r"(?i)^[+-]?((?=\.?[0-9])[0-9]*(\.[0-9]*)?(e[+-]?[0-9]+)?|nan|inf|infinity)$"
 _DATE = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"
 _FRACTION = r"(\.[0-9]{1,9})?"
-_DATETIME = rf"^[0-9]{{4}}-[0-9]{{2}}-[0-9]{{2}}[ T][0-9]{{2}}:[0-9]{{2}}:[0-9]{{2}}{_FRACTION}(Z|[+-][0-9]{{2}}:[0-9]{{2}})?$"  # noqa: E501
+# Groups: the date and time to the second, fraction digits, zone suffix. `\z`, not `$`:
+# Java's `$` also matches before a final line terminator (\u2028, \u0085), which Postgres's
+# does not. Year 0000 is refused as Postgres refuses it (Spark's cast would take it).
+_DATETIME = (
+    r"^((?!0000)[0-9]{4}-[0-9]{2}-[0-9]{2}[ T][0-9]{2}:[0-9]{2}:[0-9]{2})"
+    r"(?:\.([0-9]{1,9}))?(Z|[+-][0-9]{2}:[0-9]{2})?\z"
+)
+# 9999-12-31 23:59:59.999999 UTC in microseconds: the latest DATETIME of both paths, so
+# SQL Server's 9999-12-31 23:59:59.9999999 stays in year 9999.
+DATETIME_MAX_MICROS = 253402300799999999
 _TIME = rf"^([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9]{_FRACTION}$"
 _WHITESPACE = " \t\r\n\f\v"
 
@@ -126,17 +136,38 @@ def add_line_numbers(df: DataFrame) -> DataFrame:
 
 def _convert(value: Column, rule: CastRule) -> Column:
     if isinstance(rule.spark_type, T.TimestampType):
-        # Spark drops fraction digits 7-9. Postgres rounds them to the nearest microsecond,
-        # ties to even; do the same so the Parquet and the current-state table agree.
-        stamp = value.cast(rule.spark_type)
-        nine = F.rpad(F.regexp_extract(value, r"\.([0-9]+)", 1), 9, "0")
-        rest, sixth = F.substring(nine, 7, 3), F.substring(nine, 6, 1)
-        up = (rest > F.lit("500")) | ((rest == F.lit("500")) & sixth.isin("1", "3", "5", "7", "9"))
-        return F.when(up, stamp + F.expr("INTERVAL 1 MICROSECOND")).otherwise(stamp)
+        return _datetime(value)
     if isinstance(rule.spark_type, T.BinaryType):
         # unhex reads an odd digit count as if it had a leading 0; Qlik writes two per byte.
         return F.when(F.length(value) % 2 == 0, F.unhex(value))
     return value.cast(rule.spark_type)
+
+
+def _datetime(value: Column) -> Column:
+    """A trimmed Qlik DATETIME as the Postgres path's `qlik_datetime` (migration 0003) has it.
+
+    Spark's cast drops fraction digits 7-9 and accepts only zone offsets up to 18:00; so
+    only the whole seconds go through the cast, and the rest is integer arithmetic on
+    microseconds since the epoch: the nine fraction digits rounded to the nearest
+    microsecond, ties to even; the `+-HH:MM` offset subtracted (to UTC); the result at
+    most DATETIME_MAX_MICROS. The seconds are cast with a `Z`, so a value without a zone
+    is read as UTC whatever spark.sql.session.timeZone says. NULL when the text does not
+    match `_DATETIME` or names no valid date and time.
+    """
+    seconds = F.concat(F.regexp_extract(value, _DATETIME, 1), F.lit("Z")).cast(T.TimestampType())
+    nine = F.rpad(F.regexp_extract(value, _DATETIME, 2), 9, "0")
+    micros, rest = F.substring(nine, 1, 6).cast("long"), F.substring(nine, 7, 3).cast("long")
+    up = (rest > 500) | ((rest == 500) & (micros % 2 == 1))
+    zone = F.regexp_extract(value, _DATETIME, 3)
+    sign = F.when(F.substring(zone, 1, 1) == "-", F.lit(-1)).otherwise(F.lit(1))
+    offset_minutes = F.when(
+        F.length(zone) == 6,
+        sign * (F.substring(zone, 2, 2).cast("long") * 60 + F.substring(zone, 5, 2).cast("long")),
+    ).otherwise(F.lit(0))
+    total = F.unix_micros(seconds) + micros + up.cast("long") - offset_minutes * F.lit(60_000_000)
+    # Not F.least: it skips NULLs, and would make an invalid value the maximum.
+    latest = F.lit(DATETIME_MAX_MICROS)
+    return F.timestamp_micros(F.when(total > latest, latest).otherwise(total))
 
 
 @dataclass(frozen=True)

@@ -17,13 +17,13 @@ from data_platform.storage import get_zone
 log = logging.getLogger(__name__)
 
 
-def retry_load(
-    load_id: int,
-    companions: Callable[[str], list[str]],
-    starts_snapshot: Callable[[str], bool] = lambda key: False,
-) -> str:
-    """errored -> ready. Uses the file in incoming if one was put back there, else moves
-    the file (and companions) back from the error zone. Returns what it did."""
+def retry_load(load_id: int, companions: Callable[[str], list[str]]) -> str:
+    """errored -> ready, in the load's own snapshot. Uses the file in incoming if one was
+    put back there (a fixed file, also a fixed first part of a full load: the scan holds
+    it for this retry instead of starting a snapshot), else moves the file (and
+    companions) back from the error zone. Returns what it did.
+
+    Raises DataPlatformError for an unknown or not errored load, or a file found nowhere."""
     engine = get_engine()
     with engine.connect() as conn:
         row = conn.execute(
@@ -38,14 +38,10 @@ def retry_load(
         raise DataPlatformError(f"load {load_id} is {status}; only errored loads can be retried")
     incoming, error = get_zone("incoming"), get_zone("error")
     landed = incoming.head(key)
-    if landed is not None and starts_snapshot(key) and not same_file(landed, size, modified):
-        # A new first part of a full load is a reload, not a fix: a new snapshot.
-        raise DataPlatformError(
-            f"load {load_id}: incoming holds a newer {key}, which starts a new snapshot; "
-            "run `data-platform run` to record it instead of retrying"
-        )
     if landed is not None:
         how = "using the file put back in incoming"
+        if not same_file(landed, size, modified):
+            how += f" ({landed.size} bytes, not the {size} recorded)"
     elif error.head(key) is not None:
         how = "moved the file back from the error zone"
     else:

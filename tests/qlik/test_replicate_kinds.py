@@ -6,11 +6,11 @@ from __future__ import annotations
 import gzip
 from decimal import Decimal
 
-from sqlalchemy import update
+from sqlalchemy import func, select, update
 
 from data_platform.batch.cubic_qlik.writer import Column
 from data_platform.db.engine import get_engine
-from data_platform.db.models import SourceTable
+from data_platform.db.models import SourceTable, TableSnapshot
 from tests.qlik.conftest import QlikWorld, seq
 
 T = "2024-03-01 10:00:00"
@@ -314,3 +314,23 @@ def test_bad_datetime_names_line_and_column(qlik: QlikWorld) -> None:
     qlik.run()
     error = _error_of(qlik, key)
     assert ": line 3, column AT: invalid DATETIME" in error
+
+
+# --- 5. changes-only tables ------------------------------------------------------------------
+
+
+def test_changes_only_table_is_onboarded_from_its_change_dfm_and_applied(
+    qlik: QlikWorld,
+) -> None:
+    table = qlik.table(
+        "FARES.DEVICE", [Column("DEVICE_ID", "INT4", key_pos=1), Column("S", "INT2")]
+    )
+    table.changes([(seq(1), "I", T, 1, 1), (seq(2), "I", T, 2, 1)], name="20240301-100000000")
+    table.changes([(seq(3), "U", T, 1, 2), (seq(4), "D", T, 2, None)], name="20240301-110000000")
+    result = table.onboard()
+    assert result.created
+    summary = qlik.run()
+    assert (summary.ingest.archived, summary.ingest.errored) == (2, 0)
+    assert table.rows() == [(1, 2)]
+    with get_engine().connect() as conn:
+        assert conn.scalar(select(func.count()).select_from(TableSnapshot)) == 0

@@ -49,18 +49,53 @@ def test_reload_after_an_errored_full_load_part(qlik: QlikWorld, sample: QlikTab
     assert qlik.keys("incoming") == []
 
 
-def test_retry_refuses_a_reloaded_first_part(qlik: QlikWorld, sample: QlikTable) -> None:
+def test_retry_repairs_a_bad_first_part_in_the_same_snapshot(
+    qlik: QlikWorld, sample: QlikTable
+) -> None:
+    """The fixed LOAD00000001 is applied in its snapshot, then the parts and changes that
+    waited: nothing superseded, nothing lost."""
     sample.full_load([("bad", "x", T)])  # the first part itself is bad
-    sample.changes([(seq(1), "U", T, 1, "stale change", T)], name="20211201-000000001")
+    sample.full_load([(2, "two", T)], part=2)
+    sample.changes([(seq(1), "U", T, 1, "changed after the load", T)], name="20211201-000000001")
     qlik.run()
+    assert [s for _, s, _ in qlik.loads()] == ["errored", "ready", "ready"]
     time.sleep(1.1)
-    sample.full_load([(1, "fresh from reload", T)])
+    sample.full_load([(1, "fixed", T)])  # the fixed file, put back under its key
+    summary = qlik.run()  # held for retry: no new snapshot, nothing superseded
+    assert (summary.scan.new_snapshots, summary.scan.new_loads) == (0, 0)
     result = CliRunner().invoke(cli, ["cubic-qlik", "retry", "1"])
-    assert result.exit_code == 1
-    assert "incoming holds a newer cubic/ods_qlik/TEST.SAMPLE/LOAD00000001.csv.gz" in result.stderr
+    assert result.exit_code == 0, result.stderr
     summary = qlik.run()
-    assert (summary.scan.new_snapshots, summary.ingest.superseded) == (1, 1)
-    assert [r[:2] for r in sample.rows()] == [(1, "fresh from reload")]
+    assert (summary.scan.new_snapshots, summary.ingest.superseded) == (0, 0)
+    assert [r[:2] for r in sample.rows()] == [(1, "changed after the load"), (2, "two")]
+    assert set(qlik.statuses().values()) == {"archived"}
+
+
+def test_retry_repairs_a_bad_later_part_and_a_bad_change_file(
+    qlik: QlikWorld, sample: QlikTable
+) -> None:
+    sample.full_load([("bad", "x", T)], part=2)
+    sample.changes([(seq(1), "I", T, 5, "five", T)], name="20211201-000000001")
+    qlik.run()
+    assert [r[0] for r in sample.rows()] == [1, 2]  # part 1 only; the rest waits
+    time.sleep(1.1)
+    sample.full_load([(3, "three", T)], part=2)
+    assert CliRunner().invoke(cli, ["cubic-qlik", "retry", "2"]).exit_code == 0
+    qlik.run()
+    assert [r[0] for r in sample.rows()] == [1, 2, 3, 5]
+    # A bad change file, then a good one after it: the table waits, then both apply.
+    bad = sample.changes([(seq(2), "X", T, 6, "six", T)], name="20211201-000000002")
+    sample.changes([(seq(3), "U", T, 6, "six later", T)], name="20211201-000000003")
+    qlik.run()
+    assert qlik.statuses()[bad] == "errored"
+    assert [r[0] for r in sample.rows()] == [1, 2, 3, 5]
+    time.sleep(1.1)
+    sample.changes([(seq(2), "I", T, 6, "six", T)], name="20211201-000000002")
+    load_id = next(i for i, (k, _, _) in enumerate(qlik.loads(), start=1) if k == bad)
+    assert CliRunner().invoke(cli, ["cubic-qlik", "retry", str(load_id)]).exit_code == 0
+    qlik.run()
+    assert sample.rows()[-1][:2] == (6, "six later")
+    assert set(qlik.statuses().values()) == {"archived"}
 
 
 def test_a_newer_file_under_the_same_key_is_not_archived_with_the_old_load(

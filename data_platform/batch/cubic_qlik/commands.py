@@ -118,11 +118,10 @@ def retry(load_id: int) -> None:
     \b
     Example:  data-platform cubic-qlik retry 42 && data-platform run
     """
-    from data_platform.batch.cubic_qlik.files import is_snapshot_start
     from data_platform.batch.cubic_qlik.pipeline import companions
     from data_platform.loads.retry import retry_load
 
-    how = retry_load(load_id, companions, is_snapshot_start)
+    how = retry_load(load_id, companions)
     click.echo(f"load {load_id} is ready again ({how})")
 
 

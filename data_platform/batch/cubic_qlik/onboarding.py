@@ -15,7 +15,7 @@ from alembic.script import ScriptDirectory
 
 from data_platform.batch.cubic_qlik import naming
 from data_platform.batch.cubic_qlik.dfm import Dfm, DfmColumn, parse_dfm
-from data_platform.batch.cubic_qlik.files import FULL_LOAD_RE, file_name
+from data_platform.batch.cubic_qlik.files import CHANGE_RE, FULL_LOAD_RE, TablePrefixes, file_name
 from data_platform.batch.cubic_qlik.types import describe_type, sa_type
 from data_platform.db import migrations
 from data_platform.errors import OnboardingError
@@ -55,34 +55,50 @@ def table_prefix(source_table: str) -> str:
 
 
 def read_incoming_dfm(source_table: str) -> tuple[Dfm, str]:
-    """The .dfm of the newest full-load file of `source_table` in the incoming zone."""
+    """The .dfm to onboard `source_table` from: its current snapshot's LOAD00000001 (the
+    newest full-load .dfm) in the incoming zone, else, for a table that only receives
+    changes (a task run with changes only), its newest change file's .dfm.
+
+    Raises OnboardingError when neither is there."""
     incoming = get_zone("incoming")
     prefix = table_prefix(source_table)
+    prefixes = TablePrefixes(prefix)
     candidates = [
         info
         for info in incoming.list(prefix)
         if info.key.endswith(".dfm")
         and FULL_LOAD_RE.match(file_name(info.key)[: -len(".dfm")] + ".csv")
     ]
-    if not candidates:
-        raise OnboardingError(
-            f"no full-load .dfm (LOADnnnnnnnn.dfm) under {incoming.describe(prefix)}: "
-            "land the table's files first or pass --dfm PATH"
+    if candidates:
+        # The first part of the newest full load: LOAD00000001 of the current snapshot.
+        chosen = max(
+            candidates,
+            key=lambda info: (info.key.endswith("/LOAD00000001.dfm"), info.last_modified, info.key),
         )
-    # The first part of the newest full load: LOAD00000001 of the current snapshot.
-    newest = max(
-        candidates,
-        key=lambda info: (info.key.endswith("/LOAD00000001.dfm"), info.last_modified, info.key),
-    )
-    with incoming.open(newest.key) as body:
-        return parse_dfm(body.read(), key=newest.key), newest.key
+    else:
+        changes = [
+            info
+            for info in incoming.list(prefixes.changes)
+            if info.key.endswith(".dfm")
+            and CHANGE_RE.match(file_name(info.key)[: -len(".dfm")] + ".csv")
+        ]
+        if not changes:
+            raise OnboardingError(
+                f"no .dfm of a full load (LOADnnnnnnnn.dfm) or of a change file under "
+                f"{incoming.describe(prefix)} or {incoming.describe(prefixes.changes)}: land "
+                "the table's files first or pass --dfm PATH"
+            )
+        chosen = max(changes, key=lambda info: info.key)  # names are times
+        log.info("no full load of %s: onboarding from its change file %s", source_table, chosen.key)
+    with incoming.open(chosen.key) as body:
+        return parse_dfm(body.read(), key=chosen.key), chosen.key
 
 
 def build_spec(
     dfm: Dfm, *, raw: bool = False, key: list[str] | None = None, source_table: str | None = None
 ) -> TableSpec:
-    if dfm.is_change_file:
-        raise OnboardingError("the .dfm is a change file's; onboard from a full-load .dfm")
+    # A change file's .dfm lists the header columns, then the table's columns with their
+    # primaryKeyPos: a changes-only table is onboarded from it.
     qualified = source_table or dfm.qualified_name
     schema, table = naming.split_source_name(qualified)
     if (schema, table) != (dfm.source_schema, dfm.source_table):

@@ -112,10 +112,27 @@ def _record(
     ).all()
     known = {(key, modified) for key, modified, _, _ in existing}
     pending = {key: snap for key, _, status, snap in existing if status != LoadStatus.ARCHIVED}
+    current = snapshots[-1][1] if snapshots else None
+    # A first part landing again while the current snapshot's first part is errored is
+    # the fixed file for that load (`retry` applies it in the same snapshot, and the
+    # snapshot's waiting loads after it), not a reload that would supersede them.
+    held = {
+        key
+        for key, _, status, snap in existing
+        if status == LoadStatus.ERRORED and snap == current and is_snapshot_start(key)
+    }
     candidates = [info for info in batch if (info.key, info.last_modified) not in known]
     if not candidates:
         return 0
     for info in sorted(candidates, key=lambda i: (i.last_modified, i.key)):
+        if info.key in held:
+            log.warning(
+                "%s landed again while its load is errored: kept for `data-platform cubic-qlik "
+                "retry` (applied in the same snapshot), not started as a new snapshot",
+                info.key,
+                extra={"table": table.name},
+            )
+            continue
         if is_snapshot_start(info.key) and (not snapshots or info.last_modified > snapshots[-1][0]):
             _start_snapshot(conn, table, info, snapshots)
             result.new_snapshots += 1
