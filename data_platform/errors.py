@@ -9,6 +9,23 @@ class DataPlatformError(Exception):
     exit_code = 1
 
 
+def exit_code_for(exc: BaseException) -> int:
+    """The documented exit code (README, "Exit codes") of any failure: the error's own for
+    ours, 3 for the database, 4 for storage, 1 for anything else."""
+    from botocore.exceptions import BotoCoreError, ClientError
+    from psycopg2 import InterfaceError
+    from psycopg2 import OperationalError as PgOperationalError
+    from sqlalchemy.exc import OperationalError, ProgrammingError
+
+    if isinstance(exc, DataPlatformError):
+        return exc.exit_code
+    if isinstance(exc, OperationalError | ProgrammingError | PgOperationalError | InterfaceError):
+        return 3
+    if isinstance(exc, ClientError | BotoCoreError):
+        return 4
+    return 1
+
+
 class ConfigError(DataPlatformError):
     """A setting is missing or invalid."""
 

@@ -45,6 +45,12 @@ class PlatformStatus:
             active = "" if table.is_active else " (inactive)"
             snapshot = f" [snapshot {table.snapshot:%Y-%m-%d %H:%M:%S}]" if table.snapshot else ""
             lines.append(f"table {table.name}{active}{snapshot}: {counts}")
+            if table.rebuilds and table.rebuilt_at:
+                lines.append(
+                    f"  snapshot rebuilt {table.rebuilds} time(s), last at "
+                    f"{table.rebuilt_at:%Y-%m-%d %H:%M:%S %Z}: a full-load part arrived after "
+                    "its changes were applied"
+                )
             if table.latest_error:
                 lines.append(
                     f"  latest error (load {table.latest_error_load_id}): {table.latest_error}"

@@ -10,20 +10,21 @@ from botocore.exceptions import BotoCoreError, ClientError
 from sqlalchemy.exc import OperationalError, ProgrammingError
 
 from data_platform import __version__
-from data_platform.errors import DataPlatformError
+from data_platform.errors import DataPlatformError, exit_code_for
 
 CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
 
 def _one_line(exc: BaseException) -> tuple[str, int]:
+    code = exit_code_for(exc)
     if isinstance(exc, DataPlatformError):
-        return str(exc), exc.exit_code
+        return str(exc), code
     if isinstance(exc, OperationalError | ProgrammingError):
         reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
-        return f"database: {reason}", 3
+        return f"database: {reason}", code
     if isinstance(exc, ClientError | BotoCoreError):
-        return f"storage: {exc}", 4
-    return f"unexpected {type(exc).__name__}: {exc} (run with --debug for the traceback)", 1
+        return f"storage: {exc}", code
+    return f"unexpected {type(exc).__name__}: {exc} (run with --debug for the traceback)", code
 
 
 class AppGroup(click.Group):

@@ -26,7 +26,9 @@ def run(watch: float | None, as_json: bool) -> None:
     """Scan the incoming zone and ingest every ready load, for all sources.
 
     \b
-    Exits 1 when a load was errored, so a scheduler notices.
+    Exits 1 when a load was errored, so a scheduler notices; a run that stopped exits
+    with the code of its cause (3 database, 4 storage, 5 job run; README, "Exit codes").
+    With --watch, a failed pass is logged and the next one runs.
 
     \b
     Examples:
@@ -36,7 +38,16 @@ def run(watch: float | None, as_json: bool) -> None:
     from data_platform.pipeline import run_once
 
     while True:
-        summary = run_once()
+        if watch is None:
+            summary = run_once()
+        else:
+            try:
+                summary = run_once()
+            except Exception as exc:
+                # A scheduler-like loop outlives a database or store that is down a while.
+                log.error("run failed, next in %ss: %s", watch, exc, exc_info=log.isEnabledFor(10))
+                time.sleep(watch)
+                continue
         click.echo(json.dumps(summary.to_dict()) if as_json else summary.render())
         if watch is None:
             if summary.errored:

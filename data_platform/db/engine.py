@@ -12,7 +12,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
-from data_platform.errors import DatabaseError
+from data_platform.errors import ConfigError, DatabaseError
 from data_platform.settings import Settings, get_settings
 
 log = logging.getLogger(__name__)
@@ -22,6 +22,7 @@ def database_url(settings: Settings | None = None) -> str:
     """The configured DATABASE_URL, else the embedded server's (started on demand)."""
     settings = settings or get_settings()
     if settings.database_url:
+        _check_url(settings.database_url)
         url = make_url(settings.database_url)
         if url.drivername in ("postgres", "postgresql"):
             url = url.set(drivername="postgresql+psycopg2")
@@ -34,6 +35,20 @@ def database_url(settings: Settings | None = None) -> str:
     from data_platform.db.embedded import ensure_database
 
     return ensure_database(settings.home)
+
+
+def _check_url(raw: str) -> None:
+    """Refuse a URL whose user or password holds an unencoded `@`: it would be parsed as
+    part of the host, and the password would then show in logs and errors. The message
+    never echoes the URL.
+
+    Raises ConfigError."""
+    authority = raw.split("://", 1)[-1].split("/", 1)[0].split("?", 1)[0]
+    if authority.count("@") > 1:
+        raise ConfigError(
+            "DATABASE_URL: the user or password holds an unencoded '@': percent-encode it "
+            "as %40 (the URL is not shown because it holds the password)"
+        )
 
 
 def masked(url: str) -> str:

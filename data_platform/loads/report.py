@@ -20,6 +20,8 @@ class TableStatus:
     latest_error: str | None = None
     latest_error_load_id: int | None = None
     snapshot: datetime | None = None  # the current snapshot (its LOAD00000001's time)
+    rebuilds: int = 0  # times the current snapshot was rebuilt (a late full-load part)
+    rebuilt_at: datetime | None = None
 
     def to_dict(self) -> dict[str, object]:
         return {
@@ -30,6 +32,8 @@ class TableStatus:
             "latest_error": self.latest_error,
             "latest_error_load_id": self.latest_error_load_id,
             "snapshot": self.snapshot.isoformat() if self.snapshot else None,
+            "snapshot_rebuilds": self.rebuilds,
+            "snapshot_rebuilt_at": self.rebuilt_at.isoformat() if self.rebuilt_at else None,
         }
 
 
@@ -52,9 +56,18 @@ def table_statuses(session: Session) -> list[TableStatus]:
     for table_id, load_id, error in session.execute(latest):
         tables[table_id].latest_error = error
         tables[table_id].latest_error_load_id = load_id
-    snapshots = select(TableSnapshot.table_id, func.max(TableSnapshot.snapshot)).group_by(
-        TableSnapshot.table_id
+    snapshots = (
+        select(
+            TableSnapshot.table_id,
+            TableSnapshot.snapshot,
+            TableSnapshot.rebuilds,
+            TableSnapshot.rebuilt_at,
+        )
+        .distinct(TableSnapshot.table_id)
+        .order_by(TableSnapshot.table_id, TableSnapshot.snapshot.desc())
     )
-    for table_id, snapshot in session.execute(snapshots):
+    for table_id, snapshot, rebuilds, rebuilt_at in session.execute(snapshots):
         tables[table_id].snapshot = snapshot
+        tables[table_id].rebuilds = rebuilds
+        tables[table_id].rebuilt_at = rebuilt_at
     return list(tables.values())

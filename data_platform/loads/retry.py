@@ -10,7 +10,6 @@ from sqlalchemy import select, update
 from data_platform.db.engine import get_engine
 from data_platform.db.models import Load, LoadStatus
 from data_platform.errors import DataPlatformError
-from data_platform.loads.moves import same_file
 from data_platform.loads.state import transition
 from data_platform.storage import get_zone
 
@@ -33,15 +32,13 @@ def retry_load(load_id: int, companions: Callable[[str], list[str]]) -> str:
         ).first()
     if row is None:
         raise DataPlatformError(f"no load {load_id}")
-    key, status, size, modified = row
+    key, status = row[0], row[1]
     if status != LoadStatus.ERRORED:
         raise DataPlatformError(f"load {load_id} is {status}; only errored loads can be retried")
     incoming, error = get_zone("incoming"), get_zone("error")
     landed = incoming.head(key)
     if landed is not None:
         how = "using the file put back in incoming"
-        if not same_file(landed, size, modified):
-            how += f" ({landed.size} bytes, not the {size} recorded)"
     elif error.head(key) is not None:
         how = "moved the file back from the error zone"
     else:

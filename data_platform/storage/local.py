@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import tempfile
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -12,6 +14,8 @@ from typing import BinaryIO
 
 from data_platform.errors import StorageError
 from data_platform.storage.base import ObjectInfo, check_key
+
+log = logging.getLogger(__name__)
 
 # Files the local store writes while a put or copy is in flight; never listed.
 _PARTIAL_SUFFIX = ".dp-partial"
@@ -114,6 +118,7 @@ class LocalObjectStore:
     def _write(path: Path, writer) -> None:
         # Write beside the target and rename: a reader sees the whole object or none.
         path.parent.mkdir(parents=True, exist_ok=True)
+        _remove_stale_partials(path.parent)
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".", suffix=_PARTIAL_SUFFIX)
         try:
             with os.fdopen(fd, "wb") as out:
@@ -122,3 +127,28 @@ class LocalObjectStore:
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
             raise
+
+
+# A partial file older than this was left by a killed writer (a live one renames its file
+# when done, and a write of one object takes far less).
+STALE_PARTIAL_SECONDS = 3600
+
+
+_cleaned: set[Path] = set()
+
+
+def _remove_stale_partials(directory: Path) -> None:
+    """Delete temporary files that a killed process left in `directory`: once per
+    directory and process, at its first write (a scan per write would grow with it)."""
+    if directory in _cleaned:
+        return
+    _cleaned.add(directory)
+    now = time.time()
+    for entry in os.scandir(directory):
+        if entry.name.endswith(_PARTIAL_SUFFIX) and entry.is_file():
+            try:
+                if now - entry.stat().st_mtime > STALE_PARTIAL_SECONDS:
+                    os.unlink(entry.path)
+                    log.warning("removed %s, left by a stopped writer", entry.path)
+            except FileNotFoundError:
+                pass  # another process cleaned it up first

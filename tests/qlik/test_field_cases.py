@@ -17,6 +17,7 @@ from data_platform.db.engine import get_engine
 from data_platform.db.models import Load, SourceTable, TableSnapshot
 from data_platform.pipeline import run_once
 from data_platform.settings import Settings
+from data_platform.status import platform_status
 from data_platform.storage import get_zone
 from data_platform.storage.transfer import upload_tree
 
@@ -140,6 +141,7 @@ def test_05_late_full_load_part_does_not_undo_applied_changes(case: Case) -> Non
     assert {status for _, status, _ in case.loads()} == {"archived"}
     with get_engine().connect() as conn:
         assert conn.scalar(select(TableSnapshot.rebuilds)) == 1
+    assert "  snapshot rebuilt 1 time(s), last at " in platform_status().render()
     # Nothing left to do: a second run changes nothing.
     run_once()
     assert [r[0] for r in case.rows("FARES.TAP")] == [1, 2, 4, 5]

@@ -173,7 +173,8 @@ def test_dfm_of_another_table_is_refused(qlik: QlikWorld, tmp_path: Path) -> Non
 
 def test_no_dfm_in_incoming(qlik: QlikWorld) -> None:
     code, _, err = _invoke("--table", "EDW.NOTHING", "--versions-dir", str(qlik.versions))
-    assert code == 1 and "no full-load .dfm (LOADnnnnnnnn.dfm) under" in err
+    assert code == 1
+    assert "no .dfm of a full load (LOADnnnnnnnn.dfm) or of a change file under" in err
 
 
 def test_revision_downgrades_cleanly(qlik: QlikWorld, platform: Settings, tmp_path: Path) -> None:

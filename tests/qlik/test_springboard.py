@@ -57,3 +57,27 @@ def test_parquet_of_a_load_postgres_rejects_is_removed(qlik: QlikWorld, sample: 
     assert "key column is empty (NULL)" in dict((k, e) for k, _, e in qlik.loads())[null_key]
     identifiers = {k.split("/identifier=")[1].split("/")[0] for k in qlik.keys("springboard")}
     assert identifiers == {"LOAD00000001.csv.gz"}
+
+
+def test_a_load_recorded_while_the_job_runs_gets_its_parquet_before_it_is_archived(
+    qlik: QlikWorld, sample: QlikTable, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from data_platform.batch.cubic_qlik.scan import scan_incoming
+    from data_platform.jobs import springboard
+
+    real = springboard.run_springboard
+    runs: list[list[str]] = []
+
+    def in_flight(job_loads):
+        runs.append([load.source_key for load in job_loads])
+        if len(runs) == 1:  # another scan records a new file while this run is in flight
+            sample.changes([(seq(1), "I", T, 7, "seven", T)], name="20211201-000000001")
+            scan_incoming()
+        return real(job_loads)
+
+    monkeypatch.setattr(springboard, "run_springboard", in_flight)
+    summary = qlik.run()
+    assert summary.ingest.archived == 2
+    assert len(runs) == 2  # the late load had a job run of its own
+    identifiers = {k.split("/identifier=")[1].split("/")[0] for k in qlik.keys("springboard")}
+    assert identifiers == {"LOAD00000001.csv.gz", "20211201-000000001.csv.gz"}

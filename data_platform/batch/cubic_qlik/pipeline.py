@@ -22,7 +22,7 @@ from data_platform.batch.cubic_qlik.naming import SOURCE
 from data_platform.batch.cubic_qlik.reader import DataFileReader
 from data_platform.db.engine import get_engine
 from data_platform.db.models import Load, LoadSnapshot, LoadStatus, SourceTable, TableSnapshot
-from data_platform.errors import DataPlatformError, LoadError, StorageError
+from data_platform.errors import DataPlatformError, LoadError, StorageError, exit_code_for
 from data_platform.loads.locks import table_lock
 from data_platform.loads.moves import finish_load
 from data_platform.loads.state import transition
@@ -84,7 +84,7 @@ def ingest(tables: list[str] | None = None) -> IngestResult:
         if tables:
             query = query.where(SourceTable.name.in_(tables))
         candidates = conn.execute(query).all()
-    failures: list[str] = []
+    failures: list[tuple[str, BaseException]] = []
     for table_id, name, db_schema, db_table, sparse_updates in candidates:
         try:
             with table_lock(engine, table_id) as got:
@@ -98,11 +98,17 @@ def ingest(tables: list[str] | None = None) -> IngestResult:
             # Not a file's fault (its load went back to ready): the other tables go on,
             # and the run still ends in an error.
             log.exception("ingest of %s stopped: %s", name, exc, extra={"table": name})
-            failures.append(f"{name}: {exc}")
+            failures.append((name, exc))
     if failures:
-        raise DataPlatformError(
-            f"ingest stopped for {len(failures)} table(s), the others went on; first: {failures[0]}"
+        name, first = failures[0]
+        error = DataPlatformError(
+            f"ingest stopped for {len(failures)} table(s), the others went on; first: "
+            f"{name}: {first}"
         )
+        # The run exits with the most specific cause (database, storage, job run).
+        codes = [exit_code_for(exc) for _, exc in failures]
+        error.exit_code = next((code for code in codes if code != 1), 1)
+        raise error from first
     return result
 
 
@@ -130,8 +136,7 @@ class TableIngest:
 
     def run(self) -> None:
         self.recover()
-        if get_settings().springboard_enabled:
-            self.springboard()
+        springboard = get_settings().springboard_enabled
         while True:
             loads = self.pending()
             current = self.current_snapshot()
@@ -152,6 +157,8 @@ class TableIngest:
                 for load in superseded:
                     self.supersede(load)
                 continue
+            if springboard:
+                self.springboard(ready)
             late = [load for load in ready if is_full_load(load.key)]
             if late and current is not None:
                 applied = self.archived(current)
@@ -260,19 +267,18 @@ class TableIngest:
         elif done == S.ERRORED:
             self.result.errored += 1
 
-    def springboard(self) -> None:
-        """Hand the ready loads of the current snapshot to the Glue job, in one run, before
-        they are applied and archived; a load the job fails is errored with its message."""
+    def springboard(self, ready: list[PendingLoad]) -> None:
+        """Hand the ready loads of the current snapshot that the Glue job has not seen yet
+        to it, in one run, before they are applied and archived; a load the job fails is
+        errored with its message when its turn comes. Runs again in every pass, so a load
+        recorded while a job run was in flight (another scan, a new snapshot) is never
+        archived without its Parquet. `ready` holds loads of the current snapshot only."""
         from data_platform.jobs.job_input import JobLoad
         from data_platform.jobs.springboard import run_springboard
 
-        current = self.current_snapshot()
-        loads = [
-            load
-            for load in self.pending()
-            if load.status == S.READY and (current is None or load.snapshot_id == current)
-        ]
-        if not loads or self.blocked(current):
+        seen = self.springboard_partitions.keys() | self.springboard_failures.keys()
+        loads = [load for load in ready if load.key not in seen]
+        if not loads:
             return
         job_loads = [
             JobLoad.create(load.key, self.name, load.snapshot_time, is_raw=load.is_raw)
@@ -283,12 +289,14 @@ class TableIngest:
         results = run_springboard(job_loads)
         # Failed loads are errored when their turn comes, so the loads before them still
         # apply in order.
-        self.springboard_failures = {key: reason for key, reason in results.items() if reason}
-        self.springboard_partitions = {
-            job_load.source_key: job_load.partition_path
-            for job_load in job_loads
-            if not results.get(job_load.source_key)
-        }
+        self.springboard_failures.update({key: why for key, why in results.items() if why})
+        self.springboard_partitions.update(
+            {
+                job_load.source_key: job_load.partition_path
+                for job_load in job_loads
+                if not results.get(job_load.source_key)
+            }
+        )
 
     def _error(self, load: PendingLoad, error: LoadError) -> None:
         message = error.describe()

@@ -23,7 +23,9 @@ down_revision: str | Sequence[str] | None = "0002"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
-PATTERN = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}[ T][0-9]{2}:[0-9]{2}:[0-9]{2}"
+# Hours 00-23 and seconds 00-59, as Spark's cast: Postgres alone would take 24:00:00
+# and 23:59:60.
+PATTERN = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}[ T](?:[01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9]"
 MAX = "9999-12-31 23:59:59.999999"
 
 # The general case: surrounding whitespace, a zone suffix, and invalid text (an error
@@ -40,7 +42,7 @@ BEGIN
         RETURN NULL;
     END IF;
     m := regexp_match(
-        btrim(value, E' \t\r\n\f\v'),
+        btrim(value, E' \t\r\n\f\x0b'),
         '^({PATTERN[1:]})(?:\.([0-9]{{1,9}}))?(Z|[+-][0-9]{{2}}:[0-9]{{2}})?$'
     );
     IF m IS NULL THEN

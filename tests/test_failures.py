@@ -1,0 +1,68 @@
+"""Failure paths of issue 8's small things: exit codes of `run`, `--watch` going on, a
+DATABASE_URL with an unencoded `@`, partial files a killed writer left behind."""
+
+from __future__ import annotations
+
+import io
+import os
+import time
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from data_platform.cli.main import cli
+from data_platform.errors import StorageError
+from data_platform.settings import Settings, reset_settings
+from data_platform.storage import get_zone
+from data_platform.storage.local import STALE_PARTIAL_SECONDS
+
+
+def test_watch_logs_a_failed_pass_and_goes_on(
+    platform: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import data_platform.pipeline as pipeline_module
+
+    passes = []
+
+    def run_once():
+        passes.append(1)
+        if len(passes) == 1:
+            raise StorageError("store unreachable")
+        raise KeyboardInterrupt  # stands for the operator's Ctrl-C on the second pass
+
+    monkeypatch.setattr(pipeline_module, "run_once", run_once)
+    monkeypatch.setattr(time, "sleep", lambda seconds: None)
+    result = CliRunner().invoke(cli, ["run", "--watch", "1"])
+    assert len(passes) == 2  # the failed pass did not end the loop
+    assert result.exit_code != 0  # the interrupt did
+    assert "run failed, next in 1.0s: store unreachable" in result.stderr
+
+
+def test_database_url_with_an_unencoded_at_is_refused_without_the_password(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("DATABASE_URL", "postgresql://app:s3cr@t@db.example:5432/platform")
+    reset_settings()
+    result = CliRunner().invoke(cli, ["status"])
+    assert result.exit_code == 2
+    assert result.stderr == (
+        "Error: DATABASE_URL: the user or password holds an unencoded '@': percent-encode it "
+        "as %40 (the URL is not shown because it holds the password)\n"
+    )
+    assert "s3cr" not in result.stderr + result.stdout
+
+
+def test_partial_file_of_a_killed_writer_is_removed_by_the_next_write(platform: Settings) -> None:
+    incoming = get_zone("incoming")
+    folder = Path(incoming.store.root) / incoming.bucket / "cubic"
+    folder.mkdir(parents=True, exist_ok=True)
+    stale, fresh = folder / ".abc.dp-partial", folder / ".def.dp-partial"
+    stale.write_bytes(b"half")
+    fresh.write_bytes(b"being written")
+    old = time.time() - STALE_PARTIAL_SECONDS - 10
+    os.utime(stale, (old, old))
+    incoming.put("cubic/new.csv", io.BytesIO(b"x"))
+    assert not stale.exists()
+    assert fresh.exists()  # maybe a live writer's: left alone
+    assert [i.key for i in incoming.list("cubic/")] == ["cubic/new.csv"]
