@@ -51,6 +51,7 @@ OPERATIONS = ("I", "U", "D", "B")
 TIMESTAMP = "timestamp without time zone"
 _COPY_CONTEXT = re.compile(r"line (\d+)(?:, column ([^:]+))?")
 _QUOTED_VALUE = re.compile(r'"(.*)"', re.DOTALL)
+_EVERY_ROW = sql.SQL("true")
 
 
 @dataclass(frozen=True)
@@ -279,7 +280,7 @@ class FileApplier:
         if rows == 0:
             return ApplyResult(rows=0)
         self._check_hex(stage, columns)
-        self._check_keys(stage, where=sql.SQL("true"))
+        self._check_keys(stage, where=_EVERY_ROW)
         cols = sql.SQL(", ").join(map(sql.Identifier, self.target.columns))
         values = sql.SQL(", ").join(self._value(c) for c in self.target.columns)
         update = sql.SQL(", ").join(
@@ -687,6 +688,26 @@ class FileApplier:
         )
         return self.cur.fetchone()
 
+    def _first_matches(
+        self,
+        stage: sql.Composable,
+        conditions: list[sql.Composable],
+        where: sql.Composable = _EVERY_ROW,
+    ) -> list[int | None]:
+        """The first record number matching each condition (None: no record), in one pass
+        over the staged rows."""
+        self.cur.execute(
+            sql.SQL("SELECT {} FROM {} WHERE {}").format(
+                sql.SQL(", ").join(
+                    sql.SQL("min(CASE WHEN {} THEN {} END)").format(cond, sql.Identifier(ORD))
+                    for cond in conditions
+                ),
+                stage,
+                where,
+            )
+        )
+        return list(self.cur.fetchone())
+
     def _check_keys(self, stage: sql.Composable, where: sql.Composable) -> None:
         """A key column that is NOT NULL in the table, or a key NULL in every part, is an
         error naming the first such record."""
@@ -704,17 +725,7 @@ class FileApplier:
                     self.target.key[-1],
                 )
             )
-        self.cur.execute(
-            sql.SQL("SELECT {} FROM {} WHERE {}").format(
-                sql.SQL(", ").join(
-                    sql.SQL("min(CASE WHEN {} THEN {} END)").format(cond, sql.Identifier(ORD))
-                    for cond, _ in conditions
-                ),
-                stage,
-                where,
-            )
-        )
-        firsts = self.cur.fetchone()
+        firsts = self._first_matches(stage, [cond for cond, _ in conditions], where)
         bad = [(o, c) for o, (_, c) in zip(firsts, conditions, strict=True) if o is not None]
         if bad:
             ord_, column = min(bad)
@@ -728,17 +739,10 @@ class FileApplier:
             (sql.SQL("{o} IS NULL OR {o} NOT IN ('I', 'U', 'D', 'B')").format(o=oper), OPER),
             (sql.SQL("{} IS NULL").format(seq), SEQ),
         ]
-        self.cur.execute(
-            sql.SQL("SELECT {}, bool_or({} = 'B') FROM {}").format(
-                sql.SQL(", ").join(
-                    sql.SQL("min(CASE WHEN {} THEN {} END)").format(cond, sql.Identifier(ORD))
-                    for cond, _ in checks
-                ),
-                oper,
-                stage,
-            )
+        *firsts, first_before_image = self._first_matches(
+            stage, [*(cond for cond, _ in checks), sql.SQL("{} = 'B'").format(oper)]
         )
-        *firsts, has_before_images = self.cur.fetchone()
+        has_before_images = first_before_image is not None
         bad = [(ord_, column) for ord_, (_, column) in zip(firsts, checks, strict=True) if ord_]
         if bad:
             ord_, column = min(bad)
@@ -754,7 +758,7 @@ class FileApplier:
                 raise self.error(f"unknown operation {value!r} (expected I, U, D or B)", line, OPER)
             raise self.error("empty change sequence", line, SEQ)
         self._check_keys(stage, where=sql.SQL("{} <> 'B'").format(oper))
-        return bool(has_before_images)
+        return has_before_images
 
     def _check_hex(self, stage: sql.Composable, columns: list[str]) -> None:
         for column in (c for c in columns if c in self.target.bytea):
