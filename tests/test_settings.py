@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -77,7 +78,8 @@ def test_log_lines_carry_table_and_load_ids() -> None:
 
 @pytest.mark.slow
 def test_two_commands_starting_the_embedded_server_at_once_share_it(tmp_path: Path) -> None:
-    env = {"PATH": "/usr/bin:/bin", "DATA_PLATFORM_HOME": str(tmp_path / "shared-home")}
+    # Only PATH from outside (pgserver runs useradd from sbin when root): no DATABASE_URL.
+    env = {"PATH": os.environ["PATH"], "DATA_PLATFORM_HOME": str(tmp_path / "shared-home")}
     argv = [sys.executable, "-m", "data_platform", "db", "url"]
     procs = [
         subprocess.Popen(

@@ -31,7 +31,9 @@ def _server(home: Path):
         import pgserver
 
     pgdata = pgdata_dir(home)
-    pgdata.parent.mkdir(parents=True, exist_ok=True)
+    # Create the data directory ourselves: pgserver checks and creates it outside its
+    # lock (mkdir with exist_ok=False), so two commands starting at once race on it.
+    pgdata.mkdir(parents=True, exist_ok=True)
     try:
         return pgserver.get_server(pgdata, cleanup_mode=None)
     except Exception as exc:  # pgserver raises plain exceptions from pg_ctl/initdb
