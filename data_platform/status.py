@@ -20,6 +20,7 @@ class PlatformStatus:
     incoming_objects: int
     tables: list[TableStatus]
     unregistered_keys: list[str]
+    error_zone: str = ""  # where errored files lie, ending in "/"
 
     def to_dict(self) -> dict[str, object]:
         return {
@@ -55,6 +56,8 @@ class PlatformStatus:
                 lines.append(
                     f"  latest error (load {table.latest_error_load_id}): {table.latest_error}"
                 )
+                if table.latest_error_file:
+                    lines.append(f"  its file: {self.error_zone}{table.latest_error_file}")
         if self.unregistered_keys:
             lines.append(f"unregistered files in incoming ({len(self.unregistered_keys)}):")
             lines.extend(f"  {key}" for key in self.unregistered_keys[:20])
@@ -88,4 +91,5 @@ def platform_status() -> PlatformStatus:
         incoming_objects=count,
         tables=tables,
         unregistered_keys=unregistered,
+        error_zone=get_zone("error").describe(),
     )

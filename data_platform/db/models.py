@@ -49,6 +49,10 @@ class LoadStatus(enum.StrEnum):
     ERRORED = "errored"
 
 
+# A load that failed, or is on its way to the error zone.
+ERROR_STATES = (LoadStatus.READY_FOR_ERRORING, LoadStatus.ERRORING, LoadStatus.ERRORED)
+
+
 def _created() -> Mapped[datetime]:
     return mapped_column(
         DateTime(timezone=True), server_default=func.now(), comment="When the row was created."
@@ -135,8 +139,8 @@ class Load(Base):
     __tablename__ = "loads"
     __table_args__ = (
         # Qlik rewrites LOAD00000001 under the same key when a task reloads, so a file is
-        # its key plus its last-modified time.
-        UniqueConstraint("s3_key", "s3_modified"),
+        # its key plus its version: last-modified time and ETag (revision 0004).
+        UniqueConstraint("s3_key", "s3_modified", "s3_etag", postgresql_nulls_not_distinct=True),
         Index("ix_loads_table_id_status", "table_id", "status"),
         Index(
             "ix_loads_status_pending",
@@ -166,6 +170,11 @@ class Load(Base):
         DateTime(timezone=True), comment="Last-modified time of the object."
     )
     s3_size: Mapped[int] = mapped_column(BigInteger, comment="Size of the object in bytes.")
+    s3_etag: Mapped[str | None] = mapped_column(
+        Text,
+        comment="Version of the object the load recorded: its S3 ETag (the local store: "
+        "modification time in ns and inode). NULL for loads recorded before revision 0004.",
+    )
     is_raw: Mapped[bool] = mapped_column(
         Boolean, server_default=text("false"), comment="Loaded without type casts."
     )

@@ -9,6 +9,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from data_platform.db.models import Load, LoadStatus, SourceTable, TableSnapshot
+from data_platform.loads.moves import error_key
 
 
 @dataclass
@@ -19,6 +20,7 @@ class TableStatus:
     counts: dict[str, int] = field(default_factory=dict)
     latest_error: str | None = None
     latest_error_load_id: int | None = None
+    latest_error_file: str | None = None  # its key in the error zone, once it is errored
     snapshot: datetime | None = None  # the current snapshot (its LOAD00000001's time)
     rebuilds: int = 0  # times the current snapshot was rebuilt (a late full-load part)
     rebuilt_at: datetime | None = None
@@ -31,6 +33,7 @@ class TableStatus:
             "loads": self.counts,
             "latest_error": self.latest_error,
             "latest_error_load_id": self.latest_error_load_id,
+            "latest_error_file": self.latest_error_file,
             "snapshot": self.snapshot.isoformat() if self.snapshot else None,
             "snapshot_rebuilds": self.rebuilds,
             "snapshot_rebuilt_at": self.rebuilt_at.isoformat() if self.rebuilt_at else None,
@@ -48,14 +51,16 @@ def table_statuses(session: Session) -> list[TableStatus]:
     for table_id, status, count in rows:
         tables[table_id].counts[LoadStatus(status).value] = count
     latest = (
-        select(Load.table_id, Load.id, Load.error)
+        select(Load.table_id, Load.id, Load.error, Load.status, Load.s3_key, Load.s3_modified)
         .where(Load.error.is_not(None), Load.status != LoadStatus.ARCHIVED)
         .distinct(Load.table_id)
         .order_by(Load.table_id, Load.updated_at.desc(), Load.id.desc())
     )
-    for table_id, load_id, error in session.execute(latest):
+    for table_id, load_id, error, status, key, landed in session.execute(latest):
         tables[table_id].latest_error = error
         tables[table_id].latest_error_load_id = load_id
+        if status == LoadStatus.ERRORED:
+            tables[table_id].latest_error_file = error_key(key, landed)
     snapshots = (
         select(
             TableSnapshot.table_id,

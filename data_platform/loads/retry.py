@@ -10,6 +10,7 @@ from sqlalchemy import select, update
 from data_platform.db.engine import get_engine
 from data_platform.db.models import Load, LoadStatus
 from data_platform.errors import DataPlatformError
+from data_platform.loads.moves import find_errored
 from data_platform.loads.state import transition
 from data_platform.storage import get_zone
 
@@ -26,35 +27,37 @@ def retry_load(load_id: int, companions: Callable[[str], list[str]]) -> str:
     engine = get_engine()
     with engine.connect() as conn:
         row = conn.execute(
-            select(Load.s3_key, Load.status, Load.s3_size, Load.s3_modified).where(
-                Load.id == load_id
-            )
+            select(Load.s3_key, Load.status, Load.s3_modified).where(Load.id == load_id)
         ).first()
     if row is None:
         raise DataPlatformError(f"no load {load_id}")
-    key, status = row[0], row[1]
+    key, status, landed = row
     if status != LoadStatus.ERRORED:
         raise DataPlatformError(f"load {load_id} is {status}; only errored loads can be retried")
     incoming, error = get_zone("incoming"), get_zone("error")
-    landed = incoming.head(key)
-    if landed is not None:
+    errored = find_errored(key, landed)
+    if incoming.head(key) is not None:
         how = "using the file put back in incoming"
-    elif error.head(key) is not None:
+    elif errored is not None:
         how = "moved the file back from the error zone"
     else:
         raise DataPlatformError(
             f"load {load_id}: {key} is in neither incoming nor error; put it back in incoming"
         )
     for name in [key, *companions(key)]:
-        if incoming.head(name) is None and error.head(name) is not None:
-            error.move_to(name, incoming)
+        if incoming.head(name) is not None:
+            continue
+        found = find_errored(name, landed)
+        if found is not None:
+            error.move_to(found, incoming, name)
     info = incoming.head(key)
     assert info is not None
     with engine.begin() as conn:
+        # The load now stands for the version in incoming (fixed or moved back).
         conn.execute(
             update(Load)
             .where(Load.id == load_id)
-            .values(s3_modified=info.last_modified, s3_size=info.size)
+            .values(s3_modified=info.last_modified, s3_size=info.size, s3_etag=info.etag)
         )
         transition(conn, load_id, LoadStatus.ERRORED, LoadStatus.READY, clear_error=True)
     log.info("load %s re-queued (%s)", load_id, how, extra={"load_id": load_id})

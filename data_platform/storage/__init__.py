@@ -4,7 +4,7 @@ Each zone is a bucket plus a prefix. Two backends share one interface: boto3 aga
 (or MinIO, or moto), and a local directory store with the same semantics.
 """
 
-from data_platform.storage.base import ObjectInfo, ObjectStore
+from data_platform.storage.base import ObjectChangedError, ObjectInfo, ObjectStore
 from data_platform.storage.zones import ZoneStore, get_zone
 
-__all__ = ["ObjectInfo", "ObjectStore", "ZoneStore", "get_zone"]
+__all__ = ["ObjectChangedError", "ObjectInfo", "ObjectStore", "ZoneStore", "get_zone"]

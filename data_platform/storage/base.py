@@ -15,6 +15,23 @@ class ObjectInfo:
     key: str
     size: int
     last_modified: datetime  # timezone-aware, UTC
+    # The version: S3's ETag without quotes; the local store's "<mtime ns>-<inode>" (a
+    # replace renames a new file into place, so a new inode). None when not known.
+    etag: str | None = None
+
+    def same_version(self, other: ObjectInfo) -> bool:
+        """Is `other` the same version of the object? By ETag (and size) when both have
+        one; else by size and time, within a second, since S3's HEAD answers last-modified
+        to the second and its listings to the millisecond."""
+        if self.size != other.size:
+            return False
+        if self.etag and other.etag:
+            return self.etag == other.etag
+        return abs((self.last_modified - other.last_modified).total_seconds()) < 1
+
+
+class ObjectChangedError(StorageError):
+    """The object under a key is no longer the version the caller expected."""
 
 
 class ObjectStore(Protocol):
@@ -30,8 +47,9 @@ class ObjectStore(Protocol):
 
     def head(self, bucket: str, key: str) -> ObjectInfo | None: ...
 
-    def open(self, bucket: str, key: str) -> BinaryIO:
-        """A streaming reader; the caller closes it."""
+    def open(self, bucket: str, key: str, expect: ObjectInfo | None = None) -> BinaryIO:
+        """A streaming reader; the caller closes it. With `expect`, the reader is of that
+        version or ObjectChangedError is raised (checked atomically with the open)."""
         ...
 
     def put(self, bucket: str, key: str, body: BinaryIO) -> None: ...

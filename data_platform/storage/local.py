@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from data_platform.errors import StorageError
-from data_platform.storage.base import ObjectInfo, check_key
+from data_platform.storage.base import ObjectChangedError, ObjectInfo, check_key
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +39,8 @@ class LocalObjectStore:
     @staticmethod
     def _info(key: str, stat: os.stat_result) -> ObjectInfo:
         modified = datetime.fromtimestamp(stat.st_mtime, tz=UTC)
-        return ObjectInfo(key=key, size=stat.st_size, last_modified=modified)
+        etag = f"{stat.st_mtime_ns:x}-{stat.st_ino:x}"
+        return ObjectInfo(key=key, size=stat.st_size, last_modified=modified, etag=etag)
 
     def list(self, bucket: str, prefix: str) -> Iterator[ObjectInfo]:
         base = self._bucket_dir(bucket)
@@ -78,11 +79,22 @@ class LocalObjectStore:
             return None
         return self._info(key, stat) if path.is_file() else None
 
-    def open(self, bucket: str, key: str) -> BinaryIO:
+    def open(self, bucket: str, key: str, expect: ObjectInfo | None = None) -> BinaryIO:
         try:
-            return self._path(bucket, key).open("rb")
+            body = self._path(bucket, key).open("rb")
         except (FileNotFoundError, IsADirectoryError) as exc:
             raise StorageError(f"no such object: {self.describe(bucket)}/{key}") from exc
+        if expect is not None:
+            # fstat of the open file: a replace after this point does not change what
+            # this reader reads (the old inode stays readable).
+            found = self._info(key, os.fstat(body.fileno()))
+            if not expect.same_version(found):
+                body.close()
+                raise ObjectChangedError(
+                    f"{self.describe(bucket)}/{key} was replaced: {_version(found)}, "
+                    f"expected {_version(expect)}"
+                )
+        return body
 
     def put(self, bucket: str, key: str, body: BinaryIO) -> None:
         path = self._path(bucket, key)
@@ -127,6 +139,10 @@ class LocalObjectStore:
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
             raise
+
+
+def _version(info: ObjectInfo) -> str:
+    return f"{info.size} bytes, modified {info.last_modified.isoformat()}"
 
 
 # A partial file older than this was left by a killed writer (a live one renames its file

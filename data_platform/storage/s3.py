@@ -8,7 +8,7 @@ from typing import Any, BinaryIO
 from botocore.exceptions import BotoCoreError, ClientError
 
 from data_platform.errors import StorageError
-from data_platform.storage.base import ObjectInfo, check_key
+from data_platform.storage.base import ObjectChangedError, ObjectInfo, check_key
 
 
 def _error(exc: Exception, bucket: str, key: str | None = None) -> StorageError:
@@ -23,6 +23,17 @@ def _error(exc: Exception, bucket: str, key: str | None = None) -> StorageError:
             return StorageError(f"access denied to {where} ({code})")
         return StorageError(f"S3 error on {where}: {code or exc}")
     return StorageError(f"S3 error on {where}: {exc}")
+
+
+def _etag(value: str | None) -> str | None:
+    return value.strip('"') if value else None
+
+
+def _info(key: str, response: dict[str, Any]) -> ObjectInfo:
+    """ObjectInfo from a HEAD or GET response."""
+    return ObjectInfo(
+        key, response["ContentLength"], response["LastModified"], _etag(response.get("ETag"))
+    )
 
 
 class S3ObjectStore:
@@ -40,7 +51,9 @@ class S3ObjectStore:
                 Bucket=bucket, Prefix=prefix, PaginationConfig={"PageSize": self.page_size}
             ):
                 for obj in page.get("Contents", []):
-                    yield ObjectInfo(obj["Key"], obj["Size"], obj["LastModified"])
+                    yield ObjectInfo(
+                        obj["Key"], obj["Size"], obj["LastModified"], _etag(obj.get("ETag"))
+                    )
         except (ClientError, BotoCoreError) as exc:
             raise _error(exc, bucket) from exc
 
@@ -53,13 +66,24 @@ class S3ObjectStore:
             raise _error(exc, bucket, key) from exc
         except BotoCoreError as exc:
             raise _error(exc, bucket, key) from exc
-        return ObjectInfo(key, response["ContentLength"], response["LastModified"])
+        return _info(key, response)
 
-    def open(self, bucket: str, key: str) -> BinaryIO:
+    def open(self, bucket: str, key: str, expect: ObjectInfo | None = None) -> BinaryIO:
+        args: dict[str, Any] = {"Bucket": bucket, "Key": check_key(key)}
+        if expect is not None and expect.etag:
+            # S3 checks the version and serves it in one request (412 otherwise).
+            args["IfMatch"] = f'"{expect.etag}"'
         try:
-            response = self.client.get_object(Bucket=bucket, Key=check_key(key))
-        except (ClientError, BotoCoreError) as exc:
+            response = self.client.get_object(**args)
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in ("PreconditionFailed", "412"):
+                raise ObjectChangedError(f"s3://{bucket}/{key} was replaced") from exc
             raise _error(exc, bucket, key) from exc
+        except BotoCoreError as exc:
+            raise _error(exc, bucket, key) from exc
+        if expect is not None and not expect.same_version(_info(key, response)):
+            response["Body"].close()
+            raise ObjectChangedError(f"s3://{bucket}/{key} was replaced")
         return response["Body"]
 
     def put(self, bucket: str, key: str, body: BinaryIO) -> None:

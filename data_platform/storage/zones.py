@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -27,14 +28,16 @@ class ZoneStore:
 
     def list(self, prefix: str = "") -> Iterator[ObjectInfo]:
         for info in self.store.list(self.bucket, self.prefix + prefix):
-            yield ObjectInfo(info.key[len(self.prefix) :], info.size, info.last_modified)
+            yield dataclasses.replace(info, key=info.key[len(self.prefix) :])
 
     def head(self, key: str) -> ObjectInfo | None:
         info = self.store.head(self.bucket, self._full(key))
-        return ObjectInfo(key, info.size, info.last_modified) if info else None
+        return dataclasses.replace(info, key=key) if info else None
 
-    def open(self, key: str) -> BinaryIO:
-        return self.store.open(self.bucket, self._full(key))
+    def open(self, key: str, expect: ObjectInfo | None = None) -> BinaryIO:
+        """A streaming reader (the caller closes it); of version `expect` when given, else
+        ObjectChangedError."""
+        return self.store.open(self.bucket, self._full(key), expect)
 
     def put(self, key: str, body: BinaryIO) -> None:
         self.store.put(self.bucket, self._full(key), body)

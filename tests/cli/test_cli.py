@@ -197,7 +197,8 @@ def test_run_reports_and_exits_1_when_a_load_errors(platform: Settings) -> None:
     bad = "cubic/ods_qlik/EDW.SAMPLE__ct/20211202-000000000.csv"
     dfm = "cubic/ods_qlik/EDW.SAMPLE__ct/20211201-120000000.dfm"
     incoming, archive = get_zone("incoming"), get_zone("archive")
-    with archive.open(dfm) as body:
+    archived = next(info.key for info in archive.list() if info.key.endswith(dfm.rsplit("/")[-1]))
+    with archive.open(archived) as body:
         incoming.put(bad.replace(".csv", ".dfm"), body)
     header = (
         "header__change_seq,header__change_oper,header__timestamp,SAMPLE_ID,SAMPLE_NAME,"

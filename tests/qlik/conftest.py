@@ -4,6 +4,7 @@ zone, onboard tables (revisions in a temp dir), run the pipeline, read the table
 from __future__ import annotations
 
 import io
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -146,11 +147,21 @@ class QlikWorld:
                 )
             ]
 
+    def load_ids(self) -> dict[str, int]:
+        """Each key's newest load id."""
+        with get_engine().connect() as conn:
+            return dict(conn.execute(select(Load.s3_key, Load.id).order_by(Load.id)).all())
+
     def statuses(self) -> dict[str, str]:
         return {key: status for key, status, _ in self.loads()}
 
     def keys(self, zone: str) -> list[str]:
         return [info.key for info in get_zone(zone).list(PREFIX)]
+
+    def filed(self, zone: str) -> list[str]:
+        """The incoming keys of the files in the archive or error zone, without the
+        folder that keys them by load (`load=N/`) or landing time (`landed=.../`)."""
+        return sorted(re.sub(r"/(load=\d+|landed=[0-9T.]+Z)/", "/", key) for key in self.keys(zone))
 
 
 @pytest.fixture

@@ -26,7 +26,7 @@ def _only_error(qlik: QlikWorld) -> tuple[str, str]:
 
 
 def _assert_errored_file_moved(qlik: QlikWorld, key: str) -> None:
-    assert key in qlik.keys("error")
+    assert key in qlik.filed("error")
     assert key not in qlik.keys("incoming")
 
 
@@ -40,7 +40,7 @@ def test_bad_value_names_file_line_and_column(qlik: QlikWorld, sample: QlikTable
         "(table cubic_ods_qlik__test_sample, load 2)",
     )
     _assert_errored_file_moved(qlik, key)
-    assert dfm_key(key) in qlik.keys("error")
+    assert dfm_key(key) in qlik.filed("error")
     # The whole file rolled back: row 5 (line 2, valid) is not there.
     assert [r[0] for r in sample.rows()] == [1, 2]
 

@@ -31,15 +31,21 @@ def test_full_load_then_changes_reach_the_final_state(qlik: QlikWorld, sample: Q
         (4, "four", datetime(2021, 12, 1, 11, 20, 30)),
     ]
     assert set(qlik.statuses().values()) == {"archived"}
-    # Every file and its .dfm moved to the archive under the same key.
+    # Every file and its .dfm moved to the archive, in a folder of its load.
+    ids = {key.rsplit("/", 1)[1]: load_id for key, load_id in qlik.load_ids().items()}
+    first, second, change = (
+        ids["LOAD00000001.csv.gz"],
+        ids["LOAD00000002.csv.gz"],
+        ids["20211201-112233444.csv.gz"],
+    )
     assert qlik.keys("incoming") == []
     assert qlik.keys("archive") == [
-        "cubic/ods_qlik/TEST.SAMPLE/LOAD00000001.csv.gz",
-        "cubic/ods_qlik/TEST.SAMPLE/LOAD00000001.dfm",
-        "cubic/ods_qlik/TEST.SAMPLE/LOAD00000002.csv.gz",
-        "cubic/ods_qlik/TEST.SAMPLE/LOAD00000002.dfm",
-        "cubic/ods_qlik/TEST.SAMPLE__ct/20211201-112233444.csv.gz",
-        "cubic/ods_qlik/TEST.SAMPLE__ct/20211201-112233444.dfm",
+        f"cubic/ods_qlik/TEST.SAMPLE/load={first}/LOAD00000001.csv.gz",
+        f"cubic/ods_qlik/TEST.SAMPLE/load={first}/LOAD00000001.dfm",
+        f"cubic/ods_qlik/TEST.SAMPLE/load={second}/LOAD00000002.csv.gz",
+        f"cubic/ods_qlik/TEST.SAMPLE/load={second}/LOAD00000002.dfm",
+        f"cubic/ods_qlik/TEST.SAMPLE__ct/load={change}/20211201-112233444.csv.gz",
+        f"cubic/ods_qlik/TEST.SAMPLE__ct/load={change}/20211201-112233444.dfm",
     ]
 
 
@@ -258,8 +264,8 @@ def test_the_same_flow_on_s3(s3_env: dict[str, str], qlik: QlikWorld, sample: Ql
     summary = qlik.run()
     assert (summary.ingest.archived, summary.ingest.errored) == (2, 1)
     assert [r[:2] for r in sample.rows()] == [(2, "TWO")]
-    assert bad in qlik.keys("error") and qlik.keys("incoming") == []
-    assert len(qlik.keys("archive")) == 4
+    assert bad in qlik.filed("error") and qlik.keys("incoming") == []
+    assert len(qlik.filed("archive")) == 4
 
 
 def test_an_older_change_arriving_after_a_delete_does_not_bring_the_row_back(

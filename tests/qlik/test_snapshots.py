@@ -9,6 +9,7 @@ from click.testing import CliRunner
 
 from data_platform.batch.cubic_qlik.scan import scan_incoming
 from data_platform.cli.main import cli
+from data_platform.loads.moves import archive_key
 from data_platform.storage import get_zone
 from tests.qlik.conftest import QlikTable, QlikWorld, seq
 
@@ -120,7 +121,8 @@ def test_change_applied_before_its_full_load_was_visible_is_applied_again(
     qlik.run()  # applied and archived on the old snapshot
     assert [r[0] for r in sample.rows()] == [1, 2, 99]
     load1 = sample.full_load([(10, "ten", T)])
-    archived = get_zone("archive").head(change).last_modified.timestamp()
+    archived_key = archive_key(change, qlik.load_ids()[change])
+    archived = get_zone("archive").head(archived_key).last_modified.timestamp()
     _set_mtime(load1, archived - 0.5)  # the reload started before the change was written
     summary = qlik.run()
     assert (summary.scan.new_snapshots, summary.scan.new_loads) == (1, 2)

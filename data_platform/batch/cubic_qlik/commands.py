@@ -104,6 +104,11 @@ def ingest(tables: tuple[str, ...], as_json: bool) -> None:
     )
     for message in result.errors:
         click.echo(f"  error: {message}")
+    if result.replaced:
+        click.echo(
+            f"  {result.replaced} file(s) replaced in incoming after the scan: not applied; "
+            "their new versions are loads of their own at the next scan"
+        )
     for name in result.blocked_tables:
         click.echo(f"  {name}: waiting for an errored load to be retried")
     for name in result.busy_tables:

@@ -21,18 +21,24 @@ from data_platform.batch.cubic_qlik.files import is_full_load, is_snapshot_start
 from data_platform.batch.cubic_qlik.naming import SOURCE
 from data_platform.batch.cubic_qlik.reader import DataFileReader
 from data_platform.db.engine import get_engine
-from data_platform.db.models import Load, LoadSnapshot, LoadStatus, SourceTable, TableSnapshot
+from data_platform.db.models import (
+    ERROR_STATES,
+    Load,
+    LoadSnapshot,
+    LoadStatus,
+    SourceTable,
+    TableSnapshot,
+)
 from data_platform.errors import DataPlatformError, LoadError, StorageError, exit_code_for
 from data_platform.loads.locks import table_lock
-from data_platform.loads.moves import finish_load
+from data_platform.loads.moves import find_archived, finish_load
 from data_platform.loads.state import transition
 from data_platform.settings import get_settings
-from data_platform.storage import get_zone
+from data_platform.storage import ObjectChangedError, ObjectInfo, get_zone
 
 log = logging.getLogger(__name__)
 
 S = LoadStatus
-ERROR_STATES = (S.READY_FOR_ERRORING, S.ERRORING, S.ERRORED)
 UNFINISHED = (S.READY_FOR_ARCHIVING, S.ARCHIVING, S.READY_FOR_ERRORING, S.ERRORING)
 
 
@@ -41,6 +47,7 @@ class IngestResult:
     archived: int = 0
     errored: int = 0
     superseded: int = 0
+    replaced: int = 0  # files replaced in incoming after the scan: their new version is a load
     rebuilds: int = 0  # tables rebuilt from their snapshot (a late full-load part)
     rows: int = 0
     busy_tables: list[str] = field(default_factory=list)  # another worker had them
@@ -58,6 +65,13 @@ class PendingLoad:
     snapshot_time: datetime | None = None  # the snapshot's time, else the file's
     size: int = 0
     modified: datetime | None = None
+    etag: str | None = None
+
+    @property
+    def version(self) -> ObjectInfo:
+        """The version of the file this load recorded, and applies."""
+        assert self.modified is not None
+        return ObjectInfo(self.key, self.size, self.modified, self.etag)
 
 
 def ingest(tables: list[str] | None = None) -> IngestResult:
@@ -168,7 +182,10 @@ class TableIngest:
                     continue
             # One query per pass, not per load: apply in order until a load errors (the
             # table then waits), then look again for what a concurrent scan added.
-            for load in sorted(ready, key=lambda load: (not is_full_load(load.key), load.key)):
+            in_order = sorted(
+                ready, key=lambda load: (not is_full_load(load.key), load.key, load.modified)
+            )
+            for load in in_order:
                 if not self.process(load):
                     break
 
@@ -186,33 +203,36 @@ class TableIngest:
                     func.coalesce(TableSnapshot.snapshot, Load.s3_modified),
                     Load.s3_size,
                     Load.s3_modified,
+                    Load.s3_etag,
                 )
                 .outerjoin(LoadSnapshot, LoadSnapshot.load_id == Load.id)
                 .outerjoin(TableSnapshot, TableSnapshot.id == LoadSnapshot.snapshot_id)
                 .where(Load.table_id == self.table_id, Load.status.not_in([S.ARCHIVED, S.ERRORED]))
-                .order_by(Load.s3_key)
+                .order_by(Load.s3_key, Load.s3_modified)
             ).all()
         return [
-            PendingLoad(id_, key, S(status), snap, raw, when, size, modified)
-            for id_, key, status, snap, raw, when, size, modified in rows
+            PendingLoad(id_, key, S(status), snap, raw, when, size, modified, etag)
+            for id_, key, status, snap, raw, when, size, modified, etag in rows
         ]
 
     def archived(self, snapshot_id: int) -> list[PendingLoad]:
         """The snapshot's archived loads (applied, or superseded before it), in key order."""
         with self.engine.connect() as conn:
             rows = conn.execute(
-                select(Load.id, Load.s3_key, Load.is_raw, Load.s3_size, Load.s3_modified)
+                select(
+                    Load.id, Load.s3_key, Load.is_raw, Load.s3_size, Load.s3_modified, Load.s3_etag
+                )
                 .join(LoadSnapshot, LoadSnapshot.load_id == Load.id)
                 .where(
                     Load.table_id == self.table_id,
                     LoadSnapshot.snapshot_id == snapshot_id,
                     Load.status == S.ARCHIVED,
                 )
-                .order_by(Load.s3_key)
+                .order_by(Load.s3_key, Load.s3_modified)
             ).all()
         return [
-            PendingLoad(id_, key, S.ARCHIVED, snapshot_id, raw, None, size, modified)
-            for id_, key, raw, size, modified in rows
+            PendingLoad(id_, key, S.ARCHIVED, snapshot_id, raw, None, size, modified, etag)
+            for id_, key, raw, size, modified, etag in rows
         ]
 
     def current_snapshot(self) -> int | None:
@@ -260,8 +280,7 @@ class TableIngest:
                 )
 
     def finish(self, load: PendingLoad, status: LoadStatus) -> None:
-        recorded = (load.size, load.modified) if load.modified else None
-        done = finish_load(self.engine, load.id, load.key, status, companions, self.name, recorded)
+        done = finish_load(self.engine, load.id, load.version, status, companions, self.name)
         if done == S.ARCHIVED:
             self.result.archived += 1
         elif done == S.ERRORED:
@@ -298,14 +317,18 @@ class TableIngest:
             }
         )
 
-    def _error(self, load: PendingLoad, error: LoadError) -> None:
-        message = error.describe()
+    def _drop_partition(self, load: PendingLoad) -> None:
+        """The job wrote the file's Parquet, but the load does not apply it: drop it, so
+        the springboard holds only loads that end archived."""
+        self.springboard_failures.pop(load.key, None)
         if load.key in self.springboard_partitions:
-            # The job wrote the file's Parquet, but the load fails here: drop it, so the
-            # springboard holds only loads that end archived.
             springboard = get_zone("springboard")
             for info in springboard.list(self.springboard_partitions.pop(load.key)):
                 springboard.delete(info.key)
+
+    def _error(self, load: PendingLoad, error: LoadError) -> None:
+        message = error.describe()
+        self._drop_partition(load)
         log.error("load failed: %s", message, extra={**self.extra, "load_id": load.id})
         with self.engine.begin() as conn:
             transition(conn, load.id, S.INGESTING, S.READY_FOR_ERRORING, error=message)
@@ -326,6 +349,24 @@ class TableIngest:
         self.result.superseded += 1
         self.finish(load, S.READY_FOR_ARCHIVING)
 
+    def _replaced(self, load: PendingLoad) -> None:
+        """The file under the load's key is no longer the version it recorded (replaced in
+        incoming after the scan): the load is archived without applying anything, and the
+        new version is recorded as a load of its own by the next scan. (The old version is
+        gone from the store unless the incoming bucket keeps versions.)"""
+        self._drop_partition(load)
+        with self.engine.begin() as conn:
+            transition(conn, load.id, S.INGESTING, S.READY_FOR_ARCHIVING)
+        log.warning(
+            "load %s (%s): the file was replaced in incoming after it was recorded; archived "
+            "without applying, and the new version becomes a load of its own at the next scan",
+            load.id,
+            load.key,
+            extra={**self.extra, "load_id": load.id},
+        )
+        self.result.replaced += 1
+        self.finish(load, S.READY_FOR_ARCHIVING)
+
     def process(self, load: PendingLoad) -> bool:
         """Apply one load and archive it (True), or error it (False)."""
         extra = {**self.extra, "load_id": load.id}
@@ -339,6 +380,9 @@ class TableIngest:
             with self.engine.connect() as conn, conn.begin():
                 rows = self.apply(conn, load)
                 transition(conn, load.id, S.INGESTING, S.READY_FOR_ARCHIVING)
+        except ObjectChangedError:
+            self._replaced(load)
+            return False  # a new pass: the springboard may owe the key a job run
         except LoadError as exc:
             self._error(load, exc)
             return False
@@ -387,9 +431,11 @@ class TableIngest:
                     zone = "incoming" if load.id in late_ids else "archive"
                     try:
                         rows += self.apply(conn, load, zone, truncate=index == 0)
-                    except LoadError as exc:
+                    except (LoadError, ObjectChangedError) as exc:
                         if load.id in late_ids:
                             failed = load
+                            raise
+                        if isinstance(exc, ObjectChangedError):
                             raise
                         raise DataPlatformError(
                             f"rebuild of {self.name} stopped on archived load {load.id}: "
@@ -402,13 +448,17 @@ class TableIngest:
                     .where(TableSnapshot.id == snapshot_id)
                     .values(rebuilds=TableSnapshot.rebuilds + 1, rebuilt_at=func.now())
                 )
-        except LoadError as exc:
-            assert failed is not None
+        except (LoadError, ObjectChangedError) as exc:
+            if failed is None:
+                raise
             with self.engine.begin() as conn:
                 for load in late:
                     if load is not failed:
                         transition(conn, load.id, S.INGESTING, S.READY)
-            self._error(failed, exc)
+            if isinstance(exc, ObjectChangedError):
+                self._replaced(failed)
+            else:
+                self._error(failed, exc)
             return
         except BaseException:
             with self.engine.begin() as conn:
@@ -433,14 +483,21 @@ class TableIngest:
     ) -> int:
         """Apply one load's file, read from `zone_name` (the archive when a snapshot is
         rebuilt), inside `conn`'s transaction. A full load truncates the table first when
-        `truncate`, by default when it is a LOAD00000001. Returns the file's row count."""
+        `truncate`, by default when it is a LOAD00000001. Returns the file's row count.
+
+        Raises LoadError for a bad file, ObjectChangedError when the file in incoming is no
+        longer the version the load recorded."""
         zone = get_zone(zone_name)
-        meta_key = dfm_key(load.key)
+        if zone_name == "incoming":
+            key, expect = load.key, load.version
+        else:
+            key, expect = find_archived(load.key, load.id) or load.key, None
+        meta_key = dfm_key(key)
         try:
             with zone.open(meta_key) as body:
                 dfm = parse_dfm(body.read(), key=meta_key)
         except StorageError as exc:
-            raise LoadError(f"missing .dfm ({meta_key})", key=load.key) from exc
+            raise LoadError(f"missing .dfm ({dfm_key(load.key)})", key=load.key) from exc
         except LoadError as exc:
             raise LoadError(exc.reason, key=meta_key, table=self.name, load_id=load.id) from exc
         full_load = is_full_load(load.key)
@@ -466,10 +523,12 @@ class TableIngest:
                 table_name=self.name,
                 table_id=self.table_id,
                 sparse_updates=self.sparse_updates,
-                reopen=lambda: zone.open(load.key),
+                reopen=lambda: zone.open(key, expect),
             )
             try:
-                source = zone.open(load.key)
+                source = zone.open(key, expect)
+            except ObjectChangedError:
+                raise
             except StorageError as exc:
                 raise applier.error(f"file is gone from {zone_name}: {exc}") from exc
             with DataFileReader(source, load.key) as reader:

@@ -27,7 +27,15 @@ from data_platform.batch.cubic_qlik.files import (
 )
 from data_platform.batch.cubic_qlik.naming import SOURCE
 from data_platform.db.engine import get_engine
-from data_platform.db.models import Load, LoadSnapshot, LoadStatus, SourceTable, TableSnapshot
+from data_platform.db.models import (
+    ERROR_STATES,
+    Load,
+    LoadSnapshot,
+    LoadStatus,
+    SourceTable,
+    TableSnapshot,
+)
+from data_platform.loads.moves import find_archived
 from data_platform.storage import ObjectInfo, get_zone
 
 log = logging.getLogger(__name__)
@@ -106,22 +114,35 @@ def _record(
 ) -> int:
     keys = [info.key for info in batch]
     existing = conn.execute(
-        select(Load.s3_key, Load.s3_modified, Load.status, LoadSnapshot.snapshot_id)
+        select(
+            Load.s3_key,
+            Load.s3_size,
+            Load.s3_modified,
+            Load.s3_etag,
+            Load.status,
+            LoadSnapshot.snapshot_id,
+        )
         .outerjoin(LoadSnapshot, LoadSnapshot.load_id == Load.id)
         .where(Load.s3_key.in_(keys))
     ).all()
-    known = {(key, modified) for key, modified, _, _ in existing}
-    pending = {key: snap for key, _, status, snap in existing if status != LoadStatus.ARCHIVED}
+    versions: dict[str, list[ObjectInfo]] = {}
+    for key, size, modified, etag, _, _ in existing:
+        versions.setdefault(key, []).append(ObjectInfo(key, size, modified, etag))
+    # A key whose load failed: a file landing there again is the fixed file for that load
+    # (`retry` applies it), unless it is a full-load part of a newer snapshot (a reload).
+    # Any other new version of a key is a load of its own: a load applies the version it
+    # recorded, never one that replaced it.
+    failed = {key: snap for key, _, _, _, status, snap in existing if status in ERROR_STATES}
     current = snapshots[-1][1] if snapshots else None
     # A first part landing again while the current snapshot's first part is errored is
     # the fixed file for that load (`retry` applies it in the same snapshot, and the
     # snapshot's waiting loads after it), not a reload that would supersede them.
-    held = {
-        key
-        for key, _, status, snap in existing
-        if status == LoadStatus.ERRORED and snap == current and is_snapshot_start(key)
-    }
-    candidates = [info for info in batch if (info.key, info.last_modified) not in known]
+    held = {key for key, snap in failed.items() if snap == current and is_snapshot_start(key)}
+    candidates = [
+        info
+        for info in batch
+        if not any(info.same_version(seen) for seen in versions.get(info.key, ()))
+    ]
     if not candidates:
         return 0
     for info in sorted(candidates, key=lambda i: (i.last_modified, i.key)):
@@ -139,12 +160,9 @@ def _record(
     times = [t for t, _ in snapshots]
     new = []
     for info in candidates:
-        if info.key in pending:
-            # The key landing again while its load is not archived is a fixed file for
-            # that load (see retry), unless it is a full-load part of a newer snapshot:
-            # Replicate reloaded the table.
+        if info.key in failed:
             newer_snapshot = _snapshot_for(times, snapshots, info.last_modified)
-            if not (is_full_load(info.key) and newer_snapshot != pending[info.key]):
+            if not (is_full_load(info.key) and newer_snapshot != failed[info.key]):
                 continue
         new.append(info)
     if not new:
@@ -156,6 +174,7 @@ def _record(
             "s3_key": info.key,
             "s3_modified": info.last_modified,
             "s3_size": info.size,
+            "s3_etag": info.etag,
             "is_raw": table.is_raw,
         }
         for info in new
@@ -220,21 +239,22 @@ def _requeue_applied_changes(conn: Connection, table: SourceTable, info: ObjectI
     LOAD00000001 became visible late) would be wiped by the snapshot's truncate: copy them
     back from the archive to incoming, where this scan records them as new loads of the new
     snapshot, applied after its full load. The archived loads stay as they were."""
-    applied = conn.scalars(
-        select(Load.s3_key).where(
+    applied = conn.execute(
+        select(Load.id, Load.s3_key).where(
             Load.table_id == table.id,
             Load.status == LoadStatus.ARCHIVED,
             Load.s3_modified >= info.last_modified,
         )
     ).all()
-    changes = [key for key in applied if not is_full_load(key)]
+    changes = [(load_id, key) for load_id, key in applied if not is_full_load(key)]
     if not changes:
         return
     archive, incoming = get_zone("archive"), get_zone("incoming")
-    for key in changes:
+    for load_id, key in changes:
         for name in (key, dfm_key(key)):
-            if archive.head(name) is not None and incoming.head(name) is None:
-                archive.copy_to(name, incoming)
+            found = find_archived(name, load_id)
+            if found is not None and incoming.head(name) is None:
+                archive.copy_to(found, incoming, name)
     log.warning(
         "%d change file(s) applied before %s became visible are queued again after it",
         len(changes),
