@@ -68,8 +68,20 @@ def test_generated_revision_creates_a_commented_typed_table(
         ("dp__load_id", "bigint", 64, 0),
         ("dp__change_seq", "character varying", None, None),
     ]
-    assert cols[1][4] == "EDW.FARE.AMOUNT (NUMERIC(9,3))"
-    assert comment.startswith("Current state of Qlik Replicate source table EDW.FARE")
+    # Every column says where it comes from: the source column and its declared type, or
+    # what the platform keeps in it.
+    assert [c[4] for c in cols] == [
+        "EDW.FARE.ID (INT8)",
+        "EDW.FARE.AMOUNT (NUMERIC(9,3))",
+        "EDW.FARE.WHEN (DATETIME)",
+        "Lineage: the load (loads.id) that last wrote this row.",
+        "Lineage: header__change_seq of the change that last wrote this row; "
+        "NULL when it comes from a full load.",
+    ]
+    assert comment == (
+        "Current state of Qlik Replicate source table EDW.FARE (snapshot plus changes). "
+        "Files: cubic/ods_qlik/EDW.FARE/"
+    )
     assert tuple(registered) == (
         "cubic_ods_qlik__edw_fare", "cubic_qlik", "cubic/ods_qlik/EDW.FARE/",
         "cubic_ods_qlik", "edw_fare", False, True,

@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, text
 
 from data_platform.batch.cubic_qlik.scan import scan_incoming
 from data_platform.batch.cubic_qlik.writer import Column
@@ -82,6 +82,13 @@ def test_two_workers_in_parallel_apply_every_load_once_in_order(
             table.changes(rows, name=f"20211201-{i:09d}")
         tables.append(table)
         expected[table.qualified] = _expected(initial, files)
+    # Every statement on a target table is logged with its load and transaction: the final
+    # rows alone cannot show a load applied twice or out of order (changes are idempotent
+    # and ordered by change sequence).
+    with get_engine().begin() as conn:
+        conn.execute(text(APPLY_LOG))
+        for table in tables:
+            conn.execute(text(APPLY_TRIGGER.format(table=".".join(table.db_table))))
     scan_incoming()
     workers = [_ingest_process(platform, tmp_path) for _ in range(2)]
     for worker in workers:
@@ -90,9 +97,39 @@ def test_two_workers_in_parallel_apply_every_load_once_in_order(
     run_once()  # picks up anything a busy table left (there should be nothing)
     with get_engine().connect() as conn:
         statuses = conn.execute(select(Load.status)).scalars().all()
+        applied = conn.execute(
+            text(
+                "SELECT l.s3_key, a.tbl, count(DISTINCT a.xid), min(a.at) "
+                "FROM test_apply_log a JOIN loads l ON l.id = a.load_id "
+                "GROUP BY l.s3_key, a.tbl ORDER BY a.tbl, min(a.at)"
+            )
+        ).all()
     assert set(statuses) == {"archived"} and len(statuses) == 4 * 7
+    # Each load went in by one committed transaction (rolled-back tries leave no log row).
+    assert [(key, n) for key, _, n, _ in applied if n != 1] == []
     for table in tables:
         assert table.rows() == expected[table.qualified]
+        order = [key for key, tbl, _, _ in applied if tbl == table.db_table[1]]
+        # The full load, then the change files in name order.
+        assert len(order) == 7 and order == sorted(order, key=lambda k: ("__ct/" in k, k))
+
+
+APPLY_LOG = """
+CREATE TABLE test_apply_log (
+    tbl text, load_id bigint, xid xid8, at timestamptz DEFAULT clock_timestamp()
+);
+CREATE FUNCTION test_log_apply() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    INSERT INTO test_apply_log (tbl, load_id, xid)
+    VALUES (TG_TABLE_NAME, current_setting('data_platform.load_id')::bigint,
+            pg_current_xact_id());
+    RETURN NULL;
+END $$;
+"""
+APPLY_TRIGGER = (
+    "CREATE TRIGGER test_log_apply AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON {table} "
+    "FOR EACH STATEMENT EXECUTE FUNCTION test_log_apply()"
+)
 
 
 @pytest.mark.slow
