@@ -5,12 +5,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
+from alembic.config import Config
 from sqlalchemy import select, text
 from sqlalchemy import table as sa_table
 
 from data_platform.batch.cubic_qlik.dfm import dfm_key
 from data_platform.batch.cubic_qlik.files import CHANGE_SUFFIX
-from data_platform.batch.cubic_qlik.onboarding import onboard_table
+from data_platform.batch.cubic_qlik.onboarding import OnboardResult, onboard_table
 from data_platform.db import migrations
 from data_platform.db.engine import get_engine
 from data_platform.db.models import Load, SourceTable
@@ -21,7 +22,27 @@ from data_platform.status import platform_status
 from data_platform.storage.transfer import upload_tree
 
 REPO_SAMPLE_DIR = Path(__file__).resolve().parent.parent / "sample_data"
+# The demo's tables are not in the main history (`alembic upgrade head` never creates
+# them): their revisions live here, with a version table of their own.
+DEMO_VERSIONS_DIR = REPO_SAMPLE_DIR / "migrations" / "cubic_qlik"
+DEMO_VERSION_TABLE = "alembic_version_demo"
 SHOW_ROWS = 20
+
+
+def demo_config() -> Config:
+    """The demo's own migration history (run after the main one, which it needs)."""
+    return migrations.alembic_config(
+        locations=[DEMO_VERSIONS_DIR], version_table=DEMO_VERSION_TABLE
+    )
+
+
+def onboard_demo_tables(sample_dir: Path | None = None) -> list[OnboardResult]:
+    """Onboard the sample tree's tables in the demo's history (a revision in
+    `sample_data/migrations/` is reused, else written there) and apply them."""
+    return [
+        onboard_table(table, apply=True, versions_dir=DEMO_VERSIONS_DIR, config=demo_config())
+        for table in sample_tables(sample_dir or REPO_SAMPLE_DIR)
+    ]
 
 
 def sample_tables(sample_dir: Path) -> list[str]:
@@ -50,9 +71,9 @@ def run_demo(sample_dir: Path | None = None, echo: Callable[[str], None] = print
     result = upload_tree(sample_dir, "incoming", skip=landed)
     echo(f"   uploaded {result.uploaded}, already there or ingested {result.skipped}")
 
-    echo("== 3. onboard the sample tables")
-    for table in sample_tables(sample_dir):
-        onboarded = onboard_table(table, apply=True)
+    echo("== 3. onboard the sample tables (the demo's own revisions)")
+    for onboarded in onboard_demo_tables(sample_dir):
+        table = onboarded.source_table
         state = "new revision" if onboarded.created else "already onboarded by"
         target = f"{onboarded.db_schema}.{onboarded.db_table}"
         echo(f"   {table} -> {target} ({state} {onboarded.revision})")

@@ -47,6 +47,10 @@ class Settings(BaseSettings):
     glue_database_springboard: str = "springboard"
     springboard_enabled: bool = False
 
+    # Where source-table revisions are written and read (one folder per source);
+    # unset: `migrations/` of the checkout, else of the working directory.
+    migrations_dir: Path | None = None
+
     # Sources.
     cubic_qlik_prefix: str = "cubic/ods_qlik/"
 

@@ -65,7 +65,7 @@ def template_db(pg_admin_url: str) -> Iterator[str]:
         cur.execute(sql.SQL("DROP DATABASE IF EXISTS {}").format(sql.Identifier(TEMPLATE_DB)))
         cur.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(TEMPLATE_DB)))
     url = make_url(pg_admin_url).set(database=TEMPLATE_DB).render_as_string(False)
-    migrations.upgrade("heads", migrations.alembic_config(url))
+    migrations.upgrade("head", migrations.alembic_config(url))
     yield TEMPLATE_DB
     with conn.cursor() as cur:
         cur.execute(

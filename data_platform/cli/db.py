@@ -13,9 +13,12 @@ def db() -> None:
 
 
 @db.command()
-@click.argument("revision", default="heads")
+@click.argument("revision", default="head")
 def upgrade(revision: str) -> None:
-    """Apply migrations up to REVISION (default: all heads). Same as `alembic upgrade head`."""
+    """Apply migrations up to REVISION (default: head): core and every onboarded source table.
+
+    Same as `alembic upgrade head` from the repository root.
+    """
     from data_platform.db import migrations
 
     migrations.upgrade(revision)

@@ -230,11 +230,24 @@ class DmapFeed(Base):
     relative_url: Mapped[str] = mapped_column(
         Text, unique=True, comment="e.g. /controlledresearchusersapi/transactional/device_event"
     )
+    # Naive: DMAP answers naive times and the next request sends the mark back as given.
     last_updated: Mapped[datetime | None] = mapped_column(
-        DateTime(timezone=True),
-        comment="Newest dataset last_updated seen; the next fetch asks after it.",
+        DateTime(timezone=False),
+        comment="Newest dataset last_updated fetched (the vendor's naive time, as given); "
+        "the next fetch asks after it.",
     )
-    is_active: Mapped[bool] = mapped_column(Boolean, server_default=text("true"))
+    is_active: Mapped[bool] = mapped_column(
+        Boolean,
+        server_default=text("true"),
+        comment="Fetched by `data-platform dmap fetch`; false pauses the feed.",
+    )
+    last_fetched_at: Mapped[datetime | None] = mapped_column(
+        DateTime(timezone=True),
+        comment="When a fetch of the feed last ended, with or without error.",
+    )
+    last_error: Mapped[str | None] = mapped_column(
+        Text, comment="Why the last fetch stopped; NULL when it went through."
+    )
     created_at: Mapped[datetime] = _created()
     updated_at: Mapped[datetime] = _updated()
 
@@ -248,11 +261,20 @@ class DmapDataset(Base):
         ForeignKey("dmap_feeds.id", ondelete="CASCADE"), index=True
     )
     type: Mapped[str] = mapped_column(Text, comment="Dataset type, e.g. device_event.")
-    identifier: Mapped[str] = mapped_column(
-        Text, unique=True, comment="Dataset id, e.g. device_event_20220517."
+    dataset_id: Mapped[str] = mapped_column(
+        Text,
+        unique=True,
+        comment="The vendor's dataset id, <type>_YYYYMMDD, e.g. device_event_20220517.",
     )
-    start_date: Mapped[date] = mapped_column(Date)
-    end_date: Mapped[date] = mapped_column(Date)
-    last_updated: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    start_date: Mapped[date] = mapped_column(Date, comment="First day the dataset covers.")
+    end_date: Mapped[date] = mapped_column(Date, comment="Last day the dataset covers.")
+    last_updated: Mapped[datetime] = mapped_column(
+        DateTime(timezone=False),
+        comment="When the vendor last (re)issued the dataset (the vendor's naive time, as given).",
+    )
+    s3_key: Mapped[str | None] = mapped_column(
+        Text,
+        comment="Key of the dataset's file in the incoming zone: cubic/dmap/<type>/<id>.csv.gz.",
+    )
     created_at: Mapped[datetime] = _created()
     updated_at: Mapped[datetime] = _updated()

@@ -2,15 +2,25 @@
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 from alembic.autogenerate import compare_metadata
+from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from alembic.util import CommandError
 from sqlalchemy import create_engine, inspect, text
 from sqlalchemy.exc import IntegrityError
 
 from data_platform.db import migrations
 from data_platform.db.models import Base
 
+REPO = Path(__file__).resolve().parents[2]
 METADATA_TABLES = {
     "source_tables",
     "table_snapshots",
@@ -33,15 +43,108 @@ def _tables(url: str, schema: str | None = None) -> set[str]:
 def test_upgrade_downgrade_upgrade(empty_db_url: str) -> None:
     config = migrations.alembic_config(empty_db_url)
     assert migrations.current_revisions(config) == set()
-    migrations.upgrade("heads", config)
+    migrations.upgrade("head", config)
     assert migrations.current_revisions(config) == migrations.head_revisions(config)
     assert _tables(empty_db_url) == METADATA_TABLES
-    assert "edw_sample" in _tables(empty_db_url, "cubic_ods_qlik")
+    # The demo's table is not in the main history.
+    assert _tables(empty_db_url, "cubic_ods_qlik") == set()
     migrations.downgrade("base", config)
     assert _tables(empty_db_url) == set()
-    assert _tables(empty_db_url, "cubic_ods_qlik") == set()
-    migrations.upgrade("heads", config)
+    migrations.upgrade("head", config)
     assert _tables(empty_db_url) == METADATA_TABLES
+
+
+def test_every_revision_goes_down_and_up_again(empty_db_url: str) -> None:
+    """The stairway: up one, down one, up one, for every revision of the main history."""
+    config = migrations.alembic_config(empty_db_url)
+    script = ScriptDirectory.from_config(config)
+    revisions = [rev.revision for rev in reversed(list(script.walk_revisions()))]
+    assert revisions[0] == "0001" and len(script.get_heads()) == 1
+    for revision in revisions:
+        migrations.upgrade(revision, config)
+        migrations.downgrade("-1", config)
+        migrations.upgrade(revision, config)
+        assert migrations.current_revisions(config) == {revision}
+
+
+def test_alembic_upgrade_head_from_the_repository_root(empty_db_url: str) -> None:
+    """The command users and the compose workflow type, through alembic's own CLI."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DATABASE_", "S3_"))}
+    env["DATABASE_URL"] = empty_db_url
+    alembic = [sys.executable, "-m", "alembic"]
+    done = subprocess.run(
+        [*alembic, "upgrade", "head"], cwd=REPO, env=env, capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr
+    heads = subprocess.run(
+        [*alembic, "heads"], cwd=REPO, env=env, capture_output=True, text=True, check=True
+    )
+    assert heads.stdout.count("(head)") == 1
+    assert _tables(empty_db_url) == METADATA_TABLES
+    assert migrations.current_revisions(migrations.alembic_config(empty_db_url)) == (
+        migrations.head_revisions(migrations.alembic_config(empty_db_url))
+    )
+
+
+def test_alembic_ini_lists_the_same_locations_as_the_package() -> None:
+    config = Config(str(REPO / "alembic.ini"))
+    from_ini = [Path(p).resolve() for p in config.get_main_option("version_locations").split(":")]
+    assert from_ini == [
+        migrations.CORE_VERSIONS_DIR,
+        *(REPO / "migrations" / source for source in migrations.SOURCES),
+    ]
+    # Every location is in the checkout (git keeps no empty folder).
+    assert all(path.is_dir() for path in from_ini)
+    assert migrations.version_locations() == from_ini
+
+
+def test_the_demo_has_its_own_history(db_url: str, platform) -> None:
+    from data_platform.demo import DEMO_VERSION_TABLE, demo_config, onboard_demo_tables
+
+    (onboarded,) = onboard_demo_tables()
+    assert not onboarded.created  # the committed revision, reused
+    assert "edw_sample" in _tables(db_url, "cubic_ods_qlik")
+    assert migrations.current_revisions(demo_config()) == {onboarded.revision}
+    # The main history neither knows nor minds it.
+    config = migrations.alembic_config(db_url)
+    assert migrations.current_revisions(config) == migrations.head_revisions(config)
+    migrations.upgrade("head", config)
+    assert DEMO_VERSION_TABLE in _tables(db_url)
+
+
+def test_a_new_core_revision_follows_onboarded_tables(
+    db_url: str, platform, tmp_path: Path
+) -> None:
+    """`alembic revision` writes after the head, also when the head is a source's
+    revision, and into the core location; a second head is refused."""
+    from alembic import command
+
+    from data_platform.batch.cubic_qlik.onboarding import onboard_table
+    from data_platform.batch.cubic_qlik.writer import Column, dfm_document
+
+    sources, core = tmp_path / "sources", tmp_path / "core"
+    sources.mkdir()
+    core.mkdir()
+    dfm = tmp_path / "LOAD00000001.dfm"
+    doc = dfm_document("EDW", "NEW", [Column("ID", "INT4", key_pos=1)], changes=False,
+                       file_name="LOAD00000001.csv.gz", record_count=0)  # fmt: skip
+    dfm.write_text(json.dumps(doc))
+    onboarded = onboard_table("EDW.NEW", dfm_path=dfm, apply=True, versions_dir=sources)
+    assert onboarded.path is not None and onboarded.path.parent == sources
+    config = migrations.alembic_config(db_url, [sources, core])
+    config.attributes["core_versions_dir"] = core
+    written = command.revision(config, "next core change", rev_id="t0006")
+    assert Path(written.path).parent == core
+    assert written.down_revision == onboarded.revision
+    migrations.upgrade("head", config)
+    assert migrations.current_revisions(config) == {"t0006"}
+    # A revision written beside the history instead of after it: two heads, refused.
+    Path(written.path).with_name("t0007_branch.py").write_text(
+        'revision = "t0007"\ndown_revision = "0005"\n'
+        "def upgrade():\n    pass\n\ndef downgrade():\n    pass\n"
+    )
+    with pytest.raises(CommandError, match="2 heads"):
+        migrations.upgrade("head", config)
 
 
 def test_models_and_revisions_do_not_drift(db_url: str) -> None:
@@ -91,7 +194,7 @@ def test_status_is_a_closed_set_in_the_database(db_url: str) -> None:
 def test_offline_sql_renders(db_url: str, capsys: pytest.CaptureFixture[str]) -> None:
     from alembic import command
 
-    command.upgrade(migrations.alembic_config(db_url), "heads", sql=True)
+    command.upgrade(migrations.alembic_config(db_url), "head", sql=True)
     out = capsys.readouterr().out
     assert "CREATE TABLE loads" in out
     assert "COMMENT ON TABLE loads" in out

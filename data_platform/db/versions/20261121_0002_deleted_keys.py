@@ -1,7 +1,7 @@
 """deleted keys
 
 Revision ID: 0002
-Revises: 5239c3e4b428
+Revises: 0001
 Create Date: 2026-11-21 22:07:26.338475+00:00
 """
 
@@ -12,7 +12,7 @@ from alembic import op
 from sqlalchemy.dialects import postgresql
 
 revision: str = "0002"
-down_revision: str | Sequence[str] | None = "5239c3e4b428"
+down_revision: str | Sequence[str] | None = "0001"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
