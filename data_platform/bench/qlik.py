@@ -104,9 +104,8 @@ def raw_copy(home: str, data_path: str, table: str) -> float:
     _configure(home)
     from psycopg2 import sql
 
-    from data_platform.batch.cubic_qlik.dfm import CsvDialect
-    from data_platform.batch.cubic_qlik.reader import DataFileReader
     from data_platform.db.engine import get_engine
+    from data_platform.loads.csv_files import CsvDialect, DataFileReader
 
     raw = get_engine().raw_connection()
     try:

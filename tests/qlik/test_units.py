@@ -8,16 +8,16 @@ import json
 
 import pytest
 
-from data_platform.batch.cubic_qlik.dfm import CsvDialect, dfm_key, parse_dfm
+from data_platform.batch.cubic_qlik.dfm import dfm_key, parse_dfm
 from data_platform.batch.cubic_qlik.files import (
     FileKind,
     TablePrefixes,
     classify,
     is_snapshot_start,
 )
-from data_platform.batch.cubic_qlik.reader import DataFileReader
 from data_platform.batch.cubic_qlik.writer import Column, dfm_document
 from data_platform.errors import LoadError
+from data_platform.loads.csv_files import CsvDialect, DataFileReader
 
 
 def _doc(**overrides) -> dict:

@@ -36,9 +36,10 @@ from psycopg2 import sql
 
 from data_platform.batch.cubic_qlik.dfm import Dfm
 from data_platform.batch.cubic_qlik.naming import CHANGE_SEQ_COLUMN, LINEAGE_PREFIX, LOAD_ID_COLUMN
-from data_platform.batch.cubic_qlik.reader import DataFileReader, locate_record
 from data_platform.batch.cubic_qlik.types import LOB_TYPES, describe_type, drift
 from data_platform.errors import DatabaseError, LoadError
+from data_platform.loads.copy_csv import copy_csv
+from data_platform.loads.csv_files import DataFileReader
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +50,6 @@ ORD = "dp__ord"  # record number in the file (1 = first row after the header)
 COUNT = "dp__n"  # changes of the key in the file
 OPERATIONS = ("I", "U", "D", "B")
 TIMESTAMP = "timestamp without time zone"
-_COPY_CONTEXT = re.compile(r"line (\d+)(?:, column ([^:]+))?")
 _QUOTED_VALUE = re.compile(r'"(.*)"', re.DOTALL)
 _EVERY_ROW = sql.SQL("true")
 
@@ -215,57 +215,22 @@ class FileApplier:
     # --- COPY -------------------------------------------------------------------------
 
     def copy(self, reader: DataFileReader, into: sql.Composable, columns: list[str]) -> int:
-        d = self.dfm.dialect
-        options = [
-            sql.SQL("FORMAT csv"),
-            sql.SQL("HEADER false"),
-            sql.SQL("ENCODING 'UTF8'"),
-            sql.SQL("DELIMITER {}").format(sql.Literal(d.delimiter)),
-            sql.SQL("QUOTE {}").format(sql.Literal(d.quote)),
-            sql.SQL("NULL {}").format(sql.Literal(d.null_value)),
-        ]
-        if d.escape:
-            options.append(sql.SQL("ESCAPE {}").format(sql.Literal(d.escape)))
-        statement = sql.SQL("COPY {} ({}) FROM STDIN WITH ({})").format(
+        """COPY the file's records into `into` and check the .dfm's record count."""
+        rows = copy_csv(
+            self.cur,
             into,
-            sql.SQL(", ").join(map(sql.Identifier, columns)),
-            sql.SQL(", ").join(options),
+            columns,
+            reader,
+            self.dfm.dialect,
+            file_columns=[c.name for c in self.dfm.columns],
+            error=self.error,
+            reopen=self.reopen,
         )
-        try:
-            self.cur.copy_expert(statement, reader, size=1 << 20)
-        except psycopg2.Error as exc:
-            if reader.failure is not None:
-                raise self.error(reader.failure.reason) from exc
-            raise self._copy_error(exc, columns) from exc
-        rows = self.cur.rowcount
         if self.dfm.record_count is not None and rows != self.dfm.record_count:
             raise self.error(
                 f"file has {rows} record(s) but its .dfm says recordCount {self.dfm.record_count}"
             )
         return rows
-
-    def _copy_error(self, exc: psycopg2.Error, columns: list[str]) -> LoadError:
-        """COPY names its own line count (see `locate_record`) and, for a bad value, the
-        column; errors name the CSV record (header = line 1) and the file's column."""
-        diag = exc.diag
-        message = (diag.message_primary or str(exc)).strip()
-        match = _COPY_CONTEXT.search(diag.context or "")
-        if not match:
-            return self.error(message)
-        copy_line = int(match.group(1))
-        by_db = {db: c.name for db, c in zip(columns, self.dfm.columns, strict=True)}
-        column = by_db.get(match.group(2), match.group(2)) if match.group(2) else None
-        line = copy_line + 1  # COPY counts the records after the header
-        if self.reopen is not None:
-            found = locate_record(self.reopen(), copy_line, self.dfm.dialect)
-            line = found.line
-            if column is None and found.column is not None:
-                column = self.dfm.columns[found.column].name
-            if found.problem:
-                message = f"{message} ({found.problem})"
-        if "0x00" in message and column:
-            message = f"{message}: a NUL byte, which PostgreSQL text cannot hold"
-        return self.error(message, line=line, column=column)
 
     # --- full load ----------------------------------------------------------------------
 

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from data_platform.errors import LoadError
+from data_platform.loads.csv_files import CsvDialect
 
 QLIK_TYPES = frozenset(
     {
@@ -35,15 +36,6 @@ class DfmColumn:
     @property
     def is_header(self) -> bool:
         return self.name.startswith(CHANGE_HEADER_PREFIX)
-
-
-@dataclass(frozen=True)
-class CsvDialect:
-    delimiter: str = ","
-    quote: str = '"'
-    escape: str | None = None  # None: a quote inside quotes is doubled
-    null_value: str = ""
-    record_delimiter: str = "\n"
 
 
 @dataclass(frozen=True)

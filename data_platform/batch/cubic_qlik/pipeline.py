@@ -19,7 +19,6 @@ from data_platform.batch.cubic_qlik.apply import FileApplier, describe_target
 from data_platform.batch.cubic_qlik.dfm import dfm_key, parse_dfm
 from data_platform.batch.cubic_qlik.files import is_full_load, is_snapshot_start
 from data_platform.batch.cubic_qlik.naming import SOURCE
-from data_platform.batch.cubic_qlik.reader import DataFileReader
 from data_platform.db.engine import get_engine
 from data_platform.db.models import (
     ERROR_STATES,
@@ -30,6 +29,7 @@ from data_platform.db.models import (
     TableSnapshot,
 )
 from data_platform.errors import DataPlatformError, LoadError, StorageError, exit_code_for
+from data_platform.loads.csv_files import DataFileReader
 from data_platform.loads.locks import table_lock
 from data_platform.loads.moves import find_archived, finish_load
 from data_platform.loads.state import transition

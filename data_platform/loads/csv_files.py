@@ -1,4 +1,5 @@
-"""Streaming a Qlik data file: gzip or plain, header split off, the rest handed to COPY.
+"""Streaming a CSV data file of any source: gzip or plain, header split off, the rest
+handed to COPY (see `copy_csv`), and the way back from a COPY error to the CSV record.
 
 Nothing is read into memory beyond a buffer: COPY pulls the body through `read(n)`.
 """
@@ -13,7 +14,6 @@ import zlib
 from dataclasses import dataclass
 from typing import BinaryIO
 
-from data_platform.batch.cubic_qlik.dfm import CsvDialect
 from data_platform.errors import LoadError
 
 log = logging.getLogger(__name__)
@@ -23,6 +23,17 @@ BUFFER = 1 << 20
 PROGRESS_EVERY = 256 << 20
 _GZIP_MAGIC = b"\x1f\x8b"
 _DECOMPRESS_ERRORS = (gzip.BadGzipFile, EOFError, zlib.error, OSError)
+
+
+@dataclass(frozen=True)
+class CsvDialect:
+    """How a source writes its CSV (RFC 4180 by default)."""
+
+    delimiter: str = ","
+    quote: str = '"'
+    escape: str | None = None  # None: a quote inside quotes is doubled
+    null_value: str = ""
+    record_delimiter: str = "\n"
 
 
 class _Raw(io.RawIOBase):
