@@ -11,6 +11,8 @@ install: $(STAMP)
 
 $(STAMP): requirements.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	# setuptools >= 70.1 builds wheels by itself (the installed-copy test builds one offline).
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check 'setuptools>=70.1'
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements.txt
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps -e .
 	touch $(STAMP)

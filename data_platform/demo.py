@@ -16,7 +16,7 @@ from data_platform.db import migrations
 from data_platform.db.engine import get_engine
 from data_platform.db.models import Load, SourceTable
 from data_platform.errors import ConfigError
-from data_platform.pipeline import run_once
+from data_platform.run import run_once
 from data_platform.settings import get_settings
 from data_platform.status import platform_status
 from data_platform.storage.transfer import upload_tree

@@ -9,7 +9,7 @@ import functools
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 ZONES = ("incoming", "archive", "error", "springboard", "operations")
@@ -53,6 +53,20 @@ class Settings(BaseSettings):
 
     # Sources.
     cubic_qlik_prefix: str = "cubic/ods_qlik/"
+
+    # DMAP: the vendor's de-personalised data API (data_platform/batch/cubic_dmap/).
+    cubic_dmap_base_url: str | None = None
+    # Feeds under /datasetpublicusersapi/ use the public key; the others the controlled one.
+    cubic_dmap_public_user_api_key: SecretStr | None = None
+    cubic_dmap_controlled_user_api_key: SecretStr | None = None
+    # Where fetched datasets land in the incoming zone: <prefix><type>/<dataset_id>.csv.gz.
+    cubic_dmap_prefix: str = "cubic/dmap/"
+    # Per request: to connect, and between two reads of a response.
+    cubic_dmap_timeout_seconds: float = Field(default=60, gt=0)
+    # Retries on 429, 5xx, connection errors and timeouts (urllib3's Retry): the first at
+    # once, then after backoff * 2, 4, 8, ... seconds (at most 120 s).
+    cubic_dmap_retries: int = Field(default=5, ge=0)
+    cubic_dmap_backoff_seconds: float = Field(default=1.0, ge=0)
 
     log_level: str = "INFO"
     log_format: Literal["text", "json"] = "text"

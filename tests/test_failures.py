@@ -21,7 +21,7 @@ from data_platform.storage.local import STALE_PARTIAL_SECONDS
 def test_watch_logs_a_failed_pass_and_goes_on(
     platform: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import data_platform.pipeline as pipeline_module
+    import data_platform.run as run_module
 
     passes = []
 
@@ -31,7 +31,7 @@ def test_watch_logs_a_failed_pass_and_goes_on(
             raise StorageError("store unreachable")
         raise KeyboardInterrupt  # stands for the operator's Ctrl-C on the second pass
 
-    monkeypatch.setattr(pipeline_module, "run_once", run_once)
+    monkeypatch.setattr(run_module, "run_once", run_once)
     monkeypatch.setattr(time, "sleep", lambda seconds: None)
     result = CliRunner().invoke(cli, ["run", "--watch", "1"])
     assert len(passes) == 2  # the failed pass did not end the loop

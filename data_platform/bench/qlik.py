@@ -137,7 +137,7 @@ def raw_copy(home: str, data_path: str, table: str) -> float:
 def ingest_all(home: str) -> float:
     """The platform's own path: the ready loads applied, files archived."""
     _configure(home)
-    from data_platform.batch.cubic_qlik.pipeline import ingest
+    from data_platform.batch.cubic_qlik.source import ingest_qlik as ingest
 
     started = time.perf_counter()
     result = ingest()

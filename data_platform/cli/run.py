@@ -35,7 +35,7 @@ def run(watch: float | None, as_json: bool) -> None:
       data-platform run
       data-platform run --watch 60
     """
-    from data_platform.pipeline import run_once
+    from data_platform.run import run_once
 
     while True:
         if watch is None:

@@ -80,6 +80,25 @@ def alembic_config(
     return config
 
 
+def new_revision_file(config: Config, target_dir: Path, slug: str) -> tuple[str, str | None, Path]:
+    """A new revision id, its down_revision (the one head of `config`'s history, None for
+    an empty one) and the file to write it to in `target_dir`, which is created.
+
+    Raises alembic's CommandError when the history has more than one head."""
+    import uuid
+    from datetime import UTC, datetime
+
+    from alembic.util import CommandError
+
+    heads = ScriptDirectory.from_config(config).get_heads()
+    if len(heads) > 1:
+        raise CommandError(f"the migration history has {len(heads)} heads: {', '.join(heads)}")
+    revision = uuid.uuid4().hex[:12]
+    target_dir.mkdir(parents=True, exist_ok=True)
+    stamp = datetime.now(UTC).strftime("%Y%m%d")
+    return revision, (heads[0] if heads else None), target_dir / f"{stamp}_{revision}_{slug}.py"
+
+
 def upgrade(revision: str = "head", config: Config | None = None) -> None:
     command.upgrade(config or alembic_config(), revision)
 

@@ -1,6 +1,6 @@
 """Hand loads to the `ingest_incoming` job and wait for its answer per load.
 
-The ingest pipeline calls `run_springboard` when SPRINGBOARD_ENABLED is set. Local store:
+The Qlik source (ingest) calls `run_springboard` when SPRINGBOARD_ENABLED is set. Local store:
 the aws/ script runs in a subprocess with plain PySpark. S3 on AWS: StartJobRun, then
 GetJobRun until the run ends. Either way the job writes its per-load results to the
 operations zone and this module reads them back.

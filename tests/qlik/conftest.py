@@ -1,5 +1,5 @@
 """A small Qlik world per test: write files like Replicate does, land them in the incoming
-zone, onboard tables (revisions in a temp dir), run the pipeline, read the tables back."""
+zone, onboard tables (revisions in a temp dir), run the platform, read the tables back."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from data_platform.batch.cubic_qlik.onboarding import OnboardResult, onboard_tab
 from data_platform.batch.cubic_qlik.writer import Column, write_table_file
 from data_platform.db.engine import get_engine
 from data_platform.db.models import Load
-from data_platform.pipeline import RunSummary, run_once
+from data_platform.run import SourceRun, run_once
 from data_platform.settings import Settings
 from data_platform.storage import get_zone
 
@@ -135,8 +135,9 @@ class QlikWorld:
     def land_bytes(self, key: str, data: bytes) -> None:
         get_zone("incoming").put(key, io.BytesIO(data))
 
-    def run(self) -> RunSummary:
-        return run_once()
+    def run(self) -> SourceRun:
+        """`data-platform run` once; what it did for the Qlik source."""
+        return run_once().source("cubic_qlik")
 
     def loads(self) -> list[tuple[str, str, str | None]]:
         with get_engine().connect() as conn:

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 from click.testing import CliRunner
 
-from data_platform.batch.cubic_qlik import pipeline
 from data_platform.cli.main import cli
 from data_platform.errors import JobRunError, StorageError
+from data_platform.loads import worker
 from tests.qlik.conftest import QlikTable
 
 
@@ -20,7 +20,7 @@ def test_run_exits_with_the_code_of_the_cause(
     def fail(self) -> None:
         raise error
 
-    monkeypatch.setattr(pipeline.TableIngest, "run", fail)
+    monkeypatch.setattr(worker.TableWorker, "run", fail)
     result = CliRunner().invoke(cli, ["run"])
     assert result.exit_code == code
     last = result.stderr.splitlines()[-1]

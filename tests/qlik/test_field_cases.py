@@ -15,7 +15,7 @@ from sqlalchemy import select, text
 from data_platform.batch.cubic_qlik.onboarding import onboard_table
 from data_platform.db.engine import get_engine
 from data_platform.db.models import Load, SourceTable, TableSnapshot
-from data_platform.pipeline import run_once
+from data_platform.run import run_once
 from data_platform.settings import Settings
 from data_platform.status import platform_status
 from data_platform.storage import get_zone
@@ -135,7 +135,7 @@ def test_05_late_full_load_part_does_not_undo_applied_changes(case: Case) -> Non
     run_once()
     for key in case.land("001"):
         _set_mtime(key, t + 1)  # S3 dates a multipart upload by its start
-    summary = run_once()
+    summary = run_once().source("cubic_qlik")
     assert summary.ingest.rebuilds == 1
     assert [r[0] for r in case.rows("FARES.TAP")] == [1, 2, 4, 5]
     assert {status for _, status, _ in case.loads()} == {"archived"}

@@ -8,8 +8,8 @@ import io
 import pytest
 from sqlalchemy import select
 
-from data_platform.batch.cubic_qlik.pipeline import ingest
 from data_platform.batch.cubic_qlik.scan import scan_incoming
+from data_platform.batch.cubic_qlik.source import ingest_qlik as ingest
 from data_platform.db.engine import get_engine
 from data_platform.db.models import Load
 from data_platform.loads.moves import archive_key, error_key
@@ -124,7 +124,7 @@ def test_errored_files_are_kept_by_landing_time_and_retry_finds_them(
 ) -> None:
     import time
 
-    from data_platform.batch.cubic_qlik.pipeline import companions
+    from data_platform.batch.cubic_qlik.source import companions
     from data_platform.loads.retry import retry_load
 
     def landed(load_id: int):

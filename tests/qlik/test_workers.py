@@ -16,7 +16,7 @@ from data_platform.batch.cubic_qlik.scan import scan_incoming
 from data_platform.batch.cubic_qlik.writer import Column
 from data_platform.db.engine import get_engine
 from data_platform.db.models import Load
-from data_platform.pipeline import run_once
+from data_platform.run import run_once
 from data_platform.settings import Settings
 from tests.qlik.conftest import QlikWorld, seq
 
@@ -160,6 +160,6 @@ def test_worker_killed_mid_load_leaves_nothing_half_applied(
     with get_engine().connect() as conn:
         assert conn.scalar(select(Load.status).where(Load.s3_key == key)) == "ingesting"
     assert table.rows() == sorted(initial.values())  # nothing of the file is visible
-    summary = run_once()
+    summary = run_once().source("cubic_qlik")
     assert (summary.ingest.archived, summary.ingest.errored) == (1, 0)
     assert table.rows() == _expected(initial, files)

@@ -24,7 +24,7 @@ from data_platform.cli.options import json_option
 @click.option(
     "--versions-dir",
     type=click.Path(file_okay=False, path_type=Path),
-    help="Write the revision here instead of data_platform/db/versions/.",
+    help="Write the revision here instead of migrations/cubic_qlik/ (or MIGRATIONS_DIR).",
 )
 def process_new_table(
     source_table: str,
@@ -92,7 +92,7 @@ def ingest(tables: tuple[str, ...], as_json: bool) -> None:
     \b
     Example:  data-platform cubic-qlik ingest
     """
-    from data_platform.batch.cubic_qlik.pipeline import ingest as run_ingest
+    from data_platform.batch.cubic_qlik.source import ingest_qlik as run_ingest
 
     result = run_ingest(list(tables) or None)
     if as_json:
@@ -123,7 +123,7 @@ def retry(load_id: int) -> None:
     \b
     Example:  data-platform cubic-qlik retry 42 && data-platform run
     """
-    from data_platform.batch.cubic_qlik.pipeline import companions
+    from data_platform.batch.cubic_qlik.source import companions
     from data_platform.loads.retry import retry_load
 
     how = retry_load(load_id, companions)

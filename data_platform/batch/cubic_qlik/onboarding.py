@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import logging
 import textwrap
-import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -289,7 +288,7 @@ def onboard_table(
     demo passes its own). Raises OnboardingError, LoadError for a bad `.dfm`."""
     naming.split_source_name(source_table)
     target_dir = versions_dir or migrations.source_versions_dir(naming.SOURCE)
-    target_dir.mkdir(parents=True, exist_ok=True)
+    target_dir.mkdir(parents=True, exist_ok=True)  # a version location must exist
     if config is None:
         config = migrations.alembic_config(extra_version_dirs=[target_dir])
     script = ScriptDirectory.from_config(config)
@@ -311,12 +310,9 @@ def onboard_table(
                     f"{source_table} maps to {schema}.{table}, which {other} (revision {rev}) "
                     "already uses"
                 )
-        # One linear history: the env refuses more than one head.
-        heads = script.get_heads()
-        down = heads[0] if heads else None
-        revision = uuid.uuid4().hex[:12]
-        stamp = datetime.now(UTC).strftime("%Y%m%d")
-        path = target_dir / f"{stamp}_{revision}_onboard_{naming.revision_slug(source_table)}.py"
+        revision, down, path = migrations.new_revision_file(
+            config, target_dir, f"onboard_{naming.revision_slug(source_table)}"
+        )
         path.write_text(render_revision(spec, revision, down, dfm_source))
         log.info("wrote revision %s for %s", revision, source_table, extra={"table": spec.name})
         db_schema, db_table, created = spec.db_schema, spec.db_table, True

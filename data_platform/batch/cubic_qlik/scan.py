@@ -50,6 +50,12 @@ class ScanResult:
     tables: int = 0
     unrecognised_keys: list[str] = field(default_factory=list)
 
+    def summary(self) -> str:
+        return f"{self.new_loads} new load(s), {self.new_snapshots} new snapshot(s)"
+
+    def notes(self) -> list[str]:
+        return [f"  not a Qlik data file, left in place: {k}" for k in self.unrecognised_keys]
+
 
 def active_tables(conn: Connection) -> list[SourceTable]:
     query = (

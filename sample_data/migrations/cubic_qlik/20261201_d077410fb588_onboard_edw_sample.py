@@ -38,12 +38,24 @@ def upgrade() -> None:
     op.execute(sa.schema.CreateSchema(DB_SCHEMA, if_not_exists=True))
     op.create_table(
         DB_TABLE,
-        sa.Column("sample_id", sa.Integer(), autoincrement=False, nullable=False, comment="EDW.SAMPLE.SAMPLE_ID (INT4)"),
+        sa.Column(
+            "sample_id",
+            sa.Integer(),
+            autoincrement=False,
+            nullable=False,
+            comment="EDW.SAMPLE.SAMPLE_ID (INT4)",
+        ),
         sa.Column("sample_name", sa.String(100), comment="EDW.SAMPLE.SAMPLE_NAME (STRING(100))"),
-        sa.Column("fare_amount", sa.Numeric(10, 2), comment="EDW.SAMPLE.FARE_AMOUNT (NUMERIC(10,2))"),
+        sa.Column(
+            "fare_amount", sa.Numeric(10, 2), comment="EDW.SAMPLE.FARE_AMOUNT (NUMERIC(10,2))"
+        ),
         sa.Column("is_active", sa.Boolean(), comment="EDW.SAMPLE.IS_ACTIVE (BOOLEAN)"),
-        sa.Column("edw_inserted_dtm", sa.DateTime(), comment="EDW.SAMPLE.EDW_INSERTED_DTM (DATETIME)"),
-        sa.Column("edw_updated_dtm", sa.DateTime(), comment="EDW.SAMPLE.EDW_UPDATED_DTM (DATETIME)"),
+        sa.Column(
+            "edw_inserted_dtm", sa.DateTime(), comment="EDW.SAMPLE.EDW_INSERTED_DTM (DATETIME)"
+        ),
+        sa.Column(
+            "edw_updated_dtm", sa.DateTime(), comment="EDW.SAMPLE.EDW_UPDATED_DTM (DATETIME)"
+        ),
         sa.Column(
             "dp__load_id",
             sa.BigInteger(),

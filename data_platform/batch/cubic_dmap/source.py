@@ -1,0 +1,176 @@
+"""DMAP as a source of the one worker: each fetched dataset file is a load, whose rows
+replace the dataset's rows in its type's table (a re-issue never doubles them).
+
+Scan: per onboarded type, the files `cubic/dmap/<type>/<dataset_id>.csv.gz` in incoming
+not recorded yet. Apply: the header must name columns of the table (a column the table
+lacks is refused, naming it: onboard or evolve the type); the file is COPYed into a
+staging table typed like the table (each value checked, errors name file, record and
+column), then the dataset's rows are replaced in one statement pair
+(`dispositions.replace_partition`). Datasets are independent: a failed one does not hold
+up the others; a new version of a failed dataset waits for `retry`.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from psycopg2 import sql
+from sqlalchemy import Connection, select, text
+from sqlalchemy.orm import Session
+
+from data_platform.batch.cubic_dmap import naming
+from data_platform.db.engine import get_engine
+from data_platform.db.models import SourceTable
+from data_platform.errors import LoadError, StorageError
+from data_platform.loads import dispositions
+from data_platform.loads.copy_csv import copy_csv
+from data_platform.loads.csv_files import CsvDialect, DataFileReader
+from data_platform.loads.scan import batches, record_new_files
+from data_platform.loads.source import PendingLoad, TableLoader
+from data_platform.loads.worker import TableWorker
+from data_platform.storage import ObjectChangedError, get_zone
+
+log = logging.getLogger(__name__)
+
+DIALECT = CsvDialect()  # the vendor's files: RFC 4180, comma, empty = NULL
+
+
+@dataclass
+class DmapScanResult:
+    new_loads: int = 0
+    tables: int = 0
+
+    def summary(self) -> str:
+        return f"{self.new_loads} new load(s)"
+
+    def notes(self) -> list[str]:
+        return []
+
+
+def scan_dmap() -> DmapScanResult:
+    """Record every new dataset file of every active DMAP table as a `ready` load."""
+    result = DmapScanResult()
+    engine = get_engine()
+    with engine.connect() as conn, Session(conn) as session:
+        tables = list(
+            session.scalars(
+                select(SourceTable)
+                .where(SourceTable.source == naming.SOURCE, SourceTable.is_active)
+                .order_by(SourceTable.name)
+            )
+        )
+    incoming = get_zone("incoming")
+    for table in tables:
+        prefix = table.s3_prefix
+        files = (i for i in incoming.list(prefix) if naming.dataset_id_of(i.key, prefix))
+        with engine.begin() as conn:
+            # The table's row lock: two scans never record one file twice.
+            conn.execute(select(SourceTable.id).where(SourceTable.id == table.id).with_for_update())
+            recorded = sum(record_new_files(conn, table, batch) for batch in batches(files))
+        if recorded:
+            log.info("recorded %d new load(s)", recorded, extra={"table": table.name})
+        result.new_loads += recorded
+        result.tables += 1
+    return result
+
+
+class DmapSource:
+    name = naming.SOURCE
+
+    def scan(self) -> DmapScanResult:
+        return scan_dmap()
+
+    def companions(self, key: str) -> list[str]:
+        return []
+
+    def loader(self, worker: TableWorker) -> DmapTableLoader:
+        return DmapTableLoader(worker)
+
+
+DMAP = DmapSource()
+
+
+class DmapTableLoader(TableLoader):
+    def blocked(self, loads: Sequence[PendingLoad]) -> bool:
+        return False  # datasets are independent; a failed one waits alone
+
+    def order(self, ready: Sequence[PendingLoad]) -> list[PendingLoad]:
+        # Landing order: a re-issue lands after the copy it replaces.
+        return sorted(ready, key=lambda load: (load.modified, load.key))
+
+    def apply(self, conn: Connection, load: PendingLoad) -> int:
+        table = self.table
+        # The scan records only keys that name a dataset.
+        dataset_id = naming.dataset_id_of(load.key, load.key.rsplit("/", 1)[0] + "/")
+        assert dataset_id is not None
+
+        def error(message: str, line: int | None = None, column: str | None = None):
+            return LoadError(
+                message, key=load.key, line=line, column=column, table=table.name, load_id=load.id
+            )
+
+        conn.execute(
+            text("SELECT set_config('data_platform.load_id', :id, true)"), {"id": str(load.id)}
+        )
+        zone, key, expect = self.worker.source_file(load)
+        target = sql.Identifier(table.db_schema, table.db_table)
+        cur = conn.connection.dbapi_connection.cursor()
+        try:
+            columns = _table_columns(cur, table.db_schema, table.db_table)
+            try:
+                body = zone.open(key, expect)
+            except ObjectChangedError:
+                raise
+            except StorageError as exc:
+                raise error(f"file is gone from incoming: {exc}") from exc
+            with DataFileReader(body, load.key) as reader:
+                header = reader.header(DIALECT)
+                file_columns = [naming.column_name(field) for field in header]
+                unknown = [f for f, c in zip(header, file_columns, strict=True) if c not in columns]
+                if unknown:
+                    raise error(
+                        f"column(s) not in table {table.db_schema}.{table.db_table}: "
+                        f"{', '.join(unknown)}; nothing was loaded (the type gained columns: "
+                        "change the table by a reviewed revision, then retry the load)",
+                        line=1,
+                    )
+                if len(set(file_columns)) != len(file_columns):
+                    raise error(f"header names a column twice: {header}", line=1)
+                stage = dispositions.create_stage(cur, target, file_columns)
+                rows = copy_csv(
+                    cur,
+                    stage,
+                    file_columns,
+                    reader,
+                    DIALECT,
+                    file_columns=header,
+                    error=error,
+                    reopen=lambda: zone.open(key, expect),
+                )
+            deleted, _ = dispositions.replace_partition(
+                cur, target, stage, file_columns, {naming.DATASET_ID_COLUMN: dataset_id}
+            )
+        finally:
+            cur.close()
+        if deleted:
+            log.info(
+                "dataset %s re-issued: %d row(s) replaced by %d",
+                dataset_id,
+                deleted,
+                rows,
+                extra={**self.worker.extra, "load_id": load.id},
+            )
+        return rows
+
+
+def _table_columns(cur, schema: str, table: str) -> list[str]:
+    """The table's data columns: all but the dataset id and lineage."""
+    cur.execute(
+        "SELECT column_name FROM information_schema.columns "
+        "WHERE table_schema = %s AND table_name = %s ORDER BY ordinal_position",
+        (schema, table),
+    )
+    keep = {naming.DATASET_ID_COLUMN, naming.LOAD_ID_COLUMN}
+    return [name for (name,) in cur.fetchall() if name not in keep]

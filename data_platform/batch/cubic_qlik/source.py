@@ -1,0 +1,321 @@
+"""Qlik Replicate as a source of the one worker (`data_platform.loads.worker`).
+
+Order within a table: the full-load parts of its current snapshot, then change files in
+name (= time) order. Loads of an older snapshot that never ran are archived unapplied: the
+newer full load supersedes them. A table with an errored load in its current snapshot
+waits until the load is retried (order matters); other tables go on. A full-load part
+that arrives after change files of its snapshot were applied rebuilds the table from the
+archive. With SPRINGBOARD_ENABLED, the Glue job writes each load's Parquet first.
+
+Where a file's row becomes a table row: `QlikTableLoader.apply` -> `FileApplier`.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+
+import psycopg2
+from sqlalchemy import Connection, func, select, text, update
+
+from data_platform.batch.cubic_qlik.apply import FileApplier, describe_target
+from data_platform.batch.cubic_qlik.dfm import dfm_key, parse_dfm
+from data_platform.batch.cubic_qlik.files import is_full_load, is_snapshot_start
+from data_platform.batch.cubic_qlik.naming import SOURCE
+from data_platform.batch.cubic_qlik.scan import ScanResult, scan_incoming
+from data_platform.db.models import ERROR_STATES, Load, LoadSnapshot, LoadStatus, TableSnapshot
+from data_platform.errors import DataPlatformError, LoadError, StorageError
+from data_platform.loads.csv_files import DataFileReader
+from data_platform.loads.source import IngestResult, PendingLoad, TableLoader
+from data_platform.loads.state import transition
+from data_platform.loads.worker import TableWorker, ingest
+from data_platform.settings import get_settings
+from data_platform.storage import ObjectChangedError, get_zone
+
+log = logging.getLogger(__name__)
+
+S = LoadStatus
+
+
+def companions(key: str) -> list[str]:
+    """Files that travel with a data file: its .dfm."""
+    return [dfm_key(key)]
+
+
+class QlikSource:
+    name = SOURCE
+
+    def scan(self) -> ScanResult:
+        return scan_incoming()
+
+    def companions(self, key: str) -> list[str]:
+        return companions(key)
+
+    def loader(self, worker: TableWorker) -> QlikTableLoader:
+        return QlikTableLoader(worker)
+
+
+QLIK = QlikSource()
+
+
+def ingest_qlik(tables: list[str] | None = None) -> IngestResult:
+    """Apply every ready Qlik load (of `tables`, by platform name, when given)."""
+    return ingest(QLIK, tables)
+
+
+class QlikTableLoader(TableLoader):
+    def __init__(self, worker: TableWorker) -> None:
+        super().__init__(worker)
+        self.springboard_failures: dict[str, str] = {}
+        self.springboard_partitions: dict[str, str] = {}
+        self.current: int | None = None
+
+    # --- the worker's hooks -----------------------------------------------------------
+
+    def blocked(self, loads: Sequence[PendingLoad]) -> bool:
+        """Waits on an errored load of the current snapshot only: a newer snapshot makes
+        the older snapshot's errors moot."""
+        self.current = self.current_snapshot()
+        if self.current is None:
+            return self.worker.has_load_in(ERROR_STATES)
+        return self.worker.has_load_in(ERROR_STATES, snapshot_id=self.current)
+
+    def prepare(self, ready: Sequence[PendingLoad]) -> bool:
+        current = self.current
+        superseded = [load for load in ready if current is not None and load.snapshot_id != current]
+        if superseded:
+            for load in superseded:
+                self.worker.supersede(load, "it belongs to an older snapshot")
+            return True
+        if get_settings().springboard_enabled:
+            self.springboard(ready)
+        late = [load for load in ready if is_full_load(load.key)]
+        if late and current is not None:
+            applied = self.archived(current)
+            if any(not is_full_load(load.key) for load in applied):
+                # Applying the part on top would undo changes already applied.
+                self.rebuild(current, late, applied)
+                return True
+        return False
+
+    def order(self, ready: Sequence[PendingLoad]) -> list[PendingLoad]:
+        return sorted(ready, key=lambda load: (not is_full_load(load.key), load.key, load.modified))
+
+    def refused(self, load: PendingLoad) -> LoadError | None:
+        if load.key in self.springboard_failures:
+            return LoadError(self.springboard_failures[load.key], load_id=load.id)
+        return None
+
+    def not_applied(self, load: PendingLoad) -> None:
+        """The job wrote the file's Parquet, but the load does not apply it: drop it, so
+        the springboard holds only loads that end archived."""
+        self.springboard_failures.pop(load.key, None)
+        if load.key in self.springboard_partitions:
+            springboard = get_zone("springboard")
+            for info in springboard.list(self.springboard_partitions.pop(load.key)):
+                springboard.delete(info.key)
+
+    def apply(
+        self,
+        conn: Connection,
+        load: PendingLoad,
+        zone_name: str = "incoming",
+        *,
+        truncate: bool | None = None,
+    ) -> int:
+        """Apply one load's file, read from `zone_name` (the archive when a snapshot is
+        rebuilt), inside `conn`'s transaction. A full load truncates the table first when
+        `truncate`, by default when it is a LOAD00000001. Returns the file's row count.
+
+        Raises LoadError for a bad file, ObjectChangedError when the file in incoming is no
+        longer the version the load recorded."""
+        table = self.table
+        zone, key, expect = self.worker.source_file(load, zone_name)
+        meta_key = dfm_key(key)
+        try:
+            with zone.open(meta_key) as body:
+                dfm = parse_dfm(body.read(), key=meta_key)
+        except StorageError as exc:
+            raise LoadError(f"missing .dfm ({dfm_key(load.key)})", key=load.key) from exc
+        except LoadError as exc:
+            raise LoadError(exc.reason, key=meta_key, table=table.name, load_id=load.id) from exc
+        full_load = is_full_load(load.key)
+        if dfm.is_change_file == full_load:
+            kind = "a change file's" if dfm.is_change_file else "a full load's"
+            raise LoadError(f"its .dfm is {kind}", key=load.key, table=table.name, load_id=load.id)
+        conn.execute(
+            text(
+                "SELECT set_config('data_platform.load_id', :id, true), "
+                "set_config('work_mem', :mem, true)"
+            ),
+            {"id": str(load.id), "mem": get_settings().load_work_mem.replace(" ", "")},
+        )
+        cursor = conn.connection.dbapi_connection.cursor()
+        try:
+            target = describe_target(cursor, table.db_schema, table.db_table)
+            applier = FileApplier(
+                cursor,
+                target,
+                dfm,
+                key=load.key,
+                load_id=load.id,
+                table_name=table.name,
+                table_id=table.id,
+                sparse_updates=table.sparse_updates,
+                reopen=lambda: zone.open(key, expect),
+            )
+            try:
+                source = zone.open(key, expect)
+            except ObjectChangedError:
+                raise
+            except StorageError as exc:
+                raise applier.error(f"file is gone from {zone_name}: {exc}") from exc
+            with DataFileReader(source, load.key) as reader:
+                if full_load:
+                    if truncate is None:
+                        truncate = is_snapshot_start(load.key)
+                    result = applier.apply_full_load(reader, truncate=truncate)
+                else:
+                    result = applier.apply_changes(reader)
+        except (psycopg2.OperationalError, psycopg2.InterfaceError):
+            raise  # the connection, not the file
+        except psycopg2.Error as exc:
+            message = (exc.diag.message_primary or str(exc)).strip()
+            raise LoadError(message, key=load.key, table=table.name, load_id=load.id) from exc
+        finally:
+            cursor.close()
+        return result.rows
+
+    # --- snapshots ----------------------------------------------------------------------
+
+    def current_snapshot(self) -> int | None:
+        with self.worker.engine.connect() as conn:
+            return conn.scalar(
+                select(TableSnapshot.id)
+                .where(TableSnapshot.table_id == self.table.id)
+                .order_by(TableSnapshot.snapshot.desc())
+                .limit(1)
+            )
+
+    def archived(self, snapshot_id: int) -> list[PendingLoad]:
+        """The snapshot's archived loads (applied, or superseded before it), in key order."""
+        with self.worker.engine.connect() as conn:
+            rows = conn.execute(
+                select(
+                    Load.id, Load.s3_key, Load.is_raw, Load.s3_size, Load.s3_modified, Load.s3_etag
+                )
+                .join(LoadSnapshot, LoadSnapshot.load_id == Load.id)
+                .where(
+                    Load.table_id == self.table.id,
+                    LoadSnapshot.snapshot_id == snapshot_id,
+                    Load.status == S.ARCHIVED,
+                )
+                .order_by(Load.s3_key, Load.s3_modified)
+            ).all()
+        return [
+            PendingLoad(id_, key, S.ARCHIVED, snapshot_id, raw, None, size, modified, etag)
+            for id_, key, raw, size, modified, etag in rows
+        ]
+
+    def rebuild(
+        self, snapshot_id: int, late: list[PendingLoad], applied: list[PendingLoad]
+    ) -> None:
+        """Full-load parts of the current snapshot became visible (or were fixed) after
+        change files of the snapshot were applied: rebuild the table from all the
+        snapshot's parts, then re-apply its archived change files in order, in one
+        transaction (readers see the old state until it commits; a crash changes nothing).
+        The late parts are then archived like any load; the others stay as they were."""
+        worker = self.worker
+        extra = {**worker.extra, "snapshot_id": snapshot_id}
+        parts = sorted(
+            [*(load for load in applied if is_full_load(load.key)), *late], key=lambda x: x.key
+        )
+        changes = [load for load in applied if not is_full_load(load.key)]
+        late_ids = {load.id for load in late}
+        log.warning(
+            "rebuilding: %d full-load part(s) arrived after %d applied change file(s) of the "
+            "snapshot (%s); re-applying %d part(s) and the changes from the archive",
+            len(late),
+            len(changes),
+            ", ".join(load.key for load in late),
+            len(parts),
+            extra=extra,
+        )
+        worker.claim(late)
+        rows = 0
+        failed: PendingLoad | None = None
+        try:
+            with worker.engine.connect() as conn, conn.begin():
+                for index, load in enumerate([*parts, *changes]):
+                    zone = "incoming" if load.id in late_ids else "archive"
+                    try:
+                        rows += self.apply(conn, load, zone, truncate=index == 0)
+                    except (LoadError, ObjectChangedError) as exc:
+                        if load.id in late_ids:
+                            failed = load
+                            raise
+                        if isinstance(exc, ObjectChangedError):
+                            raise
+                        raise DataPlatformError(
+                            f"rebuild of {self.table.name} stopped on archived load {load.id}: "
+                            f"{exc.describe()}"
+                        ) from exc
+                for load in late:
+                    transition(conn, load.id, S.INGESTING, S.READY_FOR_ARCHIVING)
+                conn.execute(
+                    update(TableSnapshot)
+                    .where(TableSnapshot.id == snapshot_id)
+                    .values(rebuilds=TableSnapshot.rebuilds + 1, rebuilt_at=func.now())
+                )
+        except (LoadError, ObjectChangedError) as exc:
+            if failed is None:
+                raise
+            worker.release([load for load in late if load is not failed])
+            if isinstance(exc, ObjectChangedError):
+                worker.replaced(failed)
+            else:
+                worker.error(failed, exc)
+            return
+        except BaseException:
+            worker.release(late)
+            raise
+        worker.result.rows += rows
+        worker.result.rebuilds += 1
+        log.warning(
+            "rebuilt from %d part(s) and %d change file(s)", len(parts), len(changes), extra=extra
+        )
+        for load in late:
+            worker.finish(load, S.READY_FOR_ARCHIVING)
+
+    # --- the Glue job -------------------------------------------------------------------
+
+    def springboard(self, ready: Sequence[PendingLoad]) -> None:
+        """Hand the ready loads of the current snapshot that the Glue job has not seen yet
+        to it, in one run, before they are applied and archived; a load the job fails is
+        errored with its message when its turn comes. Runs again in every pass, so a load
+        recorded while a job run was in flight (another scan, a new snapshot) is never
+        archived without its Parquet. `ready` holds loads of the current snapshot only."""
+        from data_platform.jobs.job_input import JobLoad
+        from data_platform.jobs.springboard import run_springboard
+
+        seen = self.springboard_partitions.keys() | self.springboard_failures.keys()
+        loads = [load for load in ready if load.key not in seen]
+        if not loads:
+            return
+        job_loads = [
+            JobLoad.create(load.key, self.table.name, load.snapshot_time, is_raw=load.is_raw)
+            for load in loads
+        ]
+        # A JobRunError (job not deployed, crashed, timed out) blames no file: it stops this
+        # table for this run with every load still ready, and the run ends in an error.
+        results = run_springboard(job_loads)
+        # Failed loads are errored when their turn comes, so the loads before them still
+        # apply in order.
+        self.springboard_failures.update({key: why for key, why in results.items() if why})
+        self.springboard_partitions.update(
+            {
+                job_load.source_key: job_load.partition_path
+                for job_load in job_loads
+                if not results.get(job_load.source_key)
+            }
+        )

@@ -1,0 +1,162 @@
+"""Write dispositions: how a staged file's rows reach their table, as set operations in
+PostgreSQL, inside the caller's transaction (so readers see all of a load or none).
+
+A source COPYs a file into a staging table (`create_stage`, `copy_csv`), then calls one:
+
+- `replace_partition`: the rows of one partition value (a DMAP dataset id, a date
+  window) are replaced by the file's: a re-issued partition never doubles.
+- `append`: rows added; with `unique`, a row whose unique key is there already is
+  skipped (a replayed file, a record delivered twice).
+- `merge_by_key`: the newest row per key by an ordering column wins, and a stored row is
+  only overwritten by a newer one (re-applying a file changes nothing).
+- `delete_keys`: rows whose key the stage marks as deleted go, optionally leaving
+  tombstones so an older change cannot bring them back.
+
+Qlik's change apply has rules of its own on top (key renames, sparse LOBs, tombstones by
+change sequence): `data_platform/batch/cubic_qlik/apply.py`.
+
+Every identifier goes through psycopg2.sql; values are bound.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+from psycopg2 import sql
+
+STAGE = "dp_stage"
+
+
+def create_stage(cur, target: sql.Composable, columns: Sequence[str]) -> sql.Composable:
+    """A temporary table (dropped at commit) with `columns` typed as in `target`, no
+    constraints, so COPY checks each value's type and nothing else. Returns its name."""
+    stage = sql.Identifier(STAGE)
+    cur.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(stage))
+    cur.execute(
+        sql.SQL("CREATE TEMP TABLE {} ON COMMIT DROP AS SELECT {} FROM {} WITH NO DATA").format(
+            stage, _columns(columns), target
+        )
+    )
+    return stage
+
+
+def replace_partition(
+    cur,
+    target: sql.Composable,
+    stage: sql.Composable,
+    columns: Sequence[str],
+    partition: Mapping[str, object],
+) -> tuple[int, int]:
+    """Delete `target`'s rows where every `partition` column equals its value, then
+    insert the staged rows with those values. Returns (rows deleted, rows inserted)."""
+    where = sql.SQL(" AND ").join(
+        sql.SQL("{} = {}").format(sql.Identifier(name), sql.Placeholder()) for name in partition
+    )
+    values = list(partition.values())
+    cur.execute(sql.SQL("DELETE FROM {} WHERE {}").format(target, where), values)
+    deleted = cur.rowcount
+    cur.execute(
+        sql.SQL("INSERT INTO {} ({}, {}) SELECT {}, {} FROM {}").format(
+            target,
+            _columns(columns),
+            _columns(list(partition)),
+            _columns(columns),
+            sql.SQL(", ").join(sql.Placeholder() * len(values)),
+            stage,
+        ),
+        values,
+    )
+    return deleted, cur.rowcount
+
+
+def append(
+    cur,
+    target: sql.Composable,
+    stage: sql.Composable,
+    columns: Sequence[str],
+    unique: Sequence[str] | None = None,
+) -> int:
+    """Insert the staged rows; with `unique` (columns of a unique index of `target`),
+    rows whose key is stored already are skipped. Returns rows inserted."""
+    statement = sql.SQL("INSERT INTO {} ({}) SELECT {} FROM {}").format(
+        target, _columns(columns), _columns(columns), stage
+    )
+    if unique:
+        statement += sql.SQL(" ON CONFLICT ({}) DO NOTHING").format(_columns(unique))
+    cur.execute(statement)
+    return cur.rowcount
+
+
+def merge_by_key(
+    cur,
+    target: sql.Composable,
+    stage: sql.Composable,
+    columns: Sequence[str],
+    key: Sequence[str],
+    order_by: str,
+) -> int:
+    """Upsert the newest staged row per `key` (by `order_by`, the last staged row among
+    equals) into `target`, whose `key` is its primary key or a unique index; a stored row
+    is replaced only by a row whose `order_by` is not older. Returns rows written."""
+    others = [column for column in columns if column not in key]
+    newest = sql.SQL(
+        "SELECT DISTINCT ON ({key}) {cols} FROM (SELECT *, ctid AS dp__ctid FROM {stage}) s "
+        "ORDER BY {key}, {order} DESC, dp__ctid DESC"
+    ).format(
+        key=_columns(key), cols=_columns(columns), stage=stage, order=sql.Identifier(order_by)
+    )
+    statement = sql.SQL("INSERT INTO {} AS t ({}) {} ON CONFLICT ({}) ").format(
+        target, _columns(columns), newest, _columns(key)
+    )
+    if others:
+        statement += sql.SQL("DO UPDATE SET {} WHERE t.{} <= EXCLUDED.{}").format(
+            sql.SQL(", ").join(
+                sql.SQL("{} = EXCLUDED.{}").format(sql.Identifier(c), sql.Identifier(c))
+                for c in others
+            ),
+            sql.Identifier(order_by),
+            sql.Identifier(order_by),
+        )
+    else:
+        statement += sql.SQL("DO NOTHING")
+    cur.execute(statement)
+    return cur.rowcount
+
+
+def delete_keys(
+    cur,
+    target: sql.Composable,
+    stage: sql.Composable,
+    key: Sequence[str],
+    where: sql.Composable,
+    tombstones: sql.Composable | None = None,
+) -> int:
+    """Delete `target`'s rows whose `key` a staged row matching `where` holds; with
+    `tombstones` (a table with the key columns), record each deleted key there too.
+    Returns rows deleted."""
+    match = sql.SQL(" AND ").join(
+        sql.SQL("t.{0} = s.{0}").format(sql.Identifier(column)) for column in key
+    )
+    deleted = sql.SQL("DELETE FROM {} t USING {} s WHERE {} AND {}").format(
+        target, stage, match, where
+    )
+    if tombstones is None:
+        cur.execute(deleted)
+        return cur.rowcount
+    cur.execute(
+        sql.SQL(
+            "WITH gone AS ({} RETURNING {}) INSERT INTO {} ({}) SELECT {} FROM gone "
+            "ON CONFLICT DO NOTHING"
+        ).format(
+            deleted,
+            sql.SQL(", ").join(sql.SQL("t.{}").format(sql.Identifier(c)) for c in key),
+            tombstones,
+            _columns(key),
+            _columns(key),
+        )
+    )
+    return cur.rowcount
+
+
+def _columns(names: Sequence[str]) -> sql.Composable:
+    return sql.SQL(", ").join(map(sql.Identifier, names))

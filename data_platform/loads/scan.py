@@ -1,0 +1,117 @@
+"""Recording new files as loads: the part of every source's scan that is the same.
+
+A file is its key plus its version (size, last-modified, ETag; revision 0004): a version
+not recorded before becomes a `ready` load, inserted in batches. A new version of a key
+whose load failed is the fixed file for that load (`retry` applies it), not a new load.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import Connection, select
+from sqlalchemy.dialects.postgresql import insert
+
+from data_platform.db.models import ERROR_STATES, Load, LoadSnapshot, LoadStatus, SourceTable
+from data_platform.storage import ObjectInfo
+
+BATCH_SIZE = 1000
+
+
+@dataclass(frozen=True)
+class Recorded:
+    """A load already recorded for a key."""
+
+    version: ObjectInfo
+    status: LoadStatus
+    snapshot_id: int | None
+
+    @property
+    def failed(self) -> bool:
+        return self.status in ERROR_STATES
+
+
+def batches(infos: Iterable[ObjectInfo], size: int = BATCH_SIZE) -> Iterator[list[ObjectInfo]]:
+    """A listing in lists of `size`, so memory stays flat however many files land."""
+    batch: list[ObjectInfo] = []
+    for info in infos:
+        batch.append(info)
+        if len(batch) >= size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def recorded_versions(conn: Connection, keys: Sequence[str]) -> dict[str, list[Recorded]]:
+    """Every load recorded for `keys`, by key."""
+    rows = conn.execute(
+        select(
+            Load.s3_key,
+            Load.s3_size,
+            Load.s3_modified,
+            Load.s3_etag,
+            Load.status,
+            LoadSnapshot.snapshot_id,
+        )
+        .outerjoin(LoadSnapshot, LoadSnapshot.load_id == Load.id)
+        .where(Load.s3_key.in_(keys))
+    )
+    found: dict[str, list[Recorded]] = {}
+    for key, size, modified, etag, status, snapshot_id in rows:
+        info = ObjectInfo(key, size, modified, etag)
+        found.setdefault(key, []).append(Recorded(info, LoadStatus(status), snapshot_id))
+    return found
+
+
+def unrecorded(
+    batch: Sequence[ObjectInfo], recorded: dict[str, list[Recorded]]
+) -> list[ObjectInfo]:
+    """The files of `batch` whose version no load recorded yet."""
+    return [
+        info
+        for info in batch
+        if not any(info.same_version(seen.version) for seen in recorded.get(info.key, ()))
+    ]
+
+
+def insert_loads(
+    conn: Connection, table: SourceTable, infos: Sequence[ObjectInfo]
+) -> list[tuple[int, datetime]]:
+    """Record `infos` as `ready` loads of `table` (a version recorded meanwhile by
+    another scan is skipped). Returns (load id, last-modified) of each new load."""
+    if not infos:
+        return []
+    rows = [
+        {
+            "table_id": table.id,
+            "status": LoadStatus.READY,
+            "s3_key": info.key,
+            "s3_modified": info.last_modified,
+            "s3_size": info.size,
+            "s3_etag": info.etag,
+            "is_raw": table.is_raw,
+        }
+        for info in infos
+    ]
+    return [
+        (load_id, modified)
+        for load_id, modified in conn.execute(
+            insert(Load).values(rows).on_conflict_do_nothing().returning(Load.id, Load.s3_modified)
+        )
+    ]
+
+
+def record_new_files(conn: Connection, table: SourceTable, batch: Sequence[ObjectInfo]) -> int:
+    """The whole scan step for a source of independent files (no snapshots): record the
+    new versions in `batch`, except the fixed file of a failed load. Returns how many
+    loads were recorded."""
+    recorded = recorded_versions(conn, [info.key for info in batch])
+    new = [
+        info
+        for info in unrecorded(batch, recorded)
+        if not any(seen.failed for seen in recorded.get(info.key, ()))
+    ]
+    return len(insert_loads(conn, table, new))

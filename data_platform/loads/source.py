@@ -1,0 +1,128 @@
+"""What a source tells the one worker (`data_platform.loads.worker`), and what it gets.
+
+A source (Qlik Replicate files, DMAP datasets, ...) is a `Source`: its name (the
+`source_tables.source` value), how it records new files as loads (`scan`), which files
+travel with a data file (`companions`), and a `TableLoader` per table and run, which
+orders the table's ready loads and applies one load inside the load's transaction. The
+worker does everything else, the same for every source: table selection, the advisory
+lock, recovery of interrupted loads, claim, archive or error, replaced files, retry.
+ADR: doc/adr/0007-one-worker-for-every-source.md.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, Protocol
+
+from sqlalchemy import Connection
+
+from data_platform.db.models import ERROR_STATES, LoadStatus
+from data_platform.storage import ObjectInfo
+
+if TYPE_CHECKING:
+    from data_platform.loads.worker import TableWorker
+
+
+@dataclass(frozen=True)
+class TableRef:
+    """A source table as the worker hands it to its source."""
+
+    id: int
+    name: str  # platform name, e.g. cubic_ods_qlik__edw_sample (logs, messages)
+    db_schema: str
+    db_table: str
+    sparse_updates: bool = True
+
+
+@dataclass(frozen=True)
+class PendingLoad:
+    """A load of a table that is not archived or errored yet."""
+
+    id: int
+    key: str
+    status: LoadStatus
+    snapshot_id: int | None
+    is_raw: bool = False
+    snapshot_time: datetime | None = None  # the snapshot's time, else the file's
+    size: int = 0
+    modified: datetime | None = None
+    etag: str | None = None
+
+    @property
+    def version(self) -> ObjectInfo:
+        """The version of the file this load recorded, and applies."""
+        assert self.modified is not None
+        return ObjectInfo(self.key, self.size, self.modified, self.etag)
+
+
+@dataclass
+class IngestResult:
+    archived: int = 0
+    errored: int = 0
+    superseded: int = 0
+    replaced: int = 0  # files replaced in incoming after the scan: their new version is a load
+    rebuilds: int = 0  # tables rebuilt from their archive (a Qlik late full-load part)
+    rows: int = 0
+    busy_tables: list[str] = field(default_factory=list)  # another worker had them
+    blocked_tables: list[str] = field(default_factory=list)  # waiting on an errored load
+    errors: list[str] = field(default_factory=list)
+
+
+class TableLoader:
+    """How a source loads one table during one run; the defaults suit a source whose
+    loads are independent files applied in key order. Subclasses override what differs.
+
+    `worker` gives the shared steps: `claim`, `error`, `replaced`, `supersede`,
+    `finish`, `source_file`."""
+
+    def __init__(self, worker: TableWorker) -> None:
+        self.worker = worker
+        self.table = worker.table
+
+    def blocked(self, loads: Sequence[PendingLoad]) -> bool:
+        """Must the table wait? By default while any of its loads failed (order matters
+        until an operator retries or fixes it)."""
+        return self.worker.has_load_in(ERROR_STATES)
+
+    def prepare(self, ready: Sequence[PendingLoad]) -> bool:
+        """A hook before loads are applied (supersede, rebuild, a job hand-off). True when
+        it changed loads, so the worker looks at the table again before applying."""
+        return False
+
+    def order(self, ready: Sequence[PendingLoad]) -> list[PendingLoad]:
+        """The order to apply ready loads in: by key, then landing time."""
+        return sorted(ready, key=lambda load: (load.key, load.modified))
+
+    def refused(self, load: PendingLoad) -> Exception | None:
+        """A LoadError to fail `load` with before it is read (e.g. the Glue job failed
+        it), else None."""
+        return None
+
+    def apply(self, conn: Connection, load: PendingLoad) -> int:
+        """Apply one load inside `conn`'s transaction (the worker commits or rolls back).
+        Returns the number of rows read. Raises LoadError for a bad file (the load is
+        errored), ObjectChangedError when the recorded version is gone (the load is
+        archived unapplied); anything else leaves the load ready and stops the table."""
+        raise NotImplementedError
+
+    def not_applied(self, load: PendingLoad) -> None:
+        """Called when `load` ends without being applied (errored or replaced)."""
+
+
+class Source(Protocol):
+    name: str  # source_tables.source
+
+    def scan(self) -> object:
+        """Record the new files of every active table as `ready` loads; a result with
+        counts (`new_loads`, ...) and a `render()`-able summary."""
+        ...
+
+    def companions(self, key: str) -> list[str]:
+        """Keys of the files that move with data file `key` (a .dfm, say)."""
+        ...
+
+    def loader(self, worker: TableWorker) -> TableLoader:
+        """The TableLoader for the worker's table, for one run."""
+        ...

@@ -1,0 +1,1 @@
+"""DMAP fetch: against a real local HTTP server."""
