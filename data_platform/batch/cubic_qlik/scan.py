@@ -28,7 +28,6 @@ from data_platform.batch.cubic_qlik.files import (
 from data_platform.batch.cubic_qlik.naming import SOURCE
 from data_platform.db.engine import get_engine
 from data_platform.db.models import (
-    ERROR_STATES,
     Load,
     LoadSnapshot,
     LoadStatus,
@@ -36,11 +35,10 @@ from data_platform.db.models import (
     TableSnapshot,
 )
 from data_platform.loads.moves import find_archived
+from data_platform.loads.scan import batches, insert_loads, recorded_versions, unrecorded
 from data_platform.storage import ObjectInfo, get_zone
 
 log = logging.getLogger(__name__)
-
-BATCH_SIZE = 1000
 
 
 @dataclass
@@ -86,29 +84,28 @@ def scan_table(conn: Connection, table: SourceTable, result: ScanResult) -> None
     incoming = get_zone("incoming")
     prefixes = TablePrefixes(table.s3_prefix)
     snapshots = _snapshots(conn, table.id)
-    batch: list[ObjectInfo] = []
     recorded = 0
-    # The full-load prefix is listed first, so a new LOAD00000001 becomes a snapshot before
-    # the change files that follow it are linked.
+    # The full-load prefix is listed first, and its files recorded before the changes are
+    # listed: a new LOAD00000001 becomes a snapshot before the change files that follow
+    # it are linked, and a new snapshot may queue change files again (see
+    # _requeue_applied_changes), which must then be listed.
     for prefix in (prefixes.full_load, prefixes.changes):
-        for info in incoming.list(prefix):
-            kind = classify(prefixes, info.key)
-            if kind is FileKind.METADATA:
-                continue
-            if kind is FileKind.UNKNOWN:
-                result.unrecognised_keys.append(info.key)
-                continue
-            batch.append(info)
-            if len(batch) >= BATCH_SIZE:
-                recorded += _record(conn, table, batch, snapshots, result)
-                batch = []
-        # Record the full loads before listing the changes: a new snapshot may queue
-        # change files again (see _requeue_applied_changes), and they must be listed.
-        if batch:
+        data_files = (
+            info
+            for info in incoming.list(prefix)
+            if _is_data_file(prefixes, info.key, result.unrecognised_keys)
+        )
+        for batch in batches(data_files):
             recorded += _record(conn, table, batch, snapshots, result)
-            batch = []
     if recorded:
         log.info("recorded %d new load(s)", recorded, extra={"table": table.name})
+
+
+def _is_data_file(prefixes: TablePrefixes, key: str, unrecognised: list[str]) -> bool:
+    kind = classify(prefixes, key)
+    if kind is FileKind.UNKNOWN:
+        unrecognised.append(key)
+    return kind not in (FileKind.METADATA, FileKind.UNKNOWN)
 
 
 def _record(
@@ -118,37 +115,18 @@ def _record(
     snapshots: list[tuple[datetime, int]],
     result: ScanResult,
 ) -> int:
-    keys = [info.key for info in batch]
-    existing = conn.execute(
-        select(
-            Load.s3_key,
-            Load.s3_size,
-            Load.s3_modified,
-            Load.s3_etag,
-            Load.status,
-            LoadSnapshot.snapshot_id,
-        )
-        .outerjoin(LoadSnapshot, LoadSnapshot.load_id == Load.id)
-        .where(Load.s3_key.in_(keys))
-    ).all()
-    versions: dict[str, list[ObjectInfo]] = {}
-    for key, size, modified, etag, _, _ in existing:
-        versions.setdefault(key, []).append(ObjectInfo(key, size, modified, etag))
+    recorded = recorded_versions(conn, [info.key for info in batch])
     # A key whose load failed: a file landing there again is the fixed file for that load
     # (`retry` applies it), unless it is a full-load part of a newer snapshot (a reload).
     # Any other new version of a key is a load of its own: a load applies the version it
     # recorded, never one that replaced it.
-    failed = {key: snap for key, _, _, _, status, snap in existing if status in ERROR_STATES}
+    failed = {key: r.snapshot_id for key, rs in recorded.items() for r in rs if r.failed}
     current = snapshots[-1][1] if snapshots else None
     # A first part landing again while the current snapshot's first part is errored is
     # the fixed file for that load (`retry` applies it in the same snapshot, and the
     # snapshot's waiting loads after it), not a reload that would supersede them.
     held = {key for key, snap in failed.items() if snap == current and is_snapshot_start(key)}
-    candidates = [
-        info
-        for info in batch
-        if not any(info.same_version(seen) for seen in versions.get(info.key, ()))
-    ]
+    candidates = unrecorded(batch, recorded)
     if not candidates:
         return 0
     for info in sorted(candidates, key=lambda i: (i.last_modified, i.key)):
@@ -171,23 +149,7 @@ def _record(
             if not (is_full_load(info.key) and newer_snapshot != failed[info.key]):
                 continue
         new.append(info)
-    if not new:
-        return 0
-    rows = [
-        {
-            "table_id": table.id,
-            "status": LoadStatus.READY,
-            "s3_key": info.key,
-            "s3_modified": info.last_modified,
-            "s3_size": info.size,
-            "s3_etag": info.etag,
-            "is_raw": table.is_raw,
-        }
-        for info in new
-    ]
-    inserted = conn.execute(
-        insert(Load).values(rows).on_conflict_do_nothing().returning(Load.id, Load.s3_modified)
-    ).all()
+    inserted = insert_loads(conn, table, new)
     links = []
     for load_id, modified in inserted:
         snapshot_id = _snapshot_for(times, snapshots, modified)
