@@ -6,9 +6,12 @@ from collections.abc import Callable
 from pathlib import Path
 
 from alembic.config import Config
+from pydantic import SecretStr
 from sqlalchemy import select, text
 from sqlalchemy import table as sa_table
 
+from data_platform.batch.cubic_dmap.fetch import FetchResult
+from data_platform.batch.cubic_dmap.onboarding import DmapOnboardResult
 from data_platform.batch.cubic_qlik.dfm import dfm_key
 from data_platform.batch.cubic_qlik.files import CHANGE_SUFFIX
 from data_platform.batch.cubic_qlik.onboarding import OnboardResult, onboard_table
@@ -24,15 +27,19 @@ from data_platform.storage.transfer import upload_tree
 REPO_SAMPLE_DIR = Path(__file__).resolve().parent.parent / "sample_data"
 # The demo's tables are not in the main history (`alembic upgrade head` never creates
 # them): their revisions live here, with a version table of their own.
-DEMO_VERSIONS_DIR = REPO_SAMPLE_DIR / "migrations" / "cubic_qlik"
+DEMO_MIGRATIONS = REPO_SAMPLE_DIR / "migrations"
+DEMO_VERSIONS_DIR = DEMO_MIGRATIONS / "cubic_qlik"
+DEMO_DMAP_VERSIONS_DIR = DEMO_MIGRATIONS / "cubic_dmap"
 DEMO_VERSION_TABLE = "alembic_version_demo"
+DEMO_API_KEY = "demo-public-key"  # the local demo API's; never a real key
+DEMO_DMAP_SAMPLE = REPO_SAMPLE_DIR / "cubic" / "dmap_api"
 SHOW_ROWS = 20
 
 
 def demo_config() -> Config:
     """The demo's own migration history (run after the main one, which it needs)."""
     return migrations.alembic_config(
-        locations=[DEMO_VERSIONS_DIR], version_table=DEMO_VERSION_TABLE
+        locations=[DEMO_VERSIONS_DIR, DEMO_DMAP_VERSIONS_DIR], version_table=DEMO_VERSION_TABLE
     )
 
 
@@ -55,38 +62,89 @@ def sample_tables(sample_dir: Path) -> list[str]:
     )
 
 
+def onboard_demo_dmap_types() -> list[DmapOnboardResult]:
+    """Onboard the sample DMAP type in the demo's history (its committed revision)."""
+    from data_platform.batch.cubic_dmap.demo_api import load_rounds
+    from data_platform.batch.cubic_dmap.feeds import dataset_type
+    from data_platform.batch.cubic_dmap.onboarding import onboard_dataset_type
+
+    feed, rounds = load_rounds()
+    first = DEMO_DMAP_SAMPLE / rounds[0][0]["file"]
+    return [
+        onboard_dataset_type(
+            dataset_type(feed),
+            csv_path=first,
+            apply=True,
+            versions_dir=DEMO_DMAP_VERSIONS_DIR,
+            config=demo_config(),
+        )
+    ]
+
+
+def fetch_demo_round(round_number: int) -> FetchResult:
+    """Fetch the sample DMAP feed from a local server playing the vendor's API as it
+    published at `round_number` (1: two datasets; 2: one of them re-issued)."""
+    from data_platform.batch.cubic_dmap.demo_api import demo_api, load_rounds
+    from data_platform.batch.cubic_dmap.feeds import add_feed
+    from data_platform.batch.cubic_dmap.fetch import fetch_feeds
+
+    feed, _ = load_rounds()
+    add_feed(feed)
+    with demo_api(round_number, api_key=DEMO_API_KEY) as base_url:
+        settings = get_settings().model_copy(
+            update={
+                "cubic_dmap_base_url": base_url,
+                "cubic_dmap_public_user_api_key": SecretStr(DEMO_API_KEY),
+            }
+        )
+        # The local server cannot serve https links; only the demo allows http.
+        return fetch_feeds([feed], settings=settings, allow_http_downloads=True)
+
+
 def run_demo(sample_dir: Path | None = None, echo: Callable[[str], None] = print) -> None:
+    """What `make demo` shows: both sources of the vendor, from files to tables."""
     sample_dir = sample_dir or REPO_SAMPLE_DIR
     if not sample_dir.is_dir():
         raise ConfigError(f"no sample data at {sample_dir}: pass --sample-dir")
-    echo("== 1. migrate the metadata database")
+    echo("== 1. migrate the metadata database (alembic upgrade head)")
     migrations.upgrade()
     echo(f"   at {', '.join(sorted(migrations.current_revisions()))}")
 
-    echo(f"== 2. land {sample_dir.name}/ in the incoming zone")
+    qlik_prefix = get_settings().cubic_qlik_prefix
+    echo(f"== 2. land the Qlik Replicate files of {sample_dir.name}/ in the incoming zone")
     with get_engine().connect() as conn:
         # Files ingested by an earlier run were moved to the archive: landing them again
         # would make new loads of the same files.
         landed = {name for key in conn.scalars(select(Load.s3_key)) for name in (key, dfm_key(key))}
-    result = upload_tree(sample_dir, "incoming", skip=landed)
+    result = upload_tree(sample_dir / qlik_prefix, "incoming", prefix=qlik_prefix, skip=landed)
     echo(f"   uploaded {result.uploaded}, already there or ingested {result.skipped}")
 
-    echo("== 3. onboard the sample tables (the demo's own revisions)")
+    echo("== 3. fetch DMAP datasets from a local server playing the vendor's API")
+    echo("   " + fetch_demo_round(1).render().replace("\n", "\n   "))
+
+    echo("== 4. onboard the sample tables (the demo's own revisions)")
     for onboarded in onboard_demo_tables(sample_dir):
-        table = onboarded.source_table
         state = "new revision" if onboarded.created else "already onboarded by"
         target = f"{onboarded.db_schema}.{onboarded.db_table}"
-        echo(f"   {table} -> {target} ({state} {onboarded.revision})")
+        echo(f"   {onboarded.source_table} -> {target} ({state} {onboarded.revision})")
+    for dmap in onboard_demo_dmap_types():
+        state = "new revision" if dmap.created else "already onboarded by"
+        target = f"{dmap.db_schema}.{dmap.db_table}"
+        echo(f"   DMAP {dmap.dataset_type} -> {target} ({state} {dmap.revision})")
 
-    echo("== 4. scan and ingest (data-platform run)")
+    echo("== 5. scan and ingest every source (data-platform run)")
     echo("   " + run_once().render().replace("\n", "\n   "))
 
-    echo("== 5. current state")
+    echo("== 6. the vendor re-issues a dataset: fetch and run again")
+    echo("   " + fetch_demo_round(2).render().replace("\n", "\n   "))
+    echo("   " + run_once().render().replace("\n", "\n   "))
+
+    echo("== 7. current state")
     with get_engine().connect() as conn:
         tables = conn.execute(
-            select(SourceTable.db_schema, SourceTable.db_table).where(
-                SourceTable.db_table.is_not(None)
-            )
+            select(SourceTable.db_schema, SourceTable.db_table)
+            .where(SourceTable.db_table.is_not(None))
+            .order_by(SourceTable.source, SourceTable.name)
         ).all()
         for schema, table in tables:
             echo(f"-- {schema}.{table}")
@@ -98,7 +156,7 @@ def run_demo(sample_dir: Path | None = None, echo: Callable[[str], None] = print
             )
             echo(_table(list(rows.keys()), [tuple(r) for r in rows]))
 
-    echo("== 6. status")
+    echo("== 8. status")
     echo(platform_status().render())
 
 

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from data_platform.batch.cubic_qlik.files import TablePrefixes
 from data_platform.db import migrations
 from data_platform.db.engine import masked, session_factory
-from data_platform.loads.report import TableStatus, table_statuses
+from data_platform.loads.report import FeedStatus, TableStatus, feed_statuses, table_statuses
 from data_platform.storage import get_zone
 
 
@@ -21,6 +21,7 @@ class PlatformStatus:
     tables: list[TableStatus]
     unregistered_keys: list[str]
     error_zone: str = ""  # where errored files lie, ending in "/"
+    feeds: list[FeedStatus] = field(default_factory=list)  # DMAP
 
     def to_dict(self) -> dict[str, object]:
         return {
@@ -31,6 +32,7 @@ class PlatformStatus:
             "incoming_objects": self.incoming_objects,
             "tables": [t.to_dict() for t in self.tables],
             "unregistered_keys": self.unregistered_keys,
+            "dmap_feeds": [f.to_dict() for f in self.feeds],
         }
 
     def render(self) -> str:
@@ -41,7 +43,11 @@ class PlatformStatus:
         ]
         if not self.tables:
             lines.append("tables:    none registered yet")
+        source = None
         for table in self.tables:
+            if table.source != source:
+                source = table.source
+                lines.append(f"source {source}:")
             counts = ", ".join(f"{s} {n}" for s, n in sorted(table.counts.items())) or "no loads"
             active = "" if table.is_active else " (inactive)"
             snapshot = f" [snapshot {table.snapshot:%Y-%m-%d %H:%M:%S}]" if table.snapshot else ""
@@ -58,6 +64,18 @@ class PlatformStatus:
                 )
                 if table.latest_error_file:
                     lines.append(f"  its file: {self.error_zone}{table.latest_error_file}")
+        for feed in self.feeds:
+            state = "" if feed.is_active else " (inactive)"
+            mark = f"mark {feed.mark:%Y-%m-%dT%H:%M:%S.%f}" if feed.mark else "nothing fetched"
+            fetched = (
+                f", last fetch {feed.last_fetched_at:%Y-%m-%d %H:%M:%S %Z}"
+                if feed.last_fetched_at
+                else ""
+            )
+            lines.append(f"dmap feed {feed.relative_url}{state}: {mark}{fetched}, "
+                         f"{feed.datasets} dataset(s)")  # fmt: skip
+            if feed.last_error:
+                lines.append(f"  last error: {feed.last_error}")
         if self.unregistered_keys:
             lines.append(f"unregistered files in incoming ({len(self.unregistered_keys)}):")
             lines.extend(f"  {key}" for key in self.unregistered_keys[:20])
@@ -73,9 +91,11 @@ def platform_status() -> PlatformStatus:
     at_head = set(revisions) == migrations.head_revisions(config)
     incoming = get_zone("incoming")
     tables: list[TableStatus] = []
+    feeds: list[FeedStatus] = []
     if revisions:
         with session_factory()() as session:
             tables = table_statuses(session)
+            feeds = feed_statuses(session)
     owners = [TablePrefixes(t.s3_prefix) for t in tables]
     # Streamed: only the count and the unregistered keys are kept, however large the zone.
     count, unregistered = 0, []
@@ -92,4 +112,5 @@ def platform_status() -> PlatformStatus:
         tables=tables,
         unregistered_keys=unregistered,
         error_zone=get_zone("error").describe(),
+        feeds=feeds,
     )

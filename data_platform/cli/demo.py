@@ -15,7 +15,8 @@ import click
     help="Files to land in the incoming zone (default: the repository's sample_data/).",
 )
 def demo(sample_dir: Path | None) -> None:
-    """Migrate, land the sample files, ingest them and print the result.
+    """Migrate, land the sample Qlik files, fetch the sample DMAP feed from a local API,
+    ingest both and print the result.
 
     Safe to run again: nothing is landed or applied twice.
     """

@@ -67,11 +67,14 @@ def cli(ctx: click.Context, debug: bool) -> None:
 
 
 def _register() -> None:
+    from data_platform.batch.cubic_dmap import commands as cubic_dmap
     from data_platform.batch.cubic_qlik import commands as cubic_qlik
-    from data_platform.cli import db, demo, deploy, glue, run, status, storage
+    from data_platform.cli import db, demo, deploy, glue, retry, run, status, storage
 
     cli.add_command(cubic_qlik.group)
+    cli.add_command(cubic_dmap.group)
     cli.add_command(run.run)
+    cli.add_command(retry.retry)
     cli.add_command(db.db)
     cli.add_command(storage.storage)
     cli.add_command(status.status)
@@ -87,14 +90,17 @@ def main() -> None:
     sys.exit(cli.main(prog_name="data-platform"))
 
 
-def run_standalone(command: str) -> None:
-    """Entry for `python -m data_platform.batch.cubic_qlik.<command>` modules: the same
-    command, logging and error handling as `data-platform cubic-qlik <command>`."""
+def run_standalone(group: str, command: str | None = None) -> None:
+    """Entry for `python -m data_platform.batch.<source>.<command>` modules: the same
+    command, logging and error handling as `data-platform <group> <command>`. With one
+    argument, the command of the Qlik group (the older entry points)."""
+    if command is None:
+        group, command = "cubic-qlik", group
     args = sys.argv[1:]
     root = [a for a in args if a == "--debug"]
     rest = [a for a in args if a != "--debug"]
     name = command.replace("_", "-")
-    sys.exit(cli.main([*root, "cubic-qlik", name, *rest], prog_name=f"python -m ...{command}"))
+    sys.exit(cli.main([*root, group, name, *rest], prog_name=f"python -m ...{command}"))
 
 
 if __name__ == "__main__":

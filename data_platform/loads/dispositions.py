@@ -102,9 +102,7 @@ def merge_by_key(
     newest = sql.SQL(
         "SELECT DISTINCT ON ({key}) {cols} FROM (SELECT *, ctid AS dp__ctid FROM {stage}) s "
         "ORDER BY {key}, {order} DESC, dp__ctid DESC"
-    ).format(
-        key=_columns(key), cols=_columns(columns), stage=stage, order=sql.Identifier(order_by)
-    )
+    ).format(key=_columns(key), cols=_columns(columns), stage=stage, order=sql.Identifier(order_by))
     statement = sql.SQL("INSERT INTO {} AS t ({}) {} ON CONFLICT ({}) ").format(
         target, _columns(columns), newest, _columns(key)
     )

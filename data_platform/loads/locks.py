@@ -12,22 +12,29 @@ from contextlib import contextmanager
 
 from sqlalchemy import Engine, text
 
-# Namespace for our advisory locks (first key), so they never collide with other users'.
-_NAMESPACE = zlib.crc32(b"data_platform.table") & 0x7FFFFFFF
+
+def _namespace(name: str) -> int:
+    """The first key of our advisory locks, one per kind of thing locked, so they never
+    collide with each other's ids or with other users' locks."""
+    return zlib.crc32(f"data_platform.{name}".encode()) & 0x7FFFFFFF
 
 
 @contextmanager
-def table_lock(engine: Engine, table_id: int) -> Iterator[bool]:
-    """Yields True with the lock held, False if another worker holds it (no waiting)."""
+def advisory_lock(engine: Engine, kind: str, item_id: int) -> Iterator[bool]:
+    """Yields True with the lock on (`kind`, `item_id`) held, False if another session
+    holds it (no waiting). A session lock on a connection of its own: released when the
+    block ends, or when a killed process loses its connection."""
+    params = {"ns": _namespace(kind), "id": item_id}
     with engine.connect() as conn:
         conn = conn.execution_options(isolation_level="AUTOCOMMIT")
-        got = conn.scalar(
-            text("SELECT pg_try_advisory_lock(:ns, :id)"), {"ns": _NAMESPACE, "id": table_id}
-        )
+        got = bool(conn.scalar(text("SELECT pg_try_advisory_lock(:ns, :id)"), params))
         try:
-            yield bool(got)
+            yield got
         finally:
             if got:
-                conn.execute(
-                    text("SELECT pg_advisory_unlock(:ns, :id)"), {"ns": _NAMESPACE, "id": table_id}
-                )
+                conn.execute(text("SELECT pg_advisory_unlock(:ns, :id)"), params)
+
+
+def table_lock(engine: Engine, table_id: int):
+    """The lock of one source table's worker (see advisory_lock)."""
+    return advisory_lock(engine, "table", table_id)

@@ -8,7 +8,14 @@ from datetime import datetime
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from data_platform.db.models import Load, LoadStatus, SourceTable, TableSnapshot
+from data_platform.db.models import (
+    DmapDataset,
+    DmapFeed,
+    Load,
+    LoadStatus,
+    SourceTable,
+    TableSnapshot,
+)
 from data_platform.loads.moves import error_key
 
 
@@ -17,6 +24,7 @@ class TableStatus:
     name: str
     s3_prefix: str
     is_active: bool
+    source: str = ""
     counts: dict[str, int] = field(default_factory=dict)
     latest_error: str | None = None
     latest_error_load_id: int | None = None
@@ -28,6 +36,7 @@ class TableStatus:
     def to_dict(self) -> dict[str, object]:
         return {
             "table": self.name,
+            "source": self.source,
             "s3_prefix": self.s3_prefix,
             "is_active": self.is_active,
             "loads": self.counts,
@@ -42,8 +51,8 @@ class TableStatus:
 
 def table_statuses(session: Session) -> list[TableStatus]:
     tables = {
-        t.id: TableStatus(t.name, t.s3_prefix, t.is_active)
-        for t in session.scalars(select(SourceTable).order_by(SourceTable.name))
+        t.id: TableStatus(t.name, t.s3_prefix, t.is_active, t.source)
+        for t in session.scalars(select(SourceTable).order_by(SourceTable.source, SourceTable.name))
     }
     rows = session.execute(
         select(Load.table_id, Load.status, func.count()).group_by(Load.table_id, Load.status)
@@ -76,3 +85,44 @@ def table_statuses(session: Session) -> list[TableStatus]:
         tables[table_id].rebuilds = rebuilds
         tables[table_id].rebuilt_at = rebuilt_at
     return list(tables.values())
+
+
+@dataclass
+class FeedStatus:
+    relative_url: str
+    is_active: bool
+    mark: datetime | None  # the newest last_updated fetched (the vendor's naive time)
+    last_fetched_at: datetime | None
+    last_error: str | None
+    datasets: int
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "feed": self.relative_url,
+            "is_active": self.is_active,
+            "mark": self.mark.isoformat() if self.mark else None,
+            "last_fetched_at": self.last_fetched_at.isoformat() if self.last_fetched_at else None,
+            "last_error": self.last_error,
+            "datasets": self.datasets,
+        }
+
+
+def feed_statuses(session: Session) -> list[FeedStatus]:
+    """Every DMAP feed: its mark, last fetch and error, and how many datasets it gave."""
+    datasets = (
+        select(func.count())
+        .where(DmapDataset.feed_id == DmapFeed.id)
+        .correlate(DmapFeed)
+        .scalar_subquery()
+    )
+    rows = session.execute(
+        select(
+            DmapFeed.relative_url,
+            DmapFeed.is_active,
+            DmapFeed.last_updated,
+            DmapFeed.last_fetched_at,
+            DmapFeed.last_error,
+            datasets,
+        ).order_by(DmapFeed.relative_url)
+    )
+    return [FeedStatus(*row) for row in rows]

@@ -17,14 +17,19 @@ from data_platform.storage import get_zone
 log = logging.getLogger(__name__)
 
 
-def retry_load(load_id: int, companions: Callable[[str], list[str]]) -> str:
+def retry_load(load_id: int, companions: Callable[[str], list[str]] | None = None) -> str:
     """errored -> ready, in the load's own snapshot. Uses the file in incoming if one was
     put back there (a fixed file, also a fixed first part of a full load: the scan holds
     it for this retry instead of starting a snapshot), else moves the file (and
     companions) back from the error zone. Returns what it did.
 
+    `companions` gives the files that travel with the data file; by default the load's
+    source's (any source of `data_platform.run.all_sources`).
+
     Raises DataPlatformError for an unknown or not errored load, or a file found nowhere."""
     engine = get_engine()
+    if companions is None:
+        companions = _source_of(load_id).companions
     with engine.connect() as conn:
         row = conn.execute(
             select(Load.s3_key, Load.status, Load.s3_modified).where(Load.id == load_id)
@@ -62,3 +67,23 @@ def retry_load(load_id: int, companions: Callable[[str], list[str]]) -> str:
         transition(conn, load_id, LoadStatus.ERRORED, LoadStatus.READY, clear_error=True)
     log.info("load %s re-queued (%s)", load_id, how, extra={"load_id": load_id})
     return how
+
+
+def _source_of(load_id: int):
+    from data_platform.db.models import SourceTable
+    from data_platform.run import all_sources
+
+    with get_engine().connect() as conn:
+        name = conn.scalar(
+            select(SourceTable.source)
+            .join(Load, Load.table_id == SourceTable.id)
+            .where(Load.id == load_id)
+        )
+    if name is None:
+        raise DataPlatformError(f"no load {load_id}")
+    sources = {source.name: source for source in all_sources()}
+    if name not in sources:
+        raise DataPlatformError(
+            f"load {load_id} belongs to source {name!r}, which this platform does not run"
+        )
+    return sources[name]

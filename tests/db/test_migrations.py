@@ -99,12 +99,19 @@ def test_alembic_ini_lists_the_same_locations_as_the_package() -> None:
 
 
 def test_the_demo_has_its_own_history(db_url: str, platform) -> None:
-    from data_platform.demo import DEMO_VERSION_TABLE, demo_config, onboard_demo_tables
+    from data_platform.demo import (
+        DEMO_VERSION_TABLE,
+        demo_config,
+        onboard_demo_dmap_types,
+        onboard_demo_tables,
+    )
 
     (onboarded,) = onboard_demo_tables()
-    assert not onboarded.created  # the committed revision, reused
+    (dmap,) = onboard_demo_dmap_types()
+    assert not onboarded.created and not dmap.created  # the committed revisions, reused
     assert "edw_sample" in _tables(db_url, "cubic_ods_qlik")
-    assert migrations.current_revisions(demo_config()) == {onboarded.revision}
+    assert "agg_daily_fareprod" in _tables(db_url, "cubic_dmap")
+    assert migrations.current_revisions(demo_config()) == {dmap.revision}
     # The main history neither knows nor minds it.
     config = migrations.alembic_config(db_url)
     assert migrations.current_revisions(config) == migrations.head_revisions(config)

@@ -12,9 +12,11 @@ import time
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 from sqlalchemy import select, text
 
 from data_platform.batch.cubic_dmap.onboarding import onboard_dataset_type
+from data_platform.cli.main import cli
 from data_platform.db.engine import get_engine
 from data_platform.db.models import Load, SourceTable
 from data_platform.run import run_once
@@ -173,6 +175,17 @@ def test_a_bad_value_names_file_line_and_column_and_other_datasets_go_on(onboard
     )
     # The whole dataset rolled back; the other one loaded.
     assert _rows() == [("agg_daily_fareprod_20220517", "2022-05-17", "bus", 2)]
+    # The fixed file put back, the load retried (the command for any source), applied.
+    _land("agg_daily_fareprod_20220516", _gz_csv([_row("2022-05-16", 1), _row("2022-05-16", 3)]))
+    assert run_once().source("cubic_dmap").scan.new_loads == 0  # held for the retry
+    result = CliRunner().invoke(cli, ["retry", "1"])
+    assert (result.exit_code, result.stdout) == (
+        0,
+        "load 1 is ready again (using the file put back in incoming)\n",
+    )
+    run_once()
+    assert [s for _, s, _ in _statuses()] == ["archived", "archived"]
+    assert [r[3] for r in _rows()] == [1, 3, 2]
 
 
 def test_a_column_the_table_lacks_is_refused_by_name(onboarded) -> None:

@@ -239,24 +239,6 @@ def test_reapplying_an_applied_change_file_changes_nothing(
     assert sample.lineage() == before
 
 
-def test_demo_sample_data_end_to_end(platform, tmp_path) -> None:
-    from data_platform.demo import REPO_SAMPLE_DIR, run_demo
-
-    lines: list[str] = []
-    run_demo(REPO_SAMPLE_DIR, echo=lines.append)
-    run_demo(REPO_SAMPLE_DIR, echo=lines.append)  # again: nothing landed or applied twice
-    from sqlalchemy import text
-
-    from data_platform.db.engine import get_engine
-
-    with get_engine().connect() as conn:
-        ids = conn.scalars(text("SELECT sample_id FROM cubic_ods_qlik.edw_sample ORDER BY 1"))
-        assert list(ids) == [1, 2, 3, 4, 5, 6, 8, 9]
-        statuses = conn.execute(text("SELECT status, count(*) FROM loads GROUP BY 1")).all()
-    assert statuses == [("archived", 4)]
-    assert any("already onboarded" in line for line in lines)
-
-
 def test_the_same_flow_on_s3(s3_env: dict[str, str], qlik: QlikWorld, sample: QlikTable) -> None:
     """Through moto's S3 HTTP server: streaming reads, server-side moves, zone prefixes."""
     sample.changes([(seq(1), "U", T, 2, "TWO", T), (seq(2), "D", T, 1, None, None)])

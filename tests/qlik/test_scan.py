@@ -1,4 +1,4 @@
-"""process-incoming: record each new data file once, with its snapshot."""
+"""The Qlik scan (`cubic-qlik scan`, once `process-incoming`): each new file recorded once."""
 
 from __future__ import annotations
 
@@ -50,7 +50,7 @@ def test_unknown_files_are_reported_and_left_in_place(qlik: QlikWorld, sample: Q
         "cubic/ods_qlik/EDW.UNREGISTERED/LOAD00000001.csv.gz",
     ):
         incoming.put(key, io.BytesIO(b"x"))
-    result = CliRunner().invoke(cli, ["cubic-qlik", "process-incoming"])
+    result = CliRunner().invoke(cli, ["cubic-qlik", "process-incoming"])  # the older name
     assert result.exit_code == 0
     assert result.stdout.splitlines() == [
         "scanned 1 table(s): 1 new load(s), 1 new snapshot(s)",

@@ -1,9 +1,16 @@
 """Cubic DMAP, the vendor's de-personalised data API: one feed per dataset type, each listing
-datasets (one gzip CSV each) that are downloaded into the incoming zone.
+datasets (one gzip CSV each).
 
-    client.py    HTTP: a session with retries, listing pages, results checked, downloads
-    feeds.py     the feed table: add a feed, a feed's type and which API key it takes
-    fetch.py     fetch every active feed: land new datasets, advance each feed's mark
-    commands.py  `data-platform dmap add-feed | fetch`
-    demo_api.py  a local server playing the API on sample_data/cubic/dmap_api/
+Fetch (HTTP side): datasets downloaded into the incoming zone.
+    client.py      a session with retries, listing pages, results checked, downloads
+    feeds.py       the feed table: add a feed, a feed's type and which API key it takes
+    fetch.py       fetch every active feed: land new datasets, advance each feed's mark
+    commands.py    `data-platform dmap add-feed | fetch`
+    demo_api.py    a local server playing the API on sample_data/cubic/dmap_api/
+
+Ingest: the landed files loaded into their type's table.
+    naming.py      names: source, schema, a type's table, prefix and keys
+    types.py       declared column types of dataset types
+    onboarding.py  a reviewed revision creating a type's table
+    source.py      DMAP as a source of the worker: scan and apply
 """

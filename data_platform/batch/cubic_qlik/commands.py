@@ -59,13 +59,15 @@ def process_new_table(
         click.echo("database upgraded to head")
 
 
-@click.command("process-incoming")
+@click.command("scan")
 @json_option
-def process_incoming(as_json: bool) -> None:
-    """Record every new Qlik data file in the incoming zone as a `ready` load.
+def scan(as_json: bool) -> None:
+    """Scan: record every new Qlik data file in the incoming zone as a `ready` load.
 
     \b
-    Example:  data-platform cubic-qlik process-incoming
+    Example:  data-platform cubic-qlik scan
+    (also `process-incoming`, the reference platform's name, and
+    `python -m data_platform.batch.cubic_qlik.process_incoming`)
     """
     from data_platform.batch.cubic_qlik.scan import scan_incoming
 
@@ -135,5 +137,9 @@ def group() -> None:
     """Cubic ODS tables from Qlik Replicate: onboard, scan, ingest, retry."""
 
 
-for command in (process_new_table, process_incoming, ingest, retry):
+for command in (process_new_table, scan, ingest, retry):
     group.add_command(command)
+# The reference platform's name for the scan, kept for its scripts.
+group.add_command(
+    click.Command("process-incoming", callback=scan.callback, params=scan.params, hidden=True)
+)
