@@ -24,7 +24,16 @@ from data_platform.settings import ZONES, Settings, get_settings, reset_settings
 REPO = Path(__file__).resolve().parent.parent
 TEMPLATE_DB = f"dp_test_template_{os.getpid()}"
 
-_ENV_PREFIXES = ("DATABASE_", "S3_", "DATA_PLATFORM_", "SPRINGBOARD_", "LOG_", "GLUE_", "CUBIC_")
+_ENV_PREFIXES = (
+    "DATABASE_",
+    "S3_",
+    "DATA_PLATFORM_",
+    "SPRINGBOARD_",
+    "LOG_",
+    "GLUE_",
+    "CUBIC_",
+    "MIGRATIONS_",
+)
 
 
 def _admin_connect(url: str):
@@ -192,3 +201,23 @@ def storage_backend(request: pytest.FixtureRequest) -> str:
     if request.param == "s3":
         request.getfixturevalue("s3_env")
     return request.param
+
+
+def assert_ruff_clean(path: Path, as_if: str) -> None:
+    """`ruff check` and `ruff format --check` pass on `path` as written, with the project's
+    configuration, as if it lay at `as_if` (a path in the repository, e.g.
+    migrations/cubic_qlik/x.py): how a generated revision is judged once committed."""
+    import subprocess
+    import sys
+
+    repo = Path(__file__).resolve().parent.parent
+    source = path.read_text()
+    for command in (["check"], ["format", "--check"]):
+        done = subprocess.run(
+            [sys.executable, "-m", "ruff", *command, "--stdin-filename", as_if, "-"],
+            input=source,
+            cwd=repo,
+            capture_output=True,
+            text=True,
+        )
+        assert done.returncode == 0, f"ruff {' '.join(command)}: {done.stdout}{done.stderr}"

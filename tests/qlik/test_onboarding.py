@@ -219,3 +219,53 @@ def test_python_m_module(qlik: QlikWorld, platform: Settings, tmp_path: Path) ->
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr
     assert "creating cubic_ods_qlik.edw_mod" in proc.stdout
+
+
+@pytest.mark.parametrize("composite", [False, True])
+def test_a_generated_revision_is_ruff_clean_whatever_the_types(
+    qlik: QlikWorld, tmp_path: Path, composite: bool
+) -> None:
+    """Every Qlik type (a BLOB needs the postgresql dialect, nothing else does), a long
+    table and column name, a one-column and a composite key: `ruff check` and
+    `ruff format --check` pass on the revision where it is committed, so onboarding one's
+    own table keeps `make test` green."""
+    from data_platform.batch.cubic_qlik.types import _PG_FIXED
+    from tests.conftest import assert_ruff_clean
+
+    long = "A_RATHER_LONG_COLUMN_NAME_THAT_SOURCES_REALLY_USE_X"
+    columns = [Column("ID", "INT4", key_pos=1), Column(long, "STRING", 4000)]
+    if composite:
+        columns.append(Column("PART", "INT8", key_pos=2))
+    columns += [Column(f"C_{t}", t) for t in sorted(_PG_FIXED) if t not in ("BYTES", "BLOB")]
+    for binary in ([], [Column("C_BLOB", "BLOB")]):
+        name = f"EDW.{'C' if composite else 'S'}{len(binary)}_A_TABLE_WITH_A_LONG_NAME"
+        dfm = _dfm(tmp_path, name, [*columns, *binary], name=f"{name}.dfm")
+        code, _, err = _invoke("--table", name, "--dfm", str(dfm), "--apply",
+                               "--versions-dir", str(qlik.versions))  # fmt: skip
+        assert code == 0, err
+        (path,) = qlik.versions.glob(f"*_onboard_{name.lower().replace('.', '_')}.py")
+        assert ("from sqlalchemy.dialects import postgresql" in path.read_text()) == bool(binary)
+        assert_ruff_clean(path, f"migrations/cubic_qlik/{path.name}")
+
+
+def test_source_tables_never_get_generated_keys(qlik: QlikWorld, tmp_path: Path) -> None:
+    """An integer key is the source's: no sequence, no identity, no default."""
+    for name, keys in (("EDW.ONE_KEY", 1), ("EDW.TWO_KEYS", 2)):
+        columns = [Column(f"K{i}", "INT8", key_pos=i) for i in range(1, keys + 1)]
+        dfm = _dfm(tmp_path, name, [*columns, Column("V", "INT4")], name=f"{name}.dfm")
+        code, _, err = _invoke("--table", name, "--dfm", str(dfm), "--apply",
+                               "--versions-dir", str(qlik.versions))  # fmt: skip
+        assert code == 0, err
+    with get_engine().connect() as conn:
+        generated = conn.execute(
+            text(
+                "SELECT table_name, column_name, column_default, is_identity "
+                "FROM information_schema.columns WHERE table_schema = 'cubic_ods_qlik' "
+                "AND (column_default IS NOT NULL AND column_name NOT LIKE 'dp\\_\\_%' "
+                "OR is_identity = 'YES')"
+            )
+        ).all()
+        sequences = conn.scalar(
+            text("SELECT count(*) FROM pg_sequences WHERE schemaname = 'cubic_ods_qlik'")
+        )
+    assert generated == [] and sequences == 0

@@ -12,7 +12,6 @@ from __future__ import annotations
 import csv
 import gzip
 import io
-import json
 import logging
 import textwrap
 from dataclasses import dataclass
@@ -131,9 +130,7 @@ def onboard_dataset_type(
     )
 
 
-def _py(value: str) -> str:
-    """A Python string literal in double quotes, as ruff formats it."""
-    return json.dumps(value)
+_py = migrations.py_literal
 
 
 def onboarded_types(script: ScriptDirectory) -> dict[str, str]:

@@ -3,7 +3,6 @@ current-state table and registers it, so every environment gets both via `upgrad
 
 from __future__ import annotations
 
-import json
 import logging
 import textwrap
 from dataclasses import dataclass
@@ -142,9 +141,14 @@ def _quote(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
-def _py(value: str) -> str:
-    """A double-quoted Python string literal (JSON escapes are valid Python escapes)."""
-    return json.dumps(value, ensure_ascii=False)
+def _call(function: str, args: list[str]) -> str:
+    """A call with one argument per line and a trailing comma: what `ruff format` keeps
+    as written, however long the arguments."""
+    inner = "".join(f"    {arg},\n" for arg in args)
+    return f"{function}(\n{inner}),"
+
+
+_py = migrations.py_literal
 
 
 def render_revision(
@@ -159,31 +163,39 @@ def render_revision(
     column_lines = []
     for col, db_name in spec.columns:
         comment = f"{spec.source_table}.{col.name} ({describe_type(col)})"
-        options = ""
+        args = [_py(db_name), sa_type(col, raw=spec.is_raw)]
         if db_name in key_set:
             # A copy of a source table holds the source's keys only: no sequence default.
-            options = ", autoincrement=False" + ("" if nullable_key else ", nullable=False")
-        column_lines.append(
-            f"sa.Column({_py(db_name)}, {sa_type(col, raw=spec.is_raw)}{options}, "
-            f"comment={_py(comment)}),"
-        )
+            args.append("autoincrement=False")
+            if not nullable_key:
+                args.append("nullable=False")
+        column_lines.append(_call("sa.Column", [*args, f"comment={_py(comment)}"]))
     columns = textwrap.indent("\n".join(column_lines), " " * 8)
     now = datetime.now(UTC).isoformat(timespec="seconds")
     table_comment = (
         f"Current state of Qlik Replicate source table {spec.source_table} "
         f"(snapshot plus changes). Files: {spec.s3_prefix}"
     )
-    key_list = ", ".join(_py(k) for k in spec.key)
+    keys = [_py(k) for k in spec.key]
     if nullable_key:
         not_all_null = f"num_nonnulls({', '.join(_quote(k) for k in spec.key)}) > 0"
-        key_constraint = (
-            f"sa.UniqueConstraint({key_list}, name={_py('uq_' + spec.db_table + '_key')}, "
-            "postgresql_nulls_not_distinct=True),\n"
-            f"        sa.CheckConstraint({_py(not_all_null)}, "
-            f"name={_py('ck_' + spec.db_table + '_key')}),"
-        )
+        constraints = [
+            _call(
+                "sa.UniqueConstraint",
+                [
+                    *keys,
+                    f"name={_py('uq_' + spec.db_table + '_key')}",
+                    "postgresql_nulls_not_distinct=True",
+                ],
+            ),
+            _call(
+                "sa.CheckConstraint",
+                [_py(not_all_null), f"name={_py('ck_' + spec.db_table + '_key')}"],
+            ),
+        ]
     else:
-        key_constraint = f"sa.PrimaryKeyConstraint({key_list}),"
+        constraints = [_call("sa.PrimaryKeyConstraint", keys)]
+    key_constraint = textwrap.indent("\n".join(constraints), " " * 8).lstrip()
     down_literal = _py(down_revision) if down_revision else "None"
     # Only what the column types use, so the revision is ruff-clean as written.
     dialect_import = (
@@ -213,6 +225,7 @@ depends_on: str | Sequence[str] | None = None
 SOURCE_TABLE = {_py(spec.source_table)}
 DB_SCHEMA = {_py(spec.db_schema)}
 DB_TABLE = {_py(spec.db_table)}
+TABLE_NAME = {_py(spec.name)}
 
 source_tables = sa.table(
     "source_tables",
@@ -253,7 +266,7 @@ def upgrade() -> None:
         source_tables,
         [
             {{
-                "name": {_py(spec.name)},
+                "name": TABLE_NAME,
                 "source": {_py(naming.SOURCE)},
                 "s3_prefix": {_py(spec.s3_prefix)},
                 "db_schema": DB_SCHEMA,
@@ -265,7 +278,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    op.execute(source_tables.delete().where(source_tables.c.name == {_py(spec.name)}))
+    op.execute(source_tables.delete().where(source_tables.c.name == TABLE_NAME))
     op.drop_table(DB_TABLE, schema=DB_SCHEMA)
 '''
 
