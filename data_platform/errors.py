@@ -11,19 +11,41 @@ class DataPlatformError(Exception):
 
 def exit_code_for(exc: BaseException) -> int:
     """The documented exit code (README, "Exit codes") of any failure: the error's own for
-    ours, 3 for the database, 4 for storage, 1 for anything else."""
+    ours, 2 for invalid settings and Alembic command errors, 3 for the database, 4 for
+    storage, 1 for anything else."""
+    from alembic.util import CommandError
     from botocore.exceptions import BotoCoreError, ClientError
     from psycopg2 import InterfaceError
     from psycopg2 import OperationalError as PgOperationalError
+    from pydantic import ValidationError
     from sqlalchemy.exc import OperationalError, ProgrammingError
 
     if isinstance(exc, DataPlatformError):
         return exc.exit_code
+    if isinstance(exc, ValidationError | CommandError):
+        return 2
     if isinstance(exc, OperationalError | ProgrammingError | PgOperationalError | InterfaceError):
         return 3
     if isinstance(exc, ClientError | BotoCoreError):
         return 4
     return 1
+
+
+# Settings whose values are never echoed in an error (they may hold a secret).
+_SECRET_WORDS = ("URL", "KEY", "PASSWORD", "SECRET", "TOKEN")
+
+
+def settings_error(exc) -> str:
+    """One line for a pydantic ValidationError of the settings: each setting by its
+    environment name, what is accepted, and the value given unless it may be secret."""
+    parts = []
+    for error in exc.errors():
+        name = "_".join(str(part) for part in error["loc"]).upper() or "settings"
+        given = error.get("input")
+        shown = "" if any(w in name for w in _SECRET_WORDS) else f" (got {given!r})"
+        message = str(error["msg"]).removeprefix("Value error, ")
+        parts.append(f"{name}: {message}{shown}")
+    return "invalid setting " + "; ".join(parts)
 
 
 class ConfigError(DataPlatformError):

@@ -12,6 +12,7 @@ from typing import Literal
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 ZONES = ("incoming", "archive", "error", "springboard", "operations")
 Zone = Literal["incoming", "archive", "error", "springboard", "operations"]
 
@@ -78,6 +79,14 @@ class Settings(BaseSettings):
     @classmethod
     def _lower(cls, value: str) -> str:
         return value.lower() if isinstance(value, str) else value
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _level(cls, value: str) -> str:
+        level = value.upper() if isinstance(value, str) else value
+        if level not in LOG_LEVELS:
+            raise ValueError(f"Input should be one of {', '.join(LOG_LEVELS)}")
+        return level
 
     @property
     def uses_s3(self) -> bool:

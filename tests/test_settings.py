@@ -94,3 +94,59 @@ def test_two_commands_starting_the_embedded_server_at_once_share_it(tmp_path: Pa
         assert "data_platform" in outputs[0][0]
     finally:
         subprocess.run([*argv[:-1], "stop"], env=env, cwd=tmp_path, timeout=60, check=False)
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        (
+            {"LOG_FORMAT": "yaml"},
+            "invalid setting LOG_FORMAT: Input should be 'text' or 'json' (got 'yaml')",
+        ),
+        (
+            {"LOG_LEVEL": "LOUD"},
+            "invalid setting LOG_LEVEL: Input should be one of DEBUG, INFO, WARNING, ERROR, "
+            "CRITICAL (got 'LOUD')",
+        ),
+        (
+            {"LOAD_WORK_MEM": "lots"},
+            "invalid setting LOAD_WORK_MEM: String should match pattern '^\\d+\\s*(kB|MB|GB)$' "
+            "(got 'lots')",
+        ),
+        (
+            {"DATABASE_URL": "not a url, s3cret"},
+            "DATABASE_URL is not a database URL: expected "
+            "postgresql://USER:PASSWORD@HOST:PORT/DATABASE (the value is not shown)",
+        ),
+    ],
+)
+def test_an_invalid_setting_is_one_error_line_with_exit_code_2(
+    monkeypatch: pytest.MonkeyPatch, env: dict[str, str], message: str
+) -> None:
+    from click.testing import CliRunner
+
+    from data_platform.cli.main import cli
+
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    reset_settings()
+    result = CliRunner().invoke(cli, ["status"])
+    assert (result.exit_code, result.stderr.splitlines()) == (2, [f"Error: {message}"])
+    assert "s3cret" not in result.stderr
+
+
+def test_alembic_and_usage_errors_are_one_line(platform: Settings) -> None:
+    from click.testing import CliRunner
+
+    from data_platform.cli.main import cli
+
+    result = CliRunner().invoke(cli, ["db", "downgrade", "nosuch"])
+    assert (result.exit_code, result.stderr.splitlines()) == (
+        2,
+        ["Error: alembic: Can't locate revision identified by 'nosuch'"],
+    )
+    result = CliRunner().invoke(cli, ["loads", "list", "--status", "nope"])
+    (line,) = result.stderr.splitlines()  # no usage block: one line
+    assert result.exit_code == 2
+    assert line.startswith("Error: Invalid value for '--status': 'nope' is not one of 'ready'")
+    assert line.endswith(" loads list --help)")

@@ -6,11 +6,13 @@ import sys
 import traceback
 
 import click
+from alembic.util import CommandError
 from botocore.exceptions import BotoCoreError, ClientError
+from pydantic import ValidationError
 from sqlalchemy.exc import OperationalError, ProgrammingError
 
 from data_platform import __version__
-from data_platform.errors import DataPlatformError, exit_code_for
+from data_platform.errors import DataPlatformError, exit_code_for, settings_error
 
 CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
@@ -24,11 +26,34 @@ def _one_line(exc: BaseException) -> tuple[str, int]:
         return f"database: {reason}", code
     if isinstance(exc, ClientError | BotoCoreError):
         return f"storage: {exc}", code
+    if isinstance(exc, ValidationError):
+        return settings_error(exc), code
+    if isinstance(exc, CommandError):
+        return f"alembic: {exc}", code
     return f"unexpected {type(exc).__name__}: {exc} (run with --debug for the traceback)", code
 
 
 class AppGroup(click.Group):
     """Turns every failure into one line on stderr and a non-zero exit code."""
+
+    def main(self, args=None, prog_name=None, standalone_mode=True, **extra):
+        if not standalone_mode:
+            return super().main(args, prog_name, standalone_mode=False, **extra)
+        try:
+            # Not standalone, click returns the code of a ctx.exit() instead of exiting.
+            code = super().main(args, prog_name, standalone_mode=False, **extra)
+            sys.exit(code if isinstance(code, int) else 0)
+        except click.UsageError as exc:
+            # One line, naming the argument and what is accepted, and where help is.
+            where = exc.ctx.command_path if exc.ctx else prog_name or "data-platform"
+            click.echo(f"Error: {exc.format_message()} (see {where} --help)", err=True)
+            sys.exit(exc.exit_code)
+        except click.ClickException as exc:
+            click.echo(f"Error: {exc.format_message()}", err=True)
+            sys.exit(exc.exit_code)
+        except click.Abort:
+            click.echo("Aborted!", err=True)
+            sys.exit(1)
 
     def invoke(self, ctx: click.Context):
         try:
@@ -69,12 +94,13 @@ def cli(ctx: click.Context, debug: bool) -> None:
 def _register() -> None:
     from data_platform.batch.cubic_dmap import commands as cubic_dmap
     from data_platform.batch.cubic_qlik import commands as cubic_qlik
-    from data_platform.cli import db, demo, deploy, glue, retry, run, status, storage
+    from data_platform.cli import db, demo, deploy, glue, loads, retry, run, status, storage
 
     cli.add_command(cubic_qlik.group)
     cli.add_command(cubic_dmap.group)
     cli.add_command(run.run)
     cli.add_command(retry.retry)
+    cli.add_command(loads.loads)
     cli.add_command(db.db)
     cli.add_command(storage.storage)
     cli.add_command(status.status)

@@ -9,7 +9,7 @@ from contextlib import contextmanager
 
 from sqlalchemy import Engine, create_engine
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import ArgumentError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from data_platform.errors import ConfigError, DatabaseError
@@ -23,7 +23,14 @@ def database_url(settings: Settings | None = None) -> str:
     settings = settings or get_settings()
     if settings.database_url:
         _check_url(settings.database_url)
-        url = make_url(settings.database_url)
+        try:
+            url = make_url(settings.database_url)
+        except ArgumentError as exc:
+            # Never echo the URL: it may hold the password.
+            raise ConfigError(
+                "DATABASE_URL is not a database URL: expected "
+                "postgresql://USER:PASSWORD@HOST:PORT/DATABASE (the value is not shown)"
+            ) from exc
         if url.drivername in ("postgres", "postgresql"):
             url = url.set(drivername="postgresql+psycopg2")
         query = dict(url.query)

@@ -47,6 +47,7 @@ class LoadStatus(enum.StrEnum):
     READY_FOR_ERRORING = "ready_for_erroring"
     ERRORING = "erroring"
     ERRORED = "errored"
+    SKIPPED = "skipped"  # an operator decided it must never be applied (final)
 
 
 # A load that failed, or is on its way to the error zone.
@@ -163,7 +164,8 @@ class Load(Base):
             validate_strings=True,
         ),
         comment="ready -> ingesting -> ready_for_archiving -> archiving -> archived; "
-        "on failure ready_for_erroring -> erroring -> errored.",
+        "on failure ready_for_erroring -> erroring -> errored. "
+        "An operator may skip a ready or errored load (skipped).",
     )
     s3_key: Mapped[str] = mapped_column(Text, comment="Key in the incoming zone.")
     s3_modified: Mapped[datetime] = mapped_column(
@@ -180,6 +182,9 @@ class Load(Base):
     )
     error: Mapped[str | None] = mapped_column(
         Text, comment="Why the load failed: file, line, column and reason."
+    )
+    rows: Mapped[int | None] = mapped_column(
+        BigInteger, comment="Records the load applied; NULL until then."
     )
     created_at: Mapped[datetime] = _created()
     updated_at: Mapped[datetime] = _updated()
@@ -201,6 +206,28 @@ class LoadSnapshot(Base):
 
     load: Mapped[Load] = relationship(back_populates="snapshot_link")
     snapshot: Mapped[TableSnapshot] = relationship()
+
+
+class LoadEvent(Base):
+    __tablename__ = "load_events"
+    __table_args__ = {"comment": "Every status change of every load, in order: its history."}
+
+    id: Mapped[int] = _id()
+    load_id: Mapped[int] = mapped_column(ForeignKey("loads.id", ondelete="CASCADE"), index=True)
+    from_status: Mapped[str] = mapped_column(Text, comment="Status before.")
+    to_status: Mapped[str] = mapped_column(Text, comment="Status after.")
+    at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True),
+        server_default=text("clock_timestamp()"),
+        comment="When the status changed.",
+    )
+    actor: Mapped[str | None] = mapped_column(
+        Text,
+        comment="Who changed it, for an operator's action (retry, skip); NULL: the platform.",
+    )
+    reason: Mapped[str | None] = mapped_column(
+        Text, comment="Why, when someone said (a skip's reason)."
+    )
 
 
 class DeletedKey(Base):

@@ -61,7 +61,9 @@ def table_statuses(session: Session) -> list[TableStatus]:
         tables[table_id].counts[LoadStatus(status).value] = count
     latest = (
         select(Load.table_id, Load.id, Load.error, Load.status, Load.s3_key, Load.s3_modified)
-        .where(Load.error.is_not(None), Load.status != LoadStatus.ARCHIVED)
+        .where(
+            Load.error.is_not(None), Load.status.not_in([LoadStatus.ARCHIVED, LoadStatus.SKIPPED])
+        )
         .distinct(Load.table_id)
         .order_by(Load.table_id, Load.updated_at.desc(), Load.id.desc())
     )

@@ -17,11 +17,17 @@ from data_platform.storage import get_zone
 log = logging.getLogger(__name__)
 
 
-def retry_load(load_id: int, companions: Callable[[str], list[str]] | None = None) -> str:
+def retry_load(
+    load_id: int,
+    companions: Callable[[str], list[str]] | None = None,
+    actor: str | None = None,
+) -> str:
     """errored -> ready, in the load's own snapshot. Uses the file in incoming if one was
     put back there (a fixed file, also a fixed first part of a full load: the scan holds
-    it for this retry instead of starting a snapshot), else moves the file (and
-    companions) back from the error zone. Returns what it did.
+    it for this retry instead of starting a snapshot), and then removes the failed copy
+    from the error zone (it is stale: the error zone holds only what failed and is not
+    fixed); else moves the file (and companions) back from the error zone. Records who
+    did it (`actor`, by default the user running the command). Returns what it did.
 
     `companions` gives the files that travel with the data file; by default the load's
     source's (any source of `data_platform.run.all_sources`).
@@ -29,7 +35,7 @@ def retry_load(load_id: int, companions: Callable[[str], list[str]] | None = Non
     Raises DataPlatformError for an unknown or not errored load, or a file found nowhere."""
     engine = get_engine()
     if companions is None:
-        companions = _source_of(load_id).companions
+        companions = source_of_load(load_id).companions
     with engine.connect() as conn:
         row = conn.execute(
             select(Load.s3_key, Load.status, Load.s3_modified).where(Load.id == load_id)
@@ -50,11 +56,13 @@ def retry_load(load_id: int, companions: Callable[[str], list[str]] | None = Non
             f"load {load_id}: {key} is in neither incoming nor error; put it back in incoming"
         )
     for name in [key, *companions(key)]:
-        if incoming.head(name) is not None:
-            continue
         found = find_errored(name, landed)
-        if found is not None:
+        if found is None:
+            continue
+        if incoming.head(name) is None:
             error.move_to(found, incoming, name)
+        else:
+            error.delete(found)  # replaced by the fixed file put back in incoming
     info = incoming.head(key)
     assert info is not None
     with engine.begin() as conn:
@@ -64,12 +72,32 @@ def retry_load(load_id: int, companions: Callable[[str], list[str]] | None = Non
             .where(Load.id == load_id)
             .values(s3_modified=info.last_modified, s3_size=info.size, s3_etag=info.etag)
         )
-        transition(conn, load_id, LoadStatus.ERRORED, LoadStatus.READY, clear_error=True)
+        transition(
+            conn,
+            load_id,
+            LoadStatus.ERRORED,
+            LoadStatus.READY,
+            clear_error=True,
+            actor=actor or operator(),
+            reason=how,
+        )
     log.info("load %s re-queued (%s)", load_id, how, extra={"load_id": load_id})
     return how
 
 
-def _source_of(load_id: int):
+def operator() -> str:
+    """Who runs the command, for the record of an operator's action."""
+    import getpass
+
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # no user name (a container with an unnamed uid)
+        return "unknown"
+
+
+def source_of_load(load_id: int):
+    """The Source (of `data_platform.run.all_sources`) a load belongs to. Raises
+    DataPlatformError for an unknown load or a source this platform does not run."""
     from data_platform.db.models import SourceTable
     from data_platform.run import all_sources
 

@@ -1,4 +1,5 @@
-"""Load status: every change goes through `transition`, which refuses illegal moves.
+"""Load status: every change goes through `transition`, which refuses illegal moves and
+records the change in `load_events` (the load's history: `data-platform loads show`).
 
 A transition is a compare-and-set on the row (`WHERE status = <from>`), so two workers can
 never both move the same load: the second one's update matches no row and raises.
@@ -8,9 +9,9 @@ from __future__ import annotations
 
 import logging
 
-from sqlalchemy import Connection, func, update
+from sqlalchemy import Connection, func, insert, update
 
-from data_platform.db.models import Load, LoadStatus
+from data_platform.db.models import Load, LoadEvent, LoadStatus
 from data_platform.errors import InvalidTransition
 
 log = logging.getLogger(__name__)
@@ -18,7 +19,8 @@ log = logging.getLogger(__name__)
 S = LoadStatus
 
 ALLOWED: dict[LoadStatus, frozenset[LoadStatus]] = {
-    S.READY: frozenset({S.INGESTING}),
+    # Skipped: an operator decided the file must never be applied.
+    S.READY: frozenset({S.INGESTING, S.SKIPPED}),
     # Back to ready: a worker died mid-load and its transaction rolled back.
     S.INGESTING: frozenset({S.READY_FOR_ARCHIVING, S.READY_FOR_ERRORING, S.READY}),
     S.READY_FOR_ARCHIVING: frozenset({S.ARCHIVING}),
@@ -28,7 +30,8 @@ ALLOWED: dict[LoadStatus, frozenset[LoadStatus]] = {
     S.READY_FOR_ERRORING: frozenset({S.ERRORING}),
     S.ERRORING: frozenset({S.ERRORED, S.READY_FOR_ERRORING}),
     # Retry: the file was put back or fixed.
-    S.ERRORED: frozenset({S.READY}),
+    S.ERRORED: frozenset({S.READY, S.SKIPPED}),
+    S.SKIPPED: frozenset(),
 }
 
 # States a live worker holds a load in; found under the table lock, they are stale.
@@ -48,8 +51,14 @@ def transition(
     *,
     error: str | None = None,
     clear_error: bool = False,
+    actor: str | None = None,
+    reason: str | None = None,
 ) -> None:
-    """Move one load from `current` to `new` inside the caller's transaction."""
+    """Move one load from `current` to `new` inside the caller's transaction, and record
+    the move (with `actor` and `reason` for an operator's action).
+
+    Raises InvalidTransition for a move the state machine does not allow, or when the
+    load is no longer `current` (another worker moved it)."""
     check_transition(current, new)
     values: dict[str, object] = {"status": new, "updated_at": func.now()}
     if error is not None:
@@ -63,4 +72,13 @@ def transition(
         raise InvalidTransition(
             f"load {load_id} is no longer {current.value}: another worker moved it"
         )
+    conn.execute(
+        insert(LoadEvent).values(
+            load_id=load_id,
+            from_status=current.value,
+            to_status=new.value,
+            actor=actor,
+            reason=reason,
+        )
+    )
     log.debug("load %s: %s -> %s", load_id, current.value, new.value, extra={"load_id": load_id})

@@ -17,7 +17,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable
 
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, func, select, update
 
 from data_platform.db.engine import get_engine
 from data_platform.db.models import Load, LoadSnapshot, LoadStatus, SourceTable, TableSnapshot
@@ -32,6 +32,7 @@ log = logging.getLogger(__name__)
 
 S = LoadStatus
 UNFINISHED = (S.READY_FOR_ARCHIVING, S.ARCHIVING, S.READY_FOR_ERRORING, S.ERRORING)
+FINAL = (S.ARCHIVED, S.ERRORED, S.SKIPPED)  # nothing to do (errored waits for a retry)
 
 
 def ingest(source: Source, tables: list[str] | None = None) -> IngestResult:
@@ -54,7 +55,7 @@ def ingest(source: Source, tables: list[str] | None = None) -> IngestResult:
             .where(SourceTable.source == source.name, SourceTable.is_active)
             .where(
                 select(Load.id)
-                .where(Load.table_id == SourceTable.id, Load.status.not_in([S.ARCHIVED, S.ERRORED]))
+                .where(Load.table_id == SourceTable.id, Load.status.not_in(FINAL))
                 .exists()
             )
             .order_by(SourceTable.name)
@@ -141,7 +142,7 @@ class TableWorker:
                 )
                 .outerjoin(LoadSnapshot, LoadSnapshot.load_id == Load.id)
                 .outerjoin(TableSnapshot, TableSnapshot.id == LoadSnapshot.snapshot_id)
-                .where(Load.table_id == self.table.id, Load.status.not_in([S.ARCHIVED, S.ERRORED]))
+                .where(Load.table_id == self.table.id, Load.status.not_in(FINAL))
                 .order_by(Load.s3_key, Load.s3_modified)
             ).all()
         return [
@@ -272,6 +273,7 @@ class TableWorker:
         try:
             with self.engine.connect() as conn, conn.begin():
                 rows = self.loader.apply(conn, load)
+                conn.execute(update(Load).where(Load.id == load.id).values(rows=rows))
                 transition(conn, load.id, S.INGESTING, S.READY_FOR_ARCHIVING)
         except ObjectChangedError:
             self.replaced(load)

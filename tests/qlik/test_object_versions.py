@@ -145,20 +145,22 @@ def test_errored_files_are_kept_by_landing_time_and_retry_finds_them(
     (table,) = [t for t in status_now.tables if t.name == "cubic_ods_qlik__test_sample"]
     assert table.latest_error_file == first
     assert f"  its file: {get_zone('error').describe(first)}" in status_now.render()
-    # A second file, still bad, put back under the same key and retried: it fails too,
-    # and is filed beside the first one instead of over it.
+    # A second file, still bad, put back under the same key and retried: the first copy
+    # is stale (the error zone holds what failed and is not fixed), the second one, when
+    # it fails too, is filed under its own landing time.
     time.sleep(1.1)
     sample.changes([(seq(1), "I", T, "y", "still bad", T)])
     assert retry_load(load_id, companions) == "using the file put back in incoming"
+    assert first not in qlik.keys("error")
     qlik.run()
     assert _loads(key) == [(load_id, "errored")]
     second = error_key(key, landed(load_id))
     assert second != first
-    assert _read("error", first) == first_bad
     assert _read("error", second) != first_bad
+    assert qlik.filed("error").count(key) == 1
     # retry with nothing put back moves the newest copy back from the error zone.
     assert retry_load(load_id, companions) == "moved the file back from the error zone"
-    assert second not in qlik.keys("error") and first in qlik.keys("error")
+    assert qlik.filed("error").count(key) == 0
     qlik.run()
     assert _loads(key) == [(load_id, "errored")]
     # The fixed file is applied in the same load.
@@ -168,6 +170,7 @@ def test_errored_files_are_kept_by_landing_time_and_retry_finds_them(
     qlik.run()
     assert _loads(key) == [(load_id, "archived")]
     assert [r[0] for r in sample.rows()] == [1, 2, 5]
+    assert qlik.filed("error") == []  # no stale copy of the fixed file
 
 
 def test_files_archived_under_their_incoming_key_are_still_found(

@@ -84,7 +84,13 @@ def scan(as_json: bool) -> None:
 
 
 @click.command("ingest")
-@click.option("--table", "tables", multiple=True, help="Only this table (repeatable).")
+@click.option(
+    "--table",
+    "tables",
+    multiple=True,
+    help="Only this table (repeatable): EDW.SAMPLE, cubic_ods_qlik.edw_sample or "
+    "cubic_ods_qlik__edw_sample.",
+)
 @json_option
 def ingest(tables: tuple[str, ...], as_json: bool) -> None:
     """Apply ready loads to their current-state tables, then archive (or error) each file.
@@ -96,7 +102,18 @@ def ingest(tables: tuple[str, ...], as_json: bool) -> None:
     """
     from data_platform.batch.cubic_qlik.source import ingest_qlik as run_ingest
 
-    result = run_ingest(list(tables) or None)
+    names = None
+    if tables:
+        from data_platform.db.engine import get_engine
+        from data_platform.loads.tables import resolve_tables
+
+        with get_engine().connect() as conn:
+            found = resolve_tables(conn, list(tables))
+        other = [t.name for t in found if t.source != "cubic_qlik"]
+        if other:
+            raise click.UsageError(f"not Qlik tables: {', '.join(other)}")
+        names = [t.name for t in found]
+    result = run_ingest(names)
     if as_json:
         click.echo(json.dumps(result.__dict__))
         return

@@ -1,0 +1,217 @@
+"""What an operator sees of loads: a list, one load's whole history, and skipping a load
+that must never be applied (`data-platform loads list | show | skip`)."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from data_platform.db.engine import get_engine
+from data_platform.db.models import Load, LoadEvent, LoadSnapshot, LoadStatus, SourceTable
+from data_platform.errors import DataPlatformError
+from data_platform.loads.moves import error_key, find_archived, find_errored
+from data_platform.loads.retry import operator, source_of_load
+from data_platform.loads.state import transition
+from data_platform.storage import get_zone
+
+log = logging.getLogger(__name__)
+
+S = LoadStatus
+
+
+@dataclass(frozen=True)
+class LoadRow:
+    id: int
+    table: str
+    status: str
+    key: str
+    size: int
+    rows: int | None
+    modified: datetime
+    updated_at: datetime
+    error: str | None
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "id": self.id,
+            "table": self.table,
+            "status": self.status,
+            "key": self.key,
+            "size": self.size,
+            "rows": self.rows,
+            "modified": self.modified.isoformat(),
+            "updated_at": self.updated_at.isoformat(),
+            "error": self.error,
+        }
+
+
+def list_loads(
+    table_ids: list[int] | None = None, statuses: list[str] | None = None, limit: int = 50
+) -> list[LoadRow]:
+    """The newest `limit` loads (of `table_ids`, in `statuses`), newest first."""
+    query = (
+        select(
+            Load.id,
+            SourceTable.name,
+            Load.status,
+            Load.s3_key,
+            Load.s3_size,
+            Load.rows,
+            Load.s3_modified,
+            Load.updated_at,
+            Load.error,
+        )
+        .join(SourceTable, SourceTable.id == Load.table_id)
+        .order_by(Load.id.desc())
+        .limit(limit)
+    )
+    if table_ids:
+        query = query.where(Load.table_id.in_(table_ids))
+    if statuses:
+        query = query.where(Load.status.in_(statuses))
+    with get_engine().connect() as conn:
+        return [LoadRow(*row) for row in conn.execute(query)]
+
+
+@dataclass(frozen=True)
+class Event:
+    at: datetime
+    from_status: str
+    to_status: str
+    actor: str | None
+    reason: str | None
+
+
+@dataclass
+class LoadDetail:
+    load: LoadRow
+    etag: str | None
+    snapshot_id: int | None
+    file: str  # where the file is now: zone and key
+    events: list[Event] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            **self.load.to_dict(),
+            "etag": self.etag,
+            "snapshot_id": self.snapshot_id,
+            "file": self.file,
+            "events": [
+                {
+                    "at": e.at.isoformat(),
+                    "from": e.from_status,
+                    "to": e.to_status,
+                    "actor": e.actor,
+                    "reason": e.reason,
+                }
+                for e in self.events
+            ],
+        }
+
+    def render(self) -> str:
+        load = self.load
+        rows = "not applied" if load.rows is None else f"{load.rows:,} row(s)"
+        modified = f"{load.modified:%Y-%m-%d %H:%M:%S %Z}"
+        lines = [
+            f"load {load.id} ({load.table}): {load.status}",
+            f"  file:     {load.key} ({load.size:,} bytes, modified {modified}), {rows}",
+            f"  now in:   {self.file}",
+        ]
+        if self.snapshot_id is not None:
+            lines.append(f"  snapshot: {self.snapshot_id}")
+        if load.error:
+            lines.append(f"  error:    {load.error}")
+        lines.append("  history:")
+        for event in self.events:
+            who = f" by {event.actor}" if event.actor else ""
+            why = f": {event.reason}" if event.reason else ""
+            lines.append(
+                f"    {event.at:%Y-%m-%d %H:%M:%S.%f %Z}  {event.from_status} -> "
+                f"{event.to_status}{who}{why}"
+            )
+        if not self.events:
+            lines.append("    (no recorded transitions)")
+        return "\n".join(lines)
+
+
+def load_detail(load_id: int) -> LoadDetail:
+    """One load with every transition. Raises DataPlatformError for an unknown load."""
+    with get_engine().connect() as conn, Session(conn) as session:
+        load = session.get(Load, load_id)
+        if load is None:
+            raise DataPlatformError(f"no load {load_id}")
+        table = session.get(SourceTable, load.table_id)
+        assert table is not None
+        snapshot_id = session.scalar(
+            select(LoadSnapshot.snapshot_id).where(LoadSnapshot.load_id == load_id)
+        )
+        events = [
+            Event(e.at, e.from_status, e.to_status, e.actor, e.reason)
+            for e in session.scalars(
+                select(LoadEvent).where(LoadEvent.load_id == load_id).order_by(LoadEvent.id)
+            )
+        ]
+        row = LoadRow(
+            load.id,
+            table.name,
+            LoadStatus(load.status).value,
+            load.s3_key,
+            load.s3_size,
+            load.rows,
+            load.s3_modified,
+            load.updated_at,
+            load.error,
+        )
+        return LoadDetail(row, load.s3_etag, snapshot_id, _where(load), events)
+
+
+def _where(load: Load) -> str:
+    """The zone and key the load's file is in now, as far as the stores tell."""
+    status = LoadStatus(load.status)
+    if status == S.ARCHIVED:
+        key = find_archived(load.s3_key, load.id)
+        return f"archive: {key}" if key else "archive: (not found)"
+    if status in (S.ERRORED, S.SKIPPED):
+        key = find_errored(load.s3_key, load.s3_modified)
+        return f"error: {key}" if key else "error: (not found)"
+    return f"incoming: {load.s3_key}"
+
+
+def skip_load(load_id: int, reason: str, actor: str | None = None) -> str:
+    """Mark a ready or errored load `skipped`: it is never applied, its file stays (or is
+    moved) in the error zone, and the table's later loads proceed. Records who and why.
+
+    Raises DataPlatformError for an unknown load, one in another state, or no reason."""
+    if not reason.strip():
+        raise DataPlatformError("a skip needs a reason (--reason)")
+    actor = actor or operator()
+    engine = get_engine()
+    with engine.connect() as conn:
+        row = conn.execute(
+            select(Load.s3_key, Load.status, Load.s3_modified).where(Load.id == load_id)
+        ).first()
+    if row is None:
+        raise DataPlatformError(f"no load {load_id}")
+    key, status, landed = row[0], LoadStatus(row[1]), row[2]
+    if status not in (S.READY, S.ERRORED):
+        raise DataPlatformError(
+            f"load {load_id} is {status.value}; only ready or errored loads can be skipped"
+        )
+    if status == S.READY:
+        # Into the error zone first (keyed by its landing time, as an errored file).
+        incoming, error = get_zone("incoming"), get_zone("error")
+        for name in [key, *source_of_load(load_id).companions(key)]:
+            if incoming.head(name) is not None:
+                incoming.move_to(name, error, error_key(name, landed))
+    with engine.begin() as conn:
+        transition(conn, load_id, status, S.SKIPPED, actor=actor, reason=reason.strip())
+    log.warning(
+        "load %s skipped by %s: %s", load_id, actor, reason.strip(), extra={"load_id": load_id}
+    )
+    if status == S.ERRORED:
+        return "its file stays in the error zone"
+    return "its file moved to the error zone"
