@@ -18,16 +18,29 @@ def storage() -> None:
 @click.argument("src_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
 @zone_option
 @prefix_option
-@click.option("--overwrite", is_flag=True, help="Upload even when an equal-sized object exists.")
-def upload(src_dir: Path, zone: str, prefix: str, overwrite: bool) -> None:
+@click.option("--overwrite", is_flag=True, help="Upload even objects with the same content.")
+@click.option(
+    "--force", is_flag=True, help="Land in incoming files that were ingested before (new loads)."
+)
+def upload(src_dir: Path, zone: str, prefix: str, overwrite: bool, force: bool) -> None:
     """Mirror the files under SRC_DIR into a zone; keys are paths relative to SRC_DIR.
 
+    An object with the same content (checksum or bytes, never the size alone) is skipped.
+    Into incoming, a file that was ingested before is refused, saying what landing it
+    again would do (a new load; a new snapshot for a LOAD00000001), unless --force.
+
     \b
-    Example:  data-platform storage upload sample_data --zone incoming
+    Example:  data-platform storage upload sample_data/cubic/ods_qlik --zone incoming \\
+                --prefix cubic/ods_qlik
     """
     from data_platform.storage.transfer import upload_tree
 
-    result = upload_tree(src_dir, zone, prefix=prefix, overwrite=overwrite)
+    check = None
+    if zone == "incoming" and not force:
+        from data_platform.loads.landing import refuse_relanding
+
+        check = refuse_relanding
+    result = upload_tree(src_dir, zone, prefix=prefix, overwrite=overwrite, check=check)
     click.echo(f"uploaded {result.uploaded} file(s), skipped {result.skipped} already present")
 
 

@@ -597,7 +597,8 @@ def test_readme_glue_job_arguments_are_what_the_job_accepts(
     assert job_env.s3_endpoint_url == env["S3_ENDPOINT_URL"]
     for zone, location in job_env.zones.items():
         assert location.bucket == env[f"S3_BUCKET_{zone.upper()}"]
-    # The keys are those `storage upload sample_data --zone incoming` puts in the zone.
+    # The keys are those the README's `storage upload sample_data/cubic/ods_qlik --zone
+    # incoming --prefix cubic/ods_qlik` puts in the zone.
     for load in JobInput.from_json(options["--INPUT"]).loads:
         assert (REPO / "sample_data" / load.source_key).is_file(), load.source_key
 
