@@ -60,6 +60,14 @@ class RunSummary:
         }
 
     @property
+    def changed(self) -> bool:
+        """Did the run record or finish anything?"""
+        return any(
+            run.scan.new_loads or run.ingest.archived or run.ingest.errored or run.ingest.replaced
+            for run in self.runs
+        )
+
+    @property
     def errored(self) -> int:
         return sum(run.ingest.errored for run in self.runs)
 

@@ -66,3 +66,43 @@ def test_partial_file_of_a_killed_writer_is_removed_by_the_next_write(platform: 
     assert not stale.exists()
     assert fresh.exists()  # maybe a live writer's: left alone
     assert [i.key for i in incoming.list("cubic/")] == ["cubic/new.csv"]
+
+
+def test_watch_prints_each_pass_that_changed_something_with_its_time(
+    platform: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import data_platform.run as run_module
+    from data_platform.loads.source import IngestResult
+    from data_platform.run import RunSummary, SourceRun
+
+    class Scan:
+        def __init__(self, new: int) -> None:
+            self.new_loads = new
+
+        def summary(self) -> str:
+            return f"{self.new_loads} new load(s)"
+
+        def notes(self) -> list[str]:
+            return []
+
+    passes = iter([1, 0, 0, 2])
+
+    def run_once():
+        try:
+            new = next(passes)
+        except StopIteration:
+            raise KeyboardInterrupt from None
+        ingest = IngestResult(archived=new)
+        return RunSummary([SourceRun("fake", Scan(new), ingest)])
+
+    monkeypatch.setattr(run_module, "run_once", run_once)
+    monkeypatch.setattr(time, "sleep", lambda seconds: None)
+    result = CliRunner().invoke(cli, ["run", "--watch", "1"])
+    out = result.stdout.splitlines()
+    stamps = [line for line in out if line.startswith("[")]
+    # Passes 1, 2 (it differs from 1: nothing new) and 4 print; pass 3 repeats pass 2.
+    assert len(stamps) == 3, out
+    assert (
+        out.count("fake: 0 new load(s); archived 0 (0 superseded), errored 0, 0 row(s) applied")
+        == 1
+    )

@@ -7,7 +7,7 @@ whose load failed is the fixed file for that load (`retry` applies it), not a ne
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -15,7 +15,7 @@ from sqlalchemy import Connection, select
 from sqlalchemy.dialects.postgresql import insert
 
 from data_platform.db.models import ERROR_STATES, Load, LoadSnapshot, LoadStatus, SourceTable
-from data_platform.storage import ObjectInfo
+from data_platform.storage import ObjectInfo, get_zone
 
 BATCH_SIZE = 1000
 
@@ -115,3 +115,24 @@ def record_new_files(conn: Connection, table: SourceTable, batch: Sequence[Objec
         if not any(seen.failed for seen in recorded.get(info.key, ()))
     ]
     return len(insert_loads(conn, table, new))
+
+
+def waiting_folders(
+    conn: Connection, source: str, root: str, owner_of: Callable[[str], str]
+) -> dict[str, int]:
+    """Files under a source's `root` prefix in incoming that no onboarded table of
+    `source` (active or not) owns, counted by the table they would belong to
+    (`owner_of(key)`, e.g. `EDW.NEW` or `agg_new_type`). What `run` and `scan` report
+    as waiting for onboarding. Lists the incoming files of the source once."""
+    prefixes = [
+        prefix
+        for (prefix,) in conn.execute(
+            select(SourceTable.s3_prefix).where(SourceTable.source == source)
+        )
+    ]
+    waiting: dict[str, int] = {}
+    for info in get_zone("incoming").list(root):
+        owner = owner_of(info.key)
+        if owner and not any(info.key.startswith(p) for p in prefixes):
+            waiting[owner] = waiting.get(owner, 0) + 1
+    return waiting

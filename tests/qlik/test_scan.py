@@ -92,3 +92,26 @@ def test_ten_thousand_objects(qlik: QlikWorld, sample: QlikTable) -> None:
         assert conn.scalar(select(func.count()).select_from(LoadSnapshot)) == 10_001
     assert scan_incoming().new_loads == 0
     print(f"scanned 10,001 objects in {elapsed:.2f}s")
+
+
+def test_run_says_which_files_wait_for_onboarding(qlik: QlikWorld, sample: QlikTable) -> None:
+    incoming = get_zone("incoming")
+    for key in (
+        "cubic/ods_qlik/EDW.NEW/LOAD00000001.csv.gz",
+        "cubic/ods_qlik/EDW.NEW/LOAD00000001.dfm",
+        "cubic/ods_qlik/EDW.NEW__ct/20211201-000000001.csv",
+        "cubic/dmap/agg_new_type/agg_new_type_20220101.csv.gz",
+    ):
+        incoming.put(key, io.BytesIO(b"x"))
+    result = CliRunner().invoke(cli, ["run"])
+    assert result.exit_code == 0, result.stderr
+    assert (
+        "  EDW.NEW: 3 file(s) wait for onboarding: "
+        "data-platform cubic-qlik process-new-table --table EDW.NEW"
+    ) in result.stdout.splitlines()
+    assert (
+        "  agg_new_type: 1 file(s) wait for onboarding: "
+        "data-platform dmap onboard --type agg_new_type --apply"
+    ) in result.stdout.splitlines()
+    # The onboarded table's own files are not waiting.
+    assert "TEST.SAMPLE:" not in result.stdout

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from psycopg2 import sql
 from sqlalchemy import Connection, select, text
@@ -27,9 +27,10 @@ from data_platform.errors import LoadError, StorageError
 from data_platform.loads import dispositions
 from data_platform.loads.copy_csv import copy_csv
 from data_platform.loads.csv_files import CsvDialect, DataFileReader
-from data_platform.loads.scan import batches, record_new_files
+from data_platform.loads.scan import batches, record_new_files, waiting_folders
 from data_platform.loads.source import PendingLoad, TableLoader
 from data_platform.loads.worker import TableWorker
+from data_platform.settings import get_settings
 from data_platform.storage import ObjectChangedError, get_zone
 
 log = logging.getLogger(__name__)
@@ -41,12 +42,18 @@ DIALECT = CsvDialect()  # the vendor's files: RFC 4180, comma, empty = NULL
 class DmapScanResult:
     new_loads: int = 0
     tables: int = 0
+    # Files of dataset types not onboarded yet, by type.
+    waiting: dict[str, int] = field(default_factory=dict)
 
     def summary(self) -> str:
         return f"{self.new_loads} new load(s)"
 
     def notes(self) -> list[str]:
-        return []
+        return [
+            f"  {dataset_type}: {count} file(s) wait for onboarding: "
+            f"data-platform dmap onboard --type {dataset_type} --apply"
+            for dataset_type, count in sorted(self.waiting.items())
+        ]
 
 
 def scan_dmap() -> DmapScanResult:
@@ -73,7 +80,16 @@ def scan_dmap() -> DmapScanResult:
             log.info("recorded %d new load(s)", recorded, extra={"table": table.name})
         result.new_loads += recorded
         result.tables += 1
+    root = get_settings().cubic_dmap_prefix
+    with engine.connect() as conn:
+        result.waiting = waiting_folders(conn, naming.SOURCE, root, lambda key: _type_of(root, key))
     return result
+
+
+def _type_of(root: str, key: str) -> str:
+    """`cubic/dmap/<type>/<dataset_id>.csv.gz` -> `<type>`; "" for any other key."""
+    folder = key[len(root) :].partition("/")[0]
+    return folder if naming.dataset_id_of(key, f"{root}{folder}/") else ""
 
 
 class DmapSource:

@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 
 from data_platform.batch.cubic_qlik.dfm import dfm_key
 from data_platform.batch.cubic_qlik.files import (
+    CHANGE_SUFFIX,
     FileKind,
     TablePrefixes,
     classify,
@@ -35,7 +36,14 @@ from data_platform.db.models import (
     TableSnapshot,
 )
 from data_platform.loads.moves import find_archived
-from data_platform.loads.scan import batches, insert_loads, recorded_versions, unrecorded
+from data_platform.loads.scan import (
+    batches,
+    insert_loads,
+    recorded_versions,
+    unrecorded,
+    waiting_folders,
+)
+from data_platform.settings import get_settings
 from data_platform.storage import ObjectInfo, get_zone
 
 log = logging.getLogger(__name__)
@@ -47,12 +55,20 @@ class ScanResult:
     new_snapshots: int = 0
     tables: int = 0
     unrecognised_keys: list[str] = field(default_factory=list)
+    # Files under the Qlik prefix of tables not onboarded yet, by source table.
+    waiting: dict[str, int] = field(default_factory=dict)
 
     def summary(self) -> str:
         return f"{self.new_loads} new load(s), {self.new_snapshots} new snapshot(s)"
 
     def notes(self) -> list[str]:
-        return [f"  not a Qlik data file, left in place: {k}" for k in self.unrecognised_keys]
+        lines = [f"  not a Qlik data file, left in place: {k}" for k in self.unrecognised_keys]
+        lines += [
+            f"  {table}: {count} file(s) wait for onboarding: "
+            f"data-platform cubic-qlik process-new-table --table {table}"
+            for table, count in sorted(self.waiting.items())
+        ]
+        return lines
 
 
 def active_tables(conn: Connection) -> list[SourceTable]:
@@ -74,7 +90,16 @@ def scan_incoming() -> ScanResult:
         with engine.begin() as conn:
             scan_table(conn, table, result)
         result.tables += 1
+    root = get_settings().cubic_qlik_prefix
+    with engine.connect() as conn:
+        result.waiting = waiting_folders(conn, SOURCE, root, lambda key: _table_of(root, key))
     return result
+
+
+def _table_of(root: str, key: str) -> str:
+    """`cubic/ods_qlik/EDW.NEW__ct/x.csv` -> `EDW.NEW`; "" for a key with no table folder."""
+    folder, _, rest = key[len(root) :].partition("/")
+    return folder.removesuffix(CHANGE_SUFFIX) if rest and "." in folder else ""
 
 
 def scan_table(conn: Connection, table: SourceTable, result: ScanResult) -> None:
