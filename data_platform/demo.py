@@ -9,6 +9,7 @@ from alembic.config import Config
 from pydantic import SecretStr
 from sqlalchemy import select, text
 from sqlalchemy import table as sa_table
+from wcwidth import wcswidth
 
 from data_platform.batch.cubic_dmap.fetch import FetchResult
 from data_platform.batch.cubic_dmap.onboarding import DmapOnboardResult
@@ -160,9 +161,23 @@ def run_demo(sample_dir: Path | None = None, echo: Callable[[str], None] = print
     echo(platform_status().render())
 
 
+def _cell(value: object) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"  # as psql prints them (t/f), spelled out
+    return str(value).replace("\n", "\\n")
+
+
 def _table(header: list[str], rows: list[tuple]) -> str:
-    cells = [header] + [["" if v is None else str(v).replace("\n", "\\n") for v in r] for r in rows]
-    widths = [max(len(row[i]) for row in cells) for i in range(len(header))]
-    lines = [" | ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)) for row in cells]
+    """Rows as aligned text, by display width (an emoji or a CJK character takes two
+    columns of a terminal), so wide characters do not shift the columns after them."""
+    cells = [header] + [[_cell(v) for v in r] for r in rows]
+    widths = [max(wcswidth(row[i]) for row in cells) for i in range(len(header))]
+
+    def pad(text: str, width: int) -> str:
+        return text + " " * (width - wcswidth(text))
+
+    lines = [" | ".join(pad(c, w) for c, w in zip(row, widths, strict=True)) for row in cells]
     lines.insert(1, "-+-".join("-" * w for w in widths))
-    return "\n".join(lines)
+    return "\n".join(line.rstrip() for line in lines)

@@ -50,7 +50,12 @@ class PlatformStatus:
                 lines.append(f"source {source}:")
             counts = ", ".join(f"{s} {n}" for s, n in sorted(table.counts.items())) or "no loads"
             active = "" if table.is_active else " (inactive)"
-            snapshot = f" [snapshot {table.snapshot:%Y-%m-%d %H:%M:%S}]" if table.snapshot else ""
+            # A snapshot is dated by its LOAD00000001's landing (last-modified) time.
+            snapshot = (
+                f" [snapshot landed {table.snapshot:%Y-%m-%d %H:%M:%S %Z}]"
+                if table.snapshot
+                else ""
+            )
             lines.append(f"table {table.name}{active}{snapshot}: {counts}")
             if table.rebuilds and table.rebuilt_at:
                 lines.append(
@@ -84,6 +89,20 @@ class PlatformStatus:
         return "\n".join(lines)
 
 
+def shown_path(location: str) -> str:
+    """A local directory relative to the working directory when it is under it (as a
+    user typed it: `.data/storage/incoming/`); anything else (s3://...) as it is."""
+    from pathlib import Path
+
+    if "://" in location:
+        return location
+    try:
+        relative = Path(location).resolve().relative_to(Path.cwd())
+    except ValueError:
+        return location
+    return relative.as_posix() + ("/" if location.endswith("/") else "") or "."
+
+
 def platform_status() -> PlatformStatus:
     config = migrations.alembic_config()
     url = config.get_main_option("sqlalchemy.url") or ""
@@ -107,10 +126,10 @@ def platform_status() -> PlatformStatus:
         database=masked(url),
         revisions=revisions,
         at_head=at_head,
-        incoming=incoming.describe(),
+        incoming=shown_path(incoming.describe()),
         incoming_objects=count,
         tables=tables,
         unregistered_keys=unregistered,
-        error_zone=get_zone("error").describe(),
+        error_zone=shown_path(get_zone("error").describe()),
         feeds=feeds,
     )

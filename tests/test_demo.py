@@ -37,3 +37,37 @@ def test_the_demo_runs_both_sources_and_again_changes_nothing(platform: Settings
     second = lines[first:]
     assert "   uploaded 0, already there or ingested 8" in second
     assert sum("already onboarded" in line for line in second) == 2
+
+
+def test_the_demo_prints_steps_not_logs_and_aligned_tables(platform: Settings) -> None:
+    from click.testing import CliRunner
+    from wcwidth import wcswidth
+
+    from data_platform.cli.main import cli
+
+    result = CliRunner().invoke(cli, ["demo"])
+    assert result.exit_code == 0, result.stderr
+    assert " INFO " not in result.stderr  # quiet unless -v
+    out = result.stdout.splitlines()
+    assert next(line for line in out if line.startswith("== ")).startswith("== 1. migrate")
+    start = out.index("-- cubic_ods_qlik.edw_sample")
+    table = out[start + 1 : out.index("== 8. status")]
+
+    def bars(line: str) -> list[int]:
+        return [wcswidth(line[:i]) for i, ch in enumerate(line) if ch in "|+"]
+
+    header = bars(table[0])
+    assert all(bars(line)[: len(header)] == header for line in table[1:])
+    assert any("🔥" in line for line in table)  # a wide character, and still aligned
+    assert any(" | true " in line for line in table) and any(" | false " in line for line in table)
+    assert "[snapshot landed " in result.stdout
+
+
+def test_the_demo_shows_the_logs_with_v(platform: Settings) -> None:
+    from click.testing import CliRunner
+
+    from data_platform.cli.main import cli
+
+    result = CliRunner().invoke(cli, ["demo", "-v"])
+    assert result.exit_code == 0, result.stderr
+    assert " INFO    data_platform.loads.worker: applied " in result.stderr

@@ -14,12 +14,21 @@ import click
     default=None,
     help="Files to land in the incoming zone (default: the repository's sample_data/).",
 )
-def demo(sample_dir: Path | None) -> None:
+@click.option(
+    "-v", "--verbose", is_flag=True, help="Also print the platform's INFO logs between the steps."
+)
+def demo(sample_dir: Path | None, verbose: bool) -> None:
     """Migrate, land the sample Qlik files, fetch the sample DMAP feed from a local API,
     ingest both and print the result.
 
-    Safe to run again: nothing is landed or applied twice.
+    Safe to run again: nothing is landed or applied twice. Only warnings are logged
+    between the numbered steps, unless -v.
     """
+    import logging
+
     from data_platform.demo import run_demo
+
+    if not verbose and not (click.get_current_context().find_root().obj or {}).get("debug"):
+        logging.getLogger().setLevel(logging.WARNING)
 
     run_demo(sample_dir, echo=click.echo)

@@ -124,15 +124,16 @@ def waiting_folders(
     `source` (active or not) owns, counted by the table they would belong to
     (`owner_of(key)`, e.g. `EDW.NEW` or `agg_new_type`). What `run` and `scan` report
     as waiting for onboarding. Lists the incoming files of the source once."""
-    prefixes = [
-        prefix
+    # A table's source name is the last folder of its prefix (EDW.SAMPLE, a DMAP type).
+    onboarded = {
+        prefix.rstrip("/").rsplit("/", 1)[-1]
         for (prefix,) in conn.execute(
             select(SourceTable.s3_prefix).where(SourceTable.source == source)
         )
-    ]
+    }
     waiting: dict[str, int] = {}
     for info in get_zone("incoming").list(root):
         owner = owner_of(info.key)
-        if owner and not any(info.key.startswith(p) for p in prefixes):
+        if owner and owner not in onboarded:
             waiting[owner] = waiting.get(owner, 0) + 1
     return waiting

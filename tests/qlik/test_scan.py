@@ -67,7 +67,7 @@ def test_unknown_files_are_reported_and_left_in_place(qlik: QlikWorld, sample: Q
     assert by_name["cubic_ods_qlik__test_sample"].counts == {"archived": 1}
     assert by_name["cubic_ods_qlik__test_sample"].snapshot is not None
     assert "cubic_ods_qlik__edw_sample" not in by_name
-    assert "table cubic_ods_qlik__test_sample [snapshot " in status.render()
+    assert "table cubic_ods_qlik__test_sample [snapshot landed " in status.render()
     assert "cubic/ods_qlik/TEST.SAMPLE/notes.txt" in qlik.keys("incoming")
 
 
@@ -95,6 +95,7 @@ def test_ten_thousand_objects(qlik: QlikWorld, sample: QlikTable) -> None:
 
 
 def test_run_says_which_files_wait_for_onboarding(qlik: QlikWorld, sample: QlikTable) -> None:
+    sample.changes([(seq(1), "I", "2021-12-01 11:20:30", 3, "three", "2021-12-01 11:20:30")])
     incoming = get_zone("incoming")
     for key in (
         "cubic/ods_qlik/EDW.NEW/LOAD00000001.csv.gz",
