@@ -18,7 +18,7 @@ from data_platform.batch.cubic_qlik.files import CHANGE_SUFFIX
 from data_platform.batch.cubic_qlik.onboarding import OnboardResult, onboard_table
 from data_platform.db import migrations
 from data_platform.db.engine import get_engine
-from data_platform.db.models import Load, SourceTable
+from data_platform.db.models import Load
 from data_platform.errors import ConfigError
 from data_platform.run import run_once
 from data_platform.settings import get_settings
@@ -124,14 +124,17 @@ def run_demo(sample_dir: Path | None = None, echo: Callable[[str], None] = print
     echo("   " + fetch_demo_round(1).render().replace("\n", "\n   "))
 
     echo("== 4. onboard the sample tables (the demo's own revisions)")
+    shown: list[tuple[str, str]] = []  # the demo's tables, not others of the database
     for onboarded in onboard_demo_tables(sample_dir):
         state = "new revision" if onboarded.created else "already onboarded by"
         target = f"{onboarded.db_schema}.{onboarded.db_table}"
         echo(f"   {onboarded.source_table} -> {target} ({state} {onboarded.revision})")
+        shown.append((onboarded.db_schema, onboarded.db_table))
     for dmap in onboard_demo_dmap_types():
         state = "new revision" if dmap.created else "already onboarded by"
         target = f"{dmap.db_schema}.{dmap.db_table}"
         echo(f"   DMAP {dmap.dataset_type} -> {target} ({state} {dmap.revision})")
+        shown.append((dmap.db_schema, dmap.db_table))
 
     echo("== 5. scan and ingest every source (data-platform run)")
     echo("   " + run_once().render().replace("\n", "\n   "))
@@ -142,12 +145,7 @@ def run_demo(sample_dir: Path | None = None, echo: Callable[[str], None] = print
 
     echo("== 7. current state")
     with get_engine().connect() as conn:
-        tables = conn.execute(
-            select(SourceTable.db_schema, SourceTable.db_table)
-            .where(SourceTable.db_table.is_not(None))
-            .order_by(SourceTable.source, SourceTable.name)
-        ).all()
-        for schema, table in tables:
+        for schema, table in shown:
             echo(f"-- {schema}.{table}")
             rows = conn.execute(
                 select(text("*"))

@@ -150,3 +150,20 @@ def test_alembic_and_usage_errors_are_one_line(platform: Settings) -> None:
     assert result.exit_code == 2
     assert line.startswith("Error: Invalid value for '--status': 'nope' is not one of 'ready'")
     assert line.endswith(" loads list --help)")
+
+
+def test_the_runtime_lock_is_current() -> None:
+    """`make demo` installs requirements-runtime.txt: the pins the package needs."""
+    import importlib.util
+
+    repo = Path(__file__).resolve().parent.parent
+    spec = importlib.util.spec_from_file_location("lock_runtime", repo / "scripts/lock_runtime.py")
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    text = module.render()
+    assert (repo / "requirements-runtime.txt").read_text() == text, (
+        "requirements-runtime.txt is stale: .venv/bin/python scripts/lock_runtime.py"
+    )
+    names = {line.split("==")[0].lower() for line in text.splitlines() if "==" in line}
+    assert not names & {"pyspark", "moto", "ruff", "pytest", "awsgluedataplanepython"}
