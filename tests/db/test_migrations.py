@@ -206,3 +206,36 @@ def test_offline_sql_renders(db_url: str, capsys: pytest.CaptureFixture[str]) ->
     out = capsys.readouterr().out
     assert "CREATE TABLE loads" in out
     assert "COMMENT ON TABLE loads" in out
+
+
+def test_revision_0007_drops_generated_keys_of_tables_onboarded_before(empty_db_url: str) -> None:
+    """A table onboarded by an older revision has `DEFAULT nextval(...)` on its key; 0007
+    drops the default and its sequence, and leaves other defaults alone."""
+    config = migrations.alembic_config(empty_db_url)
+    migrations.upgrade("0006", config)
+    engine = create_engine(empty_db_url)
+    with engine.begin() as conn:
+        conn.execute(text("CREATE SCHEMA cubic_ods_qlik"))
+        conn.execute(
+            text('CREATE TABLE cubic_ods_qlik."old Table" (id serial PRIMARY KEY, v int DEFAULT 7)')
+        )
+        conn.execute(
+            text(
+                "INSERT INTO source_tables (name, source, s3_prefix, db_schema, db_table) "
+                "VALUES ('cubic_ods_qlik__old', 'cubic_qlik', 'p/', 'cubic_ods_qlik', 'old Table')"
+            )
+        )
+    migrations.upgrade("head", config)
+    with engine.connect() as conn:
+        defaults = conn.execute(
+            text(
+                "SELECT column_name, column_default FROM information_schema.columns "
+                "WHERE table_schema = 'cubic_ods_qlik' ORDER BY ordinal_position"
+            )
+        ).all()
+        sequences = conn.scalar(
+            text("SELECT count(*) FROM pg_sequences WHERE schemaname = 'cubic_ods_qlik'")
+        )
+    engine.dispose()
+    assert defaults == [("id", None), ("v", "7")]
+    assert sequences == 0
