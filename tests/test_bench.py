@@ -19,10 +19,17 @@ def test_qlik_bench_runs_every_step(tmp_path: Path, capsys: pytest.CaptureFixtur
             "raw_copy_changes", "changes",
         }  # fmt: skip
         assert steps["full_load_2x"].rows == 6000
-        assert all(s.seconds > 0 and s.peak_rss_mb > 0 for s in steps.values())
+        assert all(s.seconds > 0 for s in steps.values())
+        for key in ("full_load", "full_load_2x", "changes"):
+            step = steps[key]
+            # Two bracketed runs each, and where their time went.
+            assert step.peak_rss_mb > 0 and len(step.ratios) == 2 and all(step.ratios)
+            assert step.breakdown["COPY (read + parse + check)"] > 0
+            assert step.breakdown["insert / upsert"] > 0
         report(steps)
         out = capsys.readouterr().out
         assert "full load vs raw COPY:" in out and "change apply vs raw COPY:" in out
+        assert "bracketed run(s)" in out and "where the time of full load" in out
         assert (tmp_path / "parquet_input" / "LOAD00000001.csv.gz").exists()
     finally:
         from data_platform.db.embedded import stop

@@ -10,11 +10,13 @@ from __future__ import annotations
 import multiprocessing
 import os
 import random
+import re
 import resource
 import shutil
+import statistics
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from data_platform.batch.cubic_qlik.writer import Column, write_table_file
@@ -56,12 +58,50 @@ def change_rows(n: int, keys: int, seed: int = 7) -> Iterator[tuple]:
 class Step:
     name: str
     rows: int
-    seconds: float
+    seconds: float  # the median of the repeats
     peak_rss_mb: float
+    # Each repeat's speed against the raw COPY runs bracketing it (mean of before and
+    # after): raw COPY seconds / step seconds. Empty for the baseline steps themselves.
+    ratios: list[float] = field(default_factory=list)
+    # Where the step's time went, seconds by kind of work (median repeat's).
+    breakdown: dict[str, float] = field(default_factory=dict)
 
     @property
     def rows_per_second(self) -> float:
         return self.rows / self.seconds if self.seconds else 0.0
+
+
+# Statement kinds in the server log, for the breakdown (first words of the statement).
+KINDS = (
+    ("COPY", "COPY (read + parse + check)"),
+    ("INSERT", "insert / upsert"),
+    ("DELETE", "delete / tombstones"),
+    ("WITH", "delete / tombstones"),
+    ("TRUNCATE", "truncate"),
+    ("SELECT", "checks and queries"),
+    ("UPDATE", "bookkeeping"),
+    ("CREATE", "staging"),
+    ("ALTER", "staging"),
+    ("DROP", "staging"),
+)
+_DURATION = re.compile(r"duration: ([0-9.]+) ms\s+statement: (\w+)(.*)")
+
+
+def statement_seconds(log: Path, start: int) -> dict[str, float]:
+    """Seconds per kind of statement logged after byte `start` of the server's log."""
+    totals: dict[str, float] = {}
+    with log.open("rb") as handle:
+        handle.seek(start)
+        for line in handle.read().decode("utf-8", "replace").splitlines():
+            match = _DURATION.search(line)
+            if not match:
+                continue
+            word, rest = match.group(2).upper(), match.group(3).upper()
+            kind = next((label for first, label in KINDS if word == first), "other SQL")
+            if word == "CREATE" and " AS SELECT" in rest and "WITH NO DATA" not in rest:
+                kind = "dedup (last change per key)"
+            totals[kind] = totals.get(kind, 0.0) + float(match.group(1)) / 1000
+    return totals
 
 
 def _peak_rss_mb() -> float:
@@ -153,6 +193,14 @@ def setup(home: Path, files: Path, versions: Path, rows: int) -> None:
     from data_platform.db import migrations
 
     migrations.upgrade()
+    from sqlalchemy import text
+
+    from data_platform.db.engine import get_engine
+
+    # Every statement's duration in the server log: the step-by-step breakdown.
+    with get_engine().connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        conn.execute(text("ALTER SYSTEM SET log_min_duration_statement = 0"))
+        conn.execute(text("SELECT pg_reload_conf()"))
     path = write_table_file(files, SCHEMA, TABLE, COLUMNS, full_load_rows(10), name="LOAD00000000")
     onboard_table(
         f"{SCHEMA}.{TABLE}", dfm_path=path.with_name("LOAD00000000.dfm"), apply=True,
@@ -176,36 +224,80 @@ def land(home: Path, path: Path, files: Path) -> None:
     scan_incoming()
 
 
-def run_qlik_bench(work: Path, rows: int, echo=print) -> dict[str, Step]:
+def _measure(home: Path, path: Path, files: Path, repeats: int, label: str, unit: str,
+             rows: int, raw_table: str, before=None) -> tuple[Step, Step]:  # fmt: skip
+    """`repeats` times: raw COPY, the platform's ingest of `path`, raw COPY again (after
+    `before()` set the table up, unmeasured). Returns (baseline step, platform step)."""
+    log = home / "postgres" / "log"
+    raw_times, times, ratios, rss_seen, breakdowns = [], [], [], [], []
+    for _ in range(repeats):
+        if before is not None:
+            before()
+        first, _ = in_fresh_process(raw_copy, str(home), str(path), raw_table)
+        in_fresh_process(land, home, path, files)
+        start = log.stat().st_size if log.exists() else 0
+        seconds, rss = in_fresh_process(ingest_all, str(home))
+        breakdown = statement_seconds(log, start) if log.exists() else {}
+        breakdown["outside SQL (Python, file move, waits)"] = max(
+            0.0, seconds - sum(breakdown.values())
+        )
+        second, _ = in_fresh_process(raw_copy, str(home), str(path), raw_table)
+        raw = (first + second) / 2
+        raw_times.append(raw)
+        times.append(seconds)
+        ratios.append(raw / seconds)
+        rss_seen.append(rss)
+        breakdowns.append((seconds, breakdown))
+    median = statistics.median(times)
+    closest = min(breakdowns, key=lambda pair: abs(pair[0] - median))[1]
+    baseline = Step(f"raw COPY ({rows:,} {unit})", rows, statistics.median(raw_times), 0.0)
+    step = Step(f"{label} ({rows:,} {unit})", rows, median, max(rss_seen), ratios, closest)
+    return baseline, step
+
+
+def run_qlik_bench(work: Path, rows: int, echo=print, repeats: int = 2) -> dict[str, Step]:
+    """Each platform step bracketed by raw COPY runs of the same file, `repeats` times."""
     home, files, versions = work / "home", work / "files", work / "versions"
     for d in (files, versions):
         d.mkdir(parents=True, exist_ok=True)
     in_fresh_process(setup, home, files, versions, rows)
     steps: dict[str, Step] = {}
     sizes = {"full_load": rows, "full_load_2x": 2 * rows}
+    full_paths = {}
     for step, n in sizes.items():
         echo(f"generating a {n:,}-row full load ...")
         path = write_table_file(
             files, SCHEMA, TABLE, COLUMNS, full_load_rows(n), name="LOAD00000001"
         )
-        seconds, rss = in_fresh_process(raw_copy, str(home), str(path), "raw_copy")
-        steps[f"raw_copy_{step}"] = Step(f"raw COPY ({n:,} rows)", n, seconds, rss)
         if step == "full_load":
-            # Kept for the Parquet benchmark, which converts the same file.
+            # Kept for the Parquet benchmark, which converts the same file, and to reset
+            # the table before each change apply.
             keep = work / "parquet_input"
             keep.mkdir(exist_ok=True)
             for name in (path, path.with_name("LOAD00000001.dfm")):
                 shutil.copy(name, keep / name.name)
-        in_fresh_process(land, home, path, files)
-        seconds, rss = in_fresh_process(ingest_all, str(home))
-        steps[step] = Step(f"full load ({n:,} rows)", n, seconds, rss)
-        echo(f"  {steps[step].rows_per_second:,.0f} rows/s")
+            full_paths[step] = keep / "LOAD00000001.csv.gz"
+        baseline, measured = _measure(
+            home, path, files, repeats, "full load", "rows", n, "raw_copy"
+        )
+        steps[f"raw_copy_{step}"], steps[step] = baseline, measured
+        echo(f"  {measured.rows_per_second:,.0f} rows/s")
     echo(f"generating {rows:,} changes ...")
     path = write_table_file(files, SCHEMA, TABLE, COLUMNS, change_rows(rows, keys=rows // 2),
                             name="20211201-120000000", changes=True)  # fmt: skip
-    seconds, rss = in_fresh_process(raw_copy, str(home), str(path), "raw_copy_changes")
-    steps["raw_copy_changes"] = Step(f"raw COPY ({rows:,} changes)", rows, seconds, rss)
-    in_fresh_process(land, home, path, files)
-    seconds, rss = in_fresh_process(ingest_all, str(home))
-    steps["changes"] = Step(f"change apply ({rows:,} changes)", rows, seconds, rss)
+    full = files / f"{SCHEMA}.{TABLE}" / "LOAD00000001.csv.gz"
+
+    def reset() -> None:
+        """The 1x full load again (a new snapshot), so every change apply starts alike."""
+        shutil.copy(full_paths["full_load"], full)
+        shutil.copy(full_paths["full_load"].with_name("LOAD00000001.dfm"),
+                    full.with_name("LOAD00000001.dfm"))  # fmt: skip
+        time.sleep(1.1)  # a newer LOAD00000001 than the last: a new snapshot
+        in_fresh_process(land, home, full, files)
+        in_fresh_process(ingest_all, str(home))
+
+    baseline, measured = _measure(
+        home, path, files, repeats, "change apply", "changes", rows, "raw_copy_changes", reset
+    )
+    steps["raw_copy_changes"], steps["changes"] = baseline, measured
     return steps

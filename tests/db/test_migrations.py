@@ -230,7 +230,8 @@ def test_revision_0007_drops_generated_keys_of_tables_onboarded_before(empty_db_
         defaults = conn.execute(
             text(
                 "SELECT column_name, column_default FROM information_schema.columns "
-                "WHERE table_schema = 'cubic_ods_qlik' ORDER BY ordinal_position"
+                "WHERE table_schema = 'cubic_ods_qlik' AND table_name = 'old Table' "
+                "ORDER BY ordinal_position"
             )
         ).all()
         sequences = conn.scalar(

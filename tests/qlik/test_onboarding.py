@@ -269,3 +269,15 @@ def test_source_tables_never_get_generated_keys(qlik: QlikWorld, tmp_path: Path)
             text("SELECT count(*) FROM pg_sequences WHERE schemaname = 'cubic_ods_qlik'")
         )
     assert generated == [] and sequences == 0
+
+
+def test_an_onboarded_table_is_known_by_any_of_its_names(qlik: QlikWorld, tmp_path: Path) -> None:
+    dfm = _dfm(tmp_path, "EDW.NAMED", [Column("ID", "INT4", key_pos=1)])
+    code, _, err = _invoke("--table", "EDW.NAMED", "--dfm", str(dfm), "--apply",
+                           "--versions-dir", str(qlik.versions))  # fmt: skip
+    assert code == 0, err
+    for name in ("cubic_ods_qlik.edw_named", "cubic_ods_qlik__edw_named"):
+        code, out, err = _invoke("--table", name, "--versions-dir", str(qlik.versions))
+        assert code == 0, err
+        assert "EDW.NAMED is onboarded already" in out, out
+    assert len(list(qlik.versions.glob("*_onboard_edw_named.py"))) == 1

@@ -262,11 +262,16 @@ class FileApplier:
         conflict = sql.SQL("ON CONFLICT ({}) DO UPDATE SET {}").format(
             sql.SQL(", ").join(map(sql.Identifier, self.target.key)), update
         )
+        if truncate:
+            # Into the emptied table: a plain INSERT, much cheaper than ON CONFLICT's
+            # speculative insertion; a key twice in the file fails it, and then the
+            # DISTINCT ON below keeps the row read last.
+            conflict = sql.SQL("")
         plain = sql.SQL("INSERT INTO {} ({}) SELECT {} FROM {} {}").format(
             self.target.ident, cols, values, stage, conflict
         )
         try:
-            written = self._run(plain)
+            written = self._run(plain, duplicates=truncate)
         except _DuplicateKeys:
             # The same key twice in this file: keep the row read last.
             last = sql.SQL(
@@ -596,12 +601,13 @@ class FileApplier:
             return sql.SQL("qlik_datetime({})").format(ref)
         return ref
 
-    def _run(self, statement: sql.Composable, args=None) -> int:
+    def _run(self, statement: sql.Composable, args=None, *, duplicates: bool = False) -> int:
         """Execute a statement that converts or writes staged values; a value Postgres
         refuses there (a bad DATETIME, a NULL in a NOT NULL column) names its line.
 
         Returns the statement's row count. Raises _DuplicateKeys when an ON CONFLICT
-        statement meets one key twice."""
+        statement meets one key twice, or (`duplicates`) a plain INSERT breaks the key's
+        uniqueness."""
         self.cur.execute("SAVEPOINT dp_statement")
         try:
             self.cur.execute(statement, args)
@@ -611,6 +617,8 @@ class FileApplier:
         except (pg_errors.DataError, pg_errors.IntegrityError) as exc:
             # The staging table was made before the savepoint: it is there to search.
             self.cur.execute("ROLLBACK TO SAVEPOINT dp_statement")
+            if duplicates and isinstance(exc, pg_errors.UniqueViolation):
+                raise _DuplicateKeys() from exc
             raise self._locate(exc) from exc
         rows = self.cur.rowcount
         self.cur.execute("RELEASE SAVEPOINT dp_statement")

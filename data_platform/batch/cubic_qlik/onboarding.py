@@ -299,13 +299,17 @@ def onboard_table(
     (`migrations/cubic_qlik/`, never the installed package), after the head of the
     history `config` describes (by default the main one, with `versions_dir` in it; the
     demo passes its own). Raises OnboardingError, LoadError for a bad `.dfm`."""
-    naming.split_source_name(source_table)
     target_dir = versions_dir or migrations.source_versions_dir(naming.SOURCE)
     target_dir.mkdir(parents=True, exist_ok=True)  # a version location must exist
     if config is None:
         config = migrations.alembic_config(extra_version_dirs=[target_dir])
     script = ScriptDirectory.from_config(config)
     onboarded = _onboarded_tables(script)
+    # A table onboarded already may be named by its database or platform name too.
+    for source, (_, schema, table) in onboarded.items():
+        if source_table.lower() in (f"{schema}.{table}", f"{schema}__{table}"):
+            source_table = source
+    naming.split_source_name(source_table)
     path: Path | None = None
     if source_table in onboarded:
         revision, db_schema, db_table = onboarded[source_table]
