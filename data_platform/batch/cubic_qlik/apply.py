@@ -313,16 +313,25 @@ class FileApplier:
         key = sql.SQL(", ").join(map(sql.Identifier, self.target.key))
         sparse = self._sparse_columns()
         changes = self._changes_query(stage, has_before_images, sparse)
+        # The count of a key's changes serves only the sparse rules: a window over every
+        # change is a sort of its own, skipped when no column can be left untouched.
+        count = (
+            sql.SQL(", count(*) OVER (PARTITION BY {key}) AS {n}").format(
+                key=key, n=sql.Identifier(COUNT)
+            )
+            if sparse
+            else sql.SQL("")
+        )
         self._run(
             sql.SQL(
                 "CREATE TEMP TABLE {final} ON COMMIT DROP AS "
-                "SELECT DISTINCT ON ({key}) *, count(*) OVER (PARTITION BY {key}) AS {n} "
+                "SELECT DISTINCT ON ({key}) *{count} "
                 "FROM ({changes}) c ORDER BY {key}, {seq} DESC, {ord} DESC"
             ).format(
                 final=final,
                 key=key,
+                count=count,
                 changes=changes,
-                n=sql.Identifier(COUNT),
                 seq=sql.Identifier(SEQ),
                 ord=sql.Identifier(ORD),
             )
