@@ -16,11 +16,11 @@ def test_qlik_bench_runs_every_step(tmp_path: Path, capsys: pytest.CaptureFixtur
     try:
         assert set(steps) == {
             "raw_copy_full_load", "full_load", "raw_copy_full_load_2x", "full_load_2x",
-            "raw_copy_changes", "changes",
+            "raw_copy_changes", "changes", "raw_copy_dmap", "dmap",
         }  # fmt: skip
         assert steps["full_load_2x"].rows == 6000
         assert all(s.seconds > 0 for s in steps.values())
-        for key in ("full_load", "full_load_2x", "changes"):
+        for key in ("full_load", "full_load_2x", "changes", "dmap"):
             step = steps[key]
             # Two bracketed runs each, and where their time went.
             assert step.peak_rss_mb > 0 and len(step.ratios) == 2 and all(step.ratios)

@@ -225,18 +225,23 @@ def land(home: Path, path: Path, files: Path) -> None:
 
 
 def _measure(home: Path, path: Path, files: Path, repeats: int, label: str, unit: str,
-             rows: int, raw_table: str, before=None) -> tuple[Step, Step]:  # fmt: skip
+             rows: int, raw_table: str, before=None, land_step=None,
+             ingest_step=None) -> tuple[Step, Step]:  # fmt: skip
     """`repeats` times: raw COPY, the platform's ingest of `path`, raw COPY again (after
-    `before()` set the table up, unmeasured). Returns (baseline step, platform step)."""
+    `before()` set the table up, unmeasured). `land_step(home, path, files)` puts the file
+    in incoming and records it, `ingest_step(home)` times the ingest (Qlik's by default).
+    Returns (baseline step, platform step)."""
+    land_step = land_step or land
+    ingest_step = ingest_step or ingest_all
     log = home / "postgres" / "log"
     raw_times, times, ratios, rss_seen, breakdowns = [], [], [], [], []
     for _ in range(repeats):
         if before is not None:
             before()
         first, _ = in_fresh_process(raw_copy, str(home), str(path), raw_table)
-        in_fresh_process(land, home, path, files)
+        in_fresh_process(land_step, home, path, files)
         start = log.stat().st_size if log.exists() else 0
-        seconds, rss = in_fresh_process(ingest_all, str(home))
+        seconds, rss = in_fresh_process(ingest_step, str(home))
         breakdown = statement_seconds(log, start) if log.exists() else {}
         breakdown["outside SQL (Python, file move, waits)"] = max(
             0.0, seconds - sum(breakdown.values())
@@ -300,4 +305,20 @@ def run_qlik_bench(work: Path, rows: int, echo=print, repeats: int = 2) -> dict[
         home, path, files, repeats, "change apply", "changes", rows, "raw_copy_changes", reset
     )
     steps["raw_copy_changes"], steps["changes"] = baseline, measured
+    echo(f"generating a {rows:,}-row DMAP dataset ...")
+    from data_platform.bench.dmap import (
+        dmap_ingest,
+        dmap_land,
+        dmap_reset,
+        dmap_setup,
+        write_dataset,
+    )
+
+    dataset = write_dataset(files / "dmap", rows)
+    in_fresh_process(dmap_setup, home, dataset, versions)
+    baseline, measured = _measure(
+        home, dataset, files, repeats, "DMAP dataset", "rows", rows, "raw_copy_dmap",
+        lambda: in_fresh_process(dmap_reset, home), dmap_land, dmap_ingest,
+    )  # fmt: skip
+    steps["raw_copy_dmap"], steps["dmap"] = baseline, measured
     return steps
