@@ -116,12 +116,9 @@ def main() -> None:
     sys.exit(cli.main(prog_name="data-platform"))
 
 
-def run_standalone(group: str, command: str | None = None) -> None:
+def run_standalone(group: str, command: str) -> None:
     """Entry for `python -m data_platform.batch.<source>.<command>` modules: the same
-    command, logging and error handling as `data-platform <group> <command>`. With one
-    argument, the command of the Qlik group (the older entry points)."""
-    if command is None:
-        group, command = "cubic-qlik", group
+    command, logging and error handling as `data-platform <group> <command>`."""
     args = sys.argv[1:]
     root = [a for a in args if a == "--debug"]
     rest = [a for a in args if a != "--debug"]

@@ -3,4 +3,4 @@
 from data_platform.cli.main import run_standalone
 
 if __name__ == "__main__":
-    run_standalone("process_incoming")
+    run_standalone("cubic-qlik", "process_incoming")

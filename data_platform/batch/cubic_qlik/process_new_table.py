@@ -3,4 +3,4 @@
 from data_platform.cli.main import run_standalone
 
 if __name__ == "__main__":
-    run_standalone("process_new_table")
+    run_standalone("cubic-qlik", "process_new_table")
