@@ -13,10 +13,9 @@ from sqlalchemy.orm import Session
 from data_platform.db.engine import get_engine
 from data_platform.db.models import Load, LoadEvent, LoadSnapshot, LoadStatus, SourceTable
 from data_platform.errors import DataPlatformError
-from data_platform.loads.moves import error_key, find_archived, find_errored
+from data_platform.loads.moves import error_key, find_archived, find_errored, move_out
 from data_platform.loads.retry import operator, source_of_load
-from data_platform.loads.state import transition
-from data_platform.storage import get_zone
+from data_platform.loads.state import load_file, transition
 
 log = logging.getLogger(__name__)
 
@@ -191,22 +190,15 @@ def skip_load(load_id: int, reason: str, actor: str | None = None) -> str:
     actor = actor or operator()
     engine = get_engine()
     with engine.connect() as conn:
-        row = conn.execute(
-            select(Load.s3_key, Load.status, Load.s3_modified).where(Load.id == load_id)
-        ).first()
-    if row is None:
-        raise DataPlatformError(f"no load {load_id}")
-    key, status, landed = row[0], LoadStatus(row[1]), row[2]
+        key, status, landed = load_file(conn, load_id)
     if status not in (S.READY, S.ERRORED):
         raise DataPlatformError(
             f"load {load_id} is {status.value}; only ready or errored loads can be skipped"
         )
     if status == S.READY:
         # Into the error zone first (keyed by its landing time, as an errored file).
-        incoming, error = get_zone("incoming"), get_zone("error")
-        for name in [key, *source_of_load(load_id).companions(key)]:
-            if incoming.head(name) is not None:
-                incoming.move_to(name, error, error_key(name, landed))
+        names = [key, *source_of_load(load_id).companions(key)]
+        move_out(names, "error", lambda name: error_key(name, landed))
     with engine.begin() as conn:
         transition(conn, load_id, status, S.SKIPPED, actor=actor, reason=reason.strip())
     log.warning(

@@ -58,6 +58,19 @@ def _first_present(zone: ZoneStore, keys: list[str]) -> str | None:
     return next((key for key in keys if zone.head(key) is not None), None)
 
 
+def move_out(names: list[str], zone: str, dest_key: Callable[[str], str]) -> list[str]:
+    """Move each of `names` from incoming to `zone` under `dest_key(name)`; safe to repeat
+    (a name already moved is left alone). Returns the names found in neither zone."""
+    incoming, dest = get_zone("incoming"), get_zone(zone)
+    missing = []
+    for name in names:
+        if incoming.head(name) is not None:
+            incoming.move_to(name, dest, dest_key(name))
+        elif dest.head(dest_key(name)) is None:
+            missing.append(name)
+    return missing
+
+
 def finish_load(
     engine: Engine,
     load_id: int,
@@ -84,7 +97,7 @@ def finish_load(
     if status != busy:
         with engine.begin() as conn:
             transition(conn, load_id, status, busy)
-    incoming, dest = get_zone("incoming"), get_zone(zone)
+    incoming = get_zone("incoming")
     key = recorded.key
     current = incoming.head(key)
     names = [key, *companions(key)]
@@ -95,12 +108,9 @@ def finish_load(
             extra=_ids(load_id, table),
         )
         names = []
-    for name in names:
-        if incoming.head(name) is not None:
-            incoming.move_to(name, dest, dest_key(name))
-        elif dest.head(dest_key(name)) is None:
-            # Neither here nor there: e.g. the missing .dfm that failed the load.
-            log.warning("%s is not in incoming; nothing to move", name, extra=_ids(load_id, table))
+    for name in move_out(names, zone, dest_key):
+        # Neither here nor there: e.g. the missing .dfm that failed the load.
+        log.warning("%s is not in incoming; nothing to move", name, extra=_ids(load_id, table))
     with engine.begin() as conn:
         transition(conn, load_id, busy, done)
     log.info("load %s %s", load_id, done.value, extra=_ids(load_id, table))

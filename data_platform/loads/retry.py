@@ -11,7 +11,7 @@ from data_platform.db.engine import get_engine
 from data_platform.db.models import Load, LoadStatus
 from data_platform.errors import DataPlatformError
 from data_platform.loads.moves import find_errored
-from data_platform.loads.state import transition
+from data_platform.loads.state import load_file, transition
 from data_platform.storage import get_zone
 
 log = logging.getLogger(__name__)
@@ -37,12 +37,7 @@ def retry_load(
     if companions is None:
         companions = source_of_load(load_id).companions
     with engine.connect() as conn:
-        row = conn.execute(
-            select(Load.s3_key, Load.status, Load.s3_modified).where(Load.id == load_id)
-        ).first()
-    if row is None:
-        raise DataPlatformError(f"no load {load_id}")
-    key, status, landed = row
+        key, status, landed = load_file(conn, load_id)
     if status != LoadStatus.ERRORED:
         raise DataPlatformError(f"load {load_id} is {status}; only errored loads can be retried")
     incoming, error = get_zone("incoming"), get_zone("error")

@@ -8,11 +8,12 @@ never both move the same load: the second one's update matches no row and raises
 from __future__ import annotations
 
 import logging
+from datetime import datetime
 
-from sqlalchemy import Connection, func, insert, update
+from sqlalchemy import Connection, func, insert, select, update
 
 from data_platform.db.models import Load, LoadEvent, LoadStatus
-from data_platform.errors import InvalidTransition
+from data_platform.errors import DataPlatformError, InvalidTransition
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +37,17 @@ ALLOWED: dict[LoadStatus, frozenset[LoadStatus]] = {
 
 # States a live worker holds a load in; found under the table lock, they are stale.
 IN_FLIGHT = frozenset({S.INGESTING, S.ARCHIVING, S.ERRORING})
+
+
+def load_file(conn: Connection, load_id: int) -> tuple[str, LoadStatus, datetime]:
+    """A load's incoming key, status and landing time (the recorded last-modified).
+    Raises DataPlatformError for an unknown load."""
+    row = conn.execute(
+        select(Load.s3_key, Load.status, Load.s3_modified).where(Load.id == load_id)
+    ).first()
+    if row is None:
+        raise DataPlatformError(f"no load {load_id}")
+    return row[0], LoadStatus(row[1]), row[2]
 
 
 def check_transition(current: LoadStatus, new: LoadStatus) -> None:
