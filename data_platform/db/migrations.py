@@ -99,16 +99,6 @@ def new_revision_file(config: Config, target_dir: Path, slug: str) -> tuple[str,
     return revision, (heads[0] if heads else None), target_dir / f"{stamp}_{revision}_{slug}.py"
 
 
-def py_literal(value: str) -> str:
-    """A Python string literal as `ruff format` writes it, for generated revisions:
-    double quotes, unless the text holds double quotes and no single ones."""
-    import json
-
-    if '"' in value and "'" not in value:
-        return repr(value)
-    return json.dumps(value, ensure_ascii=False)
-
-
 def upgrade(revision: str = "head", config: Config | None = None) -> None:
     command.upgrade(config or alembic_config(), revision)
 

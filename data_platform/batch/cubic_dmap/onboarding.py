@@ -24,6 +24,7 @@ from alembic.script import ScriptDirectory
 from data_platform.batch.cubic_dmap import naming
 from data_platform.batch.cubic_dmap.types import SA_TYPES, column_type
 from data_platform.db import migrations
+from data_platform.db.revision_text import SOURCE_TABLES, UNREGISTER, py_literal, register
 from data_platform.errors import OnboardingError
 from data_platform.storage import get_zone
 
@@ -130,7 +131,7 @@ def onboard_dataset_type(
     )
 
 
-_py = migrations.py_literal
+_py = py_literal
 
 
 def onboarded_types(script: ScriptDirectory) -> dict[str, str]:
@@ -189,14 +190,7 @@ DB_SCHEMA = {_py(naming.DB_SCHEMA)}
 DB_TABLE = {_py(dataset_type)}
 TABLE_NAME = {_py(naming.table_name(dataset_type))}
 
-source_tables = sa.table(
-    "source_tables",
-    sa.column("name", sa.Text),
-    sa.column("source", sa.Text),
-    sa.column("s3_prefix", sa.Text),
-    sa.column("db_schema", sa.Text),
-    sa.column("db_table", sa.Text),
-)
+{SOURCE_TABLES}
 
 
 def upgrade() -> None:
@@ -227,21 +221,9 @@ def upgrade() -> None:
         [{_py(naming.DATASET_ID_COLUMN)}],
         schema=DB_SCHEMA,
     )
-    op.bulk_insert(
-        source_tables,
-        [
-            {{
-                "name": TABLE_NAME,
-                "source": {_py(naming.SOURCE)},
-                "s3_prefix": {_py(naming.type_prefix(dataset_type))},
-                "db_schema": DB_SCHEMA,
-                "db_table": DB_TABLE,
-            }}
-        ],
-    )
+{register(naming.SOURCE, naming.type_prefix(dataset_type))}
 
 
 def downgrade() -> None:
-    op.execute(source_tables.delete().where(source_tables.c.name == TABLE_NAME))
-    op.drop_table(DB_TABLE, schema=DB_SCHEMA)
+{UNREGISTER}
 '''

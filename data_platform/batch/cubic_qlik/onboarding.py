@@ -17,6 +17,7 @@ from data_platform.batch.cubic_qlik.dfm import Dfm, DfmColumn, parse_dfm
 from data_platform.batch.cubic_qlik.files import CHANGE_RE, FULL_LOAD_RE, TablePrefixes, file_name
 from data_platform.batch.cubic_qlik.types import describe_type, sa_type
 from data_platform.db import migrations
+from data_platform.db.revision_text import SOURCE_TABLES, UNREGISTER, py_literal, register
 from data_platform.errors import OnboardingError
 from data_platform.settings import get_settings
 from data_platform.storage import get_zone
@@ -148,7 +149,7 @@ def _call(function: str, args: list[str]) -> str:
     return f"{function}(\n{inner}),"
 
 
-_py = migrations.py_literal
+_py = py_literal
 
 
 def render_revision(
@@ -227,15 +228,7 @@ DB_SCHEMA = {_py(spec.db_schema)}
 DB_TABLE = {_py(spec.db_table)}
 TABLE_NAME = {_py(spec.name)}
 
-source_tables = sa.table(
-    "source_tables",
-    sa.column("name", sa.Text),
-    sa.column("source", sa.Text),
-    sa.column("s3_prefix", sa.Text),
-    sa.column("db_schema", sa.Text),
-    sa.column("db_table", sa.Text),
-    sa.column("is_raw", sa.Boolean),
-)
+{SOURCE_TABLES}
 
 
 def upgrade() -> None:
@@ -262,24 +255,11 @@ def upgrade() -> None:
         schema=DB_SCHEMA,
         comment={_py(table_comment)},
     )
-    op.bulk_insert(
-        source_tables,
-        [
-            {{
-                "name": TABLE_NAME,
-                "source": {_py(naming.SOURCE)},
-                "s3_prefix": {_py(spec.s3_prefix)},
-                "db_schema": DB_SCHEMA,
-                "db_table": DB_TABLE,
-                "is_raw": {spec.is_raw!r},
-            }}
-        ],
-    )
+{register(naming.SOURCE, spec.s3_prefix, spec.is_raw)}
 
 
 def downgrade() -> None:
-    op.execute(source_tables.delete().where(source_tables.c.name == TABLE_NAME))
-    op.drop_table(DB_TABLE, schema=DB_SCHEMA)
+{UNREGISTER}
 '''
 
 
