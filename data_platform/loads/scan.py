@@ -15,6 +15,7 @@ from sqlalchemy import Connection, select
 from sqlalchemy.dialects.postgresql import insert
 
 from data_platform.db.models import ERROR_STATES, Load, LoadSnapshot, LoadStatus, SourceTable
+from data_platform.loads.tables import source_name
 from data_platform.storage import ObjectInfo, get_zone
 
 BATCH_SIZE = 1000
@@ -124,9 +125,8 @@ def waiting_folders(
     `source` (active or not) owns, counted by the table they would belong to
     (`owner_of(key)`, e.g. `EDW.NEW` or `agg_new_type`). What `run` and `scan` report
     as waiting for onboarding. Lists the incoming files of the source once."""
-    # A table's source name is the last folder of its prefix (EDW.SAMPLE, a DMAP type).
     onboarded = {
-        prefix.rstrip("/").rsplit("/", 1)[-1]
+        source_name(prefix)
         for (prefix,) in conn.execute(
             select(SourceTable.s3_prefix).where(SourceTable.source == source)
         )

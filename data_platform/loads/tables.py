@@ -20,15 +20,19 @@ class UnknownTable(DataPlatformError):
     exit_code = 2
 
 
+def source_name(s3_prefix: str) -> str:
+    """The source's own name of a table: the last folder of its prefix (`EDW.SAMPLE` for
+    `cubic/ods_qlik/EDW.SAMPLE/`, a DMAP type for `cubic/dmap/<type>/`)."""
+    return s3_prefix.rstrip("/").rsplit("/", 1)[-1]
+
+
 def names_of(table: SourceTable) -> list[str]:
     """Every name `table` answers to, the platform name first."""
     names = [table.name]
     if table.db_schema and table.db_table:
         names.append(f"{table.db_schema}.{table.db_table}")
-    # The source's own name: the last folder of its prefix (EDW.SAMPLE, agg_daily_fareprod).
-    source_name = table.s3_prefix.rstrip("/").rsplit("/", 1)[-1]
-    if source_name:
-        names.append(source_name)
+    if source_name(table.s3_prefix):
+        names.append(source_name(table.s3_prefix))
     return names
 
 
