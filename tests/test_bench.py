@@ -16,7 +16,8 @@ def test_qlik_bench_runs_every_step(tmp_path: Path, capsys: pytest.CaptureFixtur
     try:
         assert set(steps) == {
             "raw_copy_full_load", "full_load", "raw_copy_full_load_2x", "full_load_2x",
-            "raw_copy_changes", "changes", "raw_copy_dmap", "dmap",
+            "raw_copy_full_load_plain", "full_load_plain", "raw_copy_changes", "changes",
+            "raw_copy_dmap", "dmap",
         }  # fmt: skip
         assert steps["full_load_2x"].rows == 6000
         assert all(s.seconds > 0 for s in steps.values())
@@ -26,10 +27,15 @@ def test_qlik_bench_runs_every_step(tmp_path: Path, capsys: pytest.CaptureFixtur
             assert step.peak_rss_mb > 0 and len(step.ratios) == 2 and all(step.ratios)
             assert step.breakdown["COPY (read + parse + check)"] > 0
             assert step.breakdown["insert / upsert"] > 0
+        # A new snapshot with nothing to convert: COPYed straight in, key built, swapped.
+        plain = steps["full_load_plain"].breakdown
+        assert plain["COPY (read + parse + check)"] > 0
+        assert plain["key build (new snapshot)"] > 0 and plain["swap (new snapshot)"] > 0
         report(steps)
         out = capsys.readouterr().out
         assert "full load vs raw COPY:" in out and "change apply vs raw COPY:" in out
         assert "bracketed run(s)" in out and "where the time of full load" in out
+        assert "full load, no DATETIME vs raw COPY:" in out
         assert (tmp_path / "parquet_input" / "LOAD00000001.csv.gz").exists()
     finally:
         from data_platform.db.embedded import stop

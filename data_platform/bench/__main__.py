@@ -45,6 +45,7 @@ def report(steps) -> None:
     for key, label, target in (
         ("full_load", "full load", 0.8),
         ("full_load_2x", "full load, 2x rows", 0.8),
+        ("full_load_plain", "full load, no DATETIME", 0.8),
         ("changes", "change apply", 0.5),
         ("dmap", "DMAP dataset (new)", None),
     ):
@@ -60,7 +61,7 @@ def report(steps) -> None:
         f"({steps['full_load'].peak_rss_mb:.0f} and {steps['full_load_2x'].peak_rss_mb:.0f} MB; "
         "target < 100 MB and flat)"
     )
-    for key in ("full_load", "changes", "dmap"):
+    for key in ("full_load", "full_load_plain", "changes", "dmap"):
         step = steps[key]
         print()
         print(f"where the time of {step.name} went (seconds):")

@@ -13,6 +13,7 @@ from collections.abc import Callable, Sequence
 from typing import BinaryIO, Protocol
 
 import psycopg2
+from psycopg2 import errors as pg_errors
 from psycopg2 import sql
 
 from data_platform.errors import LoadError
@@ -20,6 +21,7 @@ from data_platform.loads.csv_files import CsvDialect, DataFileReader, locate_rec
 
 _COPY_CONTEXT = re.compile(r"line (\d+)(?:, column ([^:]+))?")
 BLOCK = 1 << 20  # bytes COPY pulls per read
+NOT_NULL = "NULL in a NOT NULL column"
 
 
 class ErrorFactory(Protocol):
@@ -38,6 +40,7 @@ def copy_csv(
     file_columns: Sequence[str],
     error: ErrorFactory,
     reopen: Callable[[], BinaryIO] | None = None,
+    freeze: bool = False,
 ) -> int:
     """COPY the records left in `reader` (its header already read) into `into`, whose
     `columns` take the file's fields in order. Returns the number of records.
@@ -45,6 +48,7 @@ def copy_csv(
     `file_columns` are the file's names for the same fields (for messages); `error`
     builds the LoadError (it knows the file, table and load); `reopen` opens the file
     from its start, only on the error path, to find the CSV record COPY meant.
+    `freeze`: COPY FREEZE, for a table created in the current transaction.
     Raises LoadError for a value COPY refuses or a stream that breaks (corrupt gzip)."""
     options = [
         sql.SQL("FORMAT csv"),
@@ -56,6 +60,8 @@ def copy_csv(
     ]
     if dialect.escape:
         options.append(sql.SQL("ESCAPE {}").format(sql.Literal(dialect.escape)))
+    if freeze:
+        options.append(sql.SQL("FREEZE"))
     statement = sql.SQL("COPY {} ({}) FROM STDIN WITH ({})").format(
         into,
         sql.SQL(", ").join(map(sql.Identifier, columns)),
@@ -88,7 +94,12 @@ def copy_error(
         return error(message)
     copy_line = int(match.group(1))
     by_db = dict(zip(columns, file_columns, strict=True))
-    column = by_db.get(match.group(2), match.group(2)) if match.group(2) else None
+    # A NOT NULL violation names its column in the diagnostics, not in the context (and
+    # its message names the table COPY wrote, which may be a fresh table of a swap).
+    column_name = match.group(2) or diag.column_name
+    if isinstance(exc, pg_errors.NotNullViolation):
+        message = NOT_NULL
+    column = by_db.get(column_name, column_name) if column_name else None
     line = copy_line + 1  # COPY counts the records after the header
     if reopen is not None:
         found = locate_record(reopen(), copy_line, dialect)

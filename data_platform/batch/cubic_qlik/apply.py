@@ -5,9 +5,13 @@ value and names its line and column), except DATETIME and binary columns, staged
 and converted exactly by SQL (`qlik_datetime`, migration 0003; `decode(hex)`). Then
 Postgres does the set operations:
 
-- Full load: one INSERT ... ON CONFLICT DO UPDATE (the row read last wins when a key
-  appears twice, in one part or across parts: Replicate copies rows that change while it
-  reads); the first part of a snapshot truncates the table first.
+- Full load: the first part of a snapshot is loaded into a fresh table beside the live
+  one and swapped in at commit (`loads.table_swap`: readers keep the old snapshot,
+  unblocked, until then); COPYed straight into it when no column needs converting, its
+  key built after the data. A table that cannot be swapped is emptied by DELETE instead
+  (never TRUNCATE, which would block readers) and loaded in place. A later part is one
+  INSERT ... ON CONFLICT DO UPDATE. The row read last wins when a key appears twice, in
+  one part or across parts (Replicate copies rows that change while it reads).
 - Change file: the final change per key (ordered by header__change_seq, then file order).
   A `B` row whose `U` (same change number) has another key renamed the key: it counts as
   a delete of the old key. A `U` that left columns untouched (NULL LOBs of an Oracle
@@ -38,7 +42,8 @@ from data_platform.batch.cubic_qlik.dfm import Dfm
 from data_platform.batch.cubic_qlik.naming import CHANGE_SEQ_COLUMN, LINEAGE_PREFIX, LOAD_ID_COLUMN
 from data_platform.batch.cubic_qlik.types import LOB_TYPES, describe_type, drift
 from data_platform.errors import DatabaseError, LoadError
-from data_platform.loads.copy_csv import copy_csv
+from data_platform.loads import table_swap
+from data_platform.loads.copy_csv import NOT_NULL, copy_csv
 from data_platform.loads.csv_files import DataFileReader
 
 log = logging.getLogger(__name__)
@@ -52,6 +57,8 @@ OPERATIONS = ("I", "U", "D", "B")
 TIMESTAMP = "timestamp without time zone"
 _QUOTED_VALUE = re.compile(r'"(.*)"', re.DOTALL)
 _EVERY_ROW = sql.SQL("true")
+_NOTHING = sql.SQL("")
+KEY_NULL = "key column is empty (NULL)"
 
 
 @dataclass(frozen=True)
@@ -174,6 +181,15 @@ class FileApplier:
             load_id=self.load_id,
         )
 
+    def _copy_error(
+        self, message: str, line: int | None = None, column: str | None = None
+    ) -> LoadError:
+        """COPY straight into a table refuses a NULL key itself: say it as the staged
+        path's key check does."""
+        if message == NOT_NULL and column is not None and column.lower() in self.target.key:
+            message = KEY_NULL
+        return self.error(message, line, column)
+
     # --- checks before any row is read -------------------------------------------------
 
     def check_columns(self, header: list[str]) -> list[str]:
@@ -214,7 +230,14 @@ class FileApplier:
 
     # --- COPY -------------------------------------------------------------------------
 
-    def copy(self, reader: DataFileReader, into: sql.Composable, columns: list[str]) -> int:
+    def copy(
+        self,
+        reader: DataFileReader,
+        into: sql.Composable,
+        columns: list[str],
+        *,
+        freeze: bool = False,
+    ) -> int:
         """COPY the file's records into `into` and check the .dfm's record count."""
         rows = copy_csv(
             self.cur,
@@ -223,8 +246,9 @@ class FileApplier:
             reader,
             self.dfm.dialect,
             file_columns=[c.name for c in self.dfm.columns],
-            error=self.error,
+            error=self._copy_error,
             reopen=self.reopen,
+            freeze=freeze,
         )
         if self.dfm.record_count is not None and rows != self.dfm.record_count:
             raise self.error(
@@ -235,11 +259,23 @@ class FileApplier:
     # --- full load ----------------------------------------------------------------------
 
     def apply_full_load(self, reader: DataFileReader, *, truncate: bool) -> ApplyResult:
+        """Apply a full-load part; `truncate`: it starts a new snapshot, which replaces
+        every row of the table."""
         columns = self.check_columns(reader.header(self.dfm.dialect))
         if truncate:
-            self.cur.execute(sql.SQL("TRUNCATE {}").format(self.target.ident))
             # A new snapshot is the whole truth: earlier deletes no longer matter.
             self.cur.execute("DELETE FROM deleted_keys WHERE table_id = %s", (self.table_id,))
+            blocker = table_swap.swap_blocker(self.cur, self.target.schema, self.target.name)
+            if blocker is None:
+                return self._load_fresh(reader, columns)
+            log.info(
+                "%s: loading the new snapshot in place, not by a swap: %s",
+                self.key,
+                blocker,
+                extra={"table": self.table_name, "load_id": self.load_id},
+            )
+            # DELETE, not TRUNCATE: readers keep the old rows, unblocked, until the commit.
+            self.cur.execute(sql.SQL("DELETE FROM {}").format(self.target.ident))
         stage = self._create_staging(columns, headers=[])
         rows = self.copy(reader, stage, columns)
         if rows == 0:
@@ -274,28 +310,88 @@ class FileApplier:
             written = self._run(plain, duplicates=truncate)
         except _DuplicateKeys:
             # The same key twice in this file: keep the row read last.
-            last = sql.SQL(
-                "INSERT INTO {target} ({cols}) SELECT {cols} FROM ("
-                "SELECT DISTINCT ON ({key}) * FROM (SELECT {values}, {ord} FROM {stage}) s "
-                "ORDER BY {key}, {ord} DESC) d {conflict}"
-            ).format(
-                target=self.target.ident,
-                cols=cols,
-                key=sql.SQL(", ").join(map(sql.Identifier, self.target.key)),
-                values=sql.SQL(", ").join(
-                    sql.SQL("{} AS {}").format(self._value(c), sql.Identifier(c))
-                    for c in self.target.columns
-                ),
-                ord=sql.Identifier(ORD),
-                stage=stage,
-                conflict=conflict,
-            )
+            last = self._last_of_each_key(self.target.ident, stage, conflict)
             written = self._run(last)
             log.info(
                 "%s holds some keys more than once: the row read last was kept",
                 self.key,
                 extra={"table": self.table_name, "load_id": self.load_id},
             )
+        return ApplyResult(rows=rows, upserted=written)
+
+    def _last_of_each_key(
+        self, into: sql.Composable, stage: sql.Composable, conflict: sql.Composable = _NOTHING
+    ) -> sql.Composable:
+        """INSERT the staged rows into `into`, only the one read last of each key."""
+        cols = sql.SQL(", ").join(map(sql.Identifier, self.target.columns))
+        return sql.SQL(
+            "INSERT INTO {into} ({cols}) SELECT {cols} FROM ("
+            "SELECT DISTINCT ON ({key}) * FROM (SELECT {values}, {ord} FROM {stage}) s "
+            "ORDER BY {key}, {ord} DESC) d {conflict}"
+        ).format(
+            into=into,
+            cols=cols,
+            key=sql.SQL(", ").join(map(sql.Identifier, self.target.key)),
+            values=sql.SQL(", ").join(
+                sql.SQL("{} AS {}").format(self._value(c), sql.Identifier(c))
+                for c in self.target.columns
+            ),
+            ord=sql.Identifier(ORD),
+            stage=stage,
+            conflict=conflict,
+        )
+
+    def _load_fresh(self, reader: DataFileReader, columns: list[str]) -> ApplyResult:
+        """A new snapshot's first part into a fresh table, swapped in (module docstring)."""
+        fresh = table_swap.create_fresh(
+            self.cur, self.target.schema, self.target.name, str(self.table_id)
+        )
+        cols = sql.SQL(", ").join(map(sql.Identifier, self.target.columns))
+        # Straight into the fresh table when COPY alone checks every value: no converted
+        # column, and a NOT NULL key (COPY refuses a NULL in it, naming its line).
+        direct = not self.target.converted and all(
+            c in self.target.not_null for c in self.target.key
+        )
+        if direct:
+            rows = self.copy(reader, fresh.ident, columns, freeze=True)
+            written = rows
+        else:
+            stage = self._create_staging(columns, headers=[])
+            rows = self.copy(reader, stage, columns)
+            if rows:
+                self._check_hex(stage, columns)
+                self._check_keys(stage, where=_EVERY_ROW)
+            values = sql.SQL(", ").join(self._value(c) for c in self.target.columns)
+            written = self._run(
+                sql.SQL("INSERT INTO {} ({}) SELECT {} FROM {}").format(
+                    fresh.ident, cols, values, stage
+                )
+            )
+        build_key = table_swap.add_key(self.cur, fresh)
+        try:
+            self._run(build_key, duplicates=True)
+        except _DuplicateKeys:
+            # The same key twice in this file: keep the row read last.
+            if direct:
+                # The fresh table holds only this COPY's rows, appended in file order:
+                # the later copy of a key is the one at the higher ctid.
+                self.cur.execute(
+                    sql.SQL(
+                        "DELETE FROM {fresh} a USING {fresh} b WHERE {match} AND a.ctid < b.ctid"
+                    ).format(fresh=fresh.ident, match=self._key_match("a", "b"))
+                )
+                written -= self.cur.rowcount
+            else:
+                # No reader sees the fresh table: emptying it costs nothing.
+                self.cur.execute(sql.SQL("TRUNCATE {}").format(fresh.ident))
+                written = self._run(self._last_of_each_key(fresh.ident, stage))
+            self._run(build_key)
+            log.info(
+                "%s holds some keys more than once: the row read last was kept",
+                self.key,
+                extra={"table": self.table_name, "load_id": self.load_id},
+            )
+        table_swap.swap_in(self.cur, fresh)
         return ApplyResult(rows=rows, upserted=written)
 
     # --- change file ------------------------------------------------------------------
@@ -643,7 +739,7 @@ class FileApplier:
             column = exc.diag.column_name
             candidates.append((column, sql.SQL("{} IS NULL").format(sql.Identifier(column))))
             if isinstance(exc, pg_errors.NotNullViolation):
-                message = "NULL in a NOT NULL column"
+                message = NOT_NULL
         quoted = _QUOTED_VALUE.search(message)
         if quoted:
             for column in sorted(self.target.converted):
@@ -711,7 +807,7 @@ class FileApplier:
         bad = [(o, c) for o, (_, c) in zip(firsts, conditions, strict=True) if o is not None]
         if bad:
             ord_, column = min(bad)
-            raise self.error("key column is empty (NULL)", ord_ + 1, self._source_name(column))
+            raise self.error(KEY_NULL, ord_ + 1, self._source_name(column))
 
     def _check_changes(self, stage: sql.Composable) -> bool:
         """Operations and sequences in one pass over the staged rows, then the keys.
