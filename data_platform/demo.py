@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import date
 from pathlib import Path
 
 from alembic.config import Config
@@ -19,7 +20,7 @@ from data_platform.batch.cubic_qlik.onboarding import OnboardResult, onboard_tab
 from data_platform.db import migrations
 from data_platform.db.engine import get_engine
 from data_platform.db.models import Load
-from data_platform.errors import ConfigError
+from data_platform.errors import ConfigError, DataPlatformError
 from data_platform.run import run_once
 from data_platform.settings import get_settings
 from data_platform.status import platform_status
@@ -102,6 +103,65 @@ def fetch_demo_round(round_number: int) -> FetchResult:
         return fetch_feeds([feed], settings=settings, allow_http_downloads=True)
 
 
+DEMO_ORDERS = 2000  # totesys sales orders the demo seeds
+
+
+def fetch_pedestrian_demo():
+    """`pedestrian fetch` of the sample's two months from a local server playing the
+    city's Opendatasoft API (fixed dates, so every demo shows the same days)."""
+    from data_platform.batch.melbourne_pedestrian import sample
+    from data_platform.batch.melbourne_pedestrian.demo_api import demo_api
+    from data_platform.batch.melbourne_pedestrian.fetch import fetch_pedestrian
+
+    with demo_api() as base_url:
+        settings = get_settings().model_copy(update={"open_data_base_url": base_url})
+        return fetch_pedestrian(since=sample.FIRST_DAY, until=sample.END_DAY, settings=settings)
+
+
+def sales_summary() -> str:
+    """Sales by month of order and currency from the star schema (current versions)."""
+    with get_engine().connect() as conn:
+        rows = conn.execute(
+            text(
+                "SELECT to_char(d.date_id, 'YYYY-MM') AS month, c.currency_code AS currency, "
+                "count(*) AS orders, sum(f.units_sold) AS units, "
+                "sum(f.units_sold * f.unit_price) AS sales "
+                "FROM analytics.fact_sales_order f "
+                "JOIN analytics.dim_date d ON d.date_id = f.created_date "
+                "JOIN analytics.dim_currency c ON c.currency_id = f.currency_id "
+                "WHERE f.is_current GROUP BY 1, 2 ORDER BY 1 DESC, 2 LIMIT :n"
+            ),
+            {"n": SHOW_ROWS},
+        )
+        return _table(list(rows.keys()), [tuple(r) for r in rows])
+
+
+def pedestrian_rankings() -> list[tuple[str, str]]:
+    """(title, table text) of the top 10 of the sample's tie day and tie month."""
+    from data_platform.batch.melbourne_pedestrian import sample
+
+    year, month = sample.TIE_MONTH
+    shown = []
+    with get_engine().connect() as conn:
+        for title, query, value in (
+            (
+                f"top 10 places on {sample.TIE_DAY}",
+                "SELECT rank, location_id, location_name, pedestrian_count "
+                "FROM analytics.pedestrian_top10_daily WHERE sensing_date = :v ORDER BY rank",
+                sample.TIE_DAY,
+            ),
+            (
+                f"top 10 places in {year}-{month:02d}",
+                "SELECT rank, location_id, location_name, pedestrian_count "
+                "FROM analytics.pedestrian_top10_monthly WHERE month_start = :v ORDER BY rank",
+                date(year, month, 1),
+            ),
+        ):
+            rows = conn.execute(text(query), {"v": value})
+            shown.append((title, _table(list(rows.keys()), [tuple(r) for r in rows])))
+    return shown
+
+
 def run_demo(sample_dir: Path | None = None, echo: Callable[[str], None] = print) -> None:
     """What `make demo` shows: both sources of the vendor, from files to tables."""
     sample_dir = sample_dir or REPO_SAMPLE_DIR
@@ -122,6 +182,16 @@ def run_demo(sample_dir: Path | None = None, echo: Callable[[str], None] = print
 
     echo("== 3. fetch DMAP datasets from a local server playing the vendor's API")
     echo("   " + fetch_demo_round(1).render().replace("\n", "\n   "))
+
+    echo("== 3b. fetch pedestrian counts from a local server playing the city's open-data API")
+    echo("   " + fetch_pedestrian_demo().render().replace("\n", "\n   "))
+
+    echo("== 3c. seed the totesys sales database and extract it (totesys seed, extract)")
+    from data_platform.batch.totesys.extract import extract
+    from data_platform.batch.totesys.seed import seed
+
+    echo("   " + seed(orders=DEMO_ORDERS).render().replace("\n", "\n   "))
+    echo("   " + extract().render().splitlines()[0])
 
     echo("== 4. onboard the sample tables (the demo's own revisions)")
     shown: list[tuple[str, str]] = []  # the demo's tables, not others of the database
@@ -155,7 +225,20 @@ def run_demo(sample_dir: Path | None = None, echo: Callable[[str], None] = print
             )
             echo(_table(list(rows.keys()), [tuple(r) for r in rows]))
 
-    echo("== 8. status")
+    echo("== 8. transform: dbt models and data tests (data-platform transform)")
+    from data_platform.transform import run_transform
+
+    transformed = run_transform()
+    echo("   " + transformed.summary())
+    if not transformed.ok:
+        raise DataPlatformError(f"transform failed: {transformed.summary()}")
+    for title, shown_table in pedestrian_rankings():
+        echo(f"-- {title}")
+        echo(shown_table)
+    echo("-- totesys sales by month and currency (star schema, latest months)")
+    echo(sales_summary())
+
+    echo("== 9. status")
     echo(platform_status().render())
 
 

@@ -18,8 +18,10 @@ def all_sources() -> list[Source]:
     """Every source the platform runs, in run order."""
     from data_platform.batch.cubic_dmap.source import DMAP
     from data_platform.batch.cubic_qlik.source import QLIK
+    from data_platform.batch.melbourne_pedestrian.source import PEDESTRIAN
+    from data_platform.batch.totesys.source import TOTESYS
 
-    return [QLIK, DMAP]
+    return [QLIK, DMAP, PEDESTRIAN, TOTESYS]
 
 
 @dataclass
@@ -64,6 +66,15 @@ class RunSummary:
         """Did the run record or finish anything?"""
         return any(
             run.scan.new_loads or run.ingest.archived or run.ingest.errored or run.ingest.replaced
+            for run in self.runs
+        )
+
+    @property
+    def transform_needed(self) -> bool:
+        """Did rows of a source the dbt models read arrive (`Source.transforms`)?"""
+        by_name = {source.name: source for source in all_sources()}
+        return any(
+            run.ingest.archived and getattr(by_name.get(run.name), "transforms", False)
             for run in self.runs
         )
 

@@ -69,11 +69,61 @@ class Settings(BaseSettings):
     cubic_dmap_retries: int = Field(default=5, ge=0)
     cubic_dmap_backoff_seconds: float = Field(default=1.0, ge=0)
 
+    # City of Melbourne open data, an Opendatasoft portal (Explore API v2.1), for the
+    # pedestrian counts (data_platform/batch/melbourne_pedestrian/).
+    open_data_base_url: str = "https://data.melbourne.vic.gov.au"
+    # Optional: raises the portal's quotas. Sent as `Authorization: Apikey <key>`, never
+    # in a URL, a log line or an error.
+    open_data_api_key: SecretStr | None = None
+
+    # totesys, the sales business's OLTP database (data_platform/batch/totesys/): the URL
+    # `totesys seed`/`simulate` write with; the platform reads it as `totesys_reader`.
+    # Unset: a database `totesys` on the platform's own server (embedded or DATABASE_URL's).
+    totesys_database_url: str | None = None
+
     log_level: str = "INFO"
     log_format: Literal["text", "json"] = "text"
 
     # Memory a load's set operations may use in Postgres (SET LOCAL work_mem).
     load_work_mem: str = Field(default="256MB", pattern=r"^\d+\s*(kB|MB|GB)$")
+
+    # Alerts (data_platform/alerts/): each failure is sent once to these channels, a comma
+    # list of email, sns, webhook; empty: alerts are only logged.
+    alert_channels: str = ""
+    # A label in every alert, naming the deployment: local, dev, prod, ...
+    alert_environment: str = "local"
+    # E-mail over SMTP: STARTTLS unless ALERT_SMTP_STARTTLS=false; a login when a username
+    # is set. The CA file (PEM) verifies the server's certificate; unset: the system's CAs.
+    alert_smtp_host: str | None = None
+    alert_smtp_port: int = Field(default=587, gt=0, lt=65536)
+    alert_smtp_username: str | None = None
+    alert_smtp_password: SecretStr | None = None
+    alert_smtp_starttls: bool = True
+    alert_smtp_ca_file: Path | None = None
+    alert_email_from: str | None = None
+    # Comma list of recipients.
+    alert_email_to: str = ""
+    # SNS: the topic alerts are published to; region unset: the topic ARN's. The endpoint
+    # is for tests and local stacks only.
+    alert_sns_topic_arn: str | None = None
+    alert_sns_region: str | None = None
+    alert_sns_endpoint_url: str | None = None
+    # Webhook: the alert POSTed as JSON. A secret: such URLs hold tokens.
+    alert_webhook_url: SecretStr | None = None
+    # Per channel: seconds to connect and to wait for an answer; retries (webhook, SNS).
+    alert_timeout_seconds: float = Field(default=10, gt=0)
+    alert_retries: int = Field(default=3, ge=0)
+
+    @field_validator("alert_channels", mode="before")
+    @classmethod
+    def _alert_channels(cls, value: str) -> str:
+        if not isinstance(value, str):
+            return value
+        names = [name.strip().lower() for name in value.split(",") if name.strip()]
+        unknown = [name for name in names if name not in ("email", "sns", "webhook")]
+        if unknown:
+            raise ValueError(f"expected a comma list of email, sns, webhook, got {unknown[0]!r}")
+        return ",".join(dict.fromkeys(names))
 
     @field_validator("log_format", mode="before")
     @classmethod

@@ -7,6 +7,7 @@ migrated template (fast: a file copy inside Postgres).
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
 import tempfile
@@ -25,7 +26,10 @@ REPO = Path(__file__).resolve().parent.parent
 TEMPLATE_DB = f"dp_test_template_{os.getpid()}"
 
 _ENV_PREFIXES = (
+    "ALERT_",
     "DATABASE_",
+    "OPEN_DATA_",
+    "TOTESYS_",
     "S3_",
     "DATA_PLATFORM_",
     "SPRINGBOARD_",
@@ -136,7 +140,13 @@ def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[N
     monkeypatch.chdir(work)
     monkeypatch.setenv("DATA_PLATFORM_HOME", str(tmp_path / "home"))
     reset_settings()
+    # A CLI test configures logging (data_platform.log.configure): the next test starts
+    # with the root logger as it was, not with that test's handlers and level.
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
     yield
+    root.handlers[:] = handlers
+    root.setLevel(level)
     reset_settings()
 
 

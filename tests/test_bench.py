@@ -17,11 +17,11 @@ def test_qlik_bench_runs_every_step(tmp_path: Path, capsys: pytest.CaptureFixtur
         assert set(steps) == {
             "raw_copy_full_load", "full_load", "raw_copy_full_load_2x", "full_load_2x",
             "raw_copy_full_load_plain", "full_load_plain", "raw_copy_changes", "changes",
-            "raw_copy_dmap", "dmap",
+            "raw_copy_dmap", "dmap", "raw_copy_pedestrian", "pedestrian", "transform",
         }  # fmt: skip
         assert steps["full_load_2x"].rows == 6000
         assert all(s.seconds > 0 for s in steps.values())
-        for key in ("full_load", "full_load_2x", "changes", "dmap"):
+        for key in ("full_load", "full_load_2x", "changes", "dmap", "pedestrian"):
             step = steps[key]
             # Two bracketed runs each, and where their time went.
             assert step.peak_rss_mb > 0 and len(step.ratios) == 2 and all(step.ratios)
@@ -36,7 +36,25 @@ def test_qlik_bench_runs_every_step(tmp_path: Path, capsys: pytest.CaptureFixtur
         assert "full load vs raw COPY:" in out and "change apply vs raw COPY:" in out
         assert "bracketed run(s)" in out and "where the time of full load" in out
         assert "full load, no DATETIME vs raw COPY:" in out
+        assert "pedestrian counts window vs raw COPY:" in out and "dbt build over" in out
         assert (tmp_path / "parquet_input" / "LOAD00000001.csv.gz").exists()
+    finally:
+        from data_platform.db.embedded import stop
+
+        stop(tmp_path / "home")
+
+
+@pytest.mark.slow
+def test_warehouse_bench_seeds_builds_and_times_the_updates(tmp_path: Path) -> None:
+    from data_platform.bench.qlik import in_fresh_process
+    from data_platform.bench.warehouse import warehouse_bench
+
+    try:
+        figures, _ = in_fresh_process(warehouse_bench, str(tmp_path / "home"), 300)
+        assert figures["updates"] == 3
+        assert figures["current fact rows"] == 300
+        assert figures["fact rows"] >= 303  # every seeded version plus the three updates
+        assert figures["updates visible after"] > 0 and figures["first dbt build"] > 0
     finally:
         from data_platform.db.embedded import stop
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import text
 
+from data_platform.batch.melbourne_pedestrian import sample
 from data_platform.db.engine import get_engine
 from data_platform.demo import REPO_SAMPLE_DIR, run_demo
 from data_platform.settings import Settings
@@ -30,13 +31,20 @@ def test_the_demo_runs_both_sources_and_again_changes_nothing(platform: Settings
         ("agg_daily_fareprod_20220516", 5, 43396),
         ("agg_daily_fareprod_20220517", 5, 44705),
     ]
-    assert statuses == [("archived", 7)]  # 4 Qlik files, 3 DMAP files (one a re-issue)
+    # 4 Qlik files, 3 DMAP files (one a re-issue); 2 pedestrian files per demo (a re-fetch
+    # of the same window replaces its rows); 11 totesys extracts, the first demo's only.
+    assert statuses == [("archived", 22)]
+    with get_engine().connect() as conn:
+        counts = conn.scalar(text("SELECT count(*) FROM pedestrian.hourly_counts"))
+        top10 = conn.scalar(text("SELECT count(*) FROM analytics.pedestrian_top10_monthly"))
+    assert counts == len(sample.hourly_counts()) and top10 == 20  # two months
     assert mark.isoformat() == "2022-05-18T13:39:43.546303"
     assert "   fetched 1 feed(s): 2 dataset(s) landed, 0 feed(s) failed" in lines[:first]
     assert "   fetched 1 feed(s): 1 dataset(s) landed (1 re-issued), 0 feed(s) failed" in lines
     second = lines[first:]
     assert "   uploaded 0, already there or ingested 8" in second
     assert sum("already onboarded" in line for line in second) == 2
+    assert "-- top 10 places in 2026-10" in second
 
 
 def test_the_demo_prints_steps_not_logs_and_aligned_tables(platform: Settings) -> None:

@@ -22,6 +22,11 @@ def main() -> None:
     work = args.work_dir or Path(tempfile.mkdtemp(prefix="dp-bench-"))
     try:
         report(run_qlik_bench(work, args.rows, repeats=args.repeats))
+        from data_platform.bench.qlik import in_fresh_process
+        from data_platform.bench.warehouse import report_warehouse, warehouse_bench
+
+        figures, _ = in_fresh_process(warehouse_bench, str(work / "home"), args.rows)
+        report_warehouse(figures, args.rows)
         report_parquet(work / "parquet_input", work / "parquet")
     finally:
         if args.work_dir is None:
@@ -48,6 +53,7 @@ def report(steps) -> None:
         ("full_load_plain", "full load, no DATETIME", 0.8),
         ("changes", "change apply", 0.5),
         ("dmap", "DMAP dataset (new)", None),
+        ("pedestrian", "pedestrian counts window", None),
     ):
         ratios = steps[key].ratios
         print(
@@ -61,7 +67,7 @@ def report(steps) -> None:
         f"({steps['full_load'].peak_rss_mb:.0f} and {steps['full_load_2x'].peak_rss_mb:.0f} MB; "
         "target < 100 MB and flat)"
     )
-    for key in ("full_load", "full_load_plain", "changes", "dmap"):
+    for key in ("full_load", "full_load_plain", "changes", "dmap", "pedestrian"):
         step = steps[key]
         print()
         print(f"where the time of {step.name} went (seconds):")

@@ -154,7 +154,7 @@ def _configure(home: str) -> None:
     reset_settings()
 
 
-def raw_copy(home: str, data_path: str, table: str) -> float:
+def raw_copy(home: str, data_path: str, table: str, delimiter: str = ",") -> float:
     """Baseline: COPY the same gzip stream into an all-text table with no key."""
     _configure(home)
     from psycopg2 import sql
@@ -165,7 +165,7 @@ def raw_copy(home: str, data_path: str, table: str) -> float:
     raw = get_engine().raw_connection()
     try:
         with open(data_path, "rb") as source, DataFileReader(source, data_path) as reader:
-            header = reader.header(CsvDialect())
+            header = reader.header(CsvDialect(delimiter=delimiter))
             with raw.cursor() as cur:
                 cur.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(sql.Identifier(table)))
                 cur.execute(
@@ -179,7 +179,9 @@ def raw_copy(home: str, data_path: str, table: str) -> float:
                 raw.commit()
                 started = time.perf_counter()
                 cur.copy_expert(
-                    sql.SQL("COPY {} FROM STDIN WITH (FORMAT csv)").format(sql.Identifier(table)),
+                    sql.SQL("COPY {} FROM STDIN WITH (FORMAT csv, DELIMITER {})").format(
+                        sql.Identifier(table), sql.Literal(delimiter)
+                    ),
                     reader,
                     size=1 << 20,
                 )
@@ -243,7 +245,7 @@ def land(home: Path, path: Path, files: Path) -> None:
 
 def _measure(home: Path, path: Path, files: Path, repeats: int, label: str, unit: str,
              rows: int, raw_table: str, before=None, land_step=None,
-             ingest_step=None) -> tuple[Step, Step]:  # fmt: skip
+             ingest_step=None, delimiter: str = ",") -> tuple[Step, Step]:  # fmt: skip
     """`repeats` times: raw COPY, the platform's ingest of `path`, raw COPY again (after
     `before()` set the table up, unmeasured). `land_step(home, path, files)` puts the file
     in incoming and records it, `ingest_step(home)` times the ingest (Qlik's by default).
@@ -255,7 +257,7 @@ def _measure(home: Path, path: Path, files: Path, repeats: int, label: str, unit
     for _ in range(repeats):
         if before is not None:
             before()
-        first, _ = in_fresh_process(raw_copy, str(home), str(path), raw_table)
+        first, _ = in_fresh_process(raw_copy, str(home), str(path), raw_table, delimiter)
         in_fresh_process(land_step, home, path, files)
         start = log.stat().st_size if log.exists() else 0
         seconds, rss = in_fresh_process(ingest_step, str(home))
@@ -263,7 +265,7 @@ def _measure(home: Path, path: Path, files: Path, repeats: int, label: str, unit
         breakdown["outside SQL (Python, file move, waits)"] = max(
             0.0, seconds - sum(breakdown.values())
         )
-        second, _ = in_fresh_process(raw_copy, str(home), str(path), raw_table)
+        second, _ = in_fresh_process(raw_copy, str(home), str(path), raw_table, delimiter)
         raw = (first + second) / 2
         raw_times.append(raw)
         times.append(seconds)
@@ -346,4 +348,18 @@ def run_qlik_bench(work: Path, rows: int, echo=print, repeats: int = 2) -> dict[
         lambda: in_fresh_process(dmap_reset, home), dmap_land, dmap_ingest,
     )  # fmt: skip
     steps["raw_copy_dmap"], steps["dmap"] = baseline, measured
+    from data_platform.bench import pedestrian
+
+    counts = rows * 44 // 10  # 4.4M at the default: the size of the city's legacy export
+    echo(f"generating {counts:,} hourly pedestrian counts ...")
+    export, counts = pedestrian.write_counts(files / "pedestrian", counts)
+    baseline, measured = _measure(
+        home, export, files, repeats, "pedestrian counts", "rows", counts, "raw_copy_counts",
+        lambda: in_fresh_process(pedestrian.pedestrian_reset, home), pedestrian.pedestrian_land,
+        pedestrian.pedestrian_ingest, delimiter=";",
+    )  # fmt: skip
+    steps["raw_copy_pedestrian"], steps["pedestrian"] = baseline, measured
+    echo("building the dbt models over them ...")
+    seconds, rss = in_fresh_process(pedestrian.pedestrian_transform, str(home))
+    steps["transform"] = Step(f"dbt build over {counts:,} counts", counts, seconds, rss)
     return steps

@@ -94,16 +94,22 @@ def cli(ctx: click.Context, debug: bool) -> None:
 def _register() -> None:
     from data_platform.batch.cubic_dmap import commands as cubic_dmap
     from data_platform.batch.cubic_qlik import commands as cubic_qlik
+    from data_platform.batch.melbourne_pedestrian import commands as pedestrian
+    from data_platform.batch.totesys import commands as totesys
     from data_platform.cli import db, demo, deploy, glue, loads, retry, run, status, storage
+    from data_platform.cli.transform import transform
 
     cli.add_command(cubic_qlik.group)
     cli.add_command(cubic_dmap.group)
+    cli.add_command(pedestrian.group)
+    cli.add_command(totesys.group)
     cli.add_command(run.run)
     cli.add_command(retry.retry)
     cli.add_command(loads.loads)
     cli.add_command(db.db)
     cli.add_command(storage.storage)
     cli.add_command(status.status)
+    cli.add_command(transform)
     cli.add_command(demo.demo)
     cli.add_command(glue.glue)
     cli.add_command(deploy.deploy)

@@ -9,6 +9,7 @@ import time
 import click
 
 from data_platform.cli.options import json_option
+from data_platform.transform.alerts import alert_transform
 
 log = logging.getLogger(__name__)
 
@@ -21,15 +22,23 @@ log = logging.getLogger(__name__)
     metavar="SECONDS",
     help="Repeat every SECONDS until interrupted.",
 )
+@click.option(
+    "--no-transform",
+    is_flag=True,
+    help="Do not rebuild the dbt models after new loads (see `data-platform transform`).",
+)
 @json_option
-def run(watch: float | None, as_json: bool) -> None:
-    """Scan the incoming zone and ingest every ready load, for all sources.
+def run(watch: float | None, no_transform: bool, as_json: bool) -> None:
+    """Scan the incoming zone and ingest every ready load, for all sources; when loads
+    of a source the dbt models read (pedestrian) were archived, build the models and
+    run their data tests (`data-platform transform`).
 
     \b
-    Exits 1 when a load was errored, so a scheduler notices; a run that stopped exits
-    with the code of its cause (3 database, 4 storage, 5 job run; README, "Exit codes").
-    With --watch, each pass that changed something is printed after its time (passes
-    with nothing new print nothing), and a failed pass is logged and the next one runs.
+    Exits 1 when a load was errored or a model or data test failed, so a scheduler
+    notices; a run that stopped exits with the code of its cause (3 database, 4 storage,
+    5 job run; README, "Exit codes"). With --watch, each pass that changed something is
+    printed after its time (passes with nothing new print nothing), and a failed pass is
+    logged and the next one runs.
 
     \b
     Examples:
@@ -38,24 +47,33 @@ def run(watch: float | None, as_json: bool) -> None:
     """
     from datetime import datetime
 
+    from data_platform.alerts import notify, resolve
     from data_platform.run import run_once
 
     previous: str | None = None
     while True:
-        if watch is None:
+        try:
             summary = run_once()
-        else:
-            try:
-                summary = run_once()
-            except Exception as exc:
-                # A scheduler-like loop outlives a database or store that is down a while.
-                log.error("run failed, next in %ss: %s", watch, exc, exc_info=log.isEnabledFor(10))
-                time.sleep(watch)
-                continue
+        except Exception as exc:
+            notify("run", "data-platform run", str(exc))
+            if watch is None:
+                raise
+            # A scheduler-like loop outlives a database or store that is down a while.
+            log.error("run failed, next in %ss: %s", watch, exc, exc_info=log.isEnabledFor(10))
+            time.sleep(watch)
+            continue
+        resolve("run:data-platform run")
         text = json.dumps(summary.to_dict()) if as_json else summary.render()
+        transformed = None
+        if summary.transform_needed and not no_transform:
+            from data_platform.transform import run_transform
+
+            transformed = run_transform()
+            text += "\n" + transformed.render() if not as_json else ""
+            alert_transform(transformed)
         if watch is None:
             click.echo(text)
-            if summary.errored:
+            if summary.errored or (transformed is not None and not transformed.ok):
                 raise SystemExit(1)
             return
         if summary.changed or text != previous:

@@ -305,3 +305,45 @@ class DmapDataset(Base):
     )
     created_at: Mapped[datetime] = _created()
     updated_at: Mapped[datetime] = _updated()
+
+
+class ExtractMark(Base):
+    __tablename__ = "extract_marks"
+    __table_args__ = {
+        "comment": "Where the incremental extraction of a database source's table resumes; "
+        "advanced only after the extracted file is in incoming."
+    }
+
+    source: Mapped[str] = mapped_column(Text, primary_key=True, comment="The source, e.g. totesys.")
+    table_name: Mapped[str] = mapped_column(Text, primary_key=True, comment="The source's table.")
+    mark_updated: Mapped[datetime] = mapped_column(
+        DateTime(timezone=False),
+        comment="last_updated of the last row landed (the source's own clock).",
+    )
+    mark_key: Mapped[str] = mapped_column(
+        Text, comment="The key of that row, as text: rows sharing the timestamp are paged by it."
+    )
+    last_key: Mapped[str] = mapped_column(Text, comment="Incoming key of the last file.")
+    rows: Mapped[int] = mapped_column(BigInteger, comment="Rows in the last file.")
+    extracted_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now(), comment="When the last file was landed."
+    )
+
+
+class AlertEvent(Base):
+    __tablename__ = "alert_events"
+    __table_args__ = {"comment": "Alerts sent: a failure already here is not sent again."}
+
+    id: Mapped[int] = _id()
+    fingerprint: Mapped[str] = mapped_column(
+        Text,
+        unique=True,
+        comment="What failed, stably named (kind and subject): one alert per failure.",
+    )
+    kind: Mapped[str] = mapped_column(Text, comment="load, fetch, extract, transform, run.")
+    subject: Mapped[str] = mapped_column(Text, comment="What failed: a load id, ...")
+    message: Mapped[str] = mapped_column(Text, comment="The alert's text, no secrets.")
+    channels: Mapped[str] = mapped_column(Text, comment="Where it was sent, how it went.")
+    sent_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now(), comment="When it was sent."
+    )

@@ -5,6 +5,8 @@ A source COPYs a file into a staging table (`create_stage`, `copy_csv`), then ca
 
 - `replace_partition`: the rows of one partition value (a DMAP dataset id, a date
   window) are replaced by the file's: a re-issued partition never doubles.
+- `replace_range`: the rows whose column falls in [start, end) (a fetched date window)
+  are replaced by the file's, which must all fall in it; `replace_all`: every row.
 - `append`: rows added; with `unique`, a row whose unique key is there already is
   skipped (a replayed file, a record delivered twice).
 - `merge_by_key`: the newest row per key by an ordering column wins, and a stored row is
@@ -67,6 +69,57 @@ def replace_partition(
         values,
     )
     return deleted, cur.rowcount
+
+
+def replace_range(
+    cur,
+    target: sql.Composable,
+    stage: sql.Composable,
+    columns: Sequence[str],
+    column: str,
+    start: object,
+    end: object,
+) -> tuple[int, int]:
+    """Delete `target`'s rows whose `column` is in [start, end), then insert the staged
+    rows. Returns (rows deleted, rows inserted).
+
+    Raises ValueError naming the staged values outside the range: such a row would
+    outlive the next replacement of its own range."""
+    col = sql.Identifier(column)
+    cur.execute(
+        sql.SQL("SELECT min({c}), max({c}) FROM {s} WHERE NOT ({c} >= %s AND {c} < %s)").format(
+            c=col, s=stage
+        ),
+        (start, end),
+    )
+    low, high = cur.fetchone()
+    if low is not None:
+        raise ValueError(f"{column} {low} to {high} is outside the file's range [{start}, {end})")
+    cur.execute(
+        sql.SQL("DELETE FROM {} WHERE {c} >= %s AND {c} < %s").format(target, c=col), (start, end)
+    )
+    deleted = cur.rowcount
+    return deleted, _insert_all(cur, target, stage, columns)
+
+
+def replace_all(
+    cur, target: sql.Composable, stage: sql.Composable, columns: Sequence[str]
+) -> tuple[int, int]:
+    """Every row of `target` replaced by the staged rows (a dataset fetched whole), by
+    DELETE: readers keep the old rows, unblocked, until the commit. Returns (rows
+    deleted, rows inserted)."""
+    cur.execute(sql.SQL("DELETE FROM {}").format(target))
+    deleted = cur.rowcount
+    return deleted, _insert_all(cur, target, stage, columns)
+
+
+def _insert_all(cur, target: sql.Composable, stage: sql.Composable, columns: Sequence[str]) -> int:
+    cur.execute(
+        sql.SQL("INSERT INTO {} ({}) SELECT {} FROM {}").format(
+            target, _columns(columns), _columns(columns), stage
+        )
+    )
+    return cur.rowcount
 
 
 def append(

@@ -7,18 +7,22 @@ whose load failed is the fixed file for that load (`retry` applies it), not a ne
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import Connection, select
 from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.orm import Session
 
+from data_platform.db.engine import get_engine
 from data_platform.db.models import ERROR_STATES, Load, LoadSnapshot, LoadStatus, SourceTable
 from data_platform.loads.tables import source_name
 from data_platform.storage import ObjectInfo, get_zone
 
 BATCH_SIZE = 1000
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -116,6 +120,34 @@ def record_new_files(conn: Connection, table: SourceTable, batch: Sequence[Objec
         if not any(seen.failed for seen in recorded.get(info.key, ()))
     ]
     return len(insert_loads(conn, table, new))
+
+
+def record_source_files(source: str, is_load_key: Callable[[str, str], bool]) -> tuple[int, int]:
+    """Record the new files of every active table of `source`: the objects under each
+    table's prefix for which `is_load_key(prefix, key)` holds. Returns (loads recorded,
+    tables scanned). Each table is scanned under its source_tables row lock, so two scans
+    never record one file twice."""
+    engine = get_engine()
+    with engine.connect() as conn, Session(conn) as session:
+        tables = list(
+            session.scalars(
+                select(SourceTable)
+                .where(SourceTable.source == source, SourceTable.is_active)
+                .order_by(SourceTable.name)
+            )
+        )
+    incoming = get_zone("incoming")
+    recorded_in_all = 0
+    for table in tables:
+        prefix = table.s3_prefix
+        files = (info for info in incoming.list(prefix) if is_load_key(prefix, info.key))
+        with engine.begin() as conn:
+            conn.execute(select(SourceTable.id).where(SourceTable.id == table.id).with_for_update())
+            recorded = sum(record_new_files(conn, table, batch) for batch in batches(files))
+        if recorded:
+            log.info("recorded %d new load(s)", recorded, extra={"table": table.name})
+        recorded_in_all += recorded
+    return recorded_in_all, len(tables)
 
 
 def waiting_folders(

@@ -227,6 +227,9 @@ class TableWorker:
             transition(conn, load.id, S.INGESTING, S.READY_FOR_ERRORING, error=message)
         self.result.errors.append(message)
         self.finish(load, S.READY_FOR_ERRORING)
+        from data_platform.alerts import notify
+
+        notify("load", str(load.id), f"{self.table.name}: {message}")
 
     def replaced(self, load: PendingLoad) -> None:
         """The file under the load's key is no longer the version it recorded (replaced in

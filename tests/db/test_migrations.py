@@ -30,6 +30,8 @@ METADATA_TABLES = {
     "dmap_datasets",
     "deleted_keys",
     "load_events",
+    "extract_marks",
+    "alert_events",
 }
 
 

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import click
 
+from data_platform.alerts import alert_fetch
 from data_platform.cli.options import json_option
 
 
@@ -67,6 +68,7 @@ def fetch_command(
 
     result = fetch_feeds(list(feeds) or None, allow_http_downloads=allow_http_downloads)
     click.echo(json.dumps(result.to_dict()) if as_json else result.render())
+    alert_fetch("cubic_dmap", result.failed, result.render())
     if result.failed:
         ctx.exit(1)
 

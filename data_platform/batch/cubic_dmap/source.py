@@ -17,21 +17,19 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from psycopg2 import sql
-from sqlalchemy import Connection, select, text
-from sqlalchemy.orm import Session
+from sqlalchemy import Connection, text
 
 from data_platform.batch.cubic_dmap import naming
 from data_platform.db.engine import get_engine
-from data_platform.db.models import SourceTable
 from data_platform.errors import LoadError, StorageError
 from data_platform.loads import dispositions
 from data_platform.loads.copy_csv import copy_csv
 from data_platform.loads.csv_files import CsvDialect, DataFileReader
-from data_platform.loads.scan import batches, record_new_files, waiting_folders
+from data_platform.loads.scan import record_source_files, waiting_folders
 from data_platform.loads.source import PendingLoad, TableLoader
 from data_platform.loads.worker import TableWorker
 from data_platform.settings import get_settings
-from data_platform.storage import ObjectChangedError, get_zone
+from data_platform.storage import ObjectChangedError
 
 log = logging.getLogger(__name__)
 
@@ -59,27 +57,10 @@ class DmapScanResult:
 def scan_dmap() -> DmapScanResult:
     """Record every new dataset file of every active DMAP table as a `ready` load."""
     result = DmapScanResult()
+    result.new_loads, result.tables = record_source_files(
+        naming.SOURCE, lambda prefix, key: naming.dataset_id_of(key, prefix) is not None
+    )
     engine = get_engine()
-    with engine.connect() as conn, Session(conn) as session:
-        tables = list(
-            session.scalars(
-                select(SourceTable)
-                .where(SourceTable.source == naming.SOURCE, SourceTable.is_active)
-                .order_by(SourceTable.name)
-            )
-        )
-    incoming = get_zone("incoming")
-    for table in tables:
-        prefix = table.s3_prefix
-        files = (i for i in incoming.list(prefix) if naming.dataset_id_of(i.key, prefix))
-        with engine.begin() as conn:
-            # The table's row lock: two scans never record one file twice.
-            conn.execute(select(SourceTable.id).where(SourceTable.id == table.id).with_for_update())
-            recorded = sum(record_new_files(conn, table, batch) for batch in batches(files))
-        if recorded:
-            log.info("recorded %d new load(s)", recorded, extra={"table": table.name})
-        result.new_loads += recorded
-        result.tables += 1
     root = get_settings().cubic_dmap_prefix
     with engine.connect() as conn:
         result.waiting = waiting_folders(conn, naming.SOURCE, root, lambda key: _type_of(root, key))

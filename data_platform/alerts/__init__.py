@@ -1,0 +1,27 @@
+"""Alerts: every failure of the platform (a load, fetch, extraction, transformation or
+run) is sent once to the configured channels (e-mail, SNS, webhook) or only logged.
+
+    from data_platform.alerts import notify, resolve
+
+    notify("load", str(load.id), str(error))   # first time: sent; again: suppressed
+    resolve("load:42")                         # cleared: a recurrence alerts again
+"""
+
+from data_platform.alerts.hooks import alert_extract, alert_fetch
+from data_platform.alerts.model import Alert, AlertKind, AlertOutcome, Delivery
+from data_platform.alerts.notify import fingerprint_for, notify, resolve
+from data_platform.alerts.scrub import scrub, secrets
+
+__all__ = [
+    "Alert",
+    "AlertKind",
+    "AlertOutcome",
+    "Delivery",
+    "alert_extract",
+    "alert_fetch",
+    "fingerprint_for",
+    "notify",
+    "resolve",
+    "scrub",
+    "secrets",
+]

@@ -1,0 +1,1 @@
+"""City of Melbourne open data: hourly pedestrian counts and sensor locations."""

@@ -1,0 +1,495 @@
+"""Fetch the pedestrian datasets from the portal into the incoming zone.
+
+One run (under an advisory lock: one fetch at a time):
+1. the sensor-locations dataset, whole, to `naming.locations_key(now)`;
+2. the hourly counts of the window [start, end), to `naming.counts_key(start, end, now)`:
+   start = `since`, else the mark (`pedestrian.fetch_marks.next_date`), else, on the first
+   fetch, FIRST_FETCH_DAYS days before today; end = `until`, else tomorrow. "Today" is
+   the Melbourne date (the portal's sensing_date is local), whatever the host's zone.
+   After the file is in place the mark moves to max(start, end - 1 day), so the last day,
+   possibly incomplete, is fetched again next time (a landed window replaces its rows in
+   the table, so nothing doubles). The mark never moves back (a backfill with an old
+   `until` leaves it) nor past today.
+
+Each export is streamed from HTTP into a gzip temporary file, the bytes as sent, while
+every record is checked (`validate_export`): the header has exactly the dataset's columns
+(`naming.COLUMNS`, in any order), dates are ISO, hourday 0-23, counts non-negative
+integers, location_id an integer, and a count's sensing_date lies in the window. Only a
+whole, valid file is put in incoming (`put` is atomic); anything wrong lands nothing and
+leaves the mark as it was. Memory stays flat: one record at a time.
+
+Empty exports: a counts window with no rows is landed (it is normal for today early in the
+day, and landing it correctly replaces the window's rows with none). A sensor-locations
+export with no rows is refused: the dataset is never empty, and landing it would empty
+the table.
+
+A failed dataset does not stop the other: its error is in `PedestrianFetch.errors`.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import gzip
+import io
+import logging
+import re
+import tempfile
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from typing import IO, Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import Column, Date, DateTime, Engine, MetaData, Table, Text, func, select
+from sqlalchemy.dialects.postgresql import insert
+
+from data_platform.batch.cubic_dmap.client import redact
+from data_platform.batch.melbourne_pedestrian.client import (
+    DELIMITER,
+    OpenDataClient,
+    PedestrianError,
+    window_where,
+)
+from data_platform.batch.melbourne_pedestrian.naming import (
+    COLUMNS,
+    COUNTS,
+    DB_SCHEMA,
+    LOCATIONS,
+    Dataset,
+    counts_key,
+    locations_key,
+)
+from data_platform.db.engine import get_engine
+from data_platform.errors import DataPlatformError
+from data_platform.loads.locks import advisory_lock
+from data_platform.settings import Settings, get_settings
+from data_platform.storage import ZoneStore, get_zone
+
+log = logging.getLogger(__name__)
+
+MELBOURNE = ZoneInfo("Australia/Melbourne")
+# The first fetch (no mark, no `since`) starts this many days before today.
+FIRST_FETCH_DAYS = 60
+INT32_MAX = 2**31 - 1
+_LOCK = ("pedestrian_fetch", 1)
+
+# pedestrian.fetch_marks (migrations/melbourne_pedestrian/..._p001_...): one row per
+# incrementally fetched dataset, keyed by its portal id. Only the counts have one.
+_marks = Table(
+    "fetch_marks",
+    MetaData(),
+    Column("dataset", Text, primary_key=True),
+    Column("next_date", Date, nullable=False),
+    Column("last_key", Text, nullable=False),
+    Column("fetched_at", DateTime(timezone=True), nullable=False),
+    schema=DB_SCHEMA,
+)
+
+
+def _utcnow() -> datetime:
+    """The clock (tests replace it)."""
+    return datetime.now(UTC)
+
+
+def melbourne_date(moment: datetime) -> date:
+    """The date in Melbourne at `moment` (timezone-aware)."""
+    return moment.astimezone(MELBOURNE).date()
+
+
+class InvalidExport(PedestrianError):
+    """An export that must not land: the message names the dataset (and window), the CSV
+    line (from 1, the header) and the column."""
+
+    def __init__(self, what: str, reason: str, *, line: int | None, column: str | None) -> None:
+        self.line = line
+        self.column = column
+        where = ", ".join(
+            part
+            for part in (
+                f"line {line}" if line is not None else "",
+                f"column {column}" if column else "",
+            )
+            if part
+        )
+        super().__init__(f"{what}: {where + ': ' if where else ''}{reason}: not landed")
+
+
+# --- results ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LandedFile:
+    dataset: str  # naming.Dataset.name
+    key: str  # in the incoming zone
+    rows: int  # records, the header not counted
+    start: date | None = None  # counts: the window [start, end)
+    end: date | None = None
+
+
+@dataclass
+class PedestrianFetch:
+    """What a fetch did. `start`/`end`: the counts window asked for; `mark`: the counts'
+    next_date afterwards (None: never fetched); `skipped`: "busy" when another fetch held
+    the lock (nothing done)."""
+
+    start: date | None = None
+    end: date | None = None
+    landed: list[LandedFile] = field(default_factory=list)
+    mark: date | None = None
+    errors: list[str] = field(default_factory=list)
+    skipped: str | None = None
+
+    @property
+    def failed(self) -> bool:
+        return bool(self.errors)
+
+    @property
+    def rows(self) -> dict[str, int]:
+        """Rows per landed key."""
+        return {f.key: f.rows for f in self.landed}
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready: dates as ISO strings."""
+        return _jsonable(dataclasses.asdict(self))
+
+    def render(self) -> str:
+        """One summary line, a line per landed file, a line per error."""
+        if self.skipped:
+            return "pedestrian fetch skipped: another fetch is running"
+        line = f"fetched pedestrian data: {len(self.landed)} file(s) landed"
+        if self.start and self.end:
+            line += f"; counts [{self.start}, {self.end})"
+        if self.mark:
+            line += f", next fetch from {self.mark}"
+        line += f"; {len(self.errors)} error(s)"
+        lines = [line]
+        for f in self.landed:
+            lines.append(f"  {f.dataset}: {f.rows} row(s) -> {f.key}")
+        lines += [f"  error: {message}" for message in self.errors]
+        return "\n".join(lines)
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, date):  # datetime too
+        return value.isoformat()
+    return value
+
+
+# --- fetch --------------------------------------------------------------------------------
+
+
+def fetch_pedestrian(
+    *,
+    since: date | None = None,
+    until: date | None = None,
+    settings: Settings | None = None,
+) -> PedestrianFetch:
+    """Land the sensor locations and the hourly counts of [start, end) (see the module's
+    doc for start and end), then advance the counts' mark.
+
+    `settings` (default: get_settings()) gives OPEN_DATA_BASE_URL, OPEN_DATA_API_KEY and
+    the incoming zone; the database is get_engine()'s. Returns a PedestrianFetch; a failed
+    dataset is in its `errors`, not raised. Raises PedestrianError when the window is
+    empty (start >= end) or the base URL is unusable."""
+    settings = settings or get_settings()
+    if since is not None and until is not None and since >= until:
+        raise PedestrianError(f"hourly_counts: since {since} is not before until {until}")
+    secret = settings.open_data_api_key.get_secret_value() if settings.open_data_api_key else ""
+    client = OpenDataClient(settings.open_data_base_url, api_key=secret or None)
+    engine = get_engine()
+    zone = get_zone("incoming", settings)
+    result = PedestrianFetch()
+    with client, advisory_lock(engine, *_LOCK) as got:
+        if not got:
+            result.skipped = "busy"
+            log.info("another pedestrian fetch is running: skipped")
+            return result
+        now = _utcnow()
+        today = melbourne_date(now)
+        mark = _read_mark(engine)
+        result.mark = mark
+        start = since or mark or today - timedelta(days=FIRST_FETCH_DAYS)
+        end = until or today + timedelta(days=1)
+        if start >= end:
+            origin = "since" if since else "the mark" if mark else "the first-fetch default"
+            raise PedestrianError(
+                f"hourly_counts: nothing to fetch: [{start}, {end}) is empty (start from "
+                f"{origin}, end {'until' if until else 'tomorrow'})"
+            )
+        result.start, result.end = start, end
+        steps: list[tuple[str, Callable[[], None]]] = [
+            (LOCATIONS.name, lambda: _locations(client, zone, now, result)),
+            (COUNTS.name, lambda: _counts(engine, client, zone, now, today, start, end, result)),
+        ]
+        for name, step in steps:
+            try:
+                step()
+            except DataPlatformError as exc:
+                # Ours never hold the key; redact anyway, as a library's text might.
+                message = redact(str(exc), secret)
+                result.errors.append(message)
+                log.error("not fetched: %s", message, extra={"dataset": name})
+    return result
+
+
+def _read_mark(engine: Engine) -> date | None:
+    with engine.connect() as conn:
+        return conn.scalar(select(_marks.c.next_date).where(_marks.c.dataset == COUNTS.dataset_id))
+
+
+def _locations(
+    client: OpenDataClient, zone: ZoneStore, now: datetime, result: PedestrianFetch
+) -> None:
+    key = locations_key(now)
+    rows = land_export(client, zone, LOCATIONS, key)
+    result.landed.append(LandedFile(LOCATIONS.name, key, rows))
+
+
+def _counts(
+    engine: Engine,
+    client: OpenDataClient,
+    zone: ZoneStore,
+    now: datetime,
+    today: date,
+    start: date,
+    end: date,
+    result: PedestrianFetch,
+) -> None:
+    key = counts_key(start, end, now)
+    rows = land_export(client, zone, COUNTS, key, window=(start, end))
+    result.landed.append(LandedFile(COUNTS.name, key, rows, start, end))
+    # The file is in place: now the mark. Not back, not past today (see the module's doc).
+    last = min(end, today + timedelta(days=1)) - timedelta(days=1)
+    next_date = max(start, last)
+    if result.mark is not None:
+        next_date = max(next_date, result.mark)
+    values = {"next_date": next_date, "last_key": key, "fetched_at": func.now()}
+    statement = insert(_marks).values(dataset=COUNTS.dataset_id, **values)
+    with engine.begin() as conn:
+        conn.execute(
+            statement.on_conflict_do_update(index_elements=[_marks.c.dataset], set_=values)
+        )
+    result.mark = next_date
+    log.info(
+        "hourly counts [%s, %s) landed: %d row(s); next fetch from %s",
+        start,
+        end,
+        rows,
+        next_date,
+        extra={"dataset": COUNTS.dataset_id, "key": key},
+    )
+
+
+def land_export(
+    client: OpenDataClient,
+    zone: ZoneStore,
+    dataset: Dataset,
+    key: str,
+    *,
+    window: tuple[date, date] | None = None,
+) -> int:
+    """Stream `dataset`'s export (counts: of the window [start, end)) into a gzip temporary
+    file, checking it, then put it at `key` in `zone`; returns its row count. Nothing is
+    put unless the whole body arrived and passed (PedestrianError otherwise)."""
+    what = dataset.name
+    where = None
+    if window is not None:
+        what = f"{dataset.name} [{window[0]}, {window[1]})"
+        where = window_where(*window)
+    with tempfile.TemporaryFile(prefix="pedestrian-") as spool:
+        with (
+            gzip.GzipFile(fileobj=spool, mode="wb", compresslevel=6, mtime=0) as sink,
+            client.export_csv(dataset, where=where, what=what) as chunks,
+        ):
+            rows = validate_export(dataset, chunks, sink, what=what, window=window)
+        if rows == 0 and dataset == LOCATIONS:
+            raise InvalidExport(
+                what,
+                "no rows (the dataset is never empty; landing it would empty the table)",
+                line=None,
+                column=None,
+            )
+        if rows == 0:
+            log.warning("%s: no rows: landed empty (replaces the window's rows)", what)
+        spool.seek(0)
+        zone.put(key, spool)
+    log.info("landed %s: %d row(s)", what, rows, extra={"dataset": dataset.dataset_id, "key": key})
+    return rows
+
+
+# --- checks -------------------------------------------------------------------------------
+
+_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+_NATURAL = re.compile(r"\d+")
+_INTEGER = re.compile(r"-?\d+")
+_NUMBER = re.compile(r"-?\d+(\.\d+)?([eE][-+]?\d+)?")
+
+# A check takes a field's text and returns why it is wrong, or None.
+Check = Callable[[str], str | None]
+
+
+def _date(required: bool) -> Check:
+    def check(value: str) -> str | None:
+        if not value:
+            return "empty" if required else None
+        try:
+            if not _DATE.fullmatch(value):
+                raise ValueError
+            date.fromisoformat(value)
+        except ValueError:
+            return f"not a date (YYYY-MM-DD): {_show(value)}"
+        return None
+
+    return check
+
+
+def _integer(required: bool, low: int | None = None, high: int = INT32_MAX) -> Check:
+    pattern = _NATURAL if low is not None and low >= 0 else _INTEGER
+    kind = "a non-negative integer" if pattern is _NATURAL else "an integer"
+    lowest = -INT32_MAX - 1 if low is None else low
+
+    def check(value: str) -> str | None:
+        if not value:
+            return "empty" if required else None
+        if not pattern.fullmatch(value):
+            return f"not {kind}: {_show(value)}"
+        if not lowest <= int(value) <= high:
+            return f"not in {lowest}..{high}: {_show(value)}"
+        return None
+
+    return check
+
+
+def _number(value: str) -> str | None:
+    if value and not _NUMBER.fullmatch(value):
+        return f"not a number: {_show(value)}"
+    return None
+
+
+CHECKS: dict[str, dict[str, Check]] = {
+    COUNTS.name: {
+        "location_id": _integer(required=True),
+        "sensing_date": _date(required=True),
+        "hourday": _integer(required=True, low=0, high=23),
+        "direction_1": _integer(required=False, low=0),
+        "direction_2": _integer(required=False, low=0),
+        "pedestriancount": _integer(required=True, low=0),
+    },
+    LOCATIONS.name: {
+        "location_id": _integer(required=True),
+        "installation_date": _date(required=False),
+        "latitude": _number,
+        "longitude": _number,
+    },
+}
+
+
+class _Tee(io.RawIOBase):
+    """A raw reader over byte chunks that writes every chunk to `sink` as it is read."""
+
+    def __init__(self, chunks: Iterable[bytes], sink: IO[bytes] | None) -> None:
+        self._chunks: Iterator[bytes] = iter(chunks)
+        self._sink = sink
+        self._pending = memoryview(b"")
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        while not self._pending:
+            chunk = next(self._chunks, None)
+            if chunk is None:
+                return 0
+            if self._sink is not None:
+                self._sink.write(chunk)
+            self._pending = memoryview(chunk)
+        size = min(len(buffer), len(self._pending))
+        buffer[:size] = self._pending[:size]
+        self._pending = self._pending[size:]
+        return size
+
+
+def validate_export(
+    dataset: Dataset,
+    chunks: Iterable[bytes],
+    sink: IO[bytes] | None = None,
+    *,
+    what: str | None = None,
+    window: tuple[date, date] | None = None,
+) -> int:
+    """Check an export body (`;`-separated UTF-8 CSV; a leading byte-order mark is
+    allowed) record by record, writing its bytes unchanged to `sink` as they are read;
+    returns the number of records (header excluded).
+
+    The header must hold each of `naming.COLUMNS[dataset.name]` once, in any order, and
+    nothing else; every record as many fields as the header; fields pass `CHECKS`; with
+    `window`, sensing_date is in [start, end). Raises InvalidExport naming `what`
+    (default: the dataset's name), the line and the column."""
+    what = what or dataset.name
+    text = io.TextIOWrapper(io.BufferedReader(_Tee(chunks, sink), 1 << 16), "utf-8", newline="")
+    reader = csv.reader(text, delimiter=DELIMITER, strict=True)
+    line = 1  # the first line of the record being read
+
+    def fail(reason: str, column: str | None = None) -> InvalidExport:
+        return InvalidExport(what, reason, line=line, column=column)
+
+    def records() -> Iterator[list[str]]:
+        nonlocal line
+        while True:
+            try:
+                record = next(reader)
+            except StopIteration:
+                return
+            except csv.Error as exc:
+                raise fail(f"not CSV: {exc}") from None
+            except UnicodeDecodeError:
+                raise fail("not UTF-8 (here or a little after)") from None
+            yield record
+            line = reader.line_num + 1
+
+    rows = records()
+    header = next(rows, None)
+    if header is None:
+        raise InvalidExport(what, "empty (no header line)", line=None, column=None)
+    if header:
+        header[0] = header[0].removeprefix("\ufeff")
+    expected = COLUMNS[dataset.name]
+    problems = []
+    missing = [c for c in expected if c not in header]
+    extra = [c for c in header if c not in expected]
+    doubled = sorted({c for c in header if header.count(c) > 1})
+    if missing:
+        problems.append(f"missing column(s) {', '.join(missing)}")
+    if extra:
+        problems.append(f"unexpected column(s) {', '.join(map(_show, extra))}")
+    if doubled:
+        problems.append(f"repeated column(s) {', '.join(doubled)}")
+    if problems:
+        raise fail(f"header: {'; '.join(problems)}")
+    checks = [(n, name, CHECKS[dataset.name].get(name)) for n, name in enumerate(header)]
+    day_at = header.index("sensing_date") if window is not None else None
+    count = 0
+    for record in rows:
+        if len(record) != len(header):
+            raise fail(f"{len(record)} field(s), the header has {len(header)}")
+        for n, name, check in checks:
+            if check is not None and (why := check(record[n])) is not None:
+                raise fail(why, name)
+        if day_at is not None and window is not None:
+            day = date.fromisoformat(record[day_at])
+            if not window[0] <= day < window[1]:
+                raise fail(
+                    f"{day} is outside the window [{window[0]}, {window[1]})", "sensing_date"
+                )
+        count += 1
+    return count
+
+
+def _show(value: object) -> str:
+    shown = repr(value)
+    return shown if len(shown) <= 60 else shown[:57] + "..."

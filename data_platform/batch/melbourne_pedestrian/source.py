@@ -1,0 +1,169 @@
+"""The pedestrian open data as a source of the one worker: each fetched file is a load.
+
+Scan: the files under `open_data/melbourne_pedestrian/<dataset>/` in incoming whose keys
+follow `naming` and are not recorded yet. Apply: the header must hold exactly the
+dataset's columns; the file (`;`-separated, as Opendatasoft exports) is COPYed into a
+staging table typed like the table (every value checked; errors name file, record and
+column), then a counts file replaces the rows of its date window
+(`dispositions.replace_range`: a re-fetched window never doubles) and a locations file
+replaces every row (`dispositions.replace_all`). Files apply in the order they were
+fetched, so the later fetch of a date wins; a table with an errored load waits for it
+(`retry` or `loads skip`), because a newer window applied first would be overwritten
+when the older one is retried.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import psycopg2
+from psycopg2 import sql
+from sqlalchemy import Connection, text
+
+from data_platform.batch.melbourne_pedestrian import naming
+from data_platform.db.models import ERROR_STATES
+from data_platform.errors import LoadError, StorageError
+from data_platform.loads import dispositions
+from data_platform.loads.copy_csv import copy_csv
+from data_platform.loads.csv_files import CsvDialect, DataFileReader
+from data_platform.loads.scan import record_source_files
+from data_platform.loads.source import PendingLoad, TableLoader
+from data_platform.loads.worker import TableWorker
+from data_platform.storage import ObjectChangedError
+
+log = logging.getLogger(__name__)
+
+# Opendatasoft's CSV export: `;` between fields, RFC 4180 quoting, empty = NULL.
+DIALECT = CsvDialect(delimiter=";")
+_BY_TABLE = {naming.table_name(d): d for d in naming.DATASETS}
+
+
+@dataclass
+class PedestrianScanResult:
+    new_loads: int = 0
+    tables: int = 0
+
+    def summary(self) -> str:
+        return f"{self.new_loads} new load(s)"
+
+    def notes(self) -> list[str]:
+        return []
+
+
+def is_load_key(key: str) -> bool:
+    """Is `key` a fetched file of one of the datasets (see `naming`)?"""
+    return naming.is_locations_key(key) or naming.window_of(key) is not None
+
+
+def scan_pedestrian() -> PedestrianScanResult:
+    """Record every new fetched file of the source's active tables as a `ready` load."""
+    result = PedestrianScanResult()
+    result.new_loads, result.tables = record_source_files(
+        naming.SOURCE, lambda prefix, key: is_load_key(key)
+    )
+    return result
+
+
+class PedestrianSource:
+    name = naming.SOURCE
+    transforms = True  # the dbt models read its tables: `data-platform run` rebuilds them
+
+    def scan(self) -> PedestrianScanResult:
+        return scan_pedestrian()
+
+    def companions(self, key: str) -> list[str]:
+        return []
+
+    def loader(self, worker: TableWorker) -> PedestrianTableLoader:
+        return PedestrianTableLoader(worker)
+
+
+PEDESTRIAN = PedestrianSource()
+
+
+def fetched_stamp(key: str) -> str:
+    """The `fetched=<UTC stamp>` of a key: its files sort by it into fetch order."""
+    return key.rsplit("fetched=", 1)[-1]
+
+
+class PedestrianTableLoader(TableLoader):
+    def blocked(self, loads: Sequence[PendingLoad]) -> bool:
+        return self.worker.has_load_in(ERROR_STATES)
+
+    def order(self, ready: Sequence[PendingLoad]) -> list[PendingLoad]:
+        return sorted(ready, key=lambda load: (fetched_stamp(load.key), load.key))
+
+    def apply(self, conn: Connection, load: PendingLoad) -> int:
+        table = self.table
+        dataset = _BY_TABLE[table.name]
+        window = naming.window_of(load.key)
+
+        def error(message: str, line: int | None = None, column: str | None = None):
+            return LoadError(
+                message, key=load.key, line=line, column=column, table=table.name, load_id=load.id
+            )
+
+        conn.execute(
+            text("SELECT set_config('data_platform.load_id', :id, true)"), {"id": str(load.id)}
+        )
+        zone, key, expect = self.worker.source_file(load)
+        target = sql.Identifier(table.db_schema, table.db_table)
+        expected = naming.COLUMNS[dataset.name]
+        cur = conn.connection.dbapi_connection.cursor()
+        try:
+            try:
+                body = zone.open(key, expect)
+            except ObjectChangedError:
+                raise
+            except StorageError as exc:
+                raise error(f"file is gone from incoming: {exc}") from exc
+            with DataFileReader(body, load.key) as reader:
+                header = reader.header(DIALECT)
+                if header and header[0].startswith("\ufeff"):
+                    # Opendatasoft can start its export with a byte-order mark.
+                    header[0] = header[0][1:]
+                missing = [c for c in expected if c not in header]
+                extra = [c for c in header if c not in expected]
+                if missing or extra or len(set(header)) != len(header):
+                    parts = [f"missing: {', '.join(missing)}"] if missing else []
+                    parts += [f"not in the dataset: {', '.join(extra)}"] if extra else []
+                    parts += [] if parts else ["a column named twice"]
+                    raise error(f"header is not {dataset.dataset_id}'s: {'; '.join(parts)}", 1)
+                stage = dispositions.create_stage(cur, target, header)
+                rows = copy_csv(
+                    cur,
+                    stage,
+                    header,
+                    reader,
+                    DIALECT,
+                    file_columns=header,
+                    error=error,
+                    reopen=lambda: zone.open(key, expect),
+                )
+            if window is None:
+                deleted, _ = dispositions.replace_all(cur, target, stage, header)
+            else:
+                try:
+                    deleted, _ = dispositions.replace_range(
+                        cur, target, stage, header, "sensing_date", *window
+                    )
+                except ValueError as exc:
+                    raise error(str(exc), column="sensing_date") from exc
+        except (psycopg2.OperationalError, psycopg2.InterfaceError):
+            raise  # the connection, not the file
+        except psycopg2.IntegrityError as exc:
+            # A key twice in the file (the portal re-issuing a record): refused whole.
+            raise error((exc.diag.message_detail or str(exc)).strip()) from exc
+        finally:
+            cur.close()
+        log.info(
+            "%s: %d row(s) replaced by %d%s",
+            dataset.dataset_id,
+            deleted,
+            rows,
+            f" for sensing_date in [{window[0]}, {window[1]})" if window else "",
+            extra={**self.worker.extra, "load_id": load.id},
+        )
+        return rows

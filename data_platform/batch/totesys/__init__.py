@@ -1,0 +1,1 @@
+"""totesys: an OLTP database of a design and sales business, extracted incrementally."""

@@ -1,0 +1,41 @@
+"""`data-platform transform`: build the dbt models of `transform/` and run their tests."""
+
+from __future__ import annotations
+
+import click
+
+from data_platform.transform.alerts import alert_transform
+
+
+@click.command()
+@click.option(
+    "--select",
+    "-s",
+    "select",
+    multiple=True,
+    metavar="SELECTOR",
+    help="dbt node selector (repeatable), e.g. pedestrian_top10_daily+; default: all.",
+)
+def transform(select: tuple[str, ...]) -> None:
+    """Build the dbt models (schema analytics) and run their data tests (`dbt build`).
+
+    \b
+    Runs on the platform's database (DATABASE_URL, else the embedded server); dbt's
+    target/ and logs/ go under DATA_PLATFORM_HOME/dbt. Prints every model and test
+    with its status; exits 1 when a model failed or a data test found failing rows.
+
+    \b
+    Examples:
+      data-platform transform
+      data-platform transform --select pedestrian_top10_daily+
+      data-platform transform -s stg_pedestrian__hourly_counts -s pedestrian_daily_totals
+    """
+    from data_platform.transform import run_transform
+
+    result = run_transform(list(select) or None)
+    alert_transform(result)
+    click.echo(result.render())
+    if not result.ok:
+        failed = "; ".join(node.describe() for node in result.failed) or "dbt reported a failure"
+        click.echo(f"Error: transform failed: {failed}", err=True)
+        raise SystemExit(1)

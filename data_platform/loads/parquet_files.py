@@ -1,0 +1,76 @@
+"""Streaming a Parquet data file into COPY: its record batches rendered as CSV by pyarrow.
+
+A Parquet file is read from its footer, so the stream from the store is first spooled to
+a temporary file (on disk past a few MB: memory stays flat); then each row group is
+turned into CSV (no header; NULL as an empty unquoted field, an empty string as `""`)
+and handed to COPY through `read(n)`, like `csv_files.DataFileReader`.
+"""
+
+from __future__ import annotations
+
+import io
+import shutil
+import tempfile
+from collections.abc import Iterator
+from typing import BinaryIO
+
+import pyarrow as pa
+import pyarrow.csv as pa_csv
+import pyarrow.parquet as pq
+
+from data_platform.errors import LoadError
+from data_platform.loads.csv_files import CsvDialect
+
+DIALECT = CsvDialect()  # what pyarrow's CSV writer produces
+_SPOOL = 8 << 20
+_BATCH_ROWS = 50_000
+
+
+class ParquetCsvReader:
+    """`read(n)` of a Parquet file's rows as CSV, for `copy_csv`. `columns` are the
+    file's column names, in order. Raises LoadError when the file is not Parquet."""
+
+    def __init__(self, source: BinaryIO, key: str) -> None:
+        self.key = key
+        self.failure: LoadError | None = None
+        self._spool = tempfile.SpooledTemporaryFile(max_size=_SPOOL)  # noqa: SIM115
+        with source:
+            shutil.copyfileobj(source, self._spool, 1 << 20)
+        self._spool.seek(0)
+        try:
+            self._file = pq.ParquetFile(self._spool)
+        except (pa.ArrowInvalid, OSError) as exc:
+            self._spool.close()
+            raise LoadError(f"not a Parquet file: {exc}", key=key) from exc
+        self.columns: list[str] = self._file.schema_arrow.names
+        self.rows = self._file.metadata.num_rows
+        self._chunks = self._csv_chunks()
+        self._buffer = b""
+
+    def _csv_chunks(self) -> Iterator[bytes]:
+        options = pa_csv.WriteOptions(include_header=False)
+        for batch in self._file.iter_batches(batch_size=_BATCH_ROWS):
+            out = io.BytesIO()
+            pa_csv.write_csv(pa.Table.from_batches([batch]), out, write_options=options)
+            yield out.getvalue()
+
+    def read(self, size: int = -1) -> bytes:
+        while size < 0 or len(self._buffer) < size:
+            chunk = next(self._chunks, None)
+            if chunk is None:
+                break
+            self._buffer += chunk
+        if size < 0:
+            data, self._buffer = self._buffer, b""
+        else:
+            data, self._buffer = self._buffer[:size], self._buffer[size:]
+        return data
+
+    def close(self) -> None:
+        self._spool.close()
+
+    def __enter__(self) -> ParquetCsvReader:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -1,0 +1,215 @@
+"""Run `dbt build` on the dbt project in `transform/` through dbt's Python API.
+
+The profile is written per run into a private temporary directory from the platform's
+settings (DATABASE_URL, else the embedded server). It names the password only as
+`env_var('DBT_ENV_SECRET_DP_PASSWORD')`, set for the run alone: dbt scrubs values of
+`DBT_ENV_SECRET_*` variables from its messages and logs, so the password is never written
+to disk, printed or logged. dbt's target/ and logs/ live under the data home
+(`<DATA_PLATFORM_HOME>/dbt/`), never in the checkout. dbt's console output is off; its
+events are logged one line each by the `data_platform.transform` logger.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import tempfile
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from data_platform.errors import DataPlatformError
+from data_platform.settings import get_settings
+from data_platform.transform.result import NodeResult, TransformResult
+
+log = logging.getLogger("data_platform.transform")
+
+PROFILE = "data_platform"
+TARGET = "platform"
+# The schema of the models (dbt_project.yml) and the target's default schema.
+SCHEMA = "analytics"
+PASSWORD_ENV = "DBT_ENV_SECRET_DP_PASSWORD"
+THREADS = 4
+
+
+class TransformError(DataPlatformError):
+    """dbt could not run at all (invalid project, unreadable profile, bad selector)."""
+
+
+def project_dir() -> Path:
+    """The dbt project: `transform/` of the checkout."""
+    return Path(__file__).resolve().parent.parent.parent / "transform"
+
+
+def dbt_home() -> Path:
+    """Where dbt's target/ and logs/ go: `dbt/` under the data home."""
+    return get_settings().home / "dbt"
+
+
+def connection() -> tuple[dict[str, Any], str]:
+    """The profile's output for the platform's database (no password in it), and the password."""
+    from sqlalchemy.engine import make_url
+
+    from data_platform.db.engine import database_url
+
+    url = make_url(database_url())
+    host = url.host or url.query.get("host")
+    if isinstance(host, tuple):  # a query key given twice
+        host = host[0]
+    output: dict[str, Any] = {
+        "type": "postgres",
+        "host": host or "localhost",
+        "port": url.port or 5432,
+        "user": url.username or "",
+        "password": "{{ env_var('" + PASSWORD_ENV + "') }}",
+        "dbname": url.database or "",
+        "schema": SCHEMA,
+        "threads": THREADS,
+    }
+    for key in ("sslmode", "sslrootcert"):
+        value = url.query.get(key)
+        if value:
+            output[key] = value if isinstance(value, str) else value[0]
+    return output, url.password or ""
+
+
+def _profile_text(output: dict[str, Any]) -> str:
+    # JSON is YAML: no YAML writer needed, every value quoted.
+    profile = {PROFILE: {"target": TARGET, "outputs": {TARGET: output}}}
+    return json.dumps(profile, indent=2) + "\n"
+
+
+@contextmanager
+def _environment(values: Mapping[str, str]) -> Iterator[None]:
+    """Set environment variables for the block only, then restore what was there."""
+    saved = {name: os.environ.get(name) for name in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+def _log_event(event: Any) -> None:
+    """One log line per dbt event that matters; the rest at DEBUG, dbt's format dropped."""
+    name = event.info.name
+    data = event.data
+    if name == "LogModelResult":
+        node = data.node_info.node_name
+        if data.status == "error":
+            log.error("model %s failed", node)
+        else:
+            log.info(
+                "model %s built (%s, %.1fs)",
+                node,
+                data.status,
+                data.execution_time,
+            )
+    elif name == "LogTestResult":
+        test = data.name
+        if data.status == "pass":
+            log.info("test %s passed", test)
+        elif data.status == "warn":
+            log.warning("test %s warned: %s failing rows", test, data.num_failures)
+        elif data.status == "fail":
+            log.error("test %s failed: %s failing rows", test, data.num_failures)
+        else:
+            log.error("test %s errored", test)
+    elif name == "SkippingDetails":
+        log.warning(
+            "%s %s skipped: an upstream node failed",
+            data.resource_type,
+            data.node_name,
+        )
+    elif name.startswith("RunResult"):
+        return  # the end-of-run recap of the lines above (and of the result's errors)
+    elif event.info.level == "warn":
+        log.warning("dbt: %s", event.info.msg)
+    elif event.info.level in ("info", "error") and log.isEnabledFor(logging.DEBUG):
+        log.debug("dbt: %s", event.info.msg)
+
+
+def _node_results(run_results: Any) -> list[NodeResult]:
+    nodes = []
+    for item in getattr(run_results, "results", None) or []:
+        node = item.node
+        status = getattr(item.status, "value", str(item.status))
+        nodes.append(
+            NodeResult(
+                name=node.name,
+                kind=str(getattr(node.resource_type, "value", node.resource_type)),
+                status=status,
+                failures=item.failures,
+                message=item.message,
+            )
+        )
+    return nodes
+
+
+def run_transform(
+    select: list[str] | None = None,
+    *,
+    vars: Mapping[str, Any] | None = None,
+    command: str = "build",
+) -> TransformResult:
+    """Run `dbt build` (models and their tests, in DAG order) on the platform's database.
+
+    `select`: dbt node selectors (`pedestrian_top10_daily+`, `tag:x`); all when None.
+    `vars`: dbt vars, e.g. {"footfall_before_start": "2019-03-01"}.
+    `command`: "build", or "test" to run the data tests on the tables as they are.
+
+    A failing data test or model makes the result not ok; it names each failed node
+    and a test's failing rows' count. Raises TransformError when dbt cannot run at all.
+    """
+    from dbt.cli.main import dbtRunner
+
+    if command not in ("build", "test"):
+        raise ValueError(f"command must be build or test, got {command!r}")
+    output, password = connection()
+    home = dbt_home()
+    home.mkdir(parents=True, exist_ok=True)
+    args = [
+        command,
+        "--project-dir",
+        str(project_dir()),
+        "--target-path",
+        str(home / "target"),
+        "--log-path",
+        str(home / "logs"),
+        "--log-level",
+        "none",
+        "--no-use-colors",
+        "--no-send-anonymous-usage-stats",
+    ]
+    for selector in select or []:
+        args += ["--select", selector]
+    if vars:
+        args += ["--vars", json.dumps(dict(vars))]
+    # libpq reads PGOPTIONS: ISO dates whatever the server's default DateStyle.
+    pgoptions = " ".join(filter(None, [os.environ.get("PGOPTIONS"), "-c datestyle=ISO"]))
+    env = {
+        PASSWORD_ENV: password,
+        "DO_NOT_TRACK": "1",
+        "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
+        "PGOPTIONS": pgoptions,
+    }
+    with tempfile.TemporaryDirectory(prefix="dp-dbt-profile-") as profiles:
+        (Path(profiles) / "profiles.yml").write_text(_profile_text(output))
+        log.info("dbt %s on %s", command, project_dir(), extra={"select": select or "all"})
+        with _environment(env):
+            outcome = dbtRunner(callbacks=[_log_event]).invoke([*args, "--profiles-dir", profiles])
+    if outcome.result is None or not hasattr(outcome.result, "results"):
+        reason = outcome.exception or "dbt returned no results"
+        raise TransformError(f"dbt {command} could not run: {reason}")
+    result = TransformResult(nodes=_node_results(outcome.result), success=outcome.success)
+    for node in result.failed:
+        if node.status == "error":
+            log.error("%s", node.describe())
+    log.info("%s", result.summary())
+    return result

@@ -1,0 +1,161 @@
+"""Fetched pedestrian files, landed in incoming, become rows of the pedestrian tables:
+a re-fetched date window replaces its rows, the locations dataset replaces all of its
+rows, and a bad file is errored with its line and column without touching the table."""
+
+from __future__ import annotations
+
+import gzip
+import io
+from datetime import date, datetime, timedelta
+
+import pytest
+from sqlalchemy import text
+
+from data_platform.batch.melbourne_pedestrian import naming
+from data_platform.db.engine import get_engine
+from data_platform.run import run_once
+from data_platform.settings import Settings
+from data_platform.storage import get_zone
+
+COUNT_HEADER = ";".join(naming.COUNT_COLUMNS)
+LOCATION_HEADER = ";".join(naming.LOCATION_COLUMNS)
+FETCHED = datetime(2026, 11, 30, 1, 2, 3)
+
+
+def _count(location: int, day: str, hour: int, count: int) -> str:
+    one, two = count // 2, count - count // 2
+    fields = (f"{location}{day}{hour}", location, day, hour, one, two, count, f"S{location}")
+    return ";".join(map(str, fields)) + ";-37.8, 144.9"
+
+
+def _land(key: str, lines: list[str]) -> str:
+    body = gzip.compress(("\n".join(lines) + "\n").encode())
+    get_zone("incoming").put(key, io.BytesIO(body))
+    return key
+
+
+def _counts_file(start: date, end: date, rows: list[str], minutes: int = 0) -> str:
+    key = naming.counts_key(start, end, FETCHED + timedelta(minutes=minutes))
+    return _land(key, [COUNT_HEADER, *rows])
+
+
+def _counts() -> list[tuple]:
+    with get_engine().connect() as conn:
+        return [
+            tuple(row)
+            for row in conn.execute(
+                text(
+                    "SELECT location_id, sensing_date::text, hourday, pedestriancount "
+                    "FROM pedestrian.hourly_counts ORDER BY 1, 2, 3"
+                )
+            )
+        ]
+
+
+def _errors() -> dict[str, str]:
+    with get_engine().connect() as conn:
+        return dict(
+            conn.execute(text("SELECT s3_key, error FROM loads WHERE status = 'errored'")).all()
+        )
+
+
+@pytest.fixture
+def pedestrian(platform: Settings) -> Settings:
+    return platform
+
+
+def test_a_refetched_window_replaces_its_rows(pedestrian: Settings) -> None:
+    _counts_file(
+        date(2026, 11, 1),
+        date(2026, 11, 3),
+        [
+            _count(1, "2026-11-01", 0, 10),
+            _count(1, "2026-11-02", 5, 20),
+            _count(2, "2026-11-02", 5, 7),
+        ],
+    )
+    summary = run_once().source("melbourne_pedestrian")
+    assert (summary.scan.new_loads, summary.ingest.archived) == (1, 1)
+    # The next fetch starts on the last, incomplete day: it brings that day again, more of it.
+    _counts_file(
+        date(2026, 11, 2),
+        date(2026, 11, 4),
+        [
+            _count(1, "2026-11-02", 5, 25),
+            _count(1, "2026-11-02", 6, 3),
+            _count(1, "2026-11-03", 0, 1),
+        ],
+        minutes=60,
+    )
+    run_once()
+    assert _counts() == [
+        (1, "2026-11-01", 0, 10),
+        (1, "2026-11-02", 5, 25),
+        (1, "2026-11-02", 6, 3),
+        (1, "2026-11-03", 0, 1),
+    ]
+    again = run_once().source("melbourne_pedestrian")  # nothing new: nothing changes
+    assert (again.scan.new_loads, again.ingest.archived) == (0, 0)
+    assert len(_counts()) == 4
+    assert list(get_zone("incoming").list(naming.PREFIX)) == []
+
+
+def test_locations_are_replaced_whole(pedestrian: Settings) -> None:
+    row = "{id};Place {id};S{id};2019-01-0{id};;Outdoor;A;North;South;-37.8;144.9;-37.8, 144.9"
+    _land(naming.locations_key(FETCHED), [LOCATION_HEADER, row.format(id=1), row.format(id=2)])
+    run_once()
+    _land(naming.locations_key(FETCHED + timedelta(hours=1)), [LOCATION_HEADER, row.format(id=2)])
+    run_once()
+    with get_engine().connect() as conn:
+        rows = conn.execute(
+            text("SELECT location_id, sensor_description, installation_date::text, latitude "
+                 "FROM pedestrian.sensor_locations")
+        ).all()  # fmt: skip
+    assert [tuple(r) for r in rows] == [(2, "Place 2", "2019-01-02", -37.8)]
+
+
+def test_a_bad_value_names_line_and_column_and_leaves_the_table(pedestrian: Settings) -> None:
+    _counts_file(date(2026, 11, 1), date(2026, 11, 2), [_count(1, "2026-11-01", 0, 10)])
+    run_once()
+    bad = _counts_file(
+        date(2026, 11, 1),
+        date(2026, 11, 2),
+        [
+            _count(1, "2026-11-01", 0, 11),
+            _count(1, "2026-11-01", 1, 5).replace(";5;S1", ";five;S1"),
+        ],
+        minutes=5,
+    )
+    summary = run_once().source("melbourne_pedestrian")
+    assert summary.ingest.errored == 1
+    assert f"{bad}: line 3, column pedestriancount: invalid input syntax" in _errors()[bad]
+    assert _counts() == [(1, "2026-11-01", 0, 10)]  # the old window stays whole
+    # A later window waits for the errored one: applied first, a retry would undo it.
+    _counts_file(date(2026, 11, 1), date(2026, 11, 2), [_count(1, "2026-11-01", 0, 12)], minutes=9)
+    waiting = run_once().source("melbourne_pedestrian")
+    assert waiting.ingest.blocked_tables == ["melbourne_pedestrian__hourly_counts"]
+
+
+def test_rows_outside_the_window_are_refused(pedestrian: Settings) -> None:
+    key = _counts_file(date(2026, 11, 1), date(2026, 11, 2), [_count(1, "2026-11-02", 0, 1)])
+    run_once()
+    error = _errors()[key]
+    assert "column sensing_date: sensing_date 2026-11-02 to 2026-11-02 is outside" in error
+    assert _counts() == []
+
+
+def test_a_header_that_is_not_the_datasets_is_refused(pedestrian: Settings) -> None:
+    key = naming.counts_key(date(2026, 11, 1), date(2026, 11, 2), FETCHED)
+    _land(key, [COUNT_HEADER.replace("hourday", "hour"), _count(1, "2026-11-01", 0, 1)])
+    run_once()
+    assert "line 1: header is not pedestrian-counting-system-monthly-counts-per-hour's: " \
+        "missing: hourday; not in the dataset: hour" in _errors()[key]  # fmt: skip
+
+
+def test_a_byte_order_mark_and_crlf_records_load(pedestrian: Settings) -> None:
+    key = naming.counts_key(date(2026, 11, 1), date(2026, 11, 2), FETCHED)
+    lines = ["\ufeff" + COUNT_HEADER, _count(1, "2026-11-01", 0, 4), _count(1, "2026-11-01", 1, 6)]
+    get_zone("incoming").put(key, io.BytesIO(gzip.compress(("\r\n".join(lines) + "\r\n").encode())))
+    summary = run_once().source("melbourne_pedestrian")
+    assert summary.ingest.archived == 1, summary.ingest.errors
+    assert _counts() == [(1, "2026-11-01", 0, 4), (1, "2026-11-01", 1, 6)]

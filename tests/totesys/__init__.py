@@ -1,0 +1,1 @@
+"""The totesys source: seed, simulate, extraction and loading."""

@@ -1,0 +1,12 @@
+-- Staff with their department's name and location (latest values). A staff member whose
+-- department has no row keeps the row, with NULL department columns (a test fails on it).
+select
+    s.staff_id,
+    s.first_name,
+    s.last_name,
+    d.department_name,
+    d.location,
+    s.email_address
+from {{ source('totesys', 'staff') }} as s
+left join {{ source('totesys', 'department') }} as d
+    on d.department_id = s.department_id
