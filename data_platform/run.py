@@ -17,11 +17,12 @@ log = logging.getLogger(__name__)
 def all_sources() -> list[Source]:
     """Every source the platform runs, in run order."""
     from data_platform.batch.cubic_dmap.source import DMAP
+    from data_platform.batch.cubic_kafka.source import KAFKA
     from data_platform.batch.cubic_qlik.source import QLIK
     from data_platform.batch.melbourne_pedestrian.source import PEDESTRIAN
     from data_platform.batch.totesys.source import TOTESYS
 
-    return [QLIK, DMAP, PEDESTRIAN, TOTESYS]
+    return [QLIK, DMAP, KAFKA, PEDESTRIAN, TOTESYS]
 
 
 @dataclass

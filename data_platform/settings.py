@@ -81,6 +81,28 @@ class Settings(BaseSettings):
     # Unset: a database `totesys` on the platform's own server (embedded or DATABASE_URL's).
     totesys_database_url: str | None = None
 
+    # Kafka tap events (data_platform/batch/cubic_kafka/): the brokers, host:port comma list
+    # (unset: `kafka consume` refuses to start), and the consumer group that owns offsets.
+    kafka_bootstrap_servers: str | None = None
+    kafka_group_id: str = "data-platform"
+    # The group protocol: `classic` (every Kafka), or `consumer` (KIP-848, Kafka 4.0+: no
+    # stop-the-world rebalances; librdkafka's mock cluster needs it to see a member leave).
+    kafka_group_protocol: Literal["classic", "consumer"] = "classic"
+    # PLAINTEXT locally; Amazon MSK: SASL_SSL with SCRAM-SHA-512 (or SSL for mTLS/TLS).
+    kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_SSL", "SASL_PLAINTEXT"] = "PLAINTEXT"
+    kafka_sasl_mechanism: str | None = None
+    kafka_sasl_username: str | None = None
+    kafka_sasl_password: SecretStr | None = None
+    # A CA bundle (PEM) that verifies the brokers; unset: the system's CAs.
+    kafka_ssl_ca_location: Path | None = None
+    # Where batches land in the incoming zone:
+    # <prefix><topic>/partition=<p>/offsets=<first>-<last>.jsonl.gz.
+    kafka_prefix: str = "cubic/kafka/"
+    # A partition's open batch is flushed at this many records, or when its first record
+    # has waited this many seconds, whichever comes first.
+    kafka_max_records: int = Field(default=10000, gt=0)
+    kafka_max_seconds: float = Field(default=3600, gt=0)
+
     log_level: str = "INFO"
     log_format: Literal["text", "json"] = "text"
 

@@ -28,6 +28,7 @@ TEMPLATE_DB = f"dp_test_template_{os.getpid()}"
 _ENV_PREFIXES = (
     "ALERT_",
     "DATABASE_",
+    "KAFKA_",
     "OPEN_DATA_",
     "TOTESYS_",
     "S3_",

@@ -32,12 +32,16 @@ def test_the_demo_runs_both_sources_and_again_changes_nothing(platform: Settings
         ("agg_daily_fareprod_20220517", 5, 44705),
     ]
     # 4 Qlik files, 3 DMAP files (one a re-issue); 2 pedestrian files per demo (a re-fetch
-    # of the same window replaces its rows); 11 totesys extracts, the first demo's only.
-    assert statuses == [("archived", 22)]
+    # of the same window replaces its rows); 11 totesys extracts and 3 Kafka batch files
+    # (one per partition), the first demo's only.
+    assert statuses == [("archived", 25)]
     with get_engine().connect() as conn:
         counts = conn.scalar(text("SELECT count(*) FROM pedestrian.hourly_counts"))
         top10 = conn.scalar(text("SELECT count(*) FROM analytics.pedestrian_top10_monthly"))
     assert counts == len(sample.hourly_counts()) and top10 == 20  # two months
+    with get_engine().connect() as conn:
+        taps = conn.scalar(text("SELECT count(*) FROM cubic_kafka.taps"))
+    assert taps == 594  # 600 produced, 6 malformed ones in the dead-letter files
     assert mark.isoformat() == "2022-05-18T13:39:43.546303"
     assert "   fetched 1 feed(s): 2 dataset(s) landed, 0 feed(s) failed" in lines[:first]
     assert "   fetched 1 feed(s): 1 dataset(s) landed (1 re-issued), 0 feed(s) failed" in lines

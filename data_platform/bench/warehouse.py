@@ -49,7 +49,10 @@ def warehouse_bench(home: str, orders: int) -> dict[str, float]:
     from data_platform.db import migrations
     from data_platform.db.engine import get_engine
 
-    migrations.upgrade()
+    with get_engine().connect() as conn:
+        migrated = conn.scalar(text("SELECT to_regclass('public.extract_marks') IS NOT NULL"))
+    if not migrated:  # a home of its own (the test); under `make bench`, migrated already
+        migrations.upgrade()
     figures: dict[str, float] = {}
     started = time.perf_counter()
     seed(orders=orders, reset=True)

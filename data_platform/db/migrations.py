@@ -26,7 +26,7 @@ CORE_VERSIONS_DIR = PACKAGE_DB_DIR / "versions"
 # A checkout holds alembic.ini beside the package; an installed copy does not.
 CHECKOUT_ROOT = PACKAGE_DB_DIR.parent.parent
 # Sources whose tables are onboarded by revisions, each in its own version location.
-SOURCES = ("cubic_qlik", "cubic_dmap", "melbourne_pedestrian", "totesys")
+SOURCES = ("cubic_qlik", "cubic_dmap", "melbourne_pedestrian", "totesys", "cubic_kafka")
 VERSION_TABLE = "alembic_version"
 
 

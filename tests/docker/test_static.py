@@ -47,7 +47,7 @@ GLUESPARKSUBMIT = REPO / "docker" / "gluesparksubmit"
 CREATE_BUCKETS = REPO / "docker" / "create-buckets.sh"
 
 # The containers that run data_platform code: all they are given must be read by it.
-APP_SERVICES = ("main__local", "glue__local")
+APP_SERVICES = ("main__local", "glue__local", "consume__local")
 # Where compose mounts the repository; gluesparksubmit puts it on PYTHONPATH.
 REPO_MOUNT = "/data_platform"
 
@@ -459,9 +459,7 @@ def test_build_contexts_dockerfiles_and_copied_files_exist(
 ) -> None:
     built = {name: s["build"] for name, s in services.items() if "build" in s}
     assert set(built) == set(APP_SERVICES)
-    assert sorted(REPO / b["context"] / b["dockerfile"] for b in built.values()) == sorted(
-        DOCKERFILES
-    )
+    assert {REPO / b["context"] / b["dockerfile"] for b in built.values()} == set(DOCKERFILES)
     for build in built.values():
         context = (REPO / build["context"]).resolve()
         for keyword, arguments in _dockerfile(context / build["dockerfile"]):
@@ -527,6 +525,7 @@ def test_readme_runs_programs_installed_in_their_service(
         },
         "glue__local": {Path(dest).name for dest in glue_copies if "/bin/" in dest},
     }
+    installed["consume__local"] = installed["main__local"]  # the same image
     assert {service for service, _, _ in readme_runs} == set(APP_SERVICES)
     for service, program, _ in readme_runs:
         assert program in installed[service], f"{program} is not installed in {service}"
@@ -842,3 +841,19 @@ def test_create_buckets_fails_when_a_zone_has_no_bucket(
     assert result.returncode != 0
     assert "S3_BUCKET_ERROR" in result.stderr
     assert [call for call in _calls(record) if call[0] == "mb"] == []
+
+
+def test_kafka_broker_is_kraft_and_the_consumer_waits_for_it(
+    services: dict[str, dict[str, Any]],
+) -> None:
+    broker = services["kafka__local"]
+    image, _, tag = broker["image"].partition(":")
+    assert image == "apache/kafka" and tag and tag != "latest"
+    env = broker["environment"]
+    assert env["KAFKA_PROCESS_ROLES"] == "broker,controller"  # KRaft: no ZooKeeper
+    assert not any("ZOOKEEPER" in name for name in env)
+    assert "kafka-local" in broker["networks"]["default"]["aliases"]
+    consumer = services["consume__local"]
+    assert consumer["environment"]["KAFKA_BOOTSTRAP_SERVERS"] == "kafka-local:9092"
+    assert consumer["depends_on"]["kafka__local"]["condition"] == "service_healthy"
+    assert consumer["command"][:3] == ["data-platform", "kafka", "consume"]
