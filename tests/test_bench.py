@@ -59,3 +59,21 @@ def test_warehouse_bench_seeds_builds_and_times_the_updates(tmp_path: Path) -> N
         from data_platform.db.embedded import stop
 
         stop(tmp_path / "home")
+
+
+@pytest.mark.slow
+def test_kafka_bench_takes_taps_from_the_broker_to_the_table(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from data_platform.bench.kafka import kafka_bench, report_kafka
+    from data_platform.bench.qlik import in_fresh_process
+
+    try:
+        figures, rss = in_fresh_process(kafka_bench, str(tmp_path / "home"), 2000)
+        assert figures["rows"] == 2000 and figures["files"] >= 3  # three partitions
+        report_kafka(figures, rss)
+        assert "broker to table" in capsys.readouterr().out
+    finally:
+        from data_platform.db.embedded import stop
+
+        stop(tmp_path / "home")

@@ -27,6 +27,13 @@ def main() -> None:
 
         figures, _ = in_fresh_process(warehouse_bench, str(work / "home"), args.rows)
         report_warehouse(figures, args.rows)
+        from data_platform.bench.kafka import MOCK_RETAINS, kafka_bench, report_kafka
+
+        # Three partitions of the mock broker, each keeping MOCK_RETAINS records.
+        taps, rss = in_fresh_process(
+            kafka_bench, str(work / "home"), min(args.rows, 3 * MOCK_RETAINS)
+        )
+        report_kafka(taps, rss)
         report_parquet(work / "parquet_input", work / "parquet")
     finally:
         if args.work_dir is None:

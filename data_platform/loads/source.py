@@ -11,15 +11,16 @@ ADR: doc/adr/0007-one-worker-for-every-source.md.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, BinaryIO, Protocol
 
-from sqlalchemy import Connection
+from sqlalchemy import Connection, text
 
 from data_platform.db.models import ERROR_STATES, LoadStatus
-from data_platform.storage import ObjectInfo
+from data_platform.errors import LoadError, StorageError
+from data_platform.storage import ObjectChangedError, ObjectInfo
 
 if TYPE_CHECKING:
     from data_platform.loads.worker import TableWorker
@@ -109,6 +110,62 @@ class TableLoader:
 
     def not_applied(self, load: PendingLoad) -> None:
         """Called when `load` ends without being applied (errored or replaced)."""
+
+    # --- shared steps of apply() ------------------------------------------------------
+
+    def load_error(self, load: PendingLoad) -> Callable[..., LoadError]:
+        """The LoadError factory for `load`: (message, line=None, column=None), naming
+        the file, the table and the load."""
+
+        def error(message: str, line: int | None = None, column: str | None = None) -> LoadError:
+            return LoadError(
+                message,
+                key=load.key,
+                line=line,
+                column=column,
+                table=self.table.name,
+                load_id=load.id,
+            )
+
+        return error
+
+    def open_file(self, conn: Connection, load: PendingLoad) -> tuple[BinaryIO, Callable]:
+        """Start applying `load`: its id set for the rows' lineage default (SET LOCAL
+        data_platform.load_id), its file opened at the recorded version. Returns (the
+        body, a function that opens it again from its start, for error locations).
+        Raises ObjectChangedError when the version is gone, LoadError when the file is."""
+        conn.execute(
+            text("SELECT set_config('data_platform.load_id', :id, true)"), {"id": str(load.id)}
+        )
+        zone, key, expect = self.worker.source_file(load)
+        try:
+            body = zone.open(key, expect)
+        except ObjectChangedError:
+            raise
+        except StorageError as exc:
+            raise self.load_error(load)(f"file is gone from incoming: {exc}") from exc
+        return body, lambda: zone.open(key, expect)
+
+
+@dataclass(frozen=True)
+class FileSource:
+    """A `Source` whose data files travel alone: its name, its scan and its loader.
+    `transforms`: the dbt models read its tables (`data-platform run` rebuilds them
+    after new loads)."""
+
+    name: str
+    scan_files: Callable[[], object]
+    loader_class: type[TableLoader]
+    transforms: bool = False
+
+    def scan(self) -> object:
+        return self.scan_files()
+
+    def companions(self, key: str) -> list[str]:
+        return []
+
+    def loader(self, worker: TableWorker) -> TableLoader:
+        return self.loader_class(worker)
 
 
 class Source(Protocol):

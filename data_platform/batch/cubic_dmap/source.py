@@ -17,19 +17,16 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from psycopg2 import sql
-from sqlalchemy import Connection, text
+from sqlalchemy import Connection
 
 from data_platform.batch.cubic_dmap import naming
 from data_platform.db.engine import get_engine
-from data_platform.errors import LoadError, StorageError
 from data_platform.loads import dispositions
 from data_platform.loads.copy_csv import copy_csv
 from data_platform.loads.csv_files import CsvDialect, DataFileReader
 from data_platform.loads.scan import record_source_files, waiting_folders
-from data_platform.loads.source import PendingLoad, TableLoader
-from data_platform.loads.worker import TableWorker
+from data_platform.loads.source import FileSource, PendingLoad, TableLoader
 from data_platform.settings import get_settings
-from data_platform.storage import ObjectChangedError
 
 log = logging.getLogger(__name__)
 
@@ -73,22 +70,6 @@ def _type_of(root: str, key: str) -> str:
     return folder if naming.dataset_id_of(key, f"{root}{folder}/") else ""
 
 
-class DmapSource:
-    name = naming.SOURCE
-
-    def scan(self) -> DmapScanResult:
-        return scan_dmap()
-
-    def companions(self, key: str) -> list[str]:
-        return []
-
-    def loader(self, worker: TableWorker) -> DmapTableLoader:
-        return DmapTableLoader(worker)
-
-
-DMAP = DmapSource()
-
-
 class DmapTableLoader(TableLoader):
     def blocked(self, loads: Sequence[PendingLoad]) -> bool:
         return False  # datasets are independent; a failed one waits alone
@@ -103,25 +84,12 @@ class DmapTableLoader(TableLoader):
         dataset_id = naming.dataset_id_of(load.key, load.key.rsplit("/", 1)[0] + "/")
         assert dataset_id is not None
 
-        def error(message: str, line: int | None = None, column: str | None = None):
-            return LoadError(
-                message, key=load.key, line=line, column=column, table=table.name, load_id=load.id
-            )
-
-        conn.execute(
-            text("SELECT set_config('data_platform.load_id', :id, true)"), {"id": str(load.id)}
-        )
-        zone, key, expect = self.worker.source_file(load)
+        error = self.load_error(load)
         target = sql.Identifier(table.db_schema, table.db_table)
+        body, reopen = self.open_file(conn, load)
         cur = conn.connection.dbapi_connection.cursor()
         try:
             columns = _table_columns(cur, table.db_schema, table.db_table)
-            try:
-                body = zone.open(key, expect)
-            except ObjectChangedError:
-                raise
-            except StorageError as exc:
-                raise error(f"file is gone from incoming: {exc}") from exc
             with DataFileReader(body, load.key) as reader:
                 header = reader.header(DIALECT)
                 file_columns = [naming.column_name(field) for field in header]
@@ -144,7 +112,7 @@ class DmapTableLoader(TableLoader):
                     DIALECT,
                     file_columns=header,
                     error=error,
-                    reopen=lambda: zone.open(key, expect),
+                    reopen=reopen,
                 )
             deleted, _ = dispositions.replace_partition(
                 cur, target, stage, file_columns, {naming.DATASET_ID_COLUMN: dataset_id}
@@ -171,3 +139,6 @@ def _table_columns(cur, schema: str, table: str) -> list[str]:
     )
     keep = {naming.DATASET_ID_COLUMN, naming.LOAD_ID_COLUMN}
     return [name for (name,) in cur.fetchall() if name not in keep]
+
+
+DMAP = FileSource(naming.SOURCE, scan_dmap, DmapTableLoader)

@@ -27,17 +27,16 @@ from dataclasses import dataclass
 
 import psycopg2
 from psycopg2 import sql
-from sqlalchemy import Connection, text
+from sqlalchemy import Connection
 
 from data_platform.batch.cubic_kafka import schema
-from data_platform.errors import LoadError, StorageError
+from data_platform.errors import LoadError
 from data_platform.loads import dispositions
 from data_platform.loads.copy_csv import copy_csv
 from data_platform.loads.csv_files import CsvDialect
 from data_platform.loads.scan import record_source_files
-from data_platform.loads.source import PendingLoad, TableLoader
-from data_platform.loads.worker import TableWorker
-from data_platform.storage import ObjectChangedError, get_zone
+from data_platform.loads.source import FileSource, PendingLoad, TableLoader
+from data_platform.storage import get_zone
 
 log = logging.getLogger(__name__)
 
@@ -71,22 +70,6 @@ def scan_kafka() -> KafkaScanResult:
         SOURCE, lambda prefix, key: bool(_FILE.match(key[len(prefix) :]))
     )
     return result
-
-
-class KafkaSource:
-    name = SOURCE
-
-    def scan(self) -> KafkaScanResult:
-        return scan_kafka()
-
-    def companions(self, key: str) -> list[str]:
-        return []
-
-    def loader(self, worker: TableWorker) -> KafkaTableLoader:
-        return KafkaTableLoader(worker)
-
-
-KAFKA = KafkaSource()
 
 
 class _Rows:
@@ -159,25 +142,11 @@ class KafkaTableLoader(TableLoader):
 
     def apply(self, conn: Connection, load: PendingLoad) -> int:
         table = self.table
-
-        def error(message: str, line: int | None = None, column: str | None = None):
-            return LoadError(
-                message, key=load.key, line=line, column=column, table=table.name, load_id=load.id
-            )
-
-        conn.execute(
-            text("SELECT set_config('data_platform.load_id', :id, true)"), {"id": str(load.id)}
-        )
-        zone, key, expect = self.worker.source_file(load)
+        error = self.load_error(load)
         target = sql.Identifier(table.db_schema, table.db_table)
+        body, _ = self.open_file(conn, load)
         cur = conn.connection.dbapi_connection.cursor()
         try:
-            try:
-                body = zone.open(key, expect)
-            except ObjectChangedError:
-                raise
-            except StorageError as exc:
-                raise error(f"file is gone from incoming: {exc}") from exc
             with (
                 gzip.GzipFile(fileobj=body) as lines,
                 tempfile.TemporaryFile() as spool,
@@ -220,3 +189,6 @@ class KafkaTableLoader(TableLoader):
             extra=extra,
         )
         return rows.good
+
+
+KAFKA = FileSource(SOURCE, scan_kafka, KafkaTableLoader)

@@ -20,18 +20,15 @@ from dataclasses import dataclass
 
 import psycopg2
 from psycopg2 import sql
-from sqlalchemy import Connection, text
+from sqlalchemy import Connection
 
 from data_platform.batch.melbourne_pedestrian import naming
 from data_platform.db.models import ERROR_STATES
-from data_platform.errors import LoadError, StorageError
 from data_platform.loads import dispositions
 from data_platform.loads.copy_csv import copy_csv
 from data_platform.loads.csv_files import CsvDialect, DataFileReader
 from data_platform.loads.scan import record_source_files
-from data_platform.loads.source import PendingLoad, TableLoader
-from data_platform.loads.worker import TableWorker
-from data_platform.storage import ObjectChangedError
+from data_platform.loads.source import FileSource, PendingLoad, TableLoader
 
 log = logging.getLogger(__name__)
 
@@ -66,23 +63,6 @@ def scan_pedestrian() -> PedestrianScanResult:
     return result
 
 
-class PedestrianSource:
-    name = naming.SOURCE
-    transforms = True  # the dbt models read its tables: `data-platform run` rebuilds them
-
-    def scan(self) -> PedestrianScanResult:
-        return scan_pedestrian()
-
-    def companions(self, key: str) -> list[str]:
-        return []
-
-    def loader(self, worker: TableWorker) -> PedestrianTableLoader:
-        return PedestrianTableLoader(worker)
-
-
-PEDESTRIAN = PedestrianSource()
-
-
 def fetched_stamp(key: str) -> str:
     """The `fetched=<UTC stamp>` of a key: its files sort by it into fetch order."""
     return key.rsplit("fetched=", 1)[-1]
@@ -100,25 +80,12 @@ class PedestrianTableLoader(TableLoader):
         dataset = _BY_TABLE[table.name]
         window = naming.window_of(load.key)
 
-        def error(message: str, line: int | None = None, column: str | None = None):
-            return LoadError(
-                message, key=load.key, line=line, column=column, table=table.name, load_id=load.id
-            )
-
-        conn.execute(
-            text("SELECT set_config('data_platform.load_id', :id, true)"), {"id": str(load.id)}
-        )
-        zone, key, expect = self.worker.source_file(load)
+        error = self.load_error(load)
         target = sql.Identifier(table.db_schema, table.db_table)
         expected = naming.COLUMNS[dataset.name]
+        body, reopen = self.open_file(conn, load)
         cur = conn.connection.dbapi_connection.cursor()
         try:
-            try:
-                body = zone.open(key, expect)
-            except ObjectChangedError:
-                raise
-            except StorageError as exc:
-                raise error(f"file is gone from incoming: {exc}") from exc
             with DataFileReader(body, load.key) as reader:
                 header = reader.header(DIALECT)
                 if header and header[0].startswith("\ufeff"):
@@ -140,7 +107,7 @@ class PedestrianTableLoader(TableLoader):
                     DIALECT,
                     file_columns=header,
                     error=error,
-                    reopen=lambda: zone.open(key, expect),
+                    reopen=reopen,
                 )
             if window is None:
                 deleted, _ = dispositions.replace_all(cur, target, stage, header)
@@ -167,3 +134,7 @@ class PedestrianTableLoader(TableLoader):
             extra={**self.worker.extra, "load_id": load.id},
         )
         return rows
+
+
+# The dbt models read its tables: `data-platform run` rebuilds them after new loads.
+PEDESTRIAN = FileSource(naming.SOURCE, scan_pedestrian, PedestrianTableLoader, transforms=True)

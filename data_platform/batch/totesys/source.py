@@ -24,15 +24,13 @@ from data_platform.batch.totesys import tables as T
 from data_platform.batch.totesys.extract import PREFIX, ExtractResult
 from data_platform.db.engine import get_engine
 from data_platform.db.models import ERROR_STATES
-from data_platform.errors import LoadError, StorageError
+from data_platform.errors import LoadError
 from data_platform.loads import dispositions
 from data_platform.loads.copy_csv import copy_csv
 from data_platform.loads.parquet_files import DIALECT, ParquetCsvReader
 from data_platform.loads.scan import record_source_files
-from data_platform.loads.source import PendingLoad, TableLoader
-from data_platform.loads.worker import TableWorker
+from data_platform.loads.source import FileSource, PendingLoad, TableLoader
 from data_platform.settings import get_settings
-from data_platform.storage import ObjectChangedError
 
 log = logging.getLogger(__name__)
 SUFFIX = ".parquet"
@@ -82,23 +80,6 @@ def scan_totesys(*, extract: bool | None = None) -> TotesysScanResult:
     return result
 
 
-class TotesysSource:
-    name = T.SOURCE
-    transforms = True  # the warehouse models read its tables
-
-    def scan(self) -> TotesysScanResult:
-        return scan_totesys()
-
-    def companions(self, key: str) -> list[str]:
-        return []
-
-    def loader(self, worker: TableWorker) -> TotesysTableLoader:
-        return TotesysTableLoader(worker)
-
-
-TOTESYS = TotesysSource()
-
-
 class TotesysTableLoader(TableLoader):
     def blocked(self, loads: Sequence[PendingLoad]) -> bool:
         return self.worker.has_load_in(ERROR_STATES)
@@ -109,30 +90,12 @@ class TotesysTableLoader(TableLoader):
     def apply(self, conn: Connection, load: PendingLoad) -> int:
         table = T.BY_NAME[self.table.db_table]
 
-        def error(message: str, line: int | None = None, column: str | None = None):
-            return LoadError(
-                message,
-                key=load.key,
-                line=line,
-                column=column,
-                table=self.table.name,
-                load_id=load.id,
-            )
-
-        conn.execute(
-            text("SELECT set_config('data_platform.load_id', :id, true)"), {"id": str(load.id)}
-        )
-        zone, key, expect = self.worker.source_file(load)
+        error = self.load_error(load)
         current = sql.Identifier(T.DB_SCHEMA, table.name)
         history = sql.Identifier(T.HISTORY_SCHEMA, table.name)
+        body, _ = self.open_file(conn, load)
         cur = conn.connection.dbapi_connection.cursor()
         try:
-            try:
-                body = zone.open(key, expect)
-            except ObjectChangedError:
-                raise
-            except StorageError as exc:
-                raise error(f"file is gone from incoming: {exc}") from exc
             try:
                 reader = ParquetCsvReader(body, load.key)
             except LoadError as exc:
@@ -173,5 +136,8 @@ class TotesysTableLoader(TableLoader):
         )
         return rows
 
+
+# The warehouse models read its tables: `data-platform run` rebuilds them after new loads.
+TOTESYS = FileSource(T.SOURCE, scan_totesys, TotesysTableLoader, transforms=True)
 
 __all__ = ["PREFIX", "TOTESYS", "scan_totesys"]

@@ -2,16 +2,6 @@
     fact_sales_order: payment_record_id is the md5 of `<payment_id>|<last_updated>` as a
     uuid, stable across rebuilds; a payment_date text that is no calendar date becomes
     NULL. The bank account numbers are left out of the warehouse. -#}
-{%- set text_date -%}
-case
-    when COL !~ '^[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])$'
-        or left(COL, 4) = '0000' then null
-    when substr(COL, 9, 2)::int > extract(
-        day from date_trunc('month', (left(COL, 7) || '-01')::date) + interval '1 month - 1 day'
-    ) then null
-    else COL::date
-end
-{%- endset -%}
 select
     md5(payment_id || '|' || to_char(last_updated, 'YYYY-MM-DD HH24:MI:SS.MS'))::uuid
         as payment_record_id,
@@ -26,6 +16,6 @@ select
     payment_amount,
     currency_id,
     paid,
-    {{ text_date | replace('COL', 'payment_date') }} as payment_date,
+    {{ text_to_date('payment_date') }} as payment_date,
     row_number() over (partition by payment_id order by last_updated desc) = 1 as is_current
 from {{ source('totesys_history', 'payment') }}

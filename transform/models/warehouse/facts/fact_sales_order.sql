@@ -7,16 +7,6 @@
     The agreed dates are text YYYY-MM-DD in totesys: a text that is no calendar date
     (2024-02-30, 01/03/2024) becomes NULL, and a not_null test fails on it, rather than an
     error that would stop the whole build. -#}
-{%- set text_date -%}
-case
-    when COL !~ '^[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])$'
-        or left(COL, 4) = '0000' then null
-    when substr(COL, 9, 2)::int > extract(
-        day from date_trunc('month', (left(COL, 7) || '-01')::date) + interval '1 month - 1 day'
-    ) then null
-    else COL::date
-end
-{%- endset -%}
 select
     md5(sales_order_id || '|' || to_char(last_updated, 'YYYY-MM-DD HH24:MI:SS.MS'))::uuid
         as sales_record_id,
@@ -31,8 +21,8 @@ select
     unit_price,
     currency_id,
     design_id,
-    {{ text_date | replace('COL', 'agreed_payment_date') }} as agreed_payment_date,
-    {{ text_date | replace('COL', 'agreed_delivery_date') }} as agreed_delivery_date,
+    {{ text_to_date('agreed_payment_date') }} as agreed_payment_date,
+    {{ text_to_date('agreed_delivery_date') }} as agreed_delivery_date,
     agreed_delivery_location_id,
     row_number() over (partition by sales_order_id order by last_updated desc) = 1
         as is_current
