@@ -114,6 +114,11 @@ def fetch_pedestrian_demo():
     from data_platform.batch.melbourne_pedestrian.demo_api import demo_api
     from data_platform.batch.melbourne_pedestrian.fetch import fetch_pedestrian
 
+    with get_engine().connect() as conn:
+        if conn.scalar(text("SELECT EXISTS (SELECT FROM pedestrian.fetch_marks)")):
+            # Fetching the same window again would replace its rows with the same rows:
+            # nothing to show, and a re-run of the demo lands nothing twice.
+            return "the sample counts were fetched by an earlier demo"
     with demo_api() as base_url:
         settings = get_settings().model_copy(update={"open_data_base_url": base_url})
         return fetch_pedestrian(since=sample.FIRST_DAY, until=sample.END_DAY, settings=settings)
@@ -221,7 +226,8 @@ def run_demo(sample_dir: Path | None = None, echo: Callable[[str], None] = print
     echo("   " + fetch_demo_round(1).render().replace("\n", "\n   "))
 
     echo("== 3b. fetch pedestrian counts from a local server playing the city's open-data API")
-    echo("   " + fetch_pedestrian_demo().render().replace("\n", "\n   "))
+    fetched = fetch_pedestrian_demo()
+    echo("   " + (fetched if isinstance(fetched, str) else fetched.render()).replace("\n", "\n   "))
 
     echo("== 3c. seed the totesys sales database and extract it (totesys seed, extract)")
     from data_platform.batch.totesys.extract import extract

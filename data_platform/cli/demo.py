@@ -18,8 +18,10 @@ import click
     "-v", "--verbose", is_flag=True, help="Also print the platform's INFO logs between the steps."
 )
 def demo(sample_dir: Path | None, verbose: bool) -> None:
-    """Migrate, land the sample Qlik files, fetch the sample DMAP feed from a local API,
-    ingest both and print the result.
+    """Migrate; land the sample Qlik files; fetch the sample DMAP feed and the sample
+    pedestrian counts from local servers playing their APIs; seed and extract the
+    totesys sales database; produce sample taps into a local Kafka broker and consume
+    them; ingest everything, build the dbt models and print the results.
 
     Safe to run again: nothing is landed or applied twice. Only warnings are logged
     between the numbered steps, unless -v.

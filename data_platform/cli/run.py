@@ -30,7 +30,7 @@ log = logging.getLogger(__name__)
 @json_option
 def run(watch: float | None, no_transform: bool, as_json: bool) -> None:
     """Scan the incoming zone and ingest every ready load, for all sources; when loads
-    of a source the dbt models read (pedestrian) were archived, build the models and
+    of a source the dbt models read (pedestrian, totesys) were archived, build the models and
     run their data tests (`data-platform transform`).
 
     \b

@@ -22,7 +22,9 @@ def transform(select: tuple[str, ...]) -> None:
     \b
     Runs on the platform's database (DATABASE_URL, else the embedded server); dbt's
     target/ and logs/ go under DATA_PLATFORM_HOME/dbt. Prints every model and test
-    with its status; exits 1 when a model failed or a data test found failing rows.
+    with its status; exits 1 when a model failed or a data test found failing rows (a test
+    of severity warn, e.g. counts of sensors without a location row, only warns); exits 2
+    when --select matches nothing.
 
     \b
     Examples:
@@ -33,6 +35,10 @@ def transform(select: tuple[str, ...]) -> None:
     from data_platform.transform import run_transform
 
     result = run_transform(list(select) or None)
+    if select and not result.nodes:
+        raise click.BadParameter(
+            f"{' '.join(select)} matches no model or test of transform/", param_hint="--select"
+        )
     alert_transform(result)
     click.echo(result.render())
     if not result.ok:

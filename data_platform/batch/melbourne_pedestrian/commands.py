@@ -28,7 +28,8 @@ def group() -> None:
     "--since",
     type=click.DateTime(["%Y-%m-%d"]),
     callback=_day,
-    help="First sensing_date to fetch (default: where the last fetch stopped).",
+    help="First sensing_date to fetch (default: where the last fetch stopped; the first "
+    "fetch: 60 days ago).",
 )
 @click.option(
     "--until",
@@ -56,6 +57,8 @@ def fetch_command(
     """
     from data_platform.batch.melbourne_pedestrian.fetch import fetch_pedestrian
 
+    if since is not None and until is not None and since >= until:
+        raise click.BadParameter(f"{until} is not after --since {since}", param_hint="--until")
     result = fetch_pedestrian(since=since, until=until)
     click.echo(json.dumps(result.to_dict()) if as_json else result.render())
     alert_fetch("melbourne_pedestrian", result.failed, result.render())

@@ -34,7 +34,7 @@ from sqlalchemy import text
 
 from data_platform.batch.totesys import tables as T
 from data_platform.db.engine import get_engine
-from data_platform.errors import DataPlatformError
+from data_platform.errors import DatabaseError, DataPlatformError
 from data_platform.storage import get_zone
 
 log = logging.getLogger(__name__)
@@ -121,7 +121,8 @@ def extract(
     try:
         source = psycopg2.connect(source_url, options="-c default_transaction_read_only=on")
     except psycopg2.Error as exc:
-        raise ExtractError(f"totesys source unreachable: {_first_line(exc)}") from exc
+        # The source database, not the data: exit 3 like any database that is down.
+        raise DatabaseError(f"totesys source unreachable: {_first_line(exc)}") from exc
     try:
         for table in chosen:
             one = TableExtract(table.name)
