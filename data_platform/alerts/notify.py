@@ -5,6 +5,7 @@ alerts again."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from datetime import UTC, datetime
 
 import sqlalchemy as sa
@@ -109,22 +110,32 @@ def notify(
 
 
 def resolve(
-    fingerprint: str, *, settings: Settings | None = None, engine: Engine | None = None
+    fingerprint: str | Sequence[str],
+    *,
+    settings: Settings | None = None,
+    engine: Engine | None = None,
 ) -> int:
     """The failure named `fingerprint` has cleared: forget it, and every fingerprint below
     it (`<fingerprint>:...`), so that a recurrence alerts again. `resolve("load:42")`
     clears load 42 (not load 420); `resolve("transform:pedestrian")` clears every failed
-    test of that project. Returns how many alerts were cleared."""
+    test of that project. Several fingerprints clear in one statement. Returns how many
+    alerts were cleared."""
+    names = [fingerprint] if isinstance(fingerprint, str) else list(fingerprint)
+    if not names:
+        return 0
     known = secrets(settings or get_settings())
-    fp = _one_line(scrub(fingerprint, known))
+    fps = [_one_line(scrub(name, known)) for name in names]
     column = _events.c.fingerprint
     statement = sa.delete(_events).where(
-        sa.or_(column == fp, column.startswith(fp + ":", autoescape=True))
+        sa.or_(
+            column.in_(fps),
+            *(column.startswith(fp + ":", autoescape=True) for fp in fps),
+        )
     )
     with (engine or get_engine()).begin() as conn:
         cleared = conn.execute(statement).rowcount
     if cleared:
-        log.info("alert resolved: %d cleared", cleared, extra={"alert": fp})
+        log.info("alert resolved: %d cleared", cleared, extra={"alert": ", ".join(fps)})
     return cleared
 
 

@@ -11,6 +11,7 @@ import gzip
 import io
 import logging
 import zlib
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import BinaryIO
 
@@ -124,6 +125,30 @@ class DataFileReader:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+class ChunkStream:
+    """`read(n)` over an iterator of byte chunks, for COPY: a source that renders its
+    rows as CSV (Parquet, Kafka batch files) yields blocks, COPY pulls them. `failure`
+    holds the LoadError of a read that broke (COPY reports only "error in .read()")."""
+
+    def __init__(self, chunks: Iterator[bytes]) -> None:
+        self._chunks = chunks
+        self._pending = bytearray()
+        self.failure: LoadError | None = None
+
+    def read(self, size: int = -1) -> bytes:
+        while size < 0 or len(self._pending) < size:
+            chunk = next(self._chunks, None)
+            if chunk is None:
+                break
+            self._pending += chunk
+        if size < 0 or size >= len(self._pending):
+            data, self._pending = bytes(self._pending), bytearray()
+        else:
+            data = bytes(self._pending[:size])
+            del self._pending[:size]
+        return data
 
 
 @dataclass(frozen=True)

@@ -19,20 +19,19 @@ import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 
 from data_platform.errors import LoadError
-from data_platform.loads.csv_files import CsvDialect
+from data_platform.loads.csv_files import ChunkStream, CsvDialect
 
 DIALECT = CsvDialect()  # what pyarrow's CSV writer produces
 _SPOOL = 8 << 20
 _BATCH_ROWS = 50_000
 
 
-class ParquetCsvReader:
+class ParquetCsvReader(ChunkStream):
     """`read(n)` of a Parquet file's rows as CSV, for `copy_csv`. `columns` are the
     file's column names, in order. Raises LoadError when the file is not Parquet."""
 
     def __init__(self, source: BinaryIO, key: str) -> None:
         self.key = key
-        self.failure: LoadError | None = None
         self._spool = tempfile.SpooledTemporaryFile(max_size=_SPOOL)  # noqa: SIM115
         with source:
             shutil.copyfileobj(source, self._spool, 1 << 20)
@@ -44,8 +43,7 @@ class ParquetCsvReader:
             raise LoadError(f"not a Parquet file: {exc}", key=key) from exc
         self.columns: list[str] = self._file.schema_arrow.names
         self.rows = self._file.metadata.num_rows
-        self._chunks = self._csv_chunks()
-        self._buffer = b""
+        super().__init__(self._csv_chunks())
 
     def _csv_chunks(self) -> Iterator[bytes]:
         options = pa_csv.WriteOptions(include_header=False)
@@ -53,18 +51,6 @@ class ParquetCsvReader:
             out = io.BytesIO()
             pa_csv.write_csv(pa.Table.from_batches([batch]), out, write_options=options)
             yield out.getvalue()
-
-    def read(self, size: int = -1) -> bytes:
-        while size < 0 or len(self._buffer) < size:
-            chunk = next(self._chunks, None)
-            if chunk is None:
-                break
-            self._buffer += chunk
-        if size < 0:
-            data, self._buffer = self._buffer, b""
-        else:
-            data, self._buffer = self._buffer[:size], self._buffer[size:]
-        return data
 
     def close(self) -> None:
         self._spool.close()

@@ -33,7 +33,7 @@ from data_platform.batch.cubic_kafka import schema
 from data_platform.errors import LoadError
 from data_platform.loads import dispositions
 from data_platform.loads.copy_csv import copy_csv
-from data_platform.loads.csv_files import CsvDialect
+from data_platform.loads.csv_files import ChunkStream, CsvDialect
 from data_platform.loads.scan import record_source_files
 from data_platform.loads.source import FileSource, PendingLoad, TableLoader
 from data_platform.storage import get_zone
@@ -72,65 +72,47 @@ def scan_kafka() -> KafkaScanResult:
     return result
 
 
-class _Rows:
+class _Rows(ChunkStream):
     """`read(n)` of a batch file's good records as CSV rows of schema.COLUMNS, for COPY;
     the bad ones are written to `dead` (gzip JSON lines) as they are met."""
 
     def __init__(self, lines: Iterator[bytes], dead: gzip.GzipFile) -> None:
         self._lines = lines
         self._dead = dead
-        self._buffer = io.StringIO()
-        self._writer = csv.writer(self._buffer, lineterminator="\n")
-        self._pending = b""
-        self.failure: LoadError | None = None
         self.good = 0
         self.bad = 0
         self.line = 0
+        super().__init__(self._csv_blocks())
 
-    def read(self, size: int = -1) -> bytes:
-        while size < 0 or len(self._pending) < size:
-            if not self._fill():
-                break
-        if size < 0:
-            data, self._pending = self._pending, b""
-        else:
-            data, self._pending = self._pending[:size], self._pending[size:]
-        return data
-
-    def _fill(self) -> bool:
-        """Convert records until about a block of CSV is ready; False at the end."""
+    def _csv_blocks(self) -> Iterator[bytes]:
+        """About a block of CSV at a time; a broken gzip stream is kept as `failure`."""
+        buffer = io.StringIO()
+        writer = csv.writer(buffer, lineterminator="\n")
         try:
-            return self._convert()
+            for line in self._lines:
+                self.line += 1
+                if not line.strip():
+                    continue
+                try:
+                    row = schema.to_row(schema.parse_envelope(line))
+                except schema.BadRecord as exc:
+                    self.bad += 1
+                    record = line.decode("utf-8", "replace").rstrip("\n")
+                    entry = {"line": self.line, "reason": str(exc), "record": record}
+                    self._dead.write((json.dumps(entry, ensure_ascii=False) + "\n").encode())
+                    continue
+                self.good += 1
+                writer.writerow(["" if v is None else v for v in row])
+                if buffer.tell() >= _BLOCK:
+                    yield buffer.getvalue().encode()
+                    buffer.seek(0)
+                    buffer.truncate()
         except (OSError, EOFError, zlib.error) as exc:
             # COPY only says "error in .read() call": keep the reason for copy_csv.
             self.failure = LoadError(f"corrupt gzip data after line {self.line}: {exc}")
             raise
-
-    def _convert(self) -> bool:
-        for line in self._lines:
-            self.line += 1
-            if not line.strip():
-                continue
-            try:
-                envelope = schema.parse_envelope(line)
-                row = schema.to_row(envelope)
-            except schema.BadRecord as exc:
-                self.bad += 1
-                record = line.decode("utf-8", "replace").rstrip("\n")
-                entry = {"line": self.line, "reason": str(exc), "record": record}
-                self._dead.write((json.dumps(entry, ensure_ascii=False) + "\n").encode())
-                continue
-            self.good += 1
-            self._writer.writerow(["" if v is None else v for v in row])
-            if self._buffer.tell() >= _BLOCK:
-                break
-        else:
-            if not self._buffer.tell():
-                return False
-        self._pending += self._buffer.getvalue().encode()
-        self._buffer.seek(0)
-        self._buffer.truncate()
-        return True
+        if buffer.tell():
+            yield buffer.getvalue().encode()
 
 
 class KafkaTableLoader(TableLoader):
