@@ -8,6 +8,7 @@ from datetime import date, datetime
 from sqlalchemy import (
     BigInteger,
     Boolean,
+    CheckConstraint,
     Date,
     DateTime,
     Enum,
@@ -346,4 +347,43 @@ class AlertEvent(Base):
     channels: Mapped[str] = mapped_column(Text, comment="Where it was sent, how it went.")
     sent_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), server_default=func.now(), comment="When it was sent."
+    )
+
+
+class SchemaChange(Base):
+    __tablename__ = "schema_changes"
+    __table_args__ = (
+        CheckConstraint("change IN ('added', 'widened', 'removed')", name="change"),
+        {
+            "comment": "Columns of source tables changed by evolution revisions (reviewed "
+            "schema changes), oldest first."
+        },
+    )
+
+    id: Mapped[int] = _id()
+    table_id: Mapped[int] = mapped_column(
+        ForeignKey("source_tables.id", ondelete="CASCADE"), index=True
+    )
+    revision: Mapped[str] = mapped_column(
+        Text,
+        comment="The Alembic revision that made the change (its downgrade removes the row).",
+    )
+    column_name: Mapped[str] = mapped_column(Text, comment="The table column.")
+    change: Mapped[str] = mapped_column(
+        Text,
+        comment="added, widened, or removed (at the source; the column stays, NULL in new rows).",
+    )
+    from_type: Mapped[str | None] = mapped_column(
+        Text, comment="The column's type before (format_type); NULL when added."
+    )
+    to_type: Mapped[str | None] = mapped_column(
+        Text, comment="The column's type after (format_type); NULL when removed."
+    )
+    table_version: Mapped[int | None] = mapped_column(
+        Integer,
+        comment="The source's table version that brought the change (Qlik .dfm "
+        "tableVersion); NULL when the source has none.",
+    )
+    applied_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now(), comment="When the revision was applied."
     )

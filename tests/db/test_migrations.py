@@ -29,6 +29,7 @@ METADATA_TABLES = {
     "dmap_feeds",
     "dmap_datasets",
     "deleted_keys",
+    "schema_changes",
     "load_events",
     "extract_marks",
     "alert_events",

@@ -46,6 +46,8 @@ class Dfm:
     columns: tuple[DfmColumn, ...]
     dialect: CsvDialect
     record_count: int | None = None
+    # dataInfo.tableVersion: goes up when the source table's DDL changes (None when absent).
+    table_version: int | None = None
 
     @property
     def is_change_file(self) -> bool:
@@ -100,6 +102,8 @@ def parse_dfm(raw: bytes | str, *, key: str = "<dfm>") -> Dfm:
         source_schema = str(data["sourceSchema"])
         source_table = str(data["sourceTable"])
         target_table = str(data.get("targetTable") or source_table)
+        version = data.get("tableVersion")
+        table_version = int(version) if version is not None else None
     except (KeyError, TypeError, ValueError) as exc:
         raise LoadError(f"invalid .dfm: missing or bad field {exc}", key=key) from exc
     if not columns:
@@ -139,6 +143,7 @@ def parse_dfm(raw: bytes | str, *, key: str = "<dfm>") -> Dfm:
         columns=tuple(sorted(columns, key=lambda c: c.ordinal)),
         dialect=dialect,
         record_count=int(record_count) if record_count is not None else None,
+        table_version=table_version,
     )
 
 

@@ -74,7 +74,7 @@ FIRST_FETCH_DAYS = 60
 INT32_MAX = 2**31 - 1
 _LOCK = ("pedestrian_fetch", 1)
 
-# pedestrian.fetch_marks (migrations/melbourne_pedestrian/..._p001_...): one row per
+# pedestrian.fetch_marks (data_platform/db/versions/..._p001_...): one row per
 # incrementally fetched dataset, keyed by its portal id. Only the counts have one.
 _marks = Table(
     "fetch_marks",
