@@ -63,6 +63,11 @@ class PlatformStatus:
                     f"{table.rebuilt_at:%Y-%m-%d %H:%M:%S %Z}: a full-load part arrived after "
                     "its changes were applied"
                 )
+            if table.schema_change_loads:
+                lines.append(
+                    f"  waiting on a schema change ({table.schema_change_loads} load(s)): "
+                    f"{table.evolve_command or 'change the table by a reviewed revision'}"
+                )
             if table.latest_error:
                 lines.append(
                     f"  latest error (load {table.latest_error_load_id}): {table.latest_error}"

@@ -17,6 +17,8 @@ from data_platform.db.models import (
     TableSnapshot,
 )
 from data_platform.loads.moves import error_key
+from data_platform.loads.schema_changes import MARKER, evolve_command
+from data_platform.loads.tables import source_name
 
 
 @dataclass
@@ -32,6 +34,8 @@ class TableStatus:
     snapshot: datetime | None = None  # the current snapshot (its LOAD00000001's time)
     rebuilds: int = 0  # times the current snapshot was rebuilt (a late full-load part)
     rebuilt_at: datetime | None = None
+    schema_change_loads: int = 0  # loads errored by a schema change: the table waits
+    evolve_command: str | None = None  # what resolves it (with --apply)
 
     def to_dict(self) -> dict[str, object]:
         return {
@@ -46,6 +50,8 @@ class TableStatus:
             "snapshot": self.snapshot.isoformat() if self.snapshot else None,
             "snapshot_rebuilds": self.rebuilds,
             "snapshot_rebuilt_at": self.rebuilt_at.isoformat() if self.rebuilt_at else None,
+            "schema_change_loads": self.schema_change_loads,
+            "evolve_command": self.evolve_command,
         }
 
 
@@ -72,6 +78,16 @@ def table_statuses(session: Session) -> list[TableStatus]:
         tables[table_id].latest_error_load_id = load_id
         if status == LoadStatus.ERRORED:
             tables[table_id].latest_error_file = error_key(key, landed)
+    waiting = (
+        select(Load.table_id, func.count())
+        .where(Load.status == LoadStatus.ERRORED, Load.error.contains(MARKER, autoescape=True))
+        .group_by(Load.table_id)
+    )
+    for table_id, count in session.execute(waiting):
+        status = tables[table_id]
+        status.schema_change_loads = count
+        command = evolve_command(status.source, source_name(status.s3_prefix))
+        status.evolve_command = f"{command} --apply" if command else None
     snapshots = (
         select(
             TableSnapshot.table_id,

@@ -35,6 +35,7 @@ class TableRef:
     db_schema: str
     db_table: str
     sparse_updates: bool = True
+    is_raw: bool = False  # every column text (onboarded with --raw)
 
 
 @dataclass(frozen=True)

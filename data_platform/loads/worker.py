@@ -51,6 +51,7 @@ def ingest(source: Source, tables: list[str] | None = None) -> IngestResult:
                 SourceTable.db_schema,
                 SourceTable.db_table,
                 SourceTable.sparse_updates,
+                SourceTable.is_raw,
             )
             .where(SourceTable.source == source.name, SourceTable.is_active)
             .where(

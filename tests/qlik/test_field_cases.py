@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select, text
 
+from data_platform.batch.cubic_qlik.evolve import evolve_table
 from data_platform.batch.cubic_qlik.onboarding import onboard_table
 from data_platform.db.engine import get_engine
 from data_platform.db.models import Load, SourceTable, TableSnapshot
@@ -109,7 +110,7 @@ def test_03_datetime2_maximum_stays_in_year_9999(case: Case) -> None:
 
 
 @pytest.mark.parametrize("case", ["04-numeric-scale-drift"], indirect=True)
-def test_04_wider_numeric_scale_errors_and_the_table_waits(case: Case) -> None:
+def test_04_wider_numeric_scale_errors_the_table_waits_then_evolves(case: Case) -> None:
     case.land("000")
     case.onboard("FARES.FARE_TXN")
     run_once()
@@ -119,10 +120,18 @@ def test_04_wider_numeric_scale_errors_and_the_table_waits(case: Case) -> None:
     (_key, status, error) = case.loads()[-1]
     assert status == "errored"
     assert error.startswith(
-        "cubic/ods_qlik/FARES.FARE_TXN__ct/20240302-090000000.csv: column AMOUNT: type drift: "
-        "the .dfm declares NUMERIC(12,4), the table column is numeric(10,2) (scale 4 > the "
-        "table's 2: values would be rounded); nothing was loaded."
+        "cubic/ods_qlik/FARES.FARE_TXN__ct/20240302-090000000.csv: column AMOUNT: schema "
+        "change: FARES.FARE_TXN (table version 2) differs from table "
+        "cubic_ods_qlik.fares_fare_txn: AMOUNT is NUMERIC(12,4), which the table's "
+        "numeric(10,2) cannot hold (scale 4 > 2: values would be rounded): widen it to "
+        "numeric(12,4)"
     )
+    # The one reviewed command; the waiting load then applies by itself, unrounded.
+    result = evolve_table("FARES.FARE_TXN", apply=True, versions_dir=case.versions)
+    assert result.requeued
+    run_once()
+    assert case.rows("FARES.FARE_TXN") == [(1, Decimal("2.4125"))]
+    assert case.loads()[-1][1] == "archived"
 
 
 @pytest.mark.parametrize("case", ["05-late-load-part-after-cdc"], indirect=True)

@@ -247,8 +247,12 @@ def test_string_lengthened_errors_and_length_shrunk_loads(qlik: QlikWorld) -> No
     route.changes([(seq(2), "U", T, "MBTA", 1, "Red 2")], columns=longer, name="20240301-100000002")
     qlik.run()
     error = qlik.loads()[-1][2]
-    assert "column NAME: type drift: the .dfm declares STRING(80), the table column is " in error
-    assert "character varying(50) (length 80 > the table's 50)" in error
+    assert (
+        ": column NAME: schema change: FARES.ROUTE (table version 1) differs from table "
+        "cubic_ods_qlik.fares_route: NAME is STRING(80), which the table's character "
+        "varying(50) cannot hold (length 80 > 50): widen it to character varying(80); "
+        "nothing was loaded."
+    ) in error
 
 
 # --- 9. errors that name the right line and column -------------------------------------------

@@ -31,7 +31,7 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import BinaryIO
 
 import psycopg2
@@ -40,11 +40,13 @@ from psycopg2 import sql
 
 from data_platform.batch.cubic_qlik.dfm import Dfm
 from data_platform.batch.cubic_qlik.naming import CHANGE_SEQ_COLUMN, LINEAGE_PREFIX, LOAD_ID_COLUMN
-from data_platform.batch.cubic_qlik.types import LOB_TYPES, describe_type, drift
+from data_platform.batch.cubic_qlik.schema_change import blocking, compare
+from data_platform.batch.cubic_qlik.types import LOB_TYPES
 from data_platform.errors import DatabaseError, LoadError
 from data_platform.loads import table_swap
 from data_platform.loads.copy_csv import NOT_NULL, copy_csv
 from data_platform.loads.csv_files import DataFileReader
+from data_platform.loads.schema_changes import SchemaChangeError, schema_change_message
 
 log = logging.getLogger(__name__)
 
@@ -160,6 +162,8 @@ class FileApplier:
         table_id: int,
         sparse_updates: bool = True,
         reopen: Callable[[], BinaryIO] | None = None,
+        raw: bool = False,
+        removed: frozenset[str] = frozenset(),
     ) -> None:
         self.cur = cur
         self.table_id = table_id
@@ -170,6 +174,8 @@ class FileApplier:
         self.table_name = table_name
         self.sparse_updates = sparse_updates
         self.reopen = reopen
+        self.raw = raw  # a table onboarded with --raw: every column text
+        self.removed = removed  # columns recorded as removed at the source
 
     def error(self, message: str, line: int | None = None, column: str | None = None) -> LoadError:
         return LoadError(
@@ -193,10 +199,14 @@ class FileApplier:
     # --- checks before any row is read -------------------------------------------------
 
     def check_columns(self, header: list[str]) -> list[str]:
-        """File header == .dfm columns, .dfm data columns == table columns, and every
-        declared type still fits its column (README, "Type drift").
+        """File header == .dfm columns, and the .dfm's data columns fit the table
+        (`schema_change.compare`): the same columns, each declared type holding no value
+        the column would store changed. A column the table records as removed at the
+        source may be absent: from here on the applier writes the file's columns only, so
+        it is NULL in new rows and kept in updated ones.
 
-        Returns the Postgres column of each file column, in file order."""
+        Returns the Postgres column of each file column, in file order. Raises LoadError
+        (a SchemaChangeError naming every difference and the command that resolves it)."""
         expected = [c.name for c in self.dfm.columns]
         if header != expected:
             raise self.error(_header_difference(header, expected), line=1)
@@ -204,28 +214,37 @@ class FileApplier:
             for required in (SEQ, OPER):
                 if required not in header:
                     raise self.error(f"change file has no {required} column", line=1)
-        data = [c.name.lower() for c in self.dfm.data_columns]
-        missing = [c for c in self.target.columns if c not in data]
-        extra = [c for c in data if c not in self.target.columns]
-        if missing or extra:
-            parts = []
-            if extra:
-                parts.append(f"not in the table: {', '.join(extra)}")
-            if missing:
-                parts.append(f"missing from the file: {', '.join(missing)}")
-            raise self.error(
-                f"columns differ from table {self.target.qualified} ({'; '.join(parts)})", line=1
+        target = self.target
+        changes = blocking(
+            compare(
+                self.dfm,
+                target.columns,
+                target.types,
+                target.key,
+                raw=self.raw,
+                removed=self.removed,
             )
-        for column in self.dfm.data_columns:
-            table_type = self.target.types[column.name.lower()]
-            reason = drift(column, table_type)
-            if reason:
-                raise self.error(
-                    f"type drift: the .dfm declares {describe_type(column)}, the table column "
-                    f"is {table_type} ({reason}); nothing was loaded. Change the column by a "
-                    "reviewed migration, then `data-platform cubic-qlik retry` the load",
-                    column=column.name,
-                )
+        )
+        if changes:
+            columns_differ = any(c.kind in ("added", "removed") for c in changes)
+            raise SchemaChangeError(
+                schema_change_message(
+                    self.dfm.qualified_name,
+                    target.qualified,
+                    [c.describe() for c in changes],
+                    command=None
+                    if any(c.kind == "refused" for c in changes)
+                    else f"data-platform cubic-qlik evolve-table --table {self.dfm.qualified_name}",
+                    version=self.dfm.table_version,
+                ),
+                key=self.key,
+                line=1 if columns_differ else None,
+                column=changes[0].source_name or None if len(changes) == 1 else None,
+                table=self.table_name,
+                load_id=self.load_id,
+            )
+        in_file = {c.name.lower() for c in self.dfm.data_columns}
+        self.target = replace(target, columns=tuple(c for c in target.columns if c in in_file))
         return [c.name if c.is_header else c.name.lower() for c in self.dfm.columns]
 
     # --- COPY -------------------------------------------------------------------------

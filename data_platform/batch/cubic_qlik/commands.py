@@ -59,6 +59,60 @@ def process_new_table(
         click.echo("database upgraded to head")
 
 
+@click.command("evolve-table")
+@click.option("--table", "table", required=True, help="The table: EDW.SAMPLE or any of its names.")
+@click.option(
+    "--dfm",
+    "dfm_path",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Evolve to this .dfm instead of those of the loads waiting on the change.",
+)
+@click.option("--apply", is_flag=True, help="Also upgrade to head and re-queue the waiting loads.")
+@click.option(
+    "--versions-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Write the revision here instead of migrations/cubic_qlik/ (or MIGRATIONS_DIR).",
+)
+def evolve_table(table: str, dfm_path: Path | None, apply: bool, versions_dir: Path | None) -> None:
+    """Evolve a Qlik table whose source changed shape: write a reviewed Alembic revision
+    from the .dfm of the loads waiting on the change (columns added, types widened,
+    columns gone from the source kept); with --apply, upgrade and re-queue those loads,
+    which the next `run` applies. Refuses, naming why, what would lose or reinterpret
+    stored data (a changed key, a narrowing, a change of kind).
+
+    \b
+    Example:
+      data-platform cubic-qlik evolve-table --table EDW.SAMPLE --apply
+    """
+    from data_platform.batch.cubic_qlik.evolve import evolve_table as evolve
+    from data_platform.loads.retry import operator
+
+    result = evolve(
+        table, dfm_path=dfm_path, apply=apply, actor=operator(), versions_dir=versions_dir
+    )
+    echo_evolution(result)
+
+
+def echo_evolution(result) -> None:
+    """What an evolve command did, one line per change (Qlik and DMAP)."""
+    for change in result.changes:
+        click.echo(f"  {change.kind}: {change.describe()}")
+    if result.revision is None:
+        click.echo(f"{result.table}: the table already fits: no revision written")
+    elif result.written:
+        click.echo(f"wrote revision {result.revision} ({result.path}) evolving {result.table}")
+    else:
+        click.echo(
+            f"revision {result.revision} ({result.path}) evolving {result.table} was written "
+            "before and is not applied yet: nothing new written"
+        )
+    if result.applied:
+        click.echo("database upgraded to head")
+    if result.requeued:
+        ids = ", ".join(map(str, result.requeued))
+        click.echo(f"re-queued load(s) {ids}: the next `data-platform run` applies them")
+
+
 @click.command("scan")
 @json_option
 def scan(as_json: bool) -> None:
@@ -151,10 +205,10 @@ def retry(load_id: int) -> None:
 
 @click.group("cubic-qlik")
 def group() -> None:
-    """Cubic ODS tables from Qlik Replicate: onboard, scan, ingest, retry."""
+    """Cubic ODS tables from Qlik Replicate: onboard, evolve, scan, ingest, retry."""
 
 
-for command in (process_new_table, scan, ingest, retry):
+for command in (process_new_table, evolve_table, scan, ingest, retry):
     group.add_command(command)
 # The reference platform's name for the scan, kept for its scripts.
 group.add_command(

@@ -26,6 +26,7 @@ from data_platform.batch.cubic_qlik.scan import ScanResult, scan_incoming
 from data_platform.db.models import ERROR_STATES, Load, LoadSnapshot, LoadStatus, TableSnapshot
 from data_platform.errors import DataPlatformError, LoadError, StorageError
 from data_platform.loads.csv_files import DataFileReader
+from data_platform.loads.schema_changes import removed_columns
 from data_platform.loads.source import IngestResult, PendingLoad, TableLoader
 from data_platform.loads.state import transition
 from data_platform.loads.worker import TableWorker, ingest
@@ -163,6 +164,8 @@ class QlikTableLoader(TableLoader):
                 table_id=table.id,
                 sparse_updates=table.sparse_updates,
                 reopen=lambda: zone.open(key, expect),
+                raw=table.is_raw,
+                removed=removed_columns(conn, table.id),
             )
             try:
                 source = zone.open(key, expect)

@@ -40,6 +40,7 @@ def dfm_document(
     record_count: int | None,
     null_value: str = "",
     headers: Sequence[tuple[str, str, int]] = CHANGE_HEADERS,
+    table_version: int = 1,
 ) -> dict:
     all_columns = [Column(n, t, length) for n, t, length in headers] if changes else []
     all_columns += list(columns)
@@ -69,7 +70,7 @@ def dfm_document(
             "sourceTable": table,
             "targetSchema": schema,
             "targetTable": f"{table}__ct" if changes else table,
-            "tableVersion": 1,
+            "tableVersion": table_version,
             "columns": [
                 {
                     "ordinal": i,
@@ -127,6 +128,7 @@ def write_table_file(
     gz: bool = True,
     record_count: int | None = None,
     headers: Sequence[tuple[str, str, int]] = CHANGE_HEADERS,
+    table_version: int = 1,
 ) -> Path:
     """Write `<directory>/<SCHEMA.TABLE>[__ct]/<name>.csv[.gz]` and its `.dfm`.
 
@@ -155,6 +157,7 @@ def write_table_file(
         file_name=file_name,
         record_count=count if record_count is None else record_count,
         headers=headers,
+        table_version=table_version,
     )
     (folder / f"{name}.dfm").write_text(json.dumps(doc, indent=2) + "\n")
     return path

@@ -1,0 +1,301 @@
+"""Evolve a Qlik table to its source's new shape: one reviewed revision, written from the
+`.dfm` of the loads waiting on the change, then (with --apply) applied, and the waiting
+loads re-queued so the next pass loads them with no other step.
+
+The rules of what may change are `schema_change`'s; the revision's text is
+`db.evolution_revision`'s. Nothing is written when any difference would lose or
+reinterpret stored data (a changed key, a key column gone, a change of kind).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from alembic.config import Config
+
+from data_platform.batch.cubic_qlik import naming
+from data_platform.batch.cubic_qlik.apply import TargetTable, describe_target
+from data_platform.batch.cubic_qlik.dfm import Dfm, dfm_key, parse_dfm
+from data_platform.batch.cubic_qlik.schema_change import ColumnChange, blocking, compare
+from data_platform.db import migrations
+from data_platform.db.engine import get_engine
+from data_platform.db.evolution_revision import ColumnEvolution, render_evolution
+from data_platform.db.models import LoadStatus, SourceTable
+from data_platform.errors import DataPlatformError, OnboardingError
+from data_platform.loads.moves import find_errored
+from data_platform.loads.schema_changes import WaitingLoad, removed_columns, waiting_loads
+from data_platform.loads.tables import resolve_tables, source_name
+from data_platform.storage import get_zone
+
+log = logging.getLogger(__name__)
+
+
+class EvolutionRefused(OnboardingError):
+    """The source's change cannot be made by an evolution revision."""
+
+
+@dataclass
+class EvolveResult:
+    table: str  # platform name
+    source_table: str  # EDW.SAMPLE
+    changes: list[ColumnChange]  # what the revision does, then what it keeps ("kept")
+    revision: str | None = None  # None: nothing to change
+    path: Path | None = None
+    applied: bool = False
+    written: bool = True  # False: the revision was written by an earlier run, not applied
+    requeued: list[int] = field(default_factory=list)
+    waiting: int = 0  # loads whose .dfm was read
+
+
+def _read_dfms(waiting: list[WaitingLoad]) -> list[tuple[int, Dfm]]:
+    """The .dfm of each waiting load: in the error zone for an errored load, else in
+    incoming. Raises OnboardingError for a .dfm found in neither."""
+    incoming, error_zone = get_zone("incoming"), get_zone("error")
+    found = []
+    for load in waiting:
+        name = dfm_key(load.key)
+        zone, key = incoming, name
+        if load.status == LoadStatus.ERRORED and incoming.head(name) is None:
+            key = find_errored(name, load.landed) or ""
+            zone = error_zone
+        if not key or zone.head(key) is None:
+            raise OnboardingError(
+                f"load {load.id}: its .dfm {name} is in neither incoming nor error"
+            )
+        with zone.open(key) as body:
+            found.append((load.id, parse_dfm(body.read(), key=key)))
+    return found
+
+
+def plan(
+    target: TargetTable, dfms: list[Dfm], *, raw: bool, removed: frozenset[str]
+) -> list[ColumnChange]:
+    """The changes that bring `target` to a shape every one of `dfms` (oldest first)
+    loads into: a column added in one and widened in a later one is added wide; a
+    column absent from any is removed (kept, NULL in new rows). "kept" entries say
+    where the table stays wider than the source. Raises EvolutionRefused."""
+    columns = list(target.columns)
+    types = dict(target.types)
+    gone = set(removed)
+    merged: dict[str, ColumnChange] = {}
+    refused: list[str] = []
+    for dfm in dfms:
+        for change in compare(dfm, columns, types, target.key, raw=raw, removed=frozenset(gone)):
+            if change.kind == "refused":
+                refused.append(change.describe())
+                continue
+            earlier = merged.get(change.column)
+            if change.kind == "added":
+                columns.append(change.column)
+                types[change.column] = change.to_type or "text"
+                merged[change.column] = change
+            elif change.kind == "widened":
+                types[change.column] = change.to_type or types[change.column]
+                if earlier is not None and earlier.kind in ("added", "widened"):
+                    change = ColumnChange(
+                        earlier.kind,
+                        change.column,
+                        change.source_name,
+                        from_type=earlier.from_type,
+                        to_type=change.to_type,
+                        declared=change.declared,
+                        why=change.why,
+                        table_version=change.table_version,
+                    )
+                merged[change.column] = change
+            elif change.kind == "removed":
+                gone.add(change.column)
+                merged.setdefault(change.column, change)
+            elif earlier is None:
+                merged[change.column] = change  # kept
+    if refused:
+        raise EvolutionRefused(
+            "cannot evolve the table: "
+            + "; ".join(dict.fromkeys(refused))
+            + '. Change it by a hand-written revision and load a new snapshot (README, "When '
+            'the source changes shape")'
+        )
+    order = {"added": 0, "widened": 1, "removed": 2, "kept": 3}
+    return sorted(merged.values(), key=lambda c: order[c.kind])
+
+
+def _comments(cur, schema: str, table: str) -> dict[str, str | None]:
+    cur.execute(
+        "SELECT a.attname, col_description(a.attrelid, a.attnum) FROM pg_attribute a "
+        "WHERE a.attrelid = to_regclass(quote_ident(%s) || '.' || quote_ident(%s)) "
+        "AND a.attnum > 0 AND NOT a.attisdropped",
+        (schema, table),
+    )
+    return dict(cur.fetchall())
+
+
+def _evolutions(
+    changes: list[ColumnChange],
+    source_table: str,
+    comments: dict[str, str | None],
+    not_null: frozenset[str],
+) -> list[ColumnEvolution]:
+    result = []
+    for change in changes:
+        version = (
+            f"table version {change.table_version}" if change.table_version else "a new version"
+        )
+        old = comments.get(change.column)
+        base = f"{source_table}.{change.source_name or change.column}"
+        if change.kind == "added":
+            comment = f"{base} ({change.declared}), added at the source in {version}."
+        elif change.kind == "widened":
+            comment = f"{base} ({change.declared}), widened from {change.from_type} in {version}."
+        elif change.kind == "removed":
+            comment = (
+                f"{old or base} Removed at the source in {version}: kept, NULL in rows "
+                "written since."
+            )
+        else:
+            continue
+        result.append(
+            ColumnEvolution(
+                column=change.column,
+                change=change.kind,
+                from_type=change.from_type,
+                to_type=change.to_type,
+                comment=comment,
+                old_comment=old,
+                was_not_null=change.kind == "removed" and change.column in not_null,
+                table_version=change.table_version,
+            )
+        )
+    return result
+
+
+def evolve_table(
+    name: str,
+    *,
+    dfm_path: Path | None = None,
+    apply: bool = False,
+    actor: str | None = None,
+    versions_dir: Path | None = None,
+    config: Config | None = None,
+) -> EvolveResult:
+    """Write the revision that evolves Qlik table `name` (any of its names) to the shape
+    of the `.dfm`s of its loads waiting on a schema change (or of `dfm_path`), into
+    `versions_dir` (default the Qlik version location) after the head of `config`'s
+    history. With `apply`: upgrade to head, then re-queue every load errored by the
+    change that now fits (recording `actor`).
+
+    Raises UnknownTable, EvolutionRefused (nothing written), OnboardingError (nothing
+    waits, a .dfm missing), DataPlatformError for a table of another source."""
+    from data_platform.batch.cubic_qlik.source import companions
+    from data_platform.loads.retry import retry_load
+
+    engine = get_engine()
+    with engine.connect() as conn:
+        (table,) = resolve_tables(conn, [name])
+        if table.source != naming.SOURCE:
+            raise DataPlatformError(f"{table.name} is a {table.source} table, not a Qlik one")
+        waiting = waiting_loads(conn, table.id)
+        removed = removed_columns(conn, table.id)
+        target, comments = _describe(conn, table)
+    source_table = source_name(table.s3_prefix) or table.name
+    if dfm_path is not None:
+        dfms = [parse_dfm(dfm_path.read_bytes(), key=str(dfm_path))]
+    else:
+        errored = [w for w in waiting if w.status == LoadStatus.ERRORED]
+        if not errored:
+            raise OnboardingError(
+                f"no load of {table.name} waits on a schema change: nothing to evolve (pass "
+                "--dfm PATH to evolve from a .dfm)"
+            )
+        dfms = [dfm for _, dfm in _read_dfms(waiting)]
+    changes = plan(target, dfms, raw=table.is_raw, removed=removed)
+    result = EvolveResult(table.name, source_table, changes, waiting=len(dfms))
+    evolutions = _evolutions(changes, source_table, comments, target.not_null)
+    target_dir = versions_dir or migrations.source_versions_dir(naming.SOURCE)
+    if config is None:
+        config = migrations.alembic_config(extra_version_dirs=[target_dir])
+    pending = pending_evolution(config, table.name)
+    if pending is not None:
+        # Written by an earlier run and not applied yet: that is the one to review.
+        result.revision, result.path, result.written = pending[0], pending[1], False
+    elif evolutions:
+        version = max((d.table_version or 0 for d in dfms), default=0)
+        revision, down, path = migrations.new_revision_file(
+            config, target_dir, f"evolve_{naming.revision_slug(source_table)}"
+        )
+        path.write_text(
+            render_evolution(
+                title=f"evolve {source_table} ({target.qualified}) to table version {version}",
+                generated_by=f"data-platform cubic-qlik evolve-table --table {source_table}",
+                summary=[c.describe() for c in changes],
+                revision=revision,
+                down_revision=down,
+                table_name=table.name,
+                db_schema=target.schema,
+                db_table=target.name,
+                changes=evolutions,
+            )
+        )
+        log.info(
+            "wrote revision %s evolving %s", revision, source_table, extra={"table": table.name}
+        )
+        result.revision, result.path = revision, path
+    if apply:
+        if result.revision is not None:
+            migrations.upgrade("head", config)
+            result.applied = True
+        result.requeued = _requeue(table, waiting, companions, actor, retry_load)
+    return result
+
+
+def pending_evolution(config: Config, table_name: str) -> tuple[str, Path] | None:
+    """The (revision, path) of an evolution of `table_name` in `config`'s history that
+    the database has not applied yet, if any."""
+    from alembic.script import ScriptDirectory
+
+    script = ScriptDirectory.from_config(config)
+    current = migrations.current_revisions(config)
+    lower = next(iter(current)) if current else "base"
+    for rev in script.iterate_revisions("heads", lower):
+        if rev.revision in current:
+            continue
+        if getattr(rev.module, "EVOLVES_TABLE", None) == table_name:
+            return rev.revision, Path(rev.path)
+    return None
+
+
+def _describe(conn, table: SourceTable) -> tuple[TargetTable, dict[str, str | None]]:
+    cur = conn.connection.dbapi_connection.cursor()
+    try:
+        target = describe_target(cur, table.db_schema, table.db_table)
+        return target, _comments(cur, table.db_schema, table.db_table)
+    finally:
+        cur.close()
+
+
+def _requeue(table: SourceTable, waiting, companions, actor, retry_load) -> list[int]:
+    """Re-queue the loads errored by the change whose .dfm now fits the table; a load
+    that still differs stays errored (its error says why)."""
+    engine = get_engine()
+    with engine.connect() as conn:
+        removed = removed_columns(conn, table.id)
+        target, _ = _describe(conn, table)
+    errored = [w for w in waiting if w.status == LoadStatus.ERRORED]
+    requeued = []
+    for load_id, dfm in _read_dfms(errored):
+        differences = compare(
+            dfm, target.columns, target.types, target.key, raw=table.is_raw, removed=removed
+        )
+        left = blocking(differences)
+        if left:
+            log.warning(
+                "load %s still differs from the table: %s",
+                load_id,
+                "; ".join(c.describe() for c in left),
+                extra={"table": table.name, "load_id": load_id},
+            )
+            continue
+        retry_load(load_id, companions, actor=actor)
+        requeued.append(load_id)
+    return requeued
