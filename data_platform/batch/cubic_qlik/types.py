@@ -7,8 +7,6 @@ that does not fit fails the load with the line and column instead of being chang
 
 from __future__ import annotations
 
-import re
-
 from data_platform.batch.cubic_qlik.dfm import DfmColumn
 
 # DATETIME carries up to 9 fractional digits; Postgres keeps microseconds and rounds the
@@ -66,7 +64,7 @@ def describe_type(column: DfmColumn) -> str:
     return column.type
 
 
-# --- type drift: does a file's declared type still fit the table's column? -----------
+# --- the Postgres type of a declared type (schema_change compares with it) -----------
 
 _PG_FIXED = {
     "INT1": "smallint",
@@ -88,9 +86,6 @@ _PG_FIXED = {
     "DATETIME": "timestamp without time zone",
     "BOOLEAN": "boolean",
 }
-_INTEGER_DIGITS = {"smallint": 5, "integer": 10, "bigint": 19}
-_NUMERIC_RE = re.compile(r"^numeric\((\d+),(\d+)\)$")
-_VARCHAR_RE = re.compile(r"^character varying\((\d+)\)$")
 
 
 def pg_type(column: DfmColumn) -> str:
@@ -104,60 +99,3 @@ def pg_type(column: DfmColumn) -> str:
     if column.type in ("STRING", "WSTRING"):
         return f"character varying({column.length})" if column.length > 0 else "text"
     raise ValueError(f"no Postgres type for Qlik type {column.type}")
-
-
-def drift(column: DfmColumn, table_type: str) -> str | None:
-    """Why values of `column` (as a file's .dfm declares it) could be stored changed in, or
-    no longer belong to, a table column of `table_type` (`format_type()` text); None when
-    every value either fits unchanged or is refused by Postgres on its own line.
-
-    Rules (README, "Type drift"): a larger scale would be rounded, and a longer string, a
-    wider integer, a wider float or another kind of type needs the table to change first;
-    a smaller length or scale, and a NUMERIC precision either way, load (Postgres checks the
-    digits of every value). A `text` column takes anything.
-    """
-    declared = pg_type(column)
-    if declared == table_type or table_type == "text":
-        return None
-    declared_num = _numeric_shape(declared)
-    table_num = _numeric_shape(table_type)
-    if declared_num is not None and table_num is not None:
-        if table_num[1] is None or declared_num[1] is None:
-            # Unconstrained numeric: any scale fits it; into numeric(p,s) scale may round.
-            if table_num[1] is None:
-                return None
-            return "the table's scale would round values"
-        if declared_num[1] > table_num[1]:
-            return f"scale {declared_num[1]} > the table's {table_num[1]}: values would be rounded"
-        if (
-            declared in _INTEGER_DIGITS
-            and table_type in _INTEGER_DIGITS
-            and _INTEGER_DIGITS[declared] > _INTEGER_DIGITS[table_type]
-        ):
-            return "a wider integer than the table's"
-        return None
-    declared_len, table_len = _varchar_length(declared), _varchar_length(table_type)
-    if declared_len is not None and table_len is not None:
-        if declared_len > table_len:
-            return f"length {declared_len} > the table's {table_len}"
-        return None
-    if declared == "text" and table_len is not None:
-        return "unbounded text into a bounded column"
-    if declared == "real" and table_type == "double precision":
-        return None
-    return "a different type"
-
-
-def _numeric_shape(pg: str) -> tuple[int | None, int | None] | None:
-    """(precision, scale) of an exact number type; None parts when unconstrained."""
-    if pg in _INTEGER_DIGITS:
-        return _INTEGER_DIGITS[pg], 0
-    if pg == "numeric":
-        return None, None
-    match = _NUMERIC_RE.match(pg)
-    return (int(match.group(1)), int(match.group(2))) if match else None
-
-
-def _varchar_length(pg: str) -> int | None:
-    match = _VARCHAR_RE.match(pg)
-    return int(match.group(1)) if match else None
