@@ -10,9 +10,12 @@ The revision itself records what it changed in `schema_changes` (core revision 0
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
+from typing import Literal
 
+from alembic.config import Config
 from sqlalchemy import Connection, select
 
 from data_platform.db.models import Load, LoadStatus, SchemaChange
@@ -20,9 +23,75 @@ from data_platform.errors import LoadError
 
 MARKER = "schema change: "
 
+Kind = Literal["added", "widened", "removed", "kept", "refused"]
+
 
 class SchemaChangeError(LoadError):
     """A file's shape differs from its table's; nothing of it was loaded."""
+
+
+@dataclass(frozen=True)
+class ColumnChange:
+    """One difference between a file and its table."""
+
+    kind: Kind
+    column: str  # the table column (the source name, lower-cased)
+    source_name: str  # as the .dfm spells it ("" for a column only the table has)
+    from_type: str | None = None  # the table's (format_type); None when added
+    to_type: str | None = None  # the new type; None when removed, kept or refused
+    declared: str = ""  # the .dfm's type as Qlik names it: NUMERIC(12,4)
+    why: str = ""
+    table_version: int | None = None
+
+    def describe(self) -> str:
+        """One clause for an error message or the evolve command's report."""
+        name = self.source_name or self.column
+        if self.kind == "added":
+            return f"{name} ({self.declared}) is new"
+        if self.kind == "widened":
+            return (
+                f"{name} is {self.declared}, which the table's {self.from_type} cannot hold "
+                f"({self.why}): widen it to {self.to_type}"
+            )
+        if self.kind == "removed":
+            return f"{name} is gone from the source (it stays in the table, NULL in new rows)"
+        if self.kind == "kept":
+            return (
+                f"{name} is {self.declared}, narrower than the table's {self.from_type}: the "
+                "table keeps its type (narrowing would lose stored values)"
+            )
+        return f"{name}: {self.why}" if name else self.why
+
+
+@dataclass
+class EvolveResult:
+    """What an evolve command did (Qlik tables, DMAP types)."""
+
+    table: str  # platform name
+    changes: list[ColumnChange]  # what the revision does, then what it keeps ("kept")
+    revision: str | None = None  # None: nothing to change
+    path: Path | None = None
+    written: bool = True  # False: the revision was written by an earlier run, not applied
+    applied: bool = False
+    requeued: list[int] = field(default_factory=list)
+
+
+def pending_evolution(config: Config, table_name: str) -> tuple[str, Path] | None:
+    """The (revision, path) of an evolution of `table_name` (EVOLVES_TABLE) in
+    `config`'s history that the database has not applied yet, if any."""
+    from alembic.script import ScriptDirectory
+
+    from data_platform.db import migrations
+
+    script = ScriptDirectory.from_config(config)
+    current = migrations.current_revisions(config)
+    lower = next(iter(current)) if current else "base"
+    for rev in script.iterate_revisions("heads", lower):
+        if rev.revision in current:
+            continue
+        if getattr(rev.module, "EVOLVES_TABLE", None) == table_name:
+            return rev.revision, Path(rev.path)
+    return None
 
 
 def schema_change_message(

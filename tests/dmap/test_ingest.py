@@ -183,19 +183,49 @@ def test_a_bad_value_names_file_line_and_column_and_other_datasets_go_on(onboard
     assert [r[3] for r in _rows()] == [1, 3, 2]
 
 
-def test_a_column_the_table_lacks_is_refused_by_name(onboarded) -> None:
-    _land(
+def test_a_type_that_gains_columns_waits_then_evolves_by_one_command(
+    onboarded, tmp_path: Path
+) -> None:
+    key = _land(
         "agg_daily_fareprod_20220516",
-        _gz_csv([[*_row("2022-05-16", 1), "x"]], [*HEADER, "Zone Name"]),
+        _gz_csv([[*_row("2022-05-16", 1), "x", 5]], [*HEADER, "Zone Name", "count_2"]),
     )
+    _land("agg_daily_fareprod_20220517", _gz_csv([_row("2022-05-17", 2)]))
     summary = run_once().source("cubic_dmap")
-    assert summary.ingest.errored == 1
-    ((_, _, error),) = _statuses()
-    assert error.startswith(
-        "cubic/dmap/agg_daily_fareprod/agg_daily_fareprod_20220516.csv.gz: line 1: column(s) not "
-        "in table cubic_dmap.agg_daily_fareprod: Zone Name; nothing was loaded"
+    assert (summary.ingest.errored, summary.ingest.archived) == (1, 1)  # the other goes on
+    error = next(e for k, _, e in _statuses() if k.endswith("20220516.csv.gz"))
+    assert error == (
+        f"{key}: line 1: schema change: DMAP agg_daily_fareprod differs from table "
+        "cubic_dmap.agg_daily_fareprod: Zone Name is new; count_2 is new; nothing was loaded. "
+        "Resolve it by a reviewed revision: data-platform dmap evolve-type --type "
+        "agg_daily_fareprod --apply (table cubic_dmap__agg_daily_fareprod, load 1)"
     )
-    assert _rows() == []
+    assert _rows() == [("agg_daily_fareprod_20220517", "2022-05-17", "bus", 2)]
+    versions = tmp_path / "v"
+    out = CliRunner().invoke(
+        cli,
+        ["dmap", "evolve-type", "--type", TYPE, "--apply", "--versions-dir", str(versions)],
+    )
+    assert out.exit_code == 0, out.output
+    assert "added: zone_name (text) is new" in out.output
+    assert "re-queued load(s) 1" in out.output
+    (revision,) = versions.glob("*_evolve_dmap_agg_daily_fareprod.py")
+    assert_ruff_clean(revision, f"migrations/cubic_dmap/{revision.name}")
+    run_once()
+    assert {status for _, status, _ in _statuses()} == {"archived"}
+    with get_engine().connect() as conn:
+        assert conn.execute(
+            text(
+                "SELECT zone_name, count_2 FROM cubic_dmap.agg_daily_fareprod "
+                "WHERE dataset_id = 'agg_daily_fareprod_20220516'"
+            )
+        ).all() == [("x", "5")]
+        comment = conn.scalar(
+            text("SELECT col_description('cubic_dmap.agg_daily_fareprod'::regclass, 11)")
+        )
+    assert comment == "DMAP agg_daily_fareprod.zone_name (text), added later."
+    out = CliRunner().invoke(cli, ["dmap", "evolve-type", "--type", TYPE])
+    assert out.exit_code == 1 and "nothing to evolve" in out.output
 
 
 def test_files_that_are_not_datasets_are_left_alone(onboarded) -> None:

@@ -120,6 +120,33 @@ def onboard_command(
         click.echo("database upgraded to head")
 
 
+@click.command("evolve-type")
+@click.option(
+    "--type", "dataset_type", required=True, help="Dataset type, e.g. agg_daily_fareprod."
+)
+@click.option("--apply", is_flag=True, help="Also upgrade to head and re-queue the waiting loads.")
+@click.option(
+    "--versions-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Write the revision here instead of migrations/cubic_dmap/ (or MIGRATIONS_DIR).",
+)
+def evolve_type_command(dataset_type: str, apply: bool, versions_dir: Path | None) -> None:
+    """Evolve a DMAP type whose files gained columns: write a reviewed Alembic revision
+    adding them (declared types, else text), from the headers of the loads the change
+    errored; with --apply, upgrade and re-queue those loads, which the next `run` applies.
+
+    \b
+    Example:  data-platform dmap evolve-type --type agg_daily_fareprod --apply
+    """
+    from data_platform.batch.cubic_dmap.evolve import evolve_type
+    from data_platform.cli.evolution import echo_evolution
+    from data_platform.loads.retry import operator
+
+    result = evolve_type(dataset_type, apply=apply, actor=operator(), versions_dir=versions_dir)
+    echo_evolution(result)
+
+
 group.add_command(add_feed_command)
 group.add_command(fetch_command)
 group.add_command(onboard_command)
+group.add_command(evolve_type_command)

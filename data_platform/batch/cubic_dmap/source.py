@@ -3,7 +3,7 @@ replace the dataset's rows in its type's table (a re-issue never doubles them).
 
 Scan: per onboarded type, the files `cubic/dmap/<type>/<dataset_id>.csv.gz` in incoming
 not recorded yet. Apply: the header must name columns of the table (a column the table
-lacks is refused, naming it: onboard or evolve the type); the file is COPYed into a
+lacks is a schema change, refused naming it and `dmap evolve-type`); the file is COPYed into a
 staging table typed like the table (each value checked, errors name file, record and
 column), then the dataset's rows are replaced in one statement pair
 (`dispositions.replace_partition`). Datasets are independent: a failed one does not hold
@@ -25,6 +25,11 @@ from data_platform.loads import dispositions
 from data_platform.loads.copy_csv import copy_csv
 from data_platform.loads.csv_files import CsvDialect, DataFileReader
 from data_platform.loads.scan import record_source_files, waiting_folders
+from data_platform.loads.schema_changes import (
+    SchemaChangeError,
+    evolve_command,
+    schema_change_message,
+)
 from data_platform.loads.source import FileSource, PendingLoad, TableLoader
 from data_platform.settings import get_settings
 
@@ -89,17 +94,25 @@ class DmapTableLoader(TableLoader):
         body, reopen = self.open_file(conn, load)
         cur = conn.connection.dbapi_connection.cursor()
         try:
-            columns = _table_columns(cur, table.db_schema, table.db_table)
+            columns = stored_columns(cur, table.db_schema, table.db_table)
             with DataFileReader(body, load.key) as reader:
                 header = reader.header(DIALECT)
                 file_columns = [naming.column_name(field) for field in header]
                 unknown = [f for f, c in zip(header, file_columns, strict=True) if c not in columns]
                 if unknown:
-                    raise error(
-                        f"column(s) not in table {table.db_schema}.{table.db_table}: "
-                        f"{', '.join(unknown)}; nothing was loaded (the type gained columns: "
-                        "change the table by a reviewed revision, then retry the load)",
+                    dataset_type = table.db_table
+                    raise SchemaChangeError(
+                        schema_change_message(
+                            f"DMAP {dataset_type}",
+                            f"{table.db_schema}.{table.db_table}",
+                            [f"{name} is new" for name in unknown],
+                            command=evolve_command(naming.SOURCE, dataset_type),
+                        ),
+                        key=load.key,
                         line=1,
+                        column=unknown[0] if len(unknown) == 1 else None,
+                        table=table.name,
+                        load_id=load.id,
                     )
                 if len(set(file_columns)) != len(file_columns):
                     raise error(f"header names a column twice: {header}", line=1)
@@ -130,7 +143,7 @@ class DmapTableLoader(TableLoader):
         return rows
 
 
-def _table_columns(cur, schema: str, table: str) -> list[str]:
+def stored_columns(cur, schema: str, table: str) -> list[str]:
     """The table's data columns: all but the dataset id and lineage."""
     cur.execute(
         "SELECT column_name FROM information_schema.columns "

@@ -85,32 +85,13 @@ def evolve_table(table: str, dfm_path: Path | None, apply: bool, versions_dir: P
       data-platform cubic-qlik evolve-table --table EDW.SAMPLE --apply
     """
     from data_platform.batch.cubic_qlik.evolve import evolve_table as evolve
+    from data_platform.cli.evolution import echo_evolution
     from data_platform.loads.retry import operator
 
     result = evolve(
         table, dfm_path=dfm_path, apply=apply, actor=operator(), versions_dir=versions_dir
     )
     echo_evolution(result)
-
-
-def echo_evolution(result) -> None:
-    """What an evolve command did, one line per change (Qlik and DMAP)."""
-    for change in result.changes:
-        click.echo(f"  {change.kind}: {change.describe()}")
-    if result.revision is None:
-        click.echo(f"{result.table}: the table already fits: no revision written")
-    elif result.written:
-        click.echo(f"wrote revision {result.revision} ({result.path}) evolving {result.table}")
-    else:
-        click.echo(
-            f"revision {result.revision} ({result.path}) evolving {result.table} was written "
-            "before and is not applied yet: nothing new written"
-        )
-    if result.applied:
-        click.echo("database upgraded to head")
-    if result.requeued:
-        ids = ", ".join(map(str, result.requeued))
-        click.echo(f"re-queued load(s) {ids}: the next `data-platform run` applies them")
 
 
 @click.command("scan")

@@ -10,7 +10,6 @@ reinterpret stored data (a changed key, a key column gone, a change of kind).
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from alembic.config import Config
@@ -18,14 +17,21 @@ from alembic.config import Config
 from data_platform.batch.cubic_qlik import naming
 from data_platform.batch.cubic_qlik.apply import TargetTable, describe_target
 from data_platform.batch.cubic_qlik.dfm import Dfm, dfm_key, parse_dfm
-from data_platform.batch.cubic_qlik.schema_change import ColumnChange, blocking, compare
+from data_platform.batch.cubic_qlik.schema_change import blocking, compare
 from data_platform.db import migrations
 from data_platform.db.engine import get_engine
 from data_platform.db.evolution_revision import ColumnEvolution, render_evolution
 from data_platform.db.models import LoadStatus, SourceTable
 from data_platform.errors import DataPlatformError, OnboardingError
 from data_platform.loads.moves import find_errored
-from data_platform.loads.schema_changes import WaitingLoad, removed_columns, waiting_loads
+from data_platform.loads.schema_changes import (
+    ColumnChange,
+    EvolveResult,
+    WaitingLoad,
+    pending_evolution,
+    removed_columns,
+    waiting_loads,
+)
 from data_platform.loads.tables import resolve_tables, source_name
 from data_platform.storage import get_zone
 
@@ -34,19 +40,6 @@ log = logging.getLogger(__name__)
 
 class EvolutionRefused(OnboardingError):
     """The source's change cannot be made by an evolution revision."""
-
-
-@dataclass
-class EvolveResult:
-    table: str  # platform name
-    source_table: str  # EDW.SAMPLE
-    changes: list[ColumnChange]  # what the revision does, then what it keeps ("kept")
-    revision: str | None = None  # None: nothing to change
-    path: Path | None = None
-    applied: bool = False
-    written: bool = True  # False: the revision was written by an earlier run, not applied
-    requeued: list[int] = field(default_factory=list)
-    waiting: int = 0  # loads whose .dfm was read
 
 
 def _read_dfms(waiting: list[WaitingLoad]) -> list[tuple[int, Dfm]]:
@@ -210,7 +203,7 @@ def evolve_table(
             )
         dfms = [dfm for _, dfm in _read_dfms(waiting)]
     changes = plan(target, dfms, raw=table.is_raw, removed=removed)
-    result = EvolveResult(table.name, source_table, changes, waiting=len(dfms))
+    result = EvolveResult(table.name, changes)
     evolutions = _evolutions(changes, source_table, comments, target.not_null)
     target_dir = versions_dir or migrations.source_versions_dir(naming.SOURCE)
     if config is None:
@@ -247,22 +240,6 @@ def evolve_table(
             result.applied = True
         result.requeued = _requeue(table, waiting, companions, actor, retry_load)
     return result
-
-
-def pending_evolution(config: Config, table_name: str) -> tuple[str, Path] | None:
-    """The (revision, path) of an evolution of `table_name` in `config`'s history that
-    the database has not applied yet, if any."""
-    from alembic.script import ScriptDirectory
-
-    script = ScriptDirectory.from_config(config)
-    current = migrations.current_revisions(config)
-    lower = next(iter(current)) if current else "base"
-    for rev in script.iterate_revisions("heads", lower):
-        if rev.revision in current:
-            continue
-        if getattr(rev.module, "EVOLVES_TABLE", None) == table_name:
-            return rev.revision, Path(rev.path)
-    return None
 
 
 def _describe(conn, table: SourceTable) -> tuple[TargetTable, dict[str, str | None]]:

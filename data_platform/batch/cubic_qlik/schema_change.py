@@ -30,12 +30,10 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Literal
 
 from data_platform.batch.cubic_qlik.dfm import Dfm, DfmColumn
 from data_platform.batch.cubic_qlik.types import describe_type, pg_type
-
-Kind = Literal["added", "widened", "removed", "kept", "refused"]
+from data_platform.loads.schema_changes import ColumnChange
 
 _INTEGERS = ("smallint", "integer", "bigint")
 # Digits an integer type may need (its maximum's) and the digits of every value it holds.
@@ -58,39 +56,6 @@ class Fit:
 
 
 FITS = Fit()
-
-
-@dataclass(frozen=True)
-class ColumnChange:
-    """One difference between a file and its table."""
-
-    kind: Kind
-    column: str  # the table column (the source name, lower-cased)
-    source_name: str  # as the .dfm spells it ("" for a column only the table has)
-    from_type: str | None = None  # the table's (format_type); None when added
-    to_type: str | None = None  # the new type; None when removed, kept or refused
-    declared: str = ""  # the .dfm's type as Qlik names it: NUMERIC(12,4)
-    why: str = ""
-    table_version: int | None = None
-
-    def describe(self) -> str:
-        """One clause for an error message or the evolve command's report."""
-        name = self.source_name or self.column
-        if self.kind == "added":
-            return f"{name} ({self.declared}) is new"
-        if self.kind == "widened":
-            return (
-                f"{name} is {self.declared}, which the table's {self.from_type} cannot hold "
-                f"({self.why}): widen it to {self.to_type}"
-            )
-        if self.kind == "removed":
-            return f"{name} is gone from the source (it stays in the table, NULL in new rows)"
-        if self.kind == "kept":
-            return (
-                f"{name} is {self.declared}, narrower than the table's {self.from_type}: the "
-                "table keeps its type (narrowing would lose stored values)"
-            )
-        return f"{name}: {self.why}" if name else self.why
 
 
 def fit(column: DfmColumn, table_type: str, *, raw: bool = False) -> Fit:
