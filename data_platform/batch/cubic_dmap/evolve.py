@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from data_platform.batch.cubic_dmap import naming
 from data_platform.batch.cubic_dmap.onboarding import read_header
-from data_platform.batch.cubic_dmap.source import stored_columns
+from data_platform.batch.cubic_dmap.source import DMAP, stored_columns
 from data_platform.batch.cubic_dmap.types import column_type
 from data_platform.db import migrations
 from data_platform.db.engine import get_engine
@@ -143,6 +143,6 @@ def evolve_type(
             migrations.upgrade("head", config)
             result.applied = True
         for load in errored:
-            retry_load(load.id, lambda key: [], actor=actor)
+            retry_load(load.id, DMAP.companions, actor=actor)
             result.requeued.append(load.id)
     return result

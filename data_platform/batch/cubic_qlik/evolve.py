@@ -13,17 +13,20 @@ import logging
 from pathlib import Path
 
 from alembic.config import Config
+from sqlalchemy import Connection
 
 from data_platform.batch.cubic_qlik import naming
 from data_platform.batch.cubic_qlik.apply import TargetTable, describe_target
 from data_platform.batch.cubic_qlik.dfm import Dfm, dfm_key, parse_dfm
 from data_platform.batch.cubic_qlik.schema_change import blocking, compare
+from data_platform.batch.cubic_qlik.source import companions
 from data_platform.db import migrations
 from data_platform.db.engine import get_engine
 from data_platform.db.evolution_revision import ColumnEvolution, render_evolution
 from data_platform.db.models import LoadStatus, SourceTable
 from data_platform.errors import DataPlatformError, OnboardingError
 from data_platform.loads.moves import find_errored
+from data_platform.loads.retry import retry_load
 from data_platform.loads.schema_changes import (
     ColumnChange,
     EvolveResult,
@@ -180,9 +183,6 @@ def evolve_table(
 
     Raises UnknownTable, EvolutionRefused (nothing written), OnboardingError (nothing
     waits, a .dfm missing), DataPlatformError for a table of another source."""
-    from data_platform.batch.cubic_qlik.source import companions
-    from data_platform.loads.retry import retry_load
-
     engine = get_engine()
     with engine.connect() as conn:
         (table,) = resolve_tables(conn, [name])
@@ -238,11 +238,11 @@ def evolve_table(
         if result.revision is not None:
             migrations.upgrade("head", config)
             result.applied = True
-        result.requeued = _requeue(table, waiting, companions, actor, retry_load)
+        result.requeued = _requeue(table, waiting, actor)
     return result
 
 
-def _describe(conn, table: SourceTable) -> tuple[TargetTable, dict[str, str | None]]:
+def _describe(conn: Connection, table: SourceTable) -> tuple[TargetTable, dict[str, str | None]]:
     cur = conn.connection.dbapi_connection.cursor()
     try:
         target = describe_target(cur, table.db_schema, table.db_table)
@@ -251,7 +251,7 @@ def _describe(conn, table: SourceTable) -> tuple[TargetTable, dict[str, str | No
         cur.close()
 
 
-def _requeue(table: SourceTable, waiting, companions, actor, retry_load) -> list[int]:
+def _requeue(table: SourceTable, waiting: list[WaitingLoad], actor: str | None) -> list[int]:
     """Re-queue the loads errored by the change whose .dfm now fits the table; a load
     that still differs stays errored (its error says why)."""
     engine = get_engine()
