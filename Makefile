@@ -6,9 +6,21 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 RUNTIME_STAMP := $(VENV)/.installed-runtime
 
-.PHONY: install install-runtime demo test test-fast bench lint lock clean
+.PHONY: install install-runtime chromium demo test test-fast bench lint lock clean
 
-install: $(STAMP)
+install: $(STAMP) chromium
+
+# Debian's Chromium for the browser tests (tests/web/test_browser.py), which drive
+# /usr/bin/chromium headless; nothing downloads a browser of its own. Installed when it is
+# missing and we are root; otherwise a warning, and those tests fail saying what to do.
+chromium:
+	@if [ -x /usr/bin/chromium ]; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  echo "installing Debian's chromium for the browser tests"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	else \
+	  echo "warning: /usr/bin/chromium is missing: the browser tests will fail (as root: apt-get install chromium)" >&2; \
+	fi
 
 # What the demo needs: the runtime pins only (no Spark, Java, moto or linters).
 install-runtime: $(RUNTIME_STAMP)

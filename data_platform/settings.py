@@ -7,14 +7,18 @@ from __future__ import annotations
 
 import functools
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field, SecretStr, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 ZONES = ("incoming", "archive", "error", "springboard", "operations")
 Zone = Literal["incoming", "archive", "error", "springboard", "operations"]
+
+
+def _positive_number(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and value > 0
 
 
 class Settings(BaseSettings):
@@ -135,6 +139,56 @@ class Settings(BaseSettings):
     # Per channel: seconds to connect and to wait for an answer; retries (webhook, SNS).
     alert_timeout_seconds: float = Field(default=10, gt=0)
     alert_retries: int = Field(default=3, ge=0)
+
+    # The operator's time zone (IANA name): the operations page shows every time in it.
+    data_platform_timezone: str = "UTC"
+    # Freshness: a table is late when no load of it was archived for this many hours;
+    # per table (any of its names) as a JSON object, e.g. {"cubic_dmap__agg_daily_fareprod": 48}.
+    freshness_hours: float = Field(default=24, gt=0)
+    freshness_hours_by_table: Annotated[dict[str, float], NoDecode] = Field(default_factory=dict)
+
+    # The operations page (`data-platform web`). Credentials: a bearer token, and/or a user
+    # and password (basic auth, or the login form). Once any is set, every page and /api
+    # needs them; `--allow-actions` (retry, run a pass) needs them.
+    web_token: SecretStr | None = None
+    web_user: str | None = None
+    web_password: SecretStr | None = None
+    # Signs the login session and CSRF tokens; unset: a new random key per server start
+    # (everyone logs in again after a restart).
+    web_secret_key: SecretStr | None = None
+
+    @field_validator("data_platform_timezone")
+    @classmethod
+    def _timezone(cls, value: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(
+                "expected an IANA time zone name such as UTC, Europe/London or Australia/Melbourne"
+            ) from None
+        return value
+
+    @field_validator("freshness_hours_by_table", mode="before")
+    @classmethod
+    def _freshness_by_table(cls, value: object) -> object:
+        if isinstance(value, str):
+            if not value.strip():
+                return {}
+            import json
+
+            try:
+                value = json.loads(value)
+            except json.JSONDecodeError:
+                raise ValueError(
+                    'expected a JSON object of table name to hours, e.g. {"cubic_kafka__taps": 2}'
+                ) from None
+        if isinstance(value, dict):
+            bad = [name for name, hours in value.items() if not _positive_number(hours)]
+            if bad:
+                raise ValueError(f"hours must be a number above 0, got {value[bad[0]]!r}")
+        return value
 
     @field_validator("alert_channels", mode="before")
     @classmethod

@@ -38,6 +38,8 @@ _ENV_PREFIXES = (
     "GLUE_",
     "CUBIC_",
     "MIGRATIONS_",
+    "FRESHNESS_",
+    "WEB_",
 )
 
 

@@ -97,7 +97,7 @@ def _register() -> None:
     from data_platform.batch.cubic_qlik import commands as cubic_qlik
     from data_platform.batch.melbourne_pedestrian import commands as pedestrian
     from data_platform.batch.totesys import commands as totesys
-    from data_platform.cli import db, demo, deploy, glue, loads, retry, run, status, storage
+    from data_platform.cli import db, demo, deploy, glue, loads, retry, run, status, storage, web
     from data_platform.cli.transform import transform
 
     cli.add_command(cubic_qlik.group)
@@ -115,6 +115,7 @@ def _register() -> None:
     cli.add_command(demo.demo)
     cli.add_command(glue.glue)
     cli.add_command(deploy.deploy)
+    cli.add_command(web.web)
 
 
 _register()

@@ -47,7 +47,9 @@ GLUESPARKSUBMIT = REPO / "docker" / "gluesparksubmit"
 CREATE_BUCKETS = REPO / "docker" / "create-buckets.sh"
 
 # The containers that run data_platform code: all they are given must be read by it.
-APP_SERVICES = ("main__local", "glue__local", "consume__local")
+APP_SERVICES = ("main__local", "glue__local", "consume__local", "web__local")
+# Those the README's Docker section runs commands in (web__local is a server it opens).
+README_SERVICES = ("main__local", "glue__local", "consume__local")
 # Where compose mounts the repository; gluesparksubmit puts it on PYTHONPATH.
 REPO_MOUNT = "/data_platform"
 
@@ -434,6 +436,10 @@ def test_dependencies_wait_for_health_and_buckets(services: dict[str, dict[str, 
             "s3__local_init": "service_completed_successfully",
         },
         "glue__local": {"s3__local_init": "service_completed_successfully"},
+        "web__local": {
+            "db__local": "service_healthy",
+            "s3__local_init": "service_completed_successfully",
+        },
     }
     for service, needs in expected.items():
         depends = services[service]["depends_on"]
@@ -449,6 +455,8 @@ def test_repository_mounts(services: dict[str, dict[str, Any]]) -> None:
     assert _bind_mounts(main) == [(REPO, REPO_MOUNT, False)]
     assert main["working_dir"] == REPO_MOUNT
     assert _bind_mounts(services["glue__local"]) == [(REPO, REPO_MOUNT, True)]
+    assert _bind_mounts(services["web__local"]) == [(REPO, REPO_MOUNT, True)]
+    assert services["web__local"]["working_dir"] == REPO_MOUNT
 
 
 # --- named paths and commands exist --------------------------------------------------------
@@ -526,7 +534,8 @@ def test_readme_runs_programs_installed_in_their_service(
         "glue__local": {Path(dest).name for dest in glue_copies if "/bin/" in dest},
     }
     installed["consume__local"] = installed["main__local"]  # the same image
-    assert {service for service, _, _ in readme_runs} == set(APP_SERVICES)
+    installed["web__local"] = installed["main__local"]
+    assert {service for service, _, _ in readme_runs} == set(README_SERVICES)
     for service, program, _ in readme_runs:
         assert program in installed[service], f"{program} is not installed in {service}"
 
@@ -549,7 +558,7 @@ def test_readme_paths_exist(
 def test_readme_cli_commands_parse(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path, readme_runs: list[tuple[str, str, list[str]]]
 ) -> None:
-    from data_platform.cli.main import cli
+    from data_platform.cli.main import CONTEXT_SETTINGS, cli
 
     # The container's working directory is the repository: relative paths resolve there.
     monkeypatch.chdir(REPO)
@@ -563,7 +572,10 @@ def test_readme_cli_commands_parse(
                 sub = command.get_command(click.Context(command), name)
                 assert sub is not None, f"data-platform has no command {name!r}"
                 command = sub
-            params = command.make_context(command.name, list(args)).params
+            # With the root's context settings: click caches a command's help option on
+            # first use, and one made without `-h` would break later `-h` tests.
+            parent = click.Context(cli, **CONTEXT_SETTINGS)
+            params = command.make_context(command.name, list(args), parent=parent).params
             # --zone is free text in the CLI (checked only when used): check it here.
             assert params.get("zone", ZONES[0]) in ZONES, params["zone"]
             checked += 1
@@ -841,6 +853,34 @@ def test_create_buckets_fails_when_a_zone_has_no_bucket(
     assert result.returncode != 0
     assert "S3_BUCKET_ERROR" in result.stderr
     assert [call for call in _calls(record) if call[0] == "mb"] == []
+
+
+def test_web_service_is_the_main_image_serving_the_page_on_its_published_port(
+    raw_compose: dict[str, Any], services: dict[str, dict[str, Any]]
+) -> None:
+    from data_platform.cli.main import CONTEXT_SETTINGS, cli
+
+    web, main = services["web__local"], services["main__local"]
+    assert web["build"] == main["build"]
+    # The same settings as the app: the same anchor, not a copy that could drift.
+    assert (
+        raw_compose["services"]["web__local"]["environment"]
+        is (raw_compose["services"]["main__local"]["environment"])
+    )
+    assert web["environment"] == main["environment"]
+    program, *args = web["command"]
+    assert program == "data-platform" and args[0] == "web"
+    parent = click.Context(cli, **CONTEXT_SETTINGS)
+    command = cli.get_command(parent, "web")
+    assert command is not None
+    params = command.make_context("web", list(args[1:]), parent=parent).params
+    # Reachable from the host through the container's port, loopback only.
+    assert params["host"] == "0.0.0.0"
+    assert params["allow_actions"] is False  # read-only unless an operator opts in
+    assert web["ports"] == [f"127.0.0.1:{params['port']}:{params['port']}"]
+    check = " ".join(web["healthcheck"]["test"])
+    assert f"http://127.0.0.1:{params['port']}/healthz" in check
+    assert web["healthcheck"]["test"][:2] == ["CMD", "python"]
 
 
 def test_kafka_broker_is_kraft_and_the_consumer_waits_for_it(

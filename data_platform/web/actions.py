@@ -1,0 +1,92 @@
+"""What an operator may do from the page, through the CLI's own library functions:
+
+- retry an errored load: `data_platform.loads.retry.retry_load`, with the load's
+  source's companions (as `data-platform retry` does), recorded as `web:<who>`;
+- run a table's pass: its source's scan (`Source.scan`, as `data-platform run`) and the
+  worker's ingest of that table alone (`data_platform.loads.worker.ingest(source,
+  [table])`, as `data-platform cubic-qlik ingest --table`); its lines are `run`'s.
+
+Every action is logged with who did it and from where, done or refused.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from data_platform.errors import DataPlatformError
+from data_platform.web.auth import Identity
+from data_platform.web.model import ActionResult
+
+log = logging.getLogger(__name__)
+
+
+def retry(load_id: int, who: Identity, client: str) -> ActionResult:
+    """errored -> ready (`retry_load`); raises DataPlatformError as the CLI would."""
+    from sqlalchemy import select
+
+    from data_platform.db.engine import get_engine
+    from data_platform.db.models import Load
+    from data_platform.loads.retry import retry_load
+    from data_platform.web.queries import NotFound
+
+    extra = {"load_id": load_id, "actor": who.actor, "client": client}
+    with get_engine().connect() as conn:
+        if conn.scalar(select(Load.id).where(Load.id == load_id)) is None:
+            raise NotFound(f"no load {load_id}")
+    try:
+        how = retry_load(load_id, actor=who.actor)
+    except DataPlatformError as exc:
+        log.warning("%s could not retry load %s: %s", who.actor, load_id, exc, extra=extra)
+        raise
+    log.info("%s retried load %s (%s)", who.actor, load_id, how, extra=extra)
+    return ActionResult(
+        ok=True,
+        action="retry",
+        subject=f"load {load_id}",
+        actor=who.actor,
+        lines=[f"load {load_id} is ready again ({how})"],
+    )
+
+
+def run_table(name: str, who: Identity, client: str) -> ActionResult:
+    """Scan the table's source and ingest that table. Raises DataPlatformError (an
+    unknown table: NotFound) or what the pass raised (the table stopped)."""
+    from data_platform.db.engine import get_engine
+    from data_platform.loads.worker import ingest
+    from data_platform.run import SourceRun, all_sources
+    from data_platform.web.queries import find_table
+
+    with get_engine().connect() as conn:
+        table = find_table(conn, name)
+    extra = {"table": table.name, "actor": who.actor, "client": client}
+    sources = {source.name: source for source in all_sources()}
+    source = sources.get(table.source)
+    if source is None:
+        raise DataPlatformError(
+            f"{table.name} belongs to source {table.source!r}, which this platform does not run"
+        )
+    log.info("%s runs the pass of %s", who.actor, table.name, extra=extra)
+    try:
+        scan = source.scan()
+        result = ingest(source, [table.name])
+    except Exception as exc:
+        log.error("%s: the pass of %s stopped: %s", who.actor, table.name, exc, extra=extra)
+        raise
+    lines = SourceRun(source.name, scan, result).render_lines()
+    lines += [f"  {busy}: another worker is on it" for busy in result.busy_tables]
+    log.info(
+        "%s ran the pass of %s: archived %s, errored %s, %s row(s)",
+        who.actor,
+        table.name,
+        result.archived,
+        result.errored,
+        result.rows,
+        extra=extra,
+    )
+    return ActionResult(
+        ok=not result.errored,
+        action="run",
+        subject=table.name,
+        actor=who.actor,
+        lines=lines,
+    )

@@ -1,0 +1,528 @@
+"""The FastAPI application of the operations page (`create_app`).
+
+Pages (server-rendered, Jinja2): `/` the overview, `/tables/{name}` a table (any of its
+names), `/loads/{id}` a load, `/transform` the last dbt build, `/login`. The same data as
+JSON: `/api/overview`, `/api/tables/{name}`, `/api/loads/{id}`, `/api/transform`;
+FastAPI's description at `/openapi.json` (no Swagger UI: it would load scripts from the
+internet). `/healthz` for container checks.
+
+Actions: `POST /loads/{id}/retry` and `POST /tables/{name}/run` from the page's forms
+(session or Authorization header, and the CSRF token), `POST /api/...` the same for API
+clients (Authorization header only). Refused with 401 without credentials, 403 when the
+server runs without `--allow-actions` or the CSRF token is missing or wrong.
+"""
+
+import base64
+import hashlib
+import hmac
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Annotated, Any
+from urllib.parse import quote
+from zoneinfo import ZoneInfo
+
+from fastapi import Depends, FastAPI, Form, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from data_platform import __version__
+from data_platform.alerts.scrub import secrets
+from data_platform.errors import ConfigError, DataPlatformError
+from data_platform.settings import Settings, get_settings
+from data_platform.web import actions, queries
+from data_platform.web.auth import (
+    ANONYMOUS,
+    CSRF_COOKIE,
+    CSRF_FIELD,
+    SESSION_COOKIE,
+    SESSION_SECONDS,
+    Credentials,
+    Identity,
+)
+from data_platform.web.dbt_results import transform_page
+from data_platform.web.model import (
+    ActionResult,
+    ApiError,
+    LoadPage,
+    Overview,
+    TablePage,
+    TransformPage,
+)
+from data_platform.web.render import STATIC, Renderer, mask
+
+log = logging.getLogger(__name__)
+
+FLASH_COOKIE = "dp_flash"
+BAD_CSRF = "the form's CSRF token is missing or wrong: reload the page and try again"
+READ_ONLY = "actions are off: the server runs read-only (start it with --allow-actions)"
+# No inline script or style, nothing from elsewhere: the page's own files only.
+CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; "
+    "frame-ancestors 'none'"
+)
+SECURITY_HEADERS = {
+    "Content-Security-Policy": CSP,
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "same-origin",
+    "Cache-Control": "no-store",
+}
+
+
+class AuthRequired(Exception):
+    """No (valid) credentials: 401."""
+
+
+class Forbidden(Exception):
+    """Authenticated, but not allowed: 403 (actions off, CSRF token missing or wrong)."""
+
+
+class MaskedJSONResponse(JSONResponse):
+    """JSON with the known secrets masked in every string, however they got there."""
+
+    known: tuple[str, ...] = ()
+
+    def render(self, content: Any) -> bytes:
+        return super().render(_mask_all(content, type(self).known))
+
+
+def _mask_all(value: Any, known: tuple[str, ...]) -> Any:
+    if isinstance(value, str):
+        return mask(value, known)
+    if isinstance(value, dict):
+        return {key: _mask_all(item, known) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_mask_all(item, known) for item in value]
+    return value
+
+
+def table_url(name: str) -> str:
+    """A table page's path, its name percent-encoded (names may hold anything)."""
+    return f"/tables/{quote(name, safe='')}"
+
+
+def create_app(settings: Settings | None = None, *, allow_actions: bool = False) -> FastAPI:
+    """The application on the platform's settings. `allow_actions`: retry and run are
+    possible (buttons shown, POSTs accepted); they then need credentials.
+
+    Raises ConfigError for actions without credentials, or half a user/password pair."""
+    settings = settings or get_settings()
+    credentials = Credentials(settings)
+    if allow_actions and not credentials.required:
+        raise ConfigError(
+            "--allow-actions needs credentials: set WEB_TOKEN, or WEB_USER and WEB_PASSWORD"
+        )
+    zone = ZoneInfo(settings.data_platform_timezone)
+    known = secrets(settings)
+    renderer = Renderer(zone, known)
+    json_response = type("PlatformJSONResponse", (MaskedJSONResponse,), {"known": known})
+
+    app = FastAPI(
+        title="data-platform operations",
+        version=__version__,
+        description="Loads, errors, freshness and the last dbt build of every source; "
+        "retry and run behind credentials.",
+        docs_url=None,
+        redoc_url=None,
+        openapi_url="/openapi.json",
+        default_response_class=json_response,
+    )
+    app.state.settings = settings
+    app.state.credentials = credentials
+    app.state.allow_actions = allow_actions
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+
+    # --- who is asking --------------------------------------------------------------------
+
+    def identify(request: Request, *, cookies: bool = True) -> Identity | None:
+        if not credentials.required:
+            return ANONYMOUS
+        found = credentials.check_header(request.headers.get("authorization"))
+        if found is None and cookies:
+            found = credentials.check_session(request.cookies.get(SESSION_COOKIE))
+        return found
+
+    def reader(request: Request) -> Identity:
+        who = identify(request)
+        if who is None:
+            raise AuthRequired
+        return who
+
+    def api_caller(request: Request) -> Identity:
+        """API actions: the Authorization header only (no cookie: no CSRF to fear)."""
+        who = identify(request, cookies=False)
+        if who is None or who is ANONYMOUS:
+            raise AuthRequired
+        return who
+
+    def client(request: Request) -> str:
+        return request.client.host if request.client else "unknown"
+
+    def actions_allowed() -> None:
+        if not allow_actions:
+            raise Forbidden(READ_ONLY)
+
+    Reader = Annotated[Identity, Depends(reader)]
+
+    # --- rendering ------------------------------------------------------------------------
+
+    def nonce_of(request: Request) -> tuple[str, bool]:
+        nonce = request.cookies.get(CSRF_COOKIE)
+        return (nonce, False) if nonce else (credentials.new_nonce(), True)
+
+    def page(
+        request: Request,
+        template: str,
+        who: Identity | None,
+        status_code: int = 200,
+        **context: Any,
+    ) -> HTMLResponse:
+        nonce, new = nonce_of(request)
+        flash = _read_flash(credentials, request.cookies.get(FLASH_COOKIE))
+        html = renderer.render(
+            template,
+            request=request,
+            who=who,
+            login_required=credentials.required,
+            login_token=bool(credentials.token),
+            login_user=bool(credentials.user),
+            allow_actions=allow_actions and who is not None and who is not ANONYMOUS,
+            actions_on=allow_actions,
+            csrf_field=CSRF_FIELD,
+            csrf_token=credentials.csrf_token(nonce, who or ANONYMOUS),
+            flash=flash,
+            table_url=table_url,
+            timezone=zone.key,
+            version=__version__,
+            **context,
+        )
+        response = HTMLResponse(html, status_code=status_code)
+        secure = request.url.scheme == "https"
+        if new:
+            response.set_cookie(
+                CSRF_COOKIE, nonce, httponly=True, samesite="strict", secure=secure, path="/"
+            )
+        if flash is not None:
+            response.delete_cookie(FLASH_COOKIE, path="/")
+        return response
+
+    def check_form(request: Request, who: Identity, token: str | None) -> None:
+        actions_allowed()
+        if not credentials.check_csrf(request.cookies.get(CSRF_COOKIE), token, who):
+            log.warning(
+                "%s: refused a form without a valid CSRF token (%s %s)",
+                who.actor,
+                request.method,
+                request.url.path,
+                extra={"actor": who.actor, "client": client(request)},
+            )
+            raise Forbidden(BAD_CSRF)
+
+    def after_action(request: Request, where: str, ok: bool, lines: list[str]) -> RedirectResponse:
+        response = RedirectResponse(where, status_code=303)
+        response.set_cookie(
+            FLASH_COOKIE,
+            _write_flash(credentials, ok, lines),
+            httponly=True,
+            samesite="strict",
+            secure=request.url.scheme == "https",
+            path="/",
+        )
+        return response
+
+    # --- errors ---------------------------------------------------------------------------
+
+    def wants_json(request: Request) -> bool:
+        return request.url.path.startswith("/api/") or request.url.path == "/healthz"
+
+    @app.exception_handler(AuthRequired)
+    async def _auth_required(request: Request, exc: AuthRequired) -> Response:
+        headers = {"WWW-Authenticate": 'Bearer realm="data-platform"'}
+        if wants_json(request) or request.method != "GET":
+            return json_response(
+                ApiError(error="credentials required: a bearer token or basic auth").model_dump(),
+                status_code=401,
+                headers=headers,
+            )
+        response = page(
+            request,
+            "login.html",
+            None,
+            status_code=401,
+            next=_local(request.url.path + (f"?{request.url.query}" if request.url.query else "")),
+            failed=False,
+        )
+        response.headers.update(headers)
+        return response
+
+    @app.exception_handler(Forbidden)
+    async def _forbidden(request: Request, exc: Forbidden) -> Response:
+        if wants_json(request):
+            return json_response(ApiError(error=str(exc)).model_dump(), status_code=403)
+        return page(
+            request, "error.html", identify(request), 403, title="Refused", message=str(exc)
+        )
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        if wants_json(request):
+            body = ApiError(error=str(exc.detail)).model_dump()
+            return json_response(body, status_code=exc.status_code, headers=exc.headers)
+        title = "Not found" if exc.status_code == 404 else "Refused"
+        return page(request, "error.html", identify(request), exc.status_code, title=title,
+                    message=str(exc.detail))  # fmt: skip
+
+    @app.exception_handler(RequestValidationError)
+    async def _bad_request(request: Request, exc: RequestValidationError) -> Response:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in error['loc'])}: {error['msg']}" for error in exc.errors()
+        )
+        if wants_json(request):
+            return json_response(ApiError(error=problems).model_dump(), status_code=422)
+        return page(request, "error.html", identify(request), 422, title="Bad request",
+                    message=problems)  # fmt: skip
+
+    @app.exception_handler(DataPlatformError)
+    async def _platform_error(request: Request, exc: DataPlatformError) -> Response:
+        return _error_response(request, exc)
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> Response:
+        log.error("%s %s failed: %s", request.method, request.url.path, exc, exc_info=exc)
+        return _error_response(request, exc)
+
+    def _error_response(request: Request, exc: Exception) -> Response:
+        from data_platform.cli.main import _one_line
+
+        message, code = _one_line(exc)
+        message = queries.Scrubber(settings)(message) or ""
+        if isinstance(exc, queries.NotFound):
+            status = 404
+        elif code == 3:
+            status = 503  # the database is unreachable
+        elif isinstance(exc, DataPlatformError):
+            status = 409
+        else:
+            status = 500
+        if wants_json(request):
+            return json_response(ApiError(error=message, exit_code=code).model_dump(), status)
+        title = {404: "Not found", 503: "Database unreachable", 409: "Refused"}.get(status, "Error")
+        return page(request, "error.html", identify(request), status, title=title, message=message)
+
+    # --- security headers -------------------------------------------------------------------
+
+    @app.middleware("http")
+    async def _headers(request: Request, call_next: Callable[[Request], Awaitable[Response]]):
+        response = await call_next(request)
+        for name, value in SECURITY_HEADERS.items():
+            if name == "Cache-Control" and request.url.path.startswith("/static/"):
+                continue
+            response.headers.setdefault(name, value)
+        return response
+
+    # --- pages ------------------------------------------------------------------------------
+
+    @app.get("/", response_class=HTMLResponse, include_in_schema=False)
+    def overview_html(request: Request, who: Reader) -> HTMLResponse:
+        data = queries.overview(settings)
+        return page(request, "overview.html", who, data=data, chart=data.activity)
+
+    @app.get("/tables/{name:path}", response_class=HTMLResponse, include_in_schema=False)
+    def table_html(request: Request, name: str, who: Reader, limit: int = 50) -> HTMLResponse:
+        data = queries.table_page(name, settings, limit=max(1, min(limit, 1000)))
+        return page(request, "table.html", who, data=data, chart=data.activity)
+
+    @app.get("/loads/{load_id}", response_class=HTMLResponse, include_in_schema=False)
+    def load_html(request: Request, load_id: int, who: Reader) -> HTMLResponse:
+        return page(request, "load.html", who, data=queries.load_page(load_id, settings))
+
+    @app.get("/transform", response_class=HTMLResponse, include_in_schema=False)
+    def transform_html(request: Request, who: Reader) -> HTMLResponse:
+        return page(request, "transform.html", who, data=transform_page(settings))
+
+    # --- login ------------------------------------------------------------------------------
+
+    @app.get("/login", response_class=HTMLResponse, include_in_schema=False)
+    def login_form(request: Request, next: str = "/") -> Response:
+        if not credentials.required:
+            return RedirectResponse(_local(next), status_code=303)
+        return page(request, "login.html", identify(request), next=_local(next), failed=False)
+
+    @app.post("/login", include_in_schema=False)
+    def login(
+        request: Request,
+        csrf_token: Annotated[str | None, Form()] = None,
+        token: Annotated[str, Form()] = "",
+        user: Annotated[str, Form()] = "",
+        password: Annotated[str, Form()] = "",
+        next: Annotated[str, Form()] = "/",
+    ) -> Response:
+        if not credentials.check_csrf(request.cookies.get(CSRF_COOKIE), csrf_token, ANONYMOUS):
+            raise Forbidden(BAD_CSRF)
+        who = (credentials.check_token(token) if token else None) or (
+            credentials.check_password(user, password) if user else None
+        )
+        if who is None:
+            log.warning("failed login from %s", client(request), extra={"client": client(request)})
+            return page(request, "login.html", None, 401, next=_local(next), failed=True)
+        log.info("%s logged in", f"web:{who.name}", extra={"client": client(request)})
+        response = RedirectResponse(_local(next), status_code=303)
+        response.set_cookie(
+            SESSION_COOKIE,
+            credentials.session_cookie(who),
+            max_age=SESSION_SECONDS,
+            httponly=True,
+            samesite="lax",
+            secure=request.url.scheme == "https",
+            path="/",
+        )
+        # A new nonce: the pre-login token must not serve after it.
+        response.delete_cookie(CSRF_COOKIE, path="/")
+        return response
+
+    @app.post("/logout", include_in_schema=False)
+    def logout(
+        request: Request, who: Reader, csrf_token: Annotated[str | None, Form()] = None
+    ) -> Response:
+        if not credentials.check_csrf(request.cookies.get(CSRF_COOKIE), csrf_token, who):
+            raise Forbidden(BAD_CSRF)
+        response = RedirectResponse("/login", status_code=303)
+        response.delete_cookie(SESSION_COOKIE, path="/")
+        return response
+
+    # --- actions from the page ----------------------------------------------------------------
+
+    @app.post("/loads/{load_id}/retry", include_in_schema=False)
+    def retry_form(
+        request: Request,
+        load_id: int,
+        who: Reader,
+        csrf_token: Annotated[str | None, Form()] = None,
+    ) -> Response:
+        check_form(request, who, csrf_token)
+        try:
+            done = actions.retry(load_id, who, client(request))
+        except queries.NotFound:
+            raise
+        except DataPlatformError as exc:
+            return after_action(request, f"/loads/{load_id}", False, [f"Error: {exc}"])
+        return after_action(request, f"/loads/{load_id}", done.ok, done.lines)
+
+    @app.post("/tables/{name:path}/run", include_in_schema=False)
+    def run_form(
+        request: Request,
+        name: str,
+        who: Reader,
+        csrf_token: Annotated[str | None, Form()] = None,
+    ) -> Response:
+        check_form(request, who, csrf_token)
+        try:
+            done = actions.run_table(name, who, client(request))
+        except queries.NotFound:
+            raise
+        except Exception as exc:
+            message, _ = _one_line_of(exc)
+            return after_action(request, table_url(name), False, [f"Error: {message}"])
+        return after_action(request, table_url(done.subject), done.ok, done.lines)
+
+    # --- the API ------------------------------------------------------------------------------
+
+    errors = {
+        401: {"model": ApiError, "description": "No or wrong credentials."},
+        403: {"model": ApiError, "description": "Refused (read-only server)."},
+        404: {"model": ApiError, "description": "No such table or load."},
+        409: {"model": ApiError, "description": "The action is not possible now."},
+    }
+
+    @app.get("/api/overview", response_model=Overview, responses=errors, tags=["read"])
+    def overview_api(who: Reader) -> Overview:
+        """Every source and table: loads by status, freshness, rows, errors, marks."""
+        return queries.overview(settings)
+
+    @app.get("/api/tables/{name:path}", response_model=TablePage, responses=errors, tags=["read"])
+    def table_api(name: str, who: Reader, limit: int = 50) -> TablePage:
+        """One table (by any of its names): loads, errors, schema, revisions."""
+        return queries.table_page(name, settings, limit=max(1, min(limit, 1000)))
+
+    @app.get("/api/loads/{load_id}", response_model=LoadPage, responses=errors, tags=["read"])
+    def load_api(load_id: int, who: Reader) -> LoadPage:
+        """One load: its file, error and every status change."""
+        return queries.load_page(load_id, settings)
+
+    @app.get("/api/transform", response_model=TransformPage, responses=errors, tags=["read"])
+    def transform_api(who: Reader) -> TransformPage:
+        """The last dbt build: each model's and data test's result."""
+        return transform_page(settings)
+
+    @app.post(
+        "/api/loads/{load_id}/retry", response_model=ActionResult, responses=errors, tags=["act"]
+    )
+    def retry_api(request: Request, load_id: int) -> ActionResult:
+        """Re-queue an errored load (as `data-platform retry`). Needs --allow-actions and
+        an Authorization header."""
+        who = api_caller(request)
+        actions_allowed()
+        return actions.retry(load_id, who, client(request))
+
+    @app.post(
+        "/api/tables/{name:path}/run", response_model=ActionResult, responses=errors, tags=["act"]
+    )
+    def run_api(request: Request, name: str) -> ActionResult:
+        """Scan the table's source and ingest the table. Needs --allow-actions and an
+        Authorization header."""
+        who = api_caller(request)
+        actions_allowed()
+        return actions.run_table(name, who, client(request))
+
+    @app.get("/healthz", include_in_schema=False)
+    def healthz() -> dict[str, str]:
+        from sqlalchemy import text
+
+        from data_platform.db.engine import get_engine
+
+        with get_engine().connect() as conn:
+            conn.execute(text("SELECT 1"))
+        return {"status": "ok"}
+
+    return app
+
+
+def _one_line_of(exc: BaseException) -> tuple[str, int]:
+    from data_platform.cli.main import _one_line
+
+    return _one_line(exc)
+
+
+def _local(target: str) -> str:
+    """A redirect target on this site only (a path, never //host or a URL)."""
+    if not target.startswith("/") or target.startswith("//") or "\\" in target:
+        return "/"
+    return target
+
+
+def _write_flash(credentials: Credentials, ok: bool, lines: list[str]) -> str:
+    text = "\n".join(lines)
+    if len(text) > 1500:
+        text = text[:1500] + "\n..."
+    body = base64.urlsafe_b64encode(json.dumps([ok, text]).encode()).decode().rstrip("=")
+    signature = hmac.new(credentials.key, f"flash|{body}".encode(), hashlib.sha256).hexdigest()
+    return f"{body}.{signature}"
+
+
+def _read_flash(credentials: Credentials, cookie: str | None) -> dict[str, Any] | None:
+    """The last action's outcome (a signed cookie, shown once)."""
+    if not cookie or "." not in cookie:
+        return None
+    body, _, signature = cookie.rpartition(".")
+    expected = hmac.new(credentials.key, f"flash|{body}".encode(), hashlib.sha256).hexdigest()
+    if not hmac.compare_digest(signature, expected):
+        return None
+    try:
+        ok, text = json.loads(base64.urlsafe_b64decode(body + "=" * (-len(body) % 4)))
+    except ValueError:
+        return None
+    return {"ok": bool(ok), "lines": str(text).splitlines()}

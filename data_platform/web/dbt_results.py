@@ -1,0 +1,133 @@
+"""The transformation layer's last build, from the files dbt writes: `run_results.json`
+(every node's status, failures, time) and `manifest.json` (what a test tests), in dbt's
+target directory under the data home (`data_platform.transform.dbt.dbt_home`).
+
+Node outcomes are `data_platform.transform.result.NodeResult`s, so the page's verdict
+and summary line are the ones `data-platform transform` prints.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from data_platform.settings import Settings, get_settings
+from data_platform.transform.result import NodeResult, TransformResult
+from data_platform.web.model import DbtNode, TransformPage
+from data_platform.web.queries import Scrubber
+
+log = logging.getLogger(__name__)
+
+
+def target_dir(settings: Settings | None = None) -> Path:
+    """dbt's target/ of this data home (where `run_transform` points dbt)."""
+    return (settings or get_settings()).home / "dbt" / "target"
+
+
+@functools.lru_cache(maxsize=4)
+def _read_json(path: Path, mtime_ns: int) -> Any:
+    """A JSON file, parsed once per version (`mtime_ns` is the cache key's part)."""
+    return json.loads(path.read_text())
+
+
+def _load(path: Path) -> Any | None:
+    try:
+        stat = path.stat()
+    except FileNotFoundError:
+        return None
+    try:
+        return _read_json(path, stat.st_mtime_ns)
+    except (OSError, ValueError) as exc:
+        log.warning("cannot read %s: %s", path, exc)
+        return None
+
+
+def _short(unique_id: str | None) -> str | None:
+    """`model.data_platform.dim_date` -> `dim_date`; a source keeps its source name."""
+    if not unique_id:
+        return None
+    _kind, _, rest = unique_id.partition(".")
+    _project, _, name = rest.partition(".")
+    return name or unique_id
+
+
+def _node(result: dict[str, Any], manifest_nodes: dict[str, Any], clean: Scrubber) -> DbtNode:
+    unique_id = result.get("unique_id") or ""
+    kind = unique_id.split(".", 1)[0] or "node"
+    info = manifest_nodes.get(unique_id, {})
+    parts = unique_id.split(".")
+    name = info.get("name") or (parts[2] if len(parts) > 2 else unique_id)
+    outcome = NodeResult(
+        name=name,
+        kind=kind,
+        status=str(result.get("status") or "unknown"),
+        failures=result.get("failures"),
+        message=clean(result.get("message")),
+    )
+    test_type = column = attached = None
+    if kind == "test":
+        metadata = info.get("test_metadata") or {}
+        test_type = metadata.get("name") or ("singular" if info else None)
+        column = info.get("column_name")
+        if info.get("attached_node"):
+            attached = _short(info["attached_node"])
+        else:  # a singular test: what it reads
+            depends = (info.get("depends_on") or {}).get("nodes") or []
+            attached = ", ".join(filter(None, (_short(d) for d in depends))) or None
+    return DbtNode(
+        unique_id=unique_id,
+        name=outcome.name,
+        kind=outcome.kind,
+        status=outcome.status,
+        failures=outcome.failures,
+        message=outcome.message,
+        execution_seconds=result.get("execution_time"),
+        test_type=test_type,
+        column=column,
+        attached_to=attached,
+    )
+
+
+def transform_page(settings: Settings | None = None) -> TransformPage:
+    """The last dbt build (or test) run on this data home; `found` False when none ran."""
+    from data_platform.transform.dbt import project_dir
+
+    target = target_dir(settings)
+    results = _load(target / "run_results.json")
+    project = str(project_dir())
+    if not isinstance(results, dict):
+        return TransformPage(found=False, project=project)
+    manifest = _load(target / "manifest.json")
+    nodes_info = manifest.get("nodes", {}) if isinstance(manifest, dict) else {}
+    clean = Scrubber(settings or get_settings())
+    nodes = [_node(item, nodes_info, clean) for item in results.get("results") or []]
+    verdict = TransformResult(
+        nodes=[NodeResult(n.name, n.kind, n.status, n.failures, n.message) for n in nodes]
+    )
+    metadata = results.get("metadata") or {}
+    generated = metadata.get("generated_at")
+    args = results.get("args") or {}
+    return TransformPage(
+        found=True,
+        project=project,
+        command=args.get("which"),
+        generated_at=datetime.fromisoformat(generated) if generated else None,
+        elapsed_seconds=results.get("elapsed_time"),
+        dbt_version=metadata.get("dbt_version"),
+        ok=verdict.ok,
+        summary=verdict.summary(),
+        models=sorted((n for n in nodes if n.kind == "model"), key=_worst_first),
+        tests=sorted((n for n in nodes if n.kind == "test"), key=_worst_first),
+        other=[n for n in nodes if n.kind not in ("model", "test")],
+    )
+
+
+_STATUS_ORDER = {"error": 0, "fail": 1, "warn": 2, "skipped": 3}
+
+
+def _worst_first(node: DbtNode) -> tuple[int, str]:
+    return _STATUS_ORDER.get(node.status, 9), node.name

@@ -1,0 +1,608 @@
+"""The read model from the metadata database: the overview, a table's loads, a load.
+
+What `data-platform status` and `loads show` already compute is reused from
+`data_platform.loads.report` (loads by status, latest error, snapshot, DMAP feeds) and
+`data_platform.loads.history` (a load's detail); this module adds what a page needs
+besides: freshness, row counts, durations from load_events, marks, open alerts and the
+hourly activity. Every free text that comes from outside (errors, alert messages) is
+scrubbed of secrets here (`data_platform.alerts.scrub`); the renderer masks the known
+secrets once more in every value it prints.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from psycopg2 import errors as pg_errors
+from sqlalchemy import Connection, func, select, text
+from sqlalchemy import column as sa_column
+from sqlalchemy import table as sa_table
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.orm import Session
+
+from data_platform.alerts.scrub import scrub, secrets
+from data_platform.db import migrations
+from data_platform.db.engine import get_engine, masked, session_factory
+from data_platform.db.models import (
+    AlertEvent,
+    ExtractMark,
+    Load,
+    LoadEvent,
+    LoadStatus,
+    SourceTable,
+)
+from data_platform.errors import DataPlatformError
+from data_platform.loads.moves import error_key
+from data_platform.loads.report import TableStatus, feed_statuses, table_statuses
+from data_platform.loads.tables import names_of, resolve_tables, source_name
+from data_platform.settings import Settings, get_settings
+from data_platform.web.model import (
+    STATE_ORDER,
+    Activity,
+    EventView,
+    FeedMark,
+    LoadErrorText,
+    LoadPage,
+    LoadView,
+    Mark,
+    OpenAlert,
+    Overview,
+    RowCount,
+    SourceSummary,
+    TablePage,
+    TableState,
+    TableSummary,
+)
+
+# Below this estimate a table's rows are counted exactly (a count(*) of a few ms).
+EXACT_COUNT_BELOW = 1_000_000
+COUNT_TIMEOUT_MS = 2000
+ACTIVITY_HOURS = 48
+FINAL = (LoadStatus.ARCHIVED.value, LoadStatus.ERRORED.value, LoadStatus.SKIPPED.value)
+
+# pedestrian.fetch_marks (revision p001), as far as the page reads it.
+_fetch_marks = sa_table(
+    "fetch_marks",
+    sa_column("dataset"),
+    sa_column("next_date"),
+    sa_column("last_key"),
+    sa_column("fetched_at"),
+    schema="pedestrian",
+)
+
+
+class NotFound(DataPlatformError):
+    """No such table or load (HTTP 404; the CLI's exit code 2)."""
+
+    exit_code = 2
+
+
+# --- errors ---------------------------------------------------------------------------------
+
+_DETAILS = re.compile(r"(?:line (?P<line>\d+))?(?:, )?(?:column (?P<column>.+?))?: ")
+_IDS = re.compile(r" \((?:table [^()]+?)?(?:, )?(?:load \d+)?\)$")
+_KEY = re.compile(r"(?P<file>[^\s:]+/[^\s:]+): ")
+
+
+def parse_error(text: str, key: str | None = None) -> LoadErrorText:
+    """A LoadError message (`LoadError.describe`) taken apart: file, line, column, reason.
+    `key`: the load's own key, when known (a key may hold anything). Text of another
+    shape is kept whole as the reason."""
+    rest, file = text, None
+    if key and rest.startswith(f"{key}: "):
+        file, rest = key, rest[len(key) + 2 :]
+    elif match := _KEY.match(rest):
+        file, rest = match["file"], rest[match.end() :]
+    line = column = None
+    if file is not None:
+        details = _DETAILS.match(rest)
+        if details and (details["line"] or details["column"]):
+            line = int(details["line"]) if details["line"] else None
+            column = details["column"]
+            rest = rest[details.end() :]
+    reason = _IDS.sub("", rest) if rest.endswith(")") else rest
+    return LoadErrorText(text=text, file=file, line=line, column=column, reason=reason)
+
+
+class Scrubber:
+    """Masks secrets in free text (the alert scrub: known secrets, URL passwords and
+    query strings)."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.known = secrets(settings)
+
+    def __call__(self, value: str | None) -> str | None:
+        return None if value is None else scrub(value, self.known)
+
+
+# --- the overview ---------------------------------------------------------------------------
+
+
+def expected_hours(settings: Settings, table: SourceTable) -> float:
+    """The table's freshness expectation: FRESHNESS_HOURS_BY_TABLE under any of its
+    names (case-insensitive), else FRESHNESS_HOURS."""
+    by_name = {name.lower(): hours for name, hours in settings.freshness_hours_by_table.items()}
+    for name in names_of(table):
+        if name.lower() in by_name:
+            return by_name[name.lower()]
+    return settings.freshness_hours
+
+
+def unknown_freshness_names(settings: Settings, tables: Iterable[SourceTable]) -> list[str]:
+    known = {name.lower() for table in tables for name in names_of(table)}
+    return sorted(n for n in settings.freshness_hours_by_table if n.lower() not in known)
+
+
+def table_state(status: TableStatus, age: float | None, expected: float) -> TableState:
+    """inactive; failed (an error not archived or skipped); never (nothing archived yet);
+    late (archived longer than `expected` hours ago, `age` in seconds); else ok."""
+    if not status.is_active:
+        return "inactive"
+    if status.latest_error:
+        return "failed"
+    if age is None:
+        return "never"
+    return "late" if age > expected * 3600 else "ok"
+
+
+def row_count(conn: Connection, schema: str | None, table: str | None) -> RowCount | None:
+    """Rows in `schema.table`: exact below EXACT_COUNT_BELOW estimated rows (within
+    COUNT_TIMEOUT_MS), else PostgreSQL's estimate. None when there is no such table."""
+    if not schema or not table:
+        return None
+    with conn.begin():
+        found = conn.execute(
+            text(
+                "SELECT c.reltuples::bigint, coalesce(s.n_live_tup, 0) FROM pg_class c "
+                "LEFT JOIN pg_stat_user_tables s ON s.relid = c.oid "
+                "WHERE c.oid = to_regclass(format('%I.%I', :schema, :table))"
+            ),
+            {"schema": schema, "table": table},
+        ).first()
+    if found is None:
+        return None
+    estimate = int(found[0]) if found[0] >= 0 else int(found[1])
+    if estimate >= EXACT_COUNT_BELOW:
+        return RowCount(value=estimate, exact=False)
+    try:
+        with conn.begin():
+            conn.execute(
+                text("SELECT set_config('statement_timeout', :ms, true)"),
+                {"ms": str(COUNT_TIMEOUT_MS)},
+            )
+            exact = conn.scalar(select(func.count()).select_from(sa_table(table, schema=schema)))
+    except DBAPIError as exc:
+        if not isinstance(exc.orig, pg_errors.QueryCanceled):
+            raise
+        return RowCount(value=estimate, exact=False)
+    return RowCount(value=int(exact or 0), exact=True)
+
+
+def _table_facts(conn: Connection) -> dict[int, tuple[datetime | None, datetime | None, int]]:
+    """Per table id: last archived (its load's last status change), newest landing, rows
+    applied by archived loads."""
+    archived = Load.status == LoadStatus.ARCHIVED
+    rows = conn.execute(
+        select(
+            Load.table_id,
+            func.max(Load.updated_at).filter(archived),
+            func.max(Load.s3_modified),
+            func.coalesce(func.sum(Load.rows).filter(archived), 0),
+        ).group_by(Load.table_id)
+    )
+    return {table_id: (last, landed, int(applied)) for table_id, last, landed, applied in rows}
+
+
+def summaries(
+    session: Session, settings: Settings, now: datetime, count_rows: bool = True
+) -> tuple[list[TableSummary], list[SourceTable]]:
+    """Every table's summary, failed and late first; and the tables."""
+    clean = Scrubber(settings)
+    statuses = {status.name: status for status in table_statuses(session)}
+    tables = list(session.scalars(select(SourceTable).order_by(SourceTable.name)))
+    conn = session.connection()
+    facts = _table_facts(conn)
+    found = []
+    with get_engine().connect() as count_conn:
+        for table in tables:
+            status = statuses[table.name]
+            last, landed, applied = facts.get(table.id, (None, None, 0))
+            expected = expected_hours(settings, table)
+            age = (now - last).total_seconds() if last else None
+            state = table_state(status, age, expected)
+            error = clean(status.latest_error)
+            found.append(
+                TableSummary(
+                    name=table.name,
+                    source=table.source,
+                    source_name=source_name(table.s3_prefix),
+                    db_name=f"{table.db_schema}.{table.db_table}" if table.db_table else None,
+                    s3_prefix=table.s3_prefix,
+                    is_active=table.is_active,
+                    loads=dict(sorted(status.counts.items())),
+                    rows_applied=applied,
+                    rows=row_count(count_conn, table.db_schema, table.db_table)
+                    if count_rows
+                    else None,
+                    last_success_at=last,
+                    last_landed_at=landed,
+                    expected_hours=expected,
+                    age_seconds=age,
+                    state=state,
+                    latest_error=parse_error(error) if error else None,
+                    latest_error_load_id=status.latest_error_load_id,
+                    latest_error_file=status.latest_error_file,
+                    snapshot=status.snapshot,
+                    snapshot_rebuilds=status.rebuilds,
+                    schema_change_loads=status.schema_change_loads,
+                    evolve_command=status.evolve_command,
+                )
+            )
+    found.sort(key=lambda t: (STATE_ORDER[t.state], -(t.age_seconds or 0), t.source, t.name))
+    return found, tables
+
+
+def source_summaries(tables: Sequence[TableSummary]) -> list[SourceSummary]:
+    """Every source the platform runs (`data_platform.run.all_sources`), in run order,
+    then any other source that has tables."""
+    from data_platform.run import all_sources
+
+    names = [source.name for source in all_sources()]
+    names += sorted({t.source for t in tables} - set(names))
+    found = []
+    for name in names:
+        mine = [t for t in tables if t.source == name]
+        loads: dict[str, int] = {}
+        for table in mine:
+            for status, n in table.loads.items():
+                loads[status] = loads.get(status, 0) + n
+        worst = min((t.state for t in mine), key=STATE_ORDER.__getitem__, default=None)
+        found.append(SourceSummary(name=name, tables=len(mine), state=worst, loads=loads))
+    return found
+
+
+def marks(session: Session) -> list[Mark]:
+    """Where the incremental sources resume: totesys' extract marks, the pedestrian
+    counts' fetch mark."""
+    found = [
+        Mark(
+            source=mark.source,
+            subject=mark.table_name,
+            position=f"{mark.mark_updated.isoformat(sep=' ')} (key {mark.mark_key})",
+            last_key=mark.last_key,
+            at=mark.extracted_at,
+            rows=mark.rows,
+        )
+        for mark in session.scalars(
+            select(ExtractMark).order_by(ExtractMark.source, ExtractMark.table_name)
+        )
+    ]
+    conn = session.connection()
+    if conn.scalar(text("SELECT to_regclass('pedestrian.fetch_marks') IS NOT NULL")):
+        for dataset, next_date, last_key, at in conn.execute(
+            select(_fetch_marks).order_by(_fetch_marks.c.dataset)
+        ):
+            found.append(
+                Mark(
+                    source="melbourne_pedestrian",
+                    subject=dataset,
+                    position=f"next fetch from {next_date.isoformat()}",
+                    last_key=last_key,
+                    at=at,
+                )
+            )
+    return found
+
+
+def open_alerts(session: Session, settings: Settings, limit: int = 50) -> list[OpenAlert]:
+    """Failures alerted and not cleared yet, newest first."""
+    clean = Scrubber(settings)
+    return [
+        OpenAlert(
+            kind=alert.kind,
+            subject=clean(alert.subject) or "",
+            message=clean(alert.message) or "",
+            channels=alert.channels,
+            sent_at=alert.sent_at,
+        )
+        for alert in session.scalars(
+            select(AlertEvent)
+            .order_by(AlertEvent.sent_at.desc(), AlertEvent.id.desc())
+            .limit(limit)
+        )
+    ]
+
+
+def activity(
+    conn: Connection,
+    zone: ZoneInfo,
+    now: datetime,
+    hours: int = ACTIVITY_HOURS,
+    table_id: int | None = None,
+) -> Activity:
+    """Loads archived and errored, and rows applied, per hour of the last `hours` hours
+    (of one table), labelled in `zone`."""
+    since = now - timedelta(hours=hours)
+    hour = func.date_trunc("hour", func.timezone(zone.key, LoadEvent.at)).label("hour")
+    archived = LoadEvent.to_status == LoadStatus.ARCHIVED.value
+    errored = LoadEvent.to_status == LoadStatus.ERRORED.value
+    query = (
+        select(
+            hour,
+            func.count().filter(archived),
+            func.count().filter(errored),
+            func.coalesce(func.sum(Load.rows).filter(archived), 0),
+        )
+        .join(Load, Load.id == LoadEvent.load_id)
+        .where(
+            LoadEvent.at > since,
+            LoadEvent.to_status.in_([LoadStatus.ARCHIVED.value, LoadStatus.ERRORED.value]),
+        )
+        .group_by(hour)
+    )
+    if table_id is not None:
+        query = query.where(Load.table_id == table_id)
+    counted = {row[0]: row[1:] for row in conn.execute(query)}
+    labels: dict[datetime, None] = {}
+    start = now.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+    for back in range(hours - 1, -1, -1):
+        local = (start - timedelta(hours=back)).astimezone(zone).replace(tzinfo=None)
+        labels[local] = None
+    result = Activity(hours=[], archived=[], errored=[], rows=[])
+    for local in labels:
+        done, failed, rows = counted.get(local, (0, 0, 0))
+        result.hours.append(f"{local:%Y-%m-%d %H}:00")
+        result.archived.append(int(done))
+        result.errored.append(int(failed))
+        result.rows.append(int(rows))
+    return result
+
+
+def database_state() -> tuple[str, list[str], bool]:
+    """The database (masked URL), its revisions, and whether it is at head."""
+    config = migrations.alembic_config()
+    url = config.get_main_option("sqlalchemy.url") or ""
+    revisions = sorted(migrations.current_revisions(config))
+    try:
+        at_head = set(revisions) == migrations.head_revisions(config)
+    except Exception:  # a history the checkout cannot resolve: not at a known head
+        at_head = False
+    return masked(url), revisions, at_head
+
+
+def overview(settings: Settings | None = None, now: datetime | None = None) -> Overview:
+    """Everything the overview shows."""
+    settings = settings or get_settings()
+    now = now or datetime.now(UTC)
+    zone = ZoneInfo(settings.data_platform_timezone)
+    clean = Scrubber(settings)
+    database, revisions, at_head = database_state()
+    with session_factory()() as session:
+        tables, rows = summaries(session, settings, now)
+        feeds = [
+            FeedMark(
+                feed=feed.relative_url,
+                is_active=feed.is_active,
+                mark=feed.mark,
+                last_fetched_at=feed.last_fetched_at,
+                last_error=clean(feed.last_error),
+                datasets=feed.datasets,
+            )
+            for feed in feed_statuses(session)
+        ]
+        return Overview(
+            generated_at=now,
+            timezone=zone.key,
+            database=database,
+            revisions=revisions,
+            at_head=at_head,
+            sources=source_summaries(tables),
+            tables=tables,
+            feeds=feeds,
+            marks=marks(session),
+            alerts=open_alerts(session, settings),
+            activity=activity(session.connection(), zone, now),
+            unknown_freshness_tables=unknown_freshness_names(settings, rows),
+        )
+
+
+# --- a table --------------------------------------------------------------------------------
+
+
+def find_table(conn: Connection, name: str) -> SourceTable:
+    """The table `name` names (any of its names). Raises NotFound with close matches."""
+    from data_platform.loads.tables import UnknownTable
+
+    try:
+        (table,) = resolve_tables(conn, [name])
+    except UnknownTable as exc:
+        raise NotFound(str(exc)) from None
+    return table
+
+
+def _seconds(start: datetime | None, end: datetime | None) -> float | None:
+    return (end - start).total_seconds() if start and end else None
+
+
+def load_views(conn: Connection, settings: Settings, where: Sequence, limit: int) -> list[LoadView]:
+    """Loads matching `where`, newest first, with their durations from load_events."""
+    clean = Scrubber(settings)
+    rows = conn.execute(
+        select(
+            Load.id,
+            Load.status,
+            Load.s3_key,
+            Load.s3_size,
+            Load.rows,
+            Load.s3_modified,
+            Load.created_at,
+            Load.error,
+        )
+        .where(*where)
+        .order_by(Load.id.desc())
+        .limit(limit)
+    ).all()
+    ids = [row.id for row in rows]
+    timing: dict[int, tuple] = {}
+    actors: dict[int, str] = {}
+    if ids:
+        finished = LoadEvent.to_status.in_(FINAL)
+        timing = {
+            load_id: (started, applied, done)
+            for load_id, started, applied, done in conn.execute(
+                select(
+                    LoadEvent.load_id,
+                    func.max(LoadEvent.at).filter(LoadEvent.to_status == "ingesting"),
+                    func.max(LoadEvent.at).filter(LoadEvent.from_status == "ingesting"),
+                    func.max(LoadEvent.at).filter(finished),
+                )
+                .where(LoadEvent.load_id.in_(ids))
+                .group_by(LoadEvent.load_id)
+            )
+        }
+        actors = dict(
+            conn.execute(
+                select(LoadEvent.load_id, LoadEvent.actor)
+                .where(LoadEvent.load_id.in_(ids), LoadEvent.actor.is_not(None))
+                .distinct(LoadEvent.load_id)
+                .order_by(LoadEvent.load_id, LoadEvent.id.desc())
+            ).all()
+        )
+    views = []
+    for row in rows:
+        started, applied, done = timing.get(row.id, (None, None, None))
+        if applied and started and applied < started:
+            applied = None  # the last attempt has not left ingesting yet
+        status = LoadStatus(row.status)
+        error = clean(row.error)
+        views.append(
+            LoadView(
+                id=row.id,
+                status=status.value,
+                key=row.s3_key,
+                size=row.s3_size,
+                rows=row.rows,
+                landed_at=row.s3_modified,
+                recorded_at=row.created_at,
+                started_at=started,
+                applied_at=applied,
+                finished_at=done if status.value in FINAL else None,
+                apply_seconds=_seconds(started, applied),
+                total_seconds=_seconds(row.created_at, done) if status.value in FINAL else None,
+                error=parse_error(error, row.s3_key) if error else None,
+                error_file=error_key(row.s3_key, row.s3_modified)
+                if status == LoadStatus.ERRORED
+                else None,
+                last_actor=actors.get(row.id),
+            )
+        )
+    return views
+
+
+def table_page(name: str, settings: Settings | None = None, limit: int = 50) -> TablePage:
+    """A table's page: its summary, schema and revisions, recent and errored loads.
+    Raises NotFound."""
+    from data_platform.web import schema
+
+    settings = settings or get_settings()
+    now = datetime.now(UTC)
+    zone = ZoneInfo(settings.data_platform_timezone)
+    with session_factory()() as session:
+        conn = session.connection()
+        table = find_table(conn, name)
+        summary = next(
+            s
+            for s in summaries(session, settings, now, count_rows=False)[0]
+            if s.name == table.name
+        )
+        with get_engine().connect() as count_conn:
+            summary.rows = row_count(count_conn, table.db_schema, table.db_table)
+        recent = load_views(conn, settings, [Load.table_id == table.id], limit)
+        errored = load_views(
+            conn,
+            settings,
+            [Load.table_id == table.id, Load.status == LoadStatus.ERRORED],
+            limit,
+        )
+        comment, columns = schema.columns(conn, table.db_schema, table.db_table)
+        changes = schema.schema_changes(conn, table.id)
+        table_marks = [m for m in marks(session) if _mark_of(m, table)]
+        return TablePage(
+            table=summary,
+            table_comment=comment,
+            columns=columns,
+            revisions=schema.revisions(conn, table),
+            schema_changes=changes,
+            loads=recent,
+            errored=errored,
+            marks=table_marks,
+            activity=activity(conn, zone, now, table_id=table.id),
+        )
+
+
+def _mark_of(mark: Mark, table: SourceTable) -> bool:
+    if mark.source != table.source:
+        return False
+    return mark.source != "totesys" or mark.subject == table.db_table
+
+
+# --- a load ---------------------------------------------------------------------------------
+
+
+def load_page(load_id: int, settings: Settings | None = None) -> LoadPage:
+    """One load: `loads show`'s detail (where its file is now, every transition), its
+    error taken apart, the files that travel with it. Raises NotFound."""
+    from data_platform.loads.history import load_detail
+    from data_platform.loads.retry import source_of_load
+
+    settings = settings or get_settings()
+    clean = Scrubber(settings)
+    with get_engine().connect() as conn:
+        source = conn.scalar(
+            select(SourceTable.source)
+            .join(Load, Load.table_id == SourceTable.id)
+            .where(Load.id == load_id)
+        )
+    if source is None:
+        raise NotFound(f"no load {load_id}")
+    detail = load_detail(load_id)
+    load = detail.load
+    try:
+        companions = source_of_load(load_id).companions(load.key)
+    except DataPlatformError:  # a source this platform does not run
+        companions = []
+    events, previous = [], None
+    for event in detail.events:
+        events.append(
+            EventView(
+                at=event.at,
+                from_status=event.from_status,
+                to_status=event.to_status,
+                actor=event.actor,
+                reason=clean(event.reason),
+                after_seconds=_seconds(previous, event.at),
+            )
+        )
+        previous = event.at
+    error = clean(load.error)
+    return LoadPage(
+        id=load.id,
+        table=load.table,
+        source=source,
+        status=load.status,
+        key=load.key,
+        size=load.size,
+        rows=load.rows,
+        landed_at=load.modified,
+        updated_at=load.updated_at,
+        etag=detail.etag,
+        snapshot_id=detail.snapshot_id,
+        file=detail.file,
+        companions=companions,
+        error=parse_error(error, load.key) if error else None,
+        events=events,
+        total_seconds=_seconds(events[0].at, events[-1].at) if events else None,
+    )

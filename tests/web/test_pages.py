@@ -1,0 +1,373 @@
+"""Every page and API endpoint through FastAPI's TestClient, on a real platform: what the
+overview ranks first, a table's errored load with file, line and column, its schema and
+revision, a load's history, the last dbt build, times in the operator's zone."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import update
+
+from data_platform.db.engine import get_engine
+from data_platform.db.models import Load, LoadStatus
+from data_platform.settings import get_settings, reset_settings
+from data_platform.web.queries import parse_error
+from data_platform.web.render import duration, number, size
+from tests.web.conftest import HOSTILE_VALUE, TABLE, WebWorld
+
+Client = Callable[..., TestClient]
+
+
+def _rows(html: str, table_id: str) -> list[str]:
+    """The text of each body row of table `table_id`, tags stripped."""
+    body = html.split(f'id="{table_id}"', 1)[1].split("</table>", 1)[0]
+    rows = re.findall(r"<tr[^>]*>(.*?)</tr>", body.split("<tbody>", 1)[1], re.S)
+    return [" ".join(re.sub(r"<[^>]+>", " ", row).split()) for row in rows]
+
+
+def test_overview_puts_the_failed_table_first_and_lists_every_source(
+    world: WebWorld, make_client: Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A second table, fine but stale: late, after the failed one.
+    other = world.qlik.table("TEST.OTHER", world.sample.columns)
+    other.full_load([(1, "one", "2021-12-01 11:20:30")])
+    other.onboard()
+    world.qlik.run()
+    with get_engine().begin() as conn:  # its load was archived an hour ago
+        conn.execute(
+            update(Load)
+            .where(Load.s3_key.like("cubic/ods_qlik/TEST.OTHER/%"))
+            .values(updated_at=datetime.now(UTC) - timedelta(hours=1))
+        )
+    monkeypatch.setenv("FRESHNESS_HOURS_BY_TABLE", '{"TEST.OTHER": 0.5, "nosuch": 3}')
+    reset_settings()
+    response = make_client().get("/")
+    assert response.status_code == 200
+    rows = _rows(response.text, "tables")
+    assert rows[0].startswith(f"failed {TABLE}"), rows
+    assert rows[1].startswith("late cubic_ods_qlik__test_other"), rows
+    assert f"load {world.errored_id} : line 2, column SAMPLE_ID invalid input syntax" in rows[0]
+    assert "archived 1 errored 1" in rows[0]
+    assert "0.5 h" in rows[1] and "1 h 0 min ago" in rows[1]
+    sources = _rows(response.text, "sources")
+    from data_platform.run import all_sources
+
+    assert [row.split()[0] for row in sources] == [source.name for source in all_sources()]
+    assert sources[0].startswith("cubic_qlik failed 2")
+    assert "FRESHNESS_HOURS_BY_TABLE names no table: nosuch" in response.text
+    # The chart's data and the vendored Chart.js, served from here.
+    assert 'src="/static/vendor/chartjs/chart.umd.min.js"' in response.text
+    chart = json.loads(response.text.split('id="activity-data">', 1)[1].split("</script>", 1)[0])
+    assert len(chart["hours"]) == 48 and sum(chart["archived"]) == 2
+    assert sum(chart["errored"]) == 1 and sum(chart["rows"]) == 3
+
+
+def test_the_api_overview_says_the_same(world: WebWorld, make_client: Client) -> None:
+    data = make_client().get("/api/overview").json()
+    (table,) = [t for t in data["tables"] if t["name"] == TABLE]
+    assert table["state"] == "failed"
+    assert table["loads"] == {"archived": 1, "errored": 1}
+    assert table["rows"] == {"value": 2, "exact": True}
+    assert table["rows_applied"] == 2
+    assert table["latest_error_load_id"] == world.errored_id
+    error = table["latest_error"]
+    assert (error["file"], error["line"], error["column"]) == (world.bad_key, 2, "SAMPLE_ID")
+    assert error["reason"] == f'invalid input syntax for type integer: "{HOSTILE_VALUE}"'
+    assert table["latest_error_file"].startswith("cubic/ods_qlik/TEST.SAMPLE__ct/landed=")
+    assert data["at_head"] is True
+    assert {s["name"] for s in data["sources"]} >= {"cubic_qlik", "cubic_dmap", "totesys"}
+
+
+def test_table_page_shows_the_error_loads_schema_and_revision(
+    world: WebWorld, make_client: Client
+) -> None:
+    client = make_client()
+    for name in (TABLE, "TEST.SAMPLE", "cubic_ods_qlik.test_sample"):
+        response = client.get(f"/tables/{name}")
+        assert response.status_code == 200, name
+    html = response.text
+    errored = html.split('id="errored"', 1)[1].split("</section>", 1)[0]
+    assert f"<code>{world.bad_key}</code>" in errored
+    assert "<dt>Line</dt><dd>2</dd>" in errored
+    assert "<dt>Column</dt><dd><code>SAMPLE_ID</code></dd>" in errored
+    assert "landed=" in errored  # where the file lies in the error zone
+    assert "Retry" not in html and "Run this table" not in html  # read-only
+    loads = _rows(html, "loads")
+    assert loads[0].startswith(f"{world.errored_id} errored")
+    assert re.search(r"archived .* 2 .* \d+ ms", loads[1]), loads[1]
+    columns = _rows(html, "columns")
+    assert columns[0] == "sample_id key INTEGER no TEST.SAMPLE.SAMPLE_ID (INT4)"
+    assert any(row.startswith("dp__load_id BIGINT no Lineage") for row in columns)
+    (revision,) = _rows(html, "revisions")
+    assert "onboard TEST.SAMPLE as cubic_ods_qlik.test_sample" in revision
+    assert revision.endswith("alembic_version yes")
+    api = client.get("/api/tables/TEST.SAMPLE").json()
+    assert api["table"]["name"] == TABLE
+    assert [load["status"] for load in api["loads"]] == ["errored", "archived"]
+    assert api["errored"][0]["error"]["line"] == 2
+    assert api["loads"][1]["apply_seconds"] > 0 and api["loads"][1]["rows"] == 2
+    assert [c["name"] for c in api["columns"]][:3] == [
+        "sample_id",
+        "sample_name",
+        "edw_inserted_dtm",
+    ]
+
+
+def test_load_page_shows_its_history_and_error(world: WebWorld, make_client: Client) -> None:
+    client = make_client()
+    response = client.get(f"/loads/{world.errored_id}")
+    assert response.status_code == 200
+    html = response.text
+    assert f"Load {world.errored_id}" in html and "status-errored" in html
+    events = _rows(html, "events")
+    assert [" ".join(row.split()[3:5]) for row in events] == [
+        "ready ingesting",
+        "ingesting ready_for_erroring",
+        "ready_for_erroring erroring",
+        "erroring errored",
+    ]
+    assert 'id="file-now">error: cubic/ods_qlik/TEST.SAMPLE__ct/landed=' in html
+    assert world.bad_key.replace(".csv.gz", ".dfm") in html  # travels with it
+    api = client.get(f"/api/loads/{world.errored_id}").json()
+    assert api["error"]["column"] == "SAMPLE_ID" and len(api["events"]) == 4
+    assert api["companions"] == [world.bad_key.replace(".csv.gz", ".dfm")]
+
+
+def test_unknown_table_and_load_are_404_with_close_matches(
+    world: WebWorld, make_client: Client
+) -> None:
+    client = make_client()
+    page = client.get("/tables/TEST.SAMPEL")
+    assert page.status_code == 404
+    assert "no table &#39;TEST.SAMPEL&#39;; did you mean cubic_ods_qlik__test_sample?" in page.text
+    assert client.get("/api/tables/TEST.SAMPEL").json()["error"].startswith("no table")
+    assert client.get("/loads/999999").status_code == 404
+    assert client.get("/api/loads/999999").json() == {"error": "no load 999999", "exit_code": 2}
+    assert client.get("/loads/abc").status_code == 422
+    assert client.get("/nothing-here").status_code == 404
+
+
+def test_times_are_in_the_operators_zone_and_numbers_readable(
+    world: WebWorld, make_client: Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    landed = datetime(2026, 7, 1, 3, 4, 5, tzinfo=UTC)
+    with get_engine().begin() as conn:
+        conn.execute(
+            update(Load)
+            .where(Load.id == world.errored_id)
+            .values(s3_modified=landed, s3_size=12345678)
+        )
+    monkeypatch.setenv("DATA_PLATFORM_TIMEZONE", "Australia/Melbourne")
+    reset_settings()
+    html = make_client().get(f"/loads/{world.errored_id}").text
+    assert "2026-07-01 13:04:05 AEST" in html  # UTC+10 in July
+    assert "12,345,678 bytes" in html
+    assert "Times in Australia/Melbourne" in html
+    assert (number(1234567), number(None), size(1234567), duration(0.0123)) == (
+        "1,234,567",
+        "\u2014",
+        "1.2 MB",
+        "12 ms",
+    )
+    assert (duration(5.25), duration(184), duration(7500), duration(3 * 86400)) == (
+        "5.2 s",
+        "3 min 4 s",
+        "2 h 5 min",
+        "3 d 0 h",
+    )
+
+
+def test_transform_page_shows_each_data_test(web_platform, make_client: Client) -> None:
+    client = make_client()
+    assert "No dbt build ran on this data home yet" in client.get("/transform").text
+    assert client.get("/api/transform").json()["found"] is False
+    target = get_settings().home / "dbt" / "target"
+    target.mkdir(parents=True)
+    (target / "run_results.json").write_text(json.dumps(_RUN_RESULTS))
+    (target / "manifest.json").write_text(json.dumps(_MANIFEST))
+    html = client.get("/transform").text
+    assert (
+        "transform FAILED (1 failed): 1 model, 3 tests (1 fail, 1 pass, 1 success, 1 warn)" in html
+    )
+    tests = _rows(html, "tests")
+    assert tests[0].startswith("fail not_null_dim_date_date_id not_null dim_date date_id 3")
+    assert tests[1].startswith("warn assert_top10_complete singular daily_totals, top10 1")
+    assert tests[2].startswith("pass unique_dim_date_date_id unique dim_date date_id 0")
+    assert _rows(html, "models")[0].startswith("success dim_date")
+    api = client.get("/api/transform").json()
+    assert api["ok"] is False and api["command"] == "build"
+    assert [t["status"] for t in api["tests"]] == ["fail", "warn", "pass"]
+
+
+def test_openapi_describes_the_api(web_platform, make_client: Client) -> None:
+    spec = make_client().get("/openapi.json").json()
+    assert spec["info"]["title"] == "data-platform operations"
+    paths = set(spec["paths"])
+    assert {
+        "/api/overview",
+        "/api/tables/{name}",
+        "/api/loads/{load_id}",
+        "/api/transform",
+        "/api/loads/{load_id}/retry",
+        "/api/tables/{name}/run",
+    } <= paths
+    assert not any(path.startswith(("/tables", "/loads", "/login")) for path in paths)
+    schema = spec["paths"]["/api/overview"]["get"]["responses"]["200"]["content"]
+    assert schema["application/json"]["schema"]["$ref"].endswith("/Overview")
+
+
+def test_static_files_are_served_and_chart_js_is_the_vendored_release(
+    web_platform, make_client: Client
+) -> None:
+    client = make_client()
+    script = client.get("/static/vendor/chartjs/chart.umd.min.js")
+    assert script.status_code == 200
+    digest = "87364cc2b2a76a6684929e7d6b80b18a897794db38400caff1fcf1791c6925d2"
+    assert hashlib.sha256(script.content).hexdigest() == digest
+    assert script.text.startswith("/*!\n * Chart.js v4.6.1")
+    license_file = Path(__file__).resolve().parents[2] / "data_platform/web/static/vendor/chartjs"
+    assert "MIT" in (license_file / "LICENSE.md").read_text()
+    assert client.get("/static/charts.js").status_code == 200
+    assert client.get("/static/style.css").headers["content-type"].startswith("text/css")
+
+
+def test_healthz(web_platform, make_client: Client) -> None:
+    assert make_client().get("/healthz").json() == {"status": "ok"}
+
+
+@pytest.mark.parametrize(
+    ("text", "parts"),
+    [
+        (
+            "cubic/x/T__ct/a.csv.gz: line 3, column SAMPLE_ID: bad: value (table t, load 7)",
+            ("cubic/x/T__ct/a.csv.gz", 3, "SAMPLE_ID", "bad: value"),
+        ),
+        ("cubic/x/a.csv: column C: too long (load 2)", ("cubic/x/a.csv", None, "C", "too long")),
+        ("cubic/x/a.csv: not gzip (table t)", ("cubic/x/a.csv", None, None, "not gzip")),
+        ("the job failed", (None, None, None, "the job failed")),
+    ],
+)
+def test_parse_error(text: str, parts: tuple) -> None:
+    error = parse_error(text)
+    assert (error.file, error.line, error.column, error.reason) == parts
+    assert error.text == text
+
+
+def test_a_table_stale_beyond_its_expectation_is_late(world: WebWorld, make_client: Client) -> None:
+    with get_engine().begin() as conn:  # the error is fixed (skipped), the data is old
+        conn.execute(
+            update(Load)
+            .where(Load.id == world.errored_id)
+            .values(status=LoadStatus.SKIPPED, updated_at=datetime.now(UTC))
+        )
+        conn.execute(
+            update(Load)
+            .where(Load.status == LoadStatus.ARCHIVED)
+            .values(updated_at=datetime.now(UTC) - timedelta(hours=25))
+        )
+    (table,) = [
+        t for t in make_client().get("/api/overview").json()["tables"] if t["name"] == TABLE
+    ]
+    assert table["state"] == "late" and table["expected_hours"] == 24
+    assert 25 * 3600 <= table["age_seconds"] < 26 * 3600
+
+
+_RUN_RESULTS = {
+    "metadata": {"dbt_version": "1.11.16", "generated_at": "2026-12-01T13:34:57.825074Z"},
+    "elapsed_time": 3.7,
+    "args": {"which": "build"},
+    "results": [
+        {
+            "unique_id": "model.data_platform.dim_date",
+            "status": "success",
+            "execution_time": 0.16,
+            "failures": None,
+            "message": "SELECT 30",
+        },
+        {
+            "unique_id": "test.data_platform.unique_dim_date_date_id.1a",
+            "status": "pass",
+            "execution_time": 0.05,
+            "failures": 0,
+            "message": None,
+        },
+        {
+            "unique_id": "test.data_platform.not_null_dim_date_date_id.2b",
+            "status": "fail",
+            "execution_time": 0.04,
+            "failures": 3,
+            "message": "Got 3 results, configured to fail if != 0",
+        },
+        {
+            "unique_id": "test.data_platform.assert_top10_complete",
+            "status": "warn",
+            "execution_time": 0.09,
+            "failures": 1,
+            "message": "Got 1 result, configured to warn if != 0",
+        },
+    ],
+}
+_MANIFEST = {
+    "nodes": {
+        "test.data_platform.unique_dim_date_date_id.1a": {
+            "name": "unique_dim_date_date_id",
+            "test_metadata": {"name": "unique"},
+            "column_name": "date_id",
+            "attached_node": "model.data_platform.dim_date",
+        },
+        "test.data_platform.not_null_dim_date_date_id.2b": {
+            "name": "not_null_dim_date_date_id",
+            "test_metadata": {"name": "not_null"},
+            "column_name": "date_id",
+            "attached_node": "model.data_platform.dim_date",
+        },
+        "test.data_platform.assert_top10_complete": {
+            "name": "assert_top10_complete",
+            "test_metadata": None,
+            "attached_node": None,
+            "depends_on": {
+                "nodes": ["model.data_platform.daily_totals", "model.data_platform.top10"]
+            },
+        },
+    }
+}
+
+
+def test_a_table_waiting_on_a_schema_change_says_what_resolves_it(
+    world: WebWorld, make_client: Client
+) -> None:
+    from sqlalchemy import insert, select
+
+    from data_platform.db.models import SchemaChange, SourceTable
+    from data_platform.loads.schema_changes import MARKER
+
+    message = f"{world.bad_key}: {MARKER}TEST.SAMPLE differs from table x: A is new"
+    with get_engine().begin() as conn:
+        conn.execute(update(Load).where(Load.id == world.errored_id).values(error=message))
+        table_id = conn.scalar(select(SourceTable.id).where(SourceTable.name == TABLE))
+        conn.execute(
+            insert(SchemaChange).values(
+                table_id=table_id,
+                revision="abc123",
+                column_name="fare",
+                change="widened",
+                from_type="numeric(10,2)",
+                to_type="numeric(12,4)",
+                table_version=3,
+            )
+        )
+    client = make_client()
+    (row, *_) = _rows(client.get("/").text, "tables")
+    command = "data-platform cubic-qlik evolve-table --table TEST.SAMPLE --apply"
+    assert f"waiting on a schema change (1 load): {command}" in row
+    page = client.get(f"/tables/{TABLE}").text
+    assert f"<code>{command}</code> writes the reviewed revision" in page
+    (change,) = _rows(page, "schema-changes")
+    assert change.endswith("abc123 fare widened numeric(10,2) numeric(12,4) 3")
