@@ -12,10 +12,6 @@ clients (Authorization header only). Refused with 401 without credentials, 403 w
 server runs without `--allow-actions` or the CSRF token is missing or wrong.
 """
 
-import base64
-import hashlib
-import hmac
-import json
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
@@ -508,21 +504,13 @@ def _write_flash(credentials: Credentials, ok: bool, lines: list[str]) -> str:
     text = "\n".join(lines)
     if len(text) > 1500:
         text = text[:1500] + "\n..."
-    body = base64.urlsafe_b64encode(json.dumps([ok, text]).encode()).decode().rstrip("=")
-    signature = hmac.new(credentials.key, f"flash|{body}".encode(), hashlib.sha256).hexdigest()
-    return f"{body}.{signature}"
+    return credentials.seal("flash", [ok, text])
 
 
 def _read_flash(credentials: Credentials, cookie: str | None) -> dict[str, Any] | None:
     """The last action's outcome (a signed cookie, shown once)."""
-    if not cookie or "." not in cookie:
+    value = credentials.unseal("flash", cookie)
+    if not isinstance(value, list) or len(value) != 2:
         return None
-    body, _, signature = cookie.rpartition(".")
-    expected = hmac.new(credentials.key, f"flash|{body}".encode(), hashlib.sha256).hexdigest()
-    if not hmac.compare_digest(signature, expected):
-        return None
-    try:
-        ok, text = json.loads(base64.urlsafe_b64decode(body + "=" * (-len(body) % 4)))
-    except ValueError:
-        return None
+    ok, text = value
     return {"ok": bool(ok), "lines": str(text).splitlines()}

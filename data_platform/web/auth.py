@@ -3,11 +3,11 @@
 - Credentials: WEB_TOKEN (`Authorization: Bearer <token>`) and/or WEB_USER with
   WEB_PASSWORD (`Authorization: Basic ...`, or the login form). With none configured,
   everyone reads as `anonymous` and no action can be enabled.
-- The login form sets a session cookie: the identity and an expiry, signed with
-  WEB_SECRET_KEY (HMAC-SHA256) over a digest of the configured credentials, so changing
-  a credential ends every session. HttpOnly, SameSite=Lax, Secure over HTTPS.
+- The login form sets a session cookie: the identity, timestamped and signed
+  (itsdangerous) with WEB_SECRET_KEY and a digest of the configured credentials, so
+  changing a credential ends every session. HttpOnly, SameSite=Lax, Secure over HTTPS.
 - CSRF (signed double submit): a random nonce in a SameSite=Strict cookie, and in every
-  form the nonce with its HMAC bound to the identity. A form is accepted only when the
+  form the nonce and the identity, signed. A form is accepted only when the
   field's nonce is the cookie's and the signature is valid for whoever submits it. API
   clients that send an Authorization header send no cookie and need no token.
 
@@ -20,10 +20,10 @@ import base64
 import binascii
 import hashlib
 import hmac
-import json
 import secrets
-import time
 from dataclasses import dataclass
+
+from itsdangerous import BadSignature, URLSafeTimedSerializer
 
 from data_platform.errors import ConfigError
 from data_platform.settings import Settings
@@ -80,9 +80,21 @@ class Credentials:
         """Are any credentials configured (then every page needs them)?"""
         return bool(self.token or self.user)
 
-    def _sign(self, *parts: str) -> str:
-        message = "|".join(parts).encode()
-        return hmac.new(self.key, message, hashlib.sha256).hexdigest()
+    def seal(self, purpose: str, value: object) -> str:
+        """`value` (JSON) signed for `purpose` with the key and the credentials'
+        fingerprint, timestamped (itsdangerous)."""
+        return URLSafeTimedSerializer(self.key, salt=f"{purpose}|{self.fingerprint}").dumps(value)
+
+    def unseal(self, purpose: str, sealed: str | None, max_age: int | None = None) -> object:
+        """The value `seal` signed for `purpose`, or None when it is missing, forged, for
+        another purpose or credentials, or older than `max_age` seconds."""
+        if not sealed:
+            return None
+        serializer = URLSafeTimedSerializer(self.key, salt=f"{purpose}|{self.fingerprint}")
+        try:
+            return serializer.loads(sealed, max_age=max_age)
+        except BadSignature:  # also SignatureExpired
+            return None
 
     # --- credentials ----------------------------------------------------------------------
 
@@ -118,26 +130,13 @@ class Credentials:
 
     # --- the login session ------------------------------------------------------------------
 
-    def session_cookie(self, identity: Identity, now: float | None = None) -> str:
+    def session_cookie(self, identity: Identity) -> str:
         """The signed session value for `identity`, valid for SESSION_SECONDS."""
-        expires = str(int((now or time.time()) + SESSION_SECONDS))
-        payload = base64.urlsafe_b64encode(json.dumps([identity.name, expires]).encode())
-        body = payload.decode().rstrip("=")
-        return f"{body}.{self._sign('session', body, self.fingerprint)}"
+        return self.seal("session", identity.name)
 
-    def check_session(self, cookie: str | None, now: float | None = None) -> Identity | None:
-        if not cookie or "." not in cookie:
-            return None
-        body, _, signature = cookie.rpartition(".")
-        if not _equal(signature, self._sign("session", body, self.fingerprint)):
-            return None
-        try:
-            name, expires = json.loads(base64.urlsafe_b64decode(body + "=" * (-len(body) % 4)))
-        except (ValueError, binascii.Error):
-            return None
-        if int(expires) < (now or time.time()):
-            return None
-        return Identity(str(name), "session")
+    def check_session(self, cookie: str | None) -> Identity | None:
+        name = self.unseal("session", cookie, max_age=SESSION_SECONDS)
+        return Identity(name, "session") if isinstance(name, str) else None
 
     # --- CSRF -------------------------------------------------------------------------------
 
@@ -147,13 +146,13 @@ class Credentials:
 
     def csrf_token(self, nonce: str, identity: Identity) -> str:
         """The form field for the cookie's `nonce` and the caller."""
-        return f"{nonce}.{self._sign('csrf', nonce, identity.name)}"
+        return self.seal("csrf", [nonce, identity.name])
 
     def check_csrf(self, nonce: str | None, token: str | None, identity: Identity) -> bool:
         """Does the form's `token` belong to the cookie's `nonce` and to `identity`?"""
-        if not nonce or not token or "." not in token:
+        if not nonce:
             return False
-        given_nonce, _, signature = token.rpartition(".")
-        return _equal(given_nonce, nonce) and _equal(
-            signature, self._sign("csrf", nonce, identity.name)
-        )
+        value = self.unseal("csrf", token)
+        if not isinstance(value, list) or len(value) != 2:
+            return False
+        return _equal(str(value[0]), nonce) and value[1] == identity.name
