@@ -371,3 +371,39 @@ def test_a_table_waiting_on_a_schema_change_says_what_resolves_it(
     assert f"<code>{command}</code> writes the reviewed revision" in page
     (change,) = _rows(page, "schema-changes")
     assert change.endswith("abc123 fare widened numeric(10,2) numeric(12,4) 3")
+
+
+def test_a_table_waiting_on_a_schema_change_shows_the_command_then_its_history(
+    web_platform, tmp_path: Path, make_client: Client
+) -> None:
+    from data_platform.batch.cubic_qlik.evolve import evolve_table
+    from data_platform.batch.cubic_qlik.writer import Column
+    from tests.qlik.conftest import QlikWorld, seq
+
+    qlik = QlikWorld(tmp_path / "evolve")
+    assert web_platform.migrations_dir is not None
+    qlik.versions = web_platform.migrations_dir / "cubic_qlik"
+    fare = qlik.table(
+        "FARES.FARE", [Column("FARE_ID", "INT4", key_pos=1), Column("NAME", "STRING", 5)]
+    )
+    fare.full_load([(1, "a")])
+    fare.onboard()
+    qlik.run()
+    fare.changes([(seq(1), "U", "2024-03-01 10:00:00", 1, "a", "z1")],
+                 columns=[*fare.columns, Column("ZONE", "STRING", 4)], table_version=2)  # fmt: skip
+    qlik.run()
+    client = make_client()
+    overview = client.get("/api/overview").json()
+    (table,) = [t for t in overview["tables"] if t["name"] == "cubic_ods_qlik__fares_fare"]
+    assert table["schema_change_loads"] == 1
+    assert table["evolve_command"] == (
+        "data-platform cubic-qlik evolve-table --table FARES.FARE --apply"
+    )
+    assert (
+        "data-platform cubic-qlik evolve-table --table FARES.FARE --apply" in client.get("/").text
+    )
+    result = evolve_table("FARES.FARE", apply=True, versions_dir=qlik.versions)
+    qlik.run()
+    page = client.get("/api/tables/cubic_ods_qlik__fares_fare").json()
+    assert [(c["column"], c["change"]) for c in page["schema_changes"]] == [("zone", "added")]
+    assert result.revision in {r["revision"] for r in page["revisions"]}
