@@ -48,6 +48,29 @@ def settings_error(exc) -> str:
     return "invalid setting " + "; ".join(parts)
 
 
+def one_line(exc: BaseException) -> tuple[str, int]:
+    """The one-line message and the exit code (README, "Exit codes") of any failure, as
+    the CLI prints it after `Error:` and the web page shows it; never a traceback."""
+    from alembic.util import CommandError
+    from botocore.exceptions import BotoCoreError, ClientError
+    from pydantic import ValidationError
+    from sqlalchemy.exc import OperationalError, ProgrammingError
+
+    code = exit_code_for(exc)
+    if isinstance(exc, DataPlatformError):
+        return str(exc), code
+    if isinstance(exc, OperationalError | ProgrammingError):
+        reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
+        return f"database: {reason}", code
+    if isinstance(exc, ClientError | BotoCoreError):
+        return f"storage: {exc}", code
+    if isinstance(exc, ValidationError):
+        return settings_error(exc), code
+    if isinstance(exc, CommandError):
+        return f"alembic: {exc}", code
+    return f"unexpected {type(exc).__name__}: {exc} (run with --debug for the traceback)", code
+
+
 class ConfigError(DataPlatformError):
     """A setting is missing or invalid."""
 

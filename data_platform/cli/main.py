@@ -6,31 +6,11 @@ import sys
 import traceback
 
 import click
-from alembic.util import CommandError
-from botocore.exceptions import BotoCoreError, ClientError
-from pydantic import ValidationError
-from sqlalchemy.exc import OperationalError, ProgrammingError
 
 from data_platform import __version__
-from data_platform.errors import DataPlatformError, exit_code_for, settings_error
+from data_platform.errors import one_line
 
 CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
-
-
-def _one_line(exc: BaseException) -> tuple[str, int]:
-    code = exit_code_for(exc)
-    if isinstance(exc, DataPlatformError):
-        return str(exc), code
-    if isinstance(exc, OperationalError | ProgrammingError):
-        reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
-        return f"database: {reason}", code
-    if isinstance(exc, ClientError | BotoCoreError):
-        return f"storage: {exc}", code
-    if isinstance(exc, ValidationError):
-        return settings_error(exc), code
-    if isinstance(exc, CommandError):
-        return f"alembic: {exc}", code
-    return f"unexpected {type(exc).__name__}: {exc} (run with --debug for the traceback)", code
 
 
 class AppGroup(click.Group):
@@ -63,7 +43,7 @@ class AppGroup(click.Group):
         except Exception as exc:
             if (ctx.obj or {}).get("debug"):
                 traceback.print_exc()
-            message, code = _one_line(exc)
+            message, code = one_line(exc)
             click.echo(f"Error: {message}", err=True)
             ctx.exit(code)
 

@@ -26,7 +26,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from data_platform import __version__
 from data_platform.alerts.scrub import secrets
-from data_platform.errors import ConfigError, DataPlatformError
+from data_platform.errors import ConfigError, DataPlatformError, one_line
 from data_platform.settings import Settings, get_settings
 from data_platform.web import actions, queries
 from data_platform.web.auth import (
@@ -292,9 +292,7 @@ def create_app(settings: Settings | None = None, *, allow_actions: bool = False)
         return _error_response(request, exc)
 
     def _error_response(request: Request, exc: Exception) -> Response:
-        from data_platform.cli.main import _one_line
-
-        message, code = _one_line(exc)
+        message, code = one_line(exc)
         message = queries.Scrubber(settings)(message) or ""
         if isinstance(exc, queries.NotFound):
             status = 404
@@ -421,7 +419,7 @@ def create_app(settings: Settings | None = None, *, allow_actions: bool = False)
         except queries.NotFound:
             raise
         except Exception as exc:
-            message, _ = _one_line_of(exc)
+            message, _ = one_line(exc)
             return after_action(request, table_url(name), False, [f"Error: {message}"])
         return after_action(request, table_url(done.subject), done.ok, done.lines)
 
@@ -485,12 +483,6 @@ def create_app(settings: Settings | None = None, *, allow_actions: bool = False)
         return {"status": "ok"}
 
     return app
-
-
-def _one_line_of(exc: BaseException) -> tuple[str, int]:
-    from data_platform.cli.main import _one_line
-
-    return _one_line(exc)
 
 
 def _local(target: str) -> str:
