@@ -13,13 +13,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
-from alembic.config import Config
 from sqlalchemy import Connection, select
 
 from data_platform.db.models import Load, LoadStatus, SchemaChange
 from data_platform.errors import LoadError
+
+if TYPE_CHECKING:
+    from alembic.config import Config
 
 MARKER = "schema change: "
 
