@@ -116,7 +116,14 @@ def test_two_commands_starting_the_embedded_server_at_once_share_it(tmp_path: Pa
         (
             {"DATABASE_URL": "not a url, s3cret"},
             "DATABASE_URL is not a database URL: expected "
-            "postgresql://USER:PASSWORD@HOST:PORT/DATABASE (the value is not shown)",
+            "postgresql://USER:PASSWORD@HOST:PORT/DATABASE (the port a number; the value is "
+            "not shown)",
+        ),
+        (
+            {"DATABASE_URL": "postgresql://u:s3cret@localhost:five/db"},
+            "DATABASE_URL is not a database URL: expected "
+            "postgresql://USER:PASSWORD@HOST:PORT/DATABASE (the port a number; the value is "
+            "not shown)",
         ),
     ],
 )

@@ -25,11 +25,12 @@ def database_url(settings: Settings | None = None) -> str:
         _check_url(settings.database_url)
         try:
             url = make_url(settings.database_url)
-        except ArgumentError as exc:
+        except (ArgumentError, ValueError) as exc:  # ValueError: a port that is no number
             # Never echo the URL: it may hold the password.
             raise ConfigError(
                 "DATABASE_URL is not a database URL: expected "
-                "postgresql://USER:PASSWORD@HOST:PORT/DATABASE (the value is not shown)"
+                "postgresql://USER:PASSWORD@HOST:PORT/DATABASE (the port a number; the value is "
+                "not shown)"
             ) from exc
         if url.drivername in ("postgres", "postgresql"):
             url = url.set(drivername="postgresql+psycopg2")

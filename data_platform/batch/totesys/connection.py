@@ -127,10 +127,11 @@ def _parse(raw: str) -> URL:
         )
     try:
         url = make_url(raw)
-    except ArgumentError as exc:
+    except (ArgumentError, ValueError) as exc:  # ValueError: a port that is no number
         raise ConfigError(
             "TOTESYS_DATABASE_URL is not a database URL: expected "
-            "postgresql://USER:PASSWORD@HOST:PORT/DATABASE (the value is not shown)"
+            "postgresql://USER:PASSWORD@HOST:PORT/DATABASE (the port a number; the value is "
+            "not shown)"
         ) from exc
     if url.drivername in ("postgres", "postgresql"):
         url = url.set(drivername="postgresql+psycopg2")
