@@ -53,6 +53,7 @@ def one_line(exc: BaseException) -> tuple[str, int]:
     the CLI prints it after `Error:` and the web page shows it; never a traceback."""
     from alembic.util import CommandError
     from botocore.exceptions import BotoCoreError, ClientError
+    from psycopg2.errors import UndefinedTable
     from pydantic import ValidationError
     from sqlalchemy.exc import OperationalError, ProgrammingError
 
@@ -61,6 +62,9 @@ def one_line(exc: BaseException) -> tuple[str, int]:
         return str(exc), code
     if isinstance(exc, OperationalError | ProgrammingError):
         reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
+        if isinstance(exc.orig, UndefinedTable):
+            # Most often a database the metadata revisions were never applied to.
+            reason += " (is the database migrated? data-platform db upgrade)"
         return f"database: {reason}", code
     if isinstance(exc, ClientError | BotoCoreError):
         return f"storage: {exc}", code

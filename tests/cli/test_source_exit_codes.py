@@ -33,3 +33,16 @@ def test_a_transform_selecting_nothing_is_a_usage_error(platform: Settings) -> N
     result = CliRunner().invoke(cli, ["transform", "--select", "no_such_model"])
     assert result.exit_code == 2
     assert "no_such_model matches no model or test" in result.output
+
+
+def test_a_database_never_migrated_says_to_upgrade(
+    empty_db_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DATABASE_URL", empty_db_url)
+    reset_settings()
+    result = CliRunner().invoke(cli, ["cubic-qlik", "evolve-table", "--table", "EDW.SAMPLE"])
+    assert result.exit_code == 3
+    assert result.stderr.splitlines() == [
+        'Error: database: relation "source_tables" does not exist (is the database migrated? '
+        "data-platform db upgrade)"
+    ]
