@@ -89,8 +89,9 @@ class RunSummary:
 
 def run_once(sources: list[Source] | None = None) -> RunSummary:
     """Scan then ingest every source. A source that stops (database, storage, a bug)
-    does not stop the others; the run then raises DataPlatformError with the most
-    specific exit code of the causes, after the others ran."""
+    does not stop the others; the run then raises (the one cause, or DataPlatformError
+    with the most specific exit code of the causes) after the others ran, the summary of
+    those on the exception's `run_summary`."""
     summary = RunSummary()
     failures: list[tuple[str, BaseException]] = []
     for source in sources or all_sources():
@@ -102,10 +103,14 @@ def run_once(sources: list[Source] | None = None) -> RunSummary:
             failures.append((source.name, exc))
     if failures:
         if len(failures) == 1:
-            raise failures[0][1]
-        name, first = failures[0]
-        error = DataPlatformError(f"{len(failures)} source(s) stopped; first: {name}: {first}")
-        codes = [exit_code_for(exc) for _, exc in failures]
-        error.exit_code = next((code for code in codes if code != 1), 1)
-        raise error from first
+            error = failures[0][1]
+        else:
+            name, first = failures[0]
+            error = DataPlatformError(f"{len(failures)} source(s) stopped; first: {name}: {first}")
+            codes = [exit_code_for(exc) for _, exc in failures]
+            error.exit_code = next((code for code in codes if code != 1), 1)
+            error.__cause__ = first
+        # What the sources that did run did, for the caller to show before the error.
+        error.run_summary = summary  # type: ignore[attr-defined]
+        raise error
     return summary

@@ -106,3 +106,22 @@ def test_watch_prints_each_pass_that_changed_something_with_its_time(
         out.count("fake: 0 new load(s); archived 0 (0 superseded), errored 0, 0 row(s) applied")
         == 1
     )
+
+
+def test_a_source_that_stops_leaves_the_others_summary_and_one_error(
+    platform: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from data_platform import run
+
+    class Broken:
+        name = "broken"
+
+        def scan(self):
+            raise StorageError("bucket gone")
+
+    sources = [Broken(), *run.all_sources()[:1]]
+    monkeypatch.setattr(run, "all_sources", lambda: sources)
+    result = CliRunner().invoke(cli, ["run", "--no-transform"])
+    assert result.exit_code == 4  # storage, the cause's own code
+    assert "cubic_qlik" in result.stdout  # the source that ran says what it did
+    assert result.stderr.splitlines()[-1] == "Error: bucket gone"  # after the logged lines

@@ -56,6 +56,10 @@ def run(watch: float | None, no_transform: bool, as_json: bool) -> None:
             summary = run_once()
         except Exception as exc:
             notify("run", "data-platform run", str(exc))
+            ran = getattr(exc, "run_summary", None)
+            if ran is not None and ran.runs:
+                # The sources that did run, before the one Error line of those that stopped.
+                click.echo(json.dumps(ran.to_dict()) if as_json else ran.render())
             if watch is None:
                 raise
             # A scheduler-like loop outlives a database or store that is down a while.
