@@ -13,12 +13,10 @@ from typing import Protocol
 from urllib.parse import urlsplit
 
 import requests
-from requests.adapters import HTTPAdapter
-from urllib3.util.retry import Retry
 
 from data_platform.alerts.model import Alert
-from data_platform.batch.cubic_dmap.client import RETRY_STATUSES
 from data_platform.errors import ConfigError
+from data_platform.http import retrying_session
 from data_platform.settings import Settings
 
 # SNS refuses a Subject longer than this, or with control or non-ASCII characters.
@@ -148,18 +146,10 @@ class WebhookChannel:
         self.url = settings.alert_webhook_url.get_secret_value()
         _hide_in_urllib3_logs(self.url)
         self.timeout = settings.alert_timeout_seconds
-        retry = Retry(
-            total=settings.alert_retries,
-            backoff_factor=0.5,
-            status_forcelist=RETRY_STATUSES,
-            # POST is not retried by default: an alert sent twice beats one never sent.
-            allowed_methods=frozenset({"POST"}),
-            respect_retry_after_header=True,
+        # POST is not retried by default: an alert sent twice beats one never sent.
+        self.session = retrying_session(
+            retries=settings.alert_retries, backoff=0.5, methods=("POST",)
         )
-        self.session = requests.Session()
-        adapter = HTTPAdapter(max_retries=retry)
-        self.session.mount("https://", adapter)
-        self.session.mount("http://", adapter)
 
     def send(self, alert: Alert) -> None:
         try:

@@ -19,10 +19,9 @@ from urllib.parse import urlsplit
 
 import requests
 import urllib3.exceptions
-from requests.adapters import HTTPAdapter
-from urllib3.util.retry import Retry
 
 from data_platform.errors import DataPlatformError
+from data_platform.http import retrying_session
 
 log = logging.getLogger(__name__)
 
@@ -30,7 +29,6 @@ log = logging.getLogger(__name__)
 PAGE_SIZE = 100
 # How the mark is sent back: the vendor's naive time, to the microsecond.
 MARK_FORMAT = "%Y-%m-%dT%H:%M:%S.%f"
-RETRY_STATUSES = (429, 500, 502, 503, 504)
 # A server that ignores `offset` would page forever; no feed comes near this.
 MAX_PAGES = 10_000
 GZIP_MAGIC = b"\x1f\x8b"
@@ -156,17 +154,7 @@ class DmapClient:
         self.base_url = base_url.rstrip("/")
         self.timeout = timeout
         self.allow_http_downloads = allow_http_downloads
-        retry = Retry(
-            total=retries,
-            backoff_factor=backoff,
-            status_forcelist=RETRY_STATUSES,
-            allowed_methods=frozenset({"GET"}),
-            respect_retry_after_header=True,
-        )
-        self.session = requests.Session()
-        adapter = HTTPAdapter(max_retries=retry)
-        self.session.mount("https://", adapter)
-        self.session.mount("http://", adapter)
+        self.session = retrying_session(retries=retries, backoff=backoff)
         _install_log_filter()
 
     def close(self) -> None:

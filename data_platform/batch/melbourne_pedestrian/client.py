@@ -21,19 +21,17 @@ from urllib.parse import urlsplit, urlunsplit
 
 import requests
 import urllib3.exceptions
-from requests.adapters import HTTPAdapter
-from urllib3.util.retry import Retry
 
 # One way to word a failed request and to keep secrets out of text: DMAP's.
 from data_platform.batch.cubic_dmap.client import _describe, redact
 from data_platform.batch.melbourne_pedestrian.naming import Dataset
 from data_platform.errors import DataPlatformError
+from data_platform.http import retrying_session
 
 log = logging.getLogger(__name__)
 
 EXPORT_PATH = "/api/explore/v2.1/catalog/datasets/{dataset_id}/exports/csv"
 DELIMITER = ";"
-RETRY_STATUSES = (429, 500, 502, 503, 504)
 # Defaults of a client (not settings yet): seconds to connect and between two reads;
 # retries of a request on RETRY_STATUSES, connection errors and timeouts, the first at
 # once, then after backoff * 2, 4, 8, ... seconds (at most 120 s), Retry-After honoured.
@@ -97,17 +95,10 @@ class OpenDataClient:
                 "would travel unencrypted (use https)"
             )
         self.timeout = TIMEOUT_SECONDS if timeout is None else timeout
-        retry = Retry(
-            total=RETRIES if retries is None else retries,
-            backoff_factor=BACKOFF_SECONDS if backoff is None else backoff,
-            status_forcelist=RETRY_STATUSES,
-            allowed_methods=frozenset({"GET"}),
-            respect_retry_after_header=True,
+        self.session = retrying_session(
+            retries=RETRIES if retries is None else retries,
+            backoff=BACKOFF_SECONDS if backoff is None else backoff,
         )
-        self.session = requests.Session()
-        adapter = HTTPAdapter(max_retries=retry)
-        self.session.mount("https://", adapter)
-        self.session.mount("http://", adapter)
 
     def close(self) -> None:
         self.session.close()
