@@ -122,6 +122,26 @@ def record_new_files(conn: Connection, table: SourceTable, batch: Sequence[Objec
     return len(insert_loads(conn, table, new))
 
 
+@dataclass
+class FileScanResult:
+    """What a scan of a file source recorded (`run` prints `summary()` and `notes()`);
+    sources with more to say extend it."""
+
+    new_loads: int = 0
+    tables: int = 0
+
+    def summary(self) -> str:
+        return f"{self.new_loads} new load(s)"
+
+    def notes(self) -> list[str]:
+        return []
+
+
+def scan_files(source: str, is_load_key: Callable[[str, str], bool]) -> FileScanResult:
+    """`record_source_files` as a scan result."""
+    return FileScanResult(*record_source_files(source, is_load_key))
+
+
 def record_source_files(source: str, is_load_key: Callable[[str, str], bool]) -> tuple[int, int]:
     """Record the new files of every active table of `source`: the objects under each
     table's prefix for which `is_load_key(prefix, key)` holds. Returns (loads recorded,

@@ -24,7 +24,7 @@ from data_platform.db.engine import get_engine
 from data_platform.loads import dispositions
 from data_platform.loads.copy_csv import copy_csv
 from data_platform.loads.csv_files import CsvDialect, DataFileReader
-from data_platform.loads.scan import record_source_files, waiting_folders
+from data_platform.loads.scan import FileScanResult, record_source_files, waiting_folders
 from data_platform.loads.schema_changes import (
     SchemaChangeError,
     evolve_command,
@@ -39,14 +39,9 @@ DIALECT = CsvDialect()  # the vendor's files: RFC 4180, comma, empty = NULL
 
 
 @dataclass
-class DmapScanResult:
-    new_loads: int = 0
-    tables: int = 0
+class DmapScanResult(FileScanResult):
     # Files of dataset types not onboarded yet, by type.
     waiting: dict[str, int] = field(default_factory=dict)
-
-    def summary(self) -> str:
-        return f"{self.new_loads} new load(s)"
 
     def notes(self) -> list[str]:
         return [

@@ -23,7 +23,6 @@ import re
 import tempfile
 import zlib
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
 
 import psycopg2
 from psycopg2 import sql
@@ -34,7 +33,7 @@ from data_platform.errors import LoadError
 from data_platform.loads import dispositions
 from data_platform.loads.copy_csv import copy_csv
 from data_platform.loads.csv_files import ChunkStream, CsvDialect
-from data_platform.loads.scan import record_source_files
+from data_platform.loads.scan import FileScanResult, scan_files
 from data_platform.loads.source import FileSource, PendingLoad, TableLoader
 from data_platform.storage import get_zone
 
@@ -52,24 +51,9 @@ def dead_letter_key(key: str, load_id: int) -> str:
     return f"dead_letter/load={load_id}/{key}"
 
 
-@dataclass
-class KafkaScanResult:
-    new_loads: int = 0
-    tables: int = 0
-
-    def summary(self) -> str:
-        return f"{self.new_loads} new load(s)"
-
-    def notes(self) -> list[str]:
-        return []
-
-
-def scan_kafka() -> KafkaScanResult:
-    result = KafkaScanResult()
-    result.new_loads, result.tables = record_source_files(
-        SOURCE, lambda prefix, key: bool(_FILE.match(key[len(prefix) :]))
-    )
-    return result
+def scan_kafka() -> FileScanResult:
+    """Record every new batch file of every topic table as a `ready` load."""
+    return scan_files(SOURCE, lambda prefix, key: bool(_FILE.match(key[len(prefix) :])))
 
 
 class _Rows(ChunkStream):

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 import psycopg2
 from psycopg2 import sql
@@ -27,7 +26,7 @@ from data_platform.db.models import ERROR_STATES
 from data_platform.loads import dispositions
 from data_platform.loads.copy_csv import copy_csv
 from data_platform.loads.csv_files import CsvDialect, DataFileReader
-from data_platform.loads.scan import record_source_files
+from data_platform.loads.scan import FileScanResult, scan_files
 from data_platform.loads.source import FileSource, PendingLoad, TableLoader
 
 log = logging.getLogger(__name__)
@@ -37,30 +36,14 @@ DIALECT = CsvDialect(delimiter=";")
 _BY_TABLE = {naming.table_name(d): d for d in naming.DATASETS}
 
 
-@dataclass
-class PedestrianScanResult:
-    new_loads: int = 0
-    tables: int = 0
-
-    def summary(self) -> str:
-        return f"{self.new_loads} new load(s)"
-
-    def notes(self) -> list[str]:
-        return []
-
-
 def is_load_key(key: str) -> bool:
     """Is `key` a fetched file of one of the datasets (see `naming`)?"""
     return naming.is_locations_key(key) or naming.window_of(key) is not None
 
 
-def scan_pedestrian() -> PedestrianScanResult:
+def scan_pedestrian() -> FileScanResult:
     """Record every new fetched file of the source's active tables as a `ready` load."""
-    result = PedestrianScanResult()
-    result.new_loads, result.tables = record_source_files(
-        naming.SOURCE, lambda prefix, key: is_load_key(key)
-    )
-    return result
+    return scan_files(naming.SOURCE, lambda prefix, key: is_load_key(key))
 
 
 def fetched_stamp(key: str) -> str:

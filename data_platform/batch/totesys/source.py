@@ -28,7 +28,7 @@ from data_platform.errors import LoadError
 from data_platform.loads import dispositions
 from data_platform.loads.copy_csv import copy_csv
 from data_platform.loads.parquet_files import DIALECT, ParquetCsvReader
-from data_platform.loads.scan import record_source_files
+from data_platform.loads.scan import FileScanResult, record_source_files
 from data_platform.loads.source import FileSource, PendingLoad, TableLoader
 from data_platform.settings import get_settings
 
@@ -37,9 +37,7 @@ SUFFIX = ".parquet"
 
 
 @dataclass
-class TotesysScanResult:
-    new_loads: int = 0
-    tables: int = 0
+class TotesysScanResult(FileScanResult):
     extract: ExtractResult | None = None
     errors: list[str] = field(default_factory=list)
 
