@@ -9,6 +9,7 @@ The revision itself records what it changed in `schema_changes` (core revision 0
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -17,11 +18,14 @@ from typing import TYPE_CHECKING, Literal
 
 from sqlalchemy import Connection, select
 
+from data_platform.db.evolution_revision import ColumnEvolution, render_evolution
 from data_platform.db.models import Load, LoadStatus, SchemaChange
 from data_platform.errors import LoadError
 
 if TYPE_CHECKING:
     from alembic.config import Config
+
+log = logging.getLogger(__name__)
 
 MARKER = "schema change: "
 
@@ -76,6 +80,57 @@ class EvolveResult:
     written: bool = True  # False: the revision was written by an earlier run, not applied
     applied: bool = False
     requeued: list[int] = field(default_factory=list)
+
+
+def write_evolution(
+    result: EvolveResult,
+    *,
+    source: str,
+    slug: str,
+    title: str,
+    generated_by: str,
+    db_schema: str,
+    db_table: str,
+    changes: list[ColumnEvolution],
+    apply: bool,
+    versions_dir: Path | None = None,
+    config: Config | None = None,
+) -> None:
+    """Write the revision evolving `result.table` by `changes` into `versions_dir`
+    (default `source`'s version location) after the head of `config`'s history (default
+    the main one), unless one written earlier is not applied yet (then that is the one to
+    review) or there is nothing to change; with `apply`, upgrade to head. Fills in
+    `result`'s revision, path, written and applied."""
+    from data_platform.db import migrations
+
+    target_dir = versions_dir or migrations.source_versions_dir(source)
+    if config is None:
+        config = migrations.alembic_config(extra_version_dirs=[target_dir])
+    pending = pending_evolution(config, result.table)
+    if pending is not None:
+        result.revision, result.path, result.written = pending[0], pending[1], False
+    elif changes:
+        revision, down, path = migrations.new_revision_file(config, target_dir, slug)
+        path.write_text(
+            render_evolution(
+                title=title,
+                generated_by=generated_by,
+                summary=[c.describe() for c in result.changes],
+                revision=revision,
+                down_revision=down,
+                table_name=result.table,
+                db_schema=db_schema,
+                db_table=db_table,
+                changes=changes,
+            )
+        )
+        log.info(
+            "wrote revision %s evolving %s", revision, result.table, extra={"table": result.table}
+        )
+        result.revision, result.path = revision, path
+    if apply and result.revision is not None:
+        migrations.upgrade("head", config)
+        result.applied = True
 
 
 def pending_evolution(config: Config, table_name: str) -> tuple[str, Path] | None:

@@ -10,7 +10,6 @@ of the table's leaves them NULL, as before (the vendor omits empty optional colu
 from __future__ import annotations
 
 import io
-import logging
 from pathlib import Path
 
 from alembic.config import Config
@@ -21,9 +20,8 @@ from data_platform.batch.cubic_dmap import naming
 from data_platform.batch.cubic_dmap.onboarding import read_header
 from data_platform.batch.cubic_dmap.source import DMAP, stored_columns
 from data_platform.batch.cubic_dmap.types import column_type
-from data_platform.db import migrations
 from data_platform.db.engine import get_engine
-from data_platform.db.evolution_revision import ColumnEvolution, render_evolution
+from data_platform.db.evolution_revision import ColumnEvolution
 from data_platform.db.models import LoadStatus, SourceTable
 from data_platform.errors import OnboardingError
 from data_platform.loads.moves import find_errored
@@ -31,12 +29,10 @@ from data_platform.loads.schema_changes import (
     ColumnChange,
     EvolveResult,
     WaitingLoad,
-    pending_evolution,
     waiting_loads,
+    write_evolution,
 )
 from data_platform.storage import get_zone
-
-log = logging.getLogger(__name__)
 
 
 def _header(load: WaitingLoad) -> list[str]:
@@ -104,44 +100,29 @@ def evolve_type(
         for column, pg in added.items()
     ]
     result = EvolveResult(table.name, changes)
-    target_dir = versions_dir or migrations.source_versions_dir(naming.SOURCE)
-    if config is None:
-        config = migrations.alembic_config(extra_version_dirs=[target_dir])
-    pending = pending_evolution(config, table.name)
-    if pending is not None:
-        result.revision, result.path, result.written = pending[0], pending[1], False
-    elif changes:
-        revision, down, path = migrations.new_revision_file(
-            config, target_dir, f"evolve_dmap_{dataset_type}"
-        )
-        path.write_text(
-            render_evolution(
-                title=f"evolve DMAP {dataset_type} ({table.db_schema}.{table.db_table})",
-                generated_by=f"data-platform dmap evolve-type --type {dataset_type}",
-                summary=[c.describe() for c in changes],
-                revision=revision,
-                down_revision=down,
-                table_name=table.name,
-                db_schema=table.db_schema,
-                db_table=table.db_table,
-                changes=[
-                    ColumnEvolution(
-                        column=c.column,
-                        change="added",
-                        from_type=None,
-                        to_type=c.to_type,
-                        comment=f"DMAP {dataset_type}.{c.column} ({c.to_type}), added later.",
-                    )
-                    for c in changes
-                ],
+    write_evolution(
+        result,
+        source=naming.SOURCE,
+        slug=f"evolve_dmap_{dataset_type}",
+        title=f"evolve DMAP {dataset_type} ({table.db_schema}.{table.db_table})",
+        generated_by=f"data-platform dmap evolve-type --type {dataset_type}",
+        db_schema=table.db_schema,
+        db_table=table.db_table,
+        changes=[
+            ColumnEvolution(
+                column=c.column,
+                change="added",
+                from_type=None,
+                to_type=c.to_type,
+                comment=f"DMAP {dataset_type}.{c.column} ({c.to_type}), added later.",
             )
-        )
-        log.info("wrote revision %s evolving %s", revision, table.name, extra={"source": "dmap"})
-        result.revision, result.path = revision, path
+            for c in changes
+        ],
+        apply=apply,
+        versions_dir=versions_dir,
+        config=config,
+    )
     if apply:
-        if result.revision is not None:
-            migrations.upgrade("head", config)
-            result.applied = True
         for load in errored:
             retry_load(load.id, DMAP.companions, actor=actor)
             result.requeued.append(load.id)

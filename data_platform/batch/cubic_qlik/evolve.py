@@ -20,9 +20,8 @@ from data_platform.batch.cubic_qlik.apply import TargetTable, describe_target
 from data_platform.batch.cubic_qlik.dfm import Dfm, dfm_key, parse_dfm
 from data_platform.batch.cubic_qlik.schema_change import blocking, compare
 from data_platform.batch.cubic_qlik.source import companions
-from data_platform.db import migrations
 from data_platform.db.engine import get_engine
-from data_platform.db.evolution_revision import ColumnEvolution, render_evolution
+from data_platform.db.evolution_revision import ColumnEvolution
 from data_platform.db.models import LoadStatus, SourceTable
 from data_platform.errors import DataPlatformError, OnboardingError
 from data_platform.loads.moves import find_errored
@@ -31,9 +30,9 @@ from data_platform.loads.schema_changes import (
     ColumnChange,
     EvolveResult,
     WaitingLoad,
-    pending_evolution,
     removed_columns,
     waiting_loads,
+    write_evolution,
 )
 from data_platform.loads.tables import resolve_tables, source_name
 from data_platform.storage import get_zone
@@ -205,39 +204,21 @@ def evolve_table(
     changes = plan(target, dfms, raw=table.is_raw, removed=removed)
     result = EvolveResult(table.name, changes)
     evolutions = _evolutions(changes, source_table, comments, target.not_null)
-    target_dir = versions_dir or migrations.source_versions_dir(naming.SOURCE)
-    if config is None:
-        config = migrations.alembic_config(extra_version_dirs=[target_dir])
-    pending = pending_evolution(config, table.name)
-    if pending is not None:
-        # Written by an earlier run and not applied yet: that is the one to review.
-        result.revision, result.path, result.written = pending[0], pending[1], False
-    elif evolutions:
-        version = max((d.table_version or 0 for d in dfms), default=0)
-        revision, down, path = migrations.new_revision_file(
-            config, target_dir, f"evolve_{naming.revision_slug(source_table)}"
-        )
-        path.write_text(
-            render_evolution(
-                title=f"evolve {source_table} ({target.qualified}) to table version {version}",
-                generated_by=f"data-platform cubic-qlik evolve-table --table {source_table}",
-                summary=[c.describe() for c in changes],
-                revision=revision,
-                down_revision=down,
-                table_name=table.name,
-                db_schema=target.schema,
-                db_table=target.name,
-                changes=evolutions,
-            )
-        )
-        log.info(
-            "wrote revision %s evolving %s", revision, source_table, extra={"table": table.name}
-        )
-        result.revision, result.path = revision, path
+    version = max((d.table_version or 0 for d in dfms), default=0)
+    write_evolution(
+        result,
+        source=naming.SOURCE,
+        slug=f"evolve_{naming.revision_slug(source_table)}",
+        title=f"evolve {source_table} ({target.qualified}) to table version {version}",
+        generated_by=f"data-platform cubic-qlik evolve-table --table {source_table}",
+        db_schema=target.schema,
+        db_table=target.name,
+        changes=evolutions,
+        apply=apply,
+        versions_dir=versions_dir,
+        config=config,
+    )
     if apply:
-        if result.revision is not None:
-            migrations.upgrade("head", config)
-            result.applied = True
         result.requeued = _requeue(table, waiting, actor)
     return result
 
