@@ -191,16 +191,18 @@ def evolve_table(
         removed = removed_columns(conn, table.id)
         target, comments = _describe(conn, table)
     source_table = source_name(table.s3_prefix) or table.name
+    errored = [w for w in waiting if w.status == LoadStatus.ERRORED]
+    read: dict[int, Dfm] = {}  # each waiting load's .dfm, read once
     if dfm_path is not None:
         dfms = [parse_dfm(dfm_path.read_bytes(), key=str(dfm_path))]
     else:
-        errored = [w for w in waiting if w.status == LoadStatus.ERRORED]
         if not errored:
             raise OnboardingError(
                 f"no load of {table.name} waits on a schema change: nothing to evolve (pass "
                 "--dfm PATH to evolve from a .dfm)"
             )
-        dfms = [dfm for _, dfm in _read_dfms(waiting)]
+        read = dict(_read_dfms(waiting))
+        dfms = list(read.values())
     changes = plan(target, dfms, raw=table.is_raw, removed=removed)
     result = EvolveResult(table.name, changes)
     evolutions = _evolutions(changes, source_table, comments, target.not_null)
@@ -219,7 +221,9 @@ def evolve_table(
         config=config,
     )
     if apply:
-        result.requeued = _requeue(table, waiting, actor)
+        if dfm_path is not None:
+            read = dict(_read_dfms(errored))
+        result.requeued = _requeue(table, [(w.id, read[w.id]) for w in errored], actor)
     return result
 
 
@@ -232,16 +236,15 @@ def _describe(conn: Connection, table: SourceTable) -> tuple[TargetTable, dict[s
         cur.close()
 
 
-def _requeue(table: SourceTable, waiting: list[WaitingLoad], actor: str | None) -> list[int]:
-    """Re-queue the loads errored by the change whose .dfm now fits the table; a load
-    that still differs stays errored (its error says why)."""
+def _requeue(table: SourceTable, errored: list[tuple[int, Dfm]], actor: str | None) -> list[int]:
+    """Re-queue the loads errored by the change (load id, its .dfm) whose .dfm now fits
+    the table; a load that still differs stays errored (its error says why)."""
     engine = get_engine()
     with engine.connect() as conn:
         removed = removed_columns(conn, table.id)
         target, _ = _describe(conn, table)
-    errored = [w for w in waiting if w.status == LoadStatus.ERRORED]
     requeued = []
-    for load_id, dfm in _read_dfms(errored):
+    for load_id, dfm in errored:
         differences = compare(
             dfm, target.columns, target.types, target.key, raw=table.is_raw, removed=removed
         )
