@@ -117,8 +117,11 @@ def swap_blocker(cur, schema: str, table: str) -> str | None:
 
 def create_fresh(cur, schema: str, table: str, suffix: str) -> FreshTable:
     """An empty table shaped like `schema.table`, without its indexes, named
-    `dp_new_<suffix>` in the same schema. Call `swap_in` before the commit."""
+    `dp_new_<suffix>` in the same schema. Call `swap_in` before the commit. A table of
+    that name left by a stopped load (one loaded over several connections, committed
+    before its swap) is dropped first."""
     fresh = FreshTable(schema, table, f"dp_new_{suffix}")
+    cur.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(fresh.ident))
     cur.execute(
         sql.SQL("CREATE TABLE {} (LIKE {} INCLUDING ALL EXCLUDING INDEXES)").format(
             fresh.ident, fresh.live_ident
@@ -155,8 +158,8 @@ def swap_in(cur, fresh: FreshTable) -> None:
     live = fresh.live_ident
     cur.execute("SELECT obj_description(%s::regclass, 'pg_class')", (live.as_string(cur),))
     comment = cur.fetchone()[0]
-    if comment is not None:
-        cur.execute(sql.SQL("COMMENT ON TABLE {} IS {}").format(fresh.ident, sql.Literal(comment)))
+    # NULL too: the fresh table may carry a comment of its own while it loads.
+    cur.execute(sql.SQL("COMMENT ON TABLE {} IS {}").format(fresh.ident, sql.Literal(comment)))
     cur.execute(
         "SELECT CASE WHEN a.grantee = 0 THEN NULL ELSE pg_get_userbyid(a.grantee) END, "
         "a.privilege_type, a.is_grantable FROM pg_class c, aclexplode(c.relacl) a "

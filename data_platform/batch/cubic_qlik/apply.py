@@ -28,7 +28,9 @@ Every identifier from a file goes through psycopg2.sql.Identifier; values are bo
 
 from __future__ import annotations
 
+import copy
 import logging
+import os
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -46,7 +48,9 @@ from data_platform.errors import DatabaseError, LoadError
 from data_platform.loads import table_swap
 from data_platform.loads.copy_csv import NOT_NULL, copy_csv
 from data_platform.loads.csv_files import DataFileReader
+from data_platform.loads.parallel_copy import ParallelCopyFailed, copy_in_streams, record_chunks
 from data_platform.loads.schema_changes import SchemaChangeError, schema_change_message
+from data_platform.settings import get_settings
 
 log = logging.getLogger(__name__)
 
@@ -146,8 +150,9 @@ def describe_target(cur, schema: str, table: str) -> TargetTable:
 class FileApplier:
     """Applies one data file; `key`, `load_id` and `table_name` feed every error message.
 
-    `reopen` opens the file again from its start: only used on the error path, to turn
-    a COPY error's physical line into the CSV record and column it belongs to.
+    `reopen` opens the file again from its start: on the error path, to turn a COPY
+    error's physical line into the CSV record and column it belongs to, and to read a
+    large new snapshot in several streams, each over a connection from `connect`.
     """
 
     def __init__(
@@ -164,6 +169,7 @@ class FileApplier:
         reopen: Callable[[], BinaryIO] | None = None,
         raw: bool = False,
         removed: frozenset[str] = frozenset(),
+        connect: Callable[[], object] | None = None,
     ) -> None:
         self.cur = cur
         self.table_id = table_id
@@ -176,6 +182,7 @@ class FileApplier:
         self.reopen = reopen
         self.raw = raw  # a table onboarded with --raw: every column text
         self.removed = removed  # columns recorded as removed at the source
+        self.connect = connect  # opens another connection: a large snapshot in streams
 
     def error(self, message: str, line: int | None = None, column: str | None = None) -> LoadError:
         return LoadError(
@@ -360,17 +367,37 @@ class FileApplier:
             conflict=conflict,
         )
 
+    @property
+    def _direct(self) -> bool:
+        """Can a new snapshot be COPYed straight into its fresh table? When COPY alone
+        checks every value: no converted column, and a NOT NULL key (COPY refuses a NULL
+        in it, naming its line)."""
+        return not self.target.converted and all(c in self.target.not_null for c in self.target.key)
+
+    def _streams(self) -> int:
+        """How many COPY streams load this new snapshot: several for a large file when
+        the caller can open connections and reopen the file (`loads.parallel_copy`),
+        else one."""
+        settings = get_settings()
+        streams = settings.load_copy_streams or min(os.cpu_count() or 1, 4)
+        large = (self.dfm.record_count or 0) >= settings.load_parallel_min_rows
+        # Records are cut by counting quotes, which an escape character would break.
+        if self.connect is None or self.reopen is None or self.dfm.dialect.escape or not large:
+            return 1
+        return streams
+
     def _load_fresh(self, reader: DataFileReader, columns: list[str]) -> ApplyResult:
         """A new snapshot's first part into a fresh table, swapped in (module docstring)."""
+        streams = self._streams()
+        if streams > 1:
+            result = self._load_fresh_in_streams(columns, streams)
+            if result is not None:
+                return result
         fresh = table_swap.create_fresh(
             self.cur, self.target.schema, self.target.name, str(self.table_id)
         )
         cols = sql.SQL(", ").join(map(sql.Identifier, self.target.columns))
-        # Straight into the fresh table when COPY alone checks every value: no converted
-        # column, and a NOT NULL key (COPY refuses a NULL in it, naming its line).
-        direct = not self.target.converted and all(
-            c in self.target.not_null for c in self.target.key
-        )
+        direct = self._direct
         if direct:
             rows = self.copy(reader, fresh.ident, columns, freeze=True)
             written = rows
@@ -412,6 +439,116 @@ class FileApplier:
             )
         table_swap.swap_in(self.cur, fresh)
         return ApplyResult(rows=rows, upserted=written)
+
+    def _load_fresh_in_streams(self, columns: list[str], streams: int) -> ApplyResult | None:
+        """The new snapshot over `streams` connections at once (`loads.parallel_copy`),
+        into a fresh table committed beside the live one, then keyed and swapped in by
+        this transaction. Returns None, having dropped that table, when anything fails or
+        the file repeats a key: the caller then loads it over this connection alone,
+        which names the error or keeps the row read last, as always.
+
+        A process killed meanwhile leaves the live table as it was, and at most the
+        fresh table, which the next load of the table drops (`table_swap.create_fresh`)."""
+        assert self.connect is not None and self.reopen is not None
+        setup = self.connect()
+        try:
+            with setup.cursor() as cur:
+                fresh = table_swap.create_fresh(
+                    cur, self.target.schema, self.target.name, str(self.table_id)
+                )
+                cur.execute(
+                    sql.SQL("COMMENT ON TABLE {} IS {}").format(
+                        fresh.ident,
+                        sql.Literal(
+                            f"Being loaded with a new snapshot of {self.target.qualified} "
+                            f"(load {self.load_id}); left by a stopped load, the next load "
+                            "of the table drops it."
+                        ),
+                    )
+                )
+            setup.commit()
+        finally:
+            setup.close()
+        into = fresh.ident
+        direct = self._direct
+        file_columns = [c.name for c in self.dfm.columns]
+        dialect = self.dfm.dialect
+
+        def work(cur, stream) -> int:
+            if direct:
+                return copy_csv(
+                    cur, into, columns, stream, dialect, file_columns=file_columns,
+                    error=self._copy_error,
+                )  # fmt: skip
+            part = copy.copy(self)
+            part.cur = cur
+            stage = part._create_staging(columns, headers=[])
+            rows = copy_csv(
+                cur, stage, columns, stream, dialect, file_columns=file_columns,
+                error=self._copy_error,
+            )  # fmt: skip
+            if rows:
+                part._check_hex(stage, columns)
+                part._check_keys(stage, where=_EVERY_ROW)
+            return part._run(
+                sql.SQL("INSERT INTO {} ({}) SELECT {} FROM {}").format(
+                    into,
+                    sql.SQL(", ").join(map(sql.Identifier, self.target.columns)),
+                    sql.SQL(", ").join(self._value(c) for c in self.target.columns),
+                    stage,
+                )
+            )
+
+        settings = {
+            "data_platform.load_id": str(self.load_id),
+            "work_mem": get_settings().load_work_mem.replace(" ", ""),
+        }
+        extra = {"table": self.table_name, "load_id": self.load_id}
+        try:
+            with self.reopen() as source, DataFileReader(source, self.key) as reader:
+                reader.header(dialect)
+                rows = copy_in_streams(
+                    self.connect,
+                    streams,
+                    record_chunks(reader, dialect.quote),
+                    work,
+                    settings=settings,
+                )
+            if self.dfm.record_count is not None and rows != self.dfm.record_count:
+                raise ParallelCopyFailed(
+                    f"{rows} record(s) loaded, the .dfm says {self.dfm.record_count}"
+                )
+            self._run(table_swap.add_key(self.cur, fresh), duplicates=True)
+        except (ParallelCopyFailed, _DuplicateKeys) as exc:
+            log.info(
+                "%s: loading over one connection instead of %d: %s",
+                self.key,
+                streams,
+                exc or "the file repeats a key",
+                extra=extra,
+            )
+            self._drop_committed(into)
+            return None
+        log.debug("%s: %d rows loaded over %d connections", self.key, rows, streams, extra=extra)
+        table_swap.swap_in(self.cur, fresh)
+        return ApplyResult(rows=rows, upserted=rows)
+
+    def _drop_committed(self, table: sql.Composable) -> None:
+        """Drop a table the streams committed, at once and for good (this transaction may
+        still roll back). It holds no lock on it, unless a lock wait says otherwise: then
+        it drops it itself, and at worst the table's next load does."""
+        assert self.connect is not None
+        conn = self.connect()
+        try:
+            with conn.cursor() as cur:
+                cur.execute("SET lock_timeout = '5s'")
+                cur.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(table))
+            conn.commit()
+        except psycopg2.Error:
+            log.debug("dropping %s in the load's own transaction", table, exc_info=True)
+            self.cur.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(table))
+        finally:
+            conn.close()
 
     # --- change file ------------------------------------------------------------------
 

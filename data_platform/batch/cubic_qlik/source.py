@@ -166,6 +166,7 @@ class QlikTableLoader(TableLoader):
                 reopen=lambda: zone.open(key, expect),
                 raw=table.is_raw,
                 removed=removed_columns(conn, table.id),
+                connect=self.worker.engine.raw_connection,
             )
             try:
                 source = zone.open(key, expect)
