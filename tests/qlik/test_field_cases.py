@@ -16,6 +16,7 @@ from data_platform.batch.cubic_qlik.evolve import evolve_table
 from data_platform.batch.cubic_qlik.onboarding import onboard_table
 from data_platform.db.engine import get_engine
 from data_platform.db.models import Load, SourceTable, TableSnapshot
+from data_platform.loads import parallel_copy
 from data_platform.run import run_once
 from data_platform.settings import Settings
 from data_platform.status import platform_status
@@ -65,8 +66,22 @@ class Case:
             ]
 
 
+@pytest.fixture(params=["one stream", "streams"])
+def copy_streams(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Each case twice: as files this small load (one COPY), and with every new snapshot
+    loaded over 3 COPY streams in 64-byte chunks (`loads.parallel_copy`), whose results
+    and errors must be the same."""
+    if request.param == "streams":
+        monkeypatch.setenv("LOAD_COPY_STREAMS", "3")
+        monkeypatch.setenv("LOAD_PARALLEL_MIN_ROWS", "0")
+        monkeypatch.setattr(parallel_copy, "BLOCK", 64)
+    return request.param
+
+
 @pytest.fixture
-def case(request: pytest.FixtureRequest, platform: Settings, tmp_path: Path) -> Case:
+def case(
+    request: pytest.FixtureRequest, copy_streams: str, platform: Settings, tmp_path: Path
+) -> Case:
     return Case(request.param, tmp_path)
 
 
