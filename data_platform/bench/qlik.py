@@ -112,7 +112,7 @@ def statement_seconds(log: Path, start: int) -> dict[str, float]:
             elif word == "ALTER" and " ADD CONSTRAINT " in rest:
                 kind = "key build (new snapshot)"
             elif (word, " RENAME " in rest) == ("ALTER", True) or (
-                word == "DROP" and "PG_TEMP." not in rest
+                word == "DROP" and "PG_TEMP." not in rest and "DP_STAGE_" not in rest
             ):
                 kind = "swap (new snapshot)"
             totals[kind] = totals.get(kind, 0.0) + float(match.group(1)) / 1000

@@ -12,7 +12,9 @@ Postgres does the set operations:
   (never TRUNCATE, which would block readers) and loaded in place. A later part is one
   INSERT ... ON CONFLICT DO UPDATE. The row read last wins when a key appears twice, in
   one part or across parts (Replicate copies rows that change while it reads).
-- Change file: the final change per key (ordered by header__change_seq, then file order).
+- Change file: staged in an unlogged table of this transaction, so that Postgres's
+  parallel workers can read it; the final change per key (ordered by
+  header__change_seq, then file order).
   A `B` row whose `U` (same change number) has another key renamed the key: it counts as
   a delete of the old key. A `U` that left columns untouched (NULL LOBs of an Oracle
   source, or clear bits of `header__change_mask`) keeps their stored values. Then one
@@ -183,6 +185,7 @@ class FileApplier:
         self.raw = raw  # a table onboarded with --raw: every column text
         self.removed = removed  # columns recorded as removed at the source
         self.connect = connect  # opens another connection: a large snapshot in streams
+        self._stage: sql.Identifier = sql.Identifier("dp_stage")  # the current staging table
 
     def error(self, message: str, line: int | None = None, column: str | None = None) -> LoadError:
         return LoadError(
@@ -555,9 +558,10 @@ class FileApplier:
     def apply_changes(self, reader: DataFileReader) -> ApplyResult:
         columns = self.check_columns(reader.header(self.dfm.dialect))
         headers = [c.name for c in self.dfm.header_columns]
-        stage = self._create_staging(columns, headers=headers)
+        stage = self._create_staging(columns, headers=headers, parallel=True)
         rows = self.copy(reader, stage, columns)
         if rows == 0:
+            self.cur.execute(sql.SQL("DROP TABLE {}").format(stage))
             return ApplyResult(rows=0)
         has_before_images = self._check_changes(stage)
         self._check_hex(stage, columns)
@@ -656,6 +660,7 @@ class FileApplier:
             ).format(**names),
             ids,
         )
+        self.cur.execute(sql.SQL("DROP TABLE {}").format(stage))
         return ApplyResult(rows=rows, upserted=upserted, deleted=deleted)
 
     def _changes_query(
@@ -826,12 +831,26 @@ class FileApplier:
             )
         return sql.SQL(" AND ").join(parts)
 
-    def _create_staging(self, columns: list[str], headers: list[str]) -> sql.Composable:
-        """A temp table typed like the target (so COPY checks every value), with the
-        change headers and the converted columns as text, plus the record number."""
-        stage = sql.Identifier("dp_stage")
+    def _create_staging(
+        self, columns: list[str], headers: list[str], *, parallel: bool = False
+    ) -> sql.Composable:
+        """A table typed like the target (so COPY checks every value), with the change
+        headers and the converted columns as text, plus the record number.
+
+        A temp table, dropped at commit; with `parallel`, an unlogged table
+        `dp_stage_<table_id>` in the target's schema instead, created in this
+        transaction (no reader ever sees it; a rollback removes it) and dropped by the
+        caller: Postgres's parallel workers cannot read temp tables, and the statements
+        over a change file's stage (the DATETIME rule above all) then use every core."""
+        stage: sql.Identifier = sql.Identifier("dp_stage")
+        shared = sql.Identifier(self.target.schema, f"dp_stage_{self.table_id}")
         # Several files can apply in one transaction (a snapshot rebuild).
-        self.cur.execute("DROP TABLE IF EXISTS pg_temp.dp_stage, pg_temp.dp_final")
+        self.cur.execute(
+            sql.SQL("DROP TABLE IF EXISTS pg_temp.dp_stage, pg_temp.dp_final, {}").format(shared)
+        )
+        if parallel:
+            stage = shared
+        self._stage = stage
         as_text = set(headers) | self.target.converted
         select_list = []
         for column in columns:
@@ -842,9 +861,15 @@ class FileApplier:
             select_list.append(expr.format(sql.Identifier(column)))
         self.cur.execute(
             sql.SQL(
-                "CREATE TEMP TABLE {stage} ON COMMIT DROP AS SELECT {cols} FROM {target} t "
+                "CREATE {kind} TABLE {stage} {on_commit} AS SELECT {cols} FROM {target} t "
                 "WITH NO DATA"
-            ).format(stage=stage, cols=sql.SQL(", ").join(select_list), target=self.target.ident)
+            ).format(
+                kind=sql.SQL("UNLOGGED" if parallel else "TEMP"),
+                stage=stage,
+                on_commit=sql.SQL("" if parallel else "ON COMMIT DROP"),
+                cols=sql.SQL(", ").join(select_list),
+                target=self.target.ident,
+            )
         )
         self.cur.execute(
             sql.SQL("ALTER TABLE {} ADD COLUMN {} bigint GENERATED ALWAYS AS IDENTITY").format(
@@ -888,7 +913,7 @@ class FileApplier:
     def _locate(self, exc: psycopg2.Error) -> LoadError:
         """The first staged record holding the value Postgres refused: the NULL of a
         NOT NULL column, or the quoted value of a conversion error."""
-        stage = sql.Identifier("dp_stage")
+        stage = self._stage
         message = (exc.diag.message_primary or str(exc)).strip()
         candidates: list[tuple[str, sql.Composable]] = []
         if exc.diag.column_name and exc.diag.column_name in self.target.columns:
