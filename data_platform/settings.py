@@ -112,9 +112,10 @@ class Settings(BaseSettings):
 
     # Memory a load's set operations may use in Postgres (SET LOCAL work_mem).
     load_work_mem: str = Field(default="256MB", pattern=r"^\d+\s*(kB|MB|GB)$")
-    # COPY streams (connections) that load a large new snapshot at once; 0: one per core,
-    # at most 4. A file is large from this many records (its .dfm's recordCount).
-    load_copy_streams: int = Field(default=0, ge=0)
+    # COPY streams (connections) that load a large new snapshot at once; 0: one per core
+    # of this machine, at most 4. At most 8: a load holds two connections besides, and
+    # the pool has 15. A file is large from this many records (its .dfm's recordCount).
+    load_copy_streams: int = Field(default=0, ge=0, le=8)
     load_parallel_min_rows: int = Field(default=200_000, ge=0)
 
     # Alerts (data_platform/alerts/): each failure is sent once to these channels, a comma

@@ -27,8 +27,12 @@ from psycopg2 import sql
 log = logging.getLogger(__name__)
 
 BLOCK = 1 << 20  # bytes read from the file per chunk (about; cut at a record's end)
+# A record may span at most this many blocks: beyond, the quotes are unbalanced (or the
+# lines end in CR alone) and the file takes one stream, which reports what is wrong.
+MAX_BLOCKS_PER_RECORD = 16
 _DEPTH = 2  # chunks waiting per stream: bounds memory at streams * (_DEPTH + 1) blocks
-_EOF = b""
+_EOF = object()  # end of the chunks
+_STOP = object()  # another stream failed: abandon the COPY
 
 
 class ParallelCopyFailed(Exception):
@@ -46,30 +50,52 @@ def record_chunks(source: Readable, quote: str, block: int | None = None) -> Ite
     A newline ends a record when an even number of quote characters precede it since the
     last record's end: a quoted field (even one holding newlines) opens and closes with
     one quote each, and a quote inside it is doubled. So the cut is found by counting,
-    never by parsing. `block`: bytes per read (default BLOCK); a record longer than that
-    makes one longer chunk. The last chunk
-    holds whatever follows the last record end (a file without a final newline)."""
+    never by parsing, and each byte is counted once. `block`: bytes per read (default
+    BLOCK); a record longer than that makes one longer chunk. The last chunk holds
+    whatever follows the last record end (a file without a final newline).
+
+    Every chunk's first record must end like the file's first record (LF or CRLF):
+    PostgreSQL takes each COPY stream's line ending from its first record and refuses
+    any other, so this keeps one stream's rule for the whole file.
+
+    Raises ParallelCopyFailed for a record longer than MAX_BLOCKS_PER_RECORD blocks (of at
+    least 4 kB: memory stays bounded) or a
+    chunk whose first record ends otherwise."""
     mark = quote.encode()
     size = block or BLOCK
-    carry = b""
+    pieces: list[bytes] = []  # read since the last cut, holding no record end
+    kept = 0  # their length
+    odd = False  # an odd number of quotes in them
+    crlf: bool | None = None  # the file's line ending, from its first record
     while True:
         data = source.read(size)
         if not data:
             break
-        data = carry + data if carry else data
-        cut = _last_record_end(data, mark)
+        cut = _last_record_end(data, mark, odd)
         if cut < 0:
-            carry = data
+            pieces.append(data)
+            kept += len(data)
+            odd ^= data.count(mark) % 2 == 1
+            if kept > MAX_BLOCKS_PER_RECORD * max(size, 4096):
+                raise ParallelCopyFailed(
+                    f"no record end in {kept} bytes: unbalanced quotes or CR line ends"
+                )
             continue
-        carry = data[cut:]
-        yield data[:cut]
-    if carry:
-        yield carry
+        chunk = b"".join([*pieces, data[:cut]]) if pieces else data[:cut]
+        rest = data[cut:]
+        pieces, kept, odd = (
+            ([rest], len(rest), rest.count(mark) % 2 == 1) if rest else ([], 0, False)
+        )
+        crlf = _check_line_end(chunk, mark, crlf)
+        yield chunk
+    if pieces:
+        yield b"".join(pieces)
 
 
-def _last_record_end(data: bytes, mark: bytes) -> int:
-    """The offset just after the last newline of `data` outside quotes, or -1."""
-    quotes_before = data.count(mark)  # quotes in data[:end]
+def _last_record_end(data: bytes, mark: bytes, odd: bool) -> int:
+    """The offset just after the last newline of `data` outside quotes, or -1; `odd`: the
+    data follows an odd number of quotes since the last record end."""
+    quotes_before = data.count(mark) + odd  # quotes before data[end]
     end = len(data)
     while True:
         newline = data.rfind(b"\n", 0, end)
@@ -81,23 +107,45 @@ def _last_record_end(data: bytes, mark: bytes) -> int:
         end = newline
 
 
+def _check_line_end(chunk: bytes, mark: bytes, crlf: bool | None) -> bool:
+    """The line ending of the chunk's first record (True: CRLF), which must be `crlf`
+    when that is known. Raises ParallelCopyFailed otherwise."""
+    start = 0
+    while True:
+        newline = chunk.find(b"\n", start)  # found: the chunk ends with a record end
+        if chunk.count(mark, 0, newline) % 2 == 0:
+            break
+        start = newline + 1
+    first = newline > 0 and chunk[newline - 1 : newline] == b"\r"
+    if crlf is not None and first != crlf:
+        raise ParallelCopyFailed("line endings change within the file (LF and CRLF)")
+    return first
+
+
 class ChunkQueue:
-    """`read(n)` for one COPY stream, over the chunks the reader puts into its queue;
-    `None` in the queue means the reader stopped: the stream raises, COPY is abandoned."""
+    """`read(n)` for one COPY stream, over the chunks the reader puts into its queue; the
+    end marker ends the stream, the stop marker makes it raise (COPY is abandoned)."""
 
     def __init__(self) -> None:
-        self.queue: queue.Queue[bytes | None] = queue.Queue(maxsize=_DEPTH)
+        self.queue: queue.Queue[object] = queue.Queue(maxsize=_DEPTH)
         self._pending = b""
         self._ended = False
         self.failure = None  # as DataFileReader's: the reader's failure is the caller's
 
+    @property
+    def ended(self) -> bool:
+        """Has the stream read every chunk and the end?"""
+        return self._ended and not self._pending
+
     def read(self, size: int = -1) -> bytes:
         if not self._pending and not self._ended:
             chunk = self.queue.get()
-            if chunk is None:
+            if chunk is _STOP:
                 raise ParallelCopyFailed("stopped: another stream failed")
-            if chunk == _EOF:
+            if chunk is _EOF:
                 self._ended = True
+                return b""
+            assert isinstance(chunk, bytes)
             self._pending = chunk
         if size < 0 or size >= len(self._pending):
             data, self._pending = self._pending, b""
@@ -125,19 +173,14 @@ def copy_in_streams(
     (set_config, local). The streams commit with synchronous_commit off: what they write
     matters only once the caller's own transaction, which commits normally, swaps it in.
     Raises ParallelCopyFailed (the first failure as its cause) after rolling every stream
-    back; some may have committed already when the commits themselves fail."""
-    connections = []
-    try:
-        for _ in range(streams):
-            connections.append(connect())
-    except Exception as exc:
-        for conn in connections:
-            conn.close()
-        raise ParallelCopyFailed(f"cannot open {streams} connections: {exc}") from exc
-    feeds = [ChunkQueue() for _ in connections]
+    back; when a commit itself fails, the streams before it stay committed. An interrupt
+    (KeyboardInterrupt, SystemExit) stops and rolls back every stream, then goes on."""
+    connections: list = []
+    feeds = [ChunkQueue() for _ in range(streams)]
     results: list[int | None] = [None] * streams
     failures: list[BaseException] = []
     failed = threading.Event()
+    threads: list[threading.Thread] = []
 
     def run(index: int) -> None:
         conn = connections[index]
@@ -158,21 +201,25 @@ def copy_in_streams(
             failures.append(exc)
             failed.set()
 
-    threads = [
-        threading.Thread(target=run, args=(i,), name=f"copy-stream-{i}", daemon=True)
-        for i in range(streams)
-    ]
-    for thread in threads:
-        thread.start()
     try:
         try:
+            for _ in range(streams):
+                connections.append(connect())
+        except Exception as exc:
+            raise ParallelCopyFailed(f"cannot open {streams} connections: {exc}") from exc
+        for index in range(streams):
+            thread = threading.Thread(target=run, args=(index,), name=f"copy-stream-{index}")
+            thread.daemon = True
+            thread.start()
+            threads.append(thread)
+        try:
             for number, chunk in enumerate(chunks):
-                if not _put(feeds[number % streams], chunk, failed):
+                if not _put(feeds[number % streams], chunk, failed, threads[number % streams]):
                     break
             else:
-                for feed in feeds:
-                    _put(feed, _EOF, failed)
-        except BaseException as exc:  # the reader broke (a corrupt gzip stream)
+                for feed, thread in zip(feeds, threads, strict=True):
+                    _put(feed, _EOF, failed, thread)
+        except Exception as exc:  # the reader broke (a corrupt gzip stream, no record end)
             failures.append(exc)
             failed.set()
         if failed.is_set():
@@ -180,10 +227,15 @@ def copy_in_streams(
                 _stop(feed)
         for thread in threads:
             thread.join()
+        if not failures and not all(feed.ended for feed in feeds):
+            failures.append(ParallelCopyFailed("a stream stopped before the end of its chunks"))
         if failures:
             raise ParallelCopyFailed(str(failures[0])) from failures[0]
-        for conn in connections:
-            conn.commit()
+        try:
+            for conn in connections:
+                conn.commit()
+        except Exception as exc:
+            raise ParallelCopyFailed(f"a stream's commit failed: {exc}") from exc
         return sum(r or 0 for r in results)
     except BaseException:
         for feed in feeds:
@@ -201,14 +253,16 @@ def copy_in_streams(
             conn.close()
 
 
-def _put(feed: ChunkQueue, chunk: bytes, failed: threading.Event) -> bool:
-    """Queue a chunk for a stream, unless a stream has failed meanwhile."""
+def _put(feed: ChunkQueue, item: object, failed: threading.Event, reader: threading.Thread) -> bool:
+    """Queue a chunk (or the end) for a stream, unless a stream has failed meanwhile or
+    this one has stopped reading."""
     while not failed.is_set():
         try:
-            feed.queue.put(chunk, timeout=0.1)
+            feed.queue.put(item, timeout=0.1)
             return True
         except queue.Full:
-            continue
+            if not reader.is_alive():
+                failed.set()
     return False
 
 
@@ -216,7 +270,7 @@ def _stop(feed: ChunkQueue) -> None:
     """Make the stream's next read raise, dropping what it had not read yet."""
     while True:
         try:
-            feed.queue.put_nowait(None)
+            feed.queue.put_nowait(_STOP)
             return
         except queue.Full:
             with contextlib.suppress(queue.Empty):

@@ -7,7 +7,9 @@ later hint-bit or freeze pass), its key is built once after the data (a sorted b
 cheaper than maintaining the index row by row), and in the last statements of the
 transaction the live table is dropped and the fresh one renamed in. Readers keep seeing
 the old snapshot, unblocked, until the commit; a crash at any point leaves the live table
-untouched, and the fresh table never existed.
+untouched. A fresh table created in the load's transaction then never existed; one that
+several COPY streams filled (`loads.parallel_copy`) was committed before the swap, and
+stays until `drop_leftover` (the table's next worker run, or its next new snapshot).
 
 A swap gives the table a new OID, so it is only done when nothing else refers to the
 table by OID or sits on it (`swap_blocker` names what does): then the caller loads the
@@ -121,13 +123,27 @@ def create_fresh(cur, schema: str, table: str, suffix: str) -> FreshTable:
     that name left by a stopped load (one loaded over several connections, committed
     before its swap) is dropped first."""
     fresh = FreshTable(schema, table, f"dp_new_{suffix}")
-    cur.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(fresh.ident))
+    drop_leftover(cur, schema, suffix)
     cur.execute(
         sql.SQL("CREATE TABLE {} (LIKE {} INCLUDING ALL EXCLUDING INDEXES)").format(
             fresh.ident, fresh.live_ident
         )
     )
     return fresh
+
+
+def drop_leftover(cur, schema: str, suffix: str) -> bool:
+    """Drop `dp_new_<suffix>` in `schema` if a stopped load left it (one loaded over
+    several connections commits it before its swap). Returns whether there was one."""
+    cur.execute(
+        "SELECT EXISTS (SELECT FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+        "WHERE n.nspname = %s AND c.relname = %s)",
+        (schema, f"dp_new_{suffix}"),
+    )
+    if not cur.fetchone()[0]:
+        return False
+    cur.execute(sql.SQL("DROP TABLE {}").format(sql.Identifier(schema, f"dp_new_{suffix}")))
+    return True
 
 
 def key_constraint(cur, fresh: FreshTable) -> tuple[str, str]:

@@ -22,6 +22,7 @@ from sqlalchemy import Engine, func, select, update
 from data_platform.db.engine import get_engine
 from data_platform.db.models import Load, LoadSnapshot, LoadStatus, SourceTable, TableSnapshot
 from data_platform.errors import DataPlatformError, LoadError, exit_code_for
+from data_platform.loads import table_swap
 from data_platform.loads.locks import table_lock
 from data_platform.loads.moves import find_archived, finish_load
 from data_platform.loads.source import IngestResult, PendingLoad, Source, TableLoader, TableRef
@@ -176,8 +177,16 @@ class TableWorker:
     # --- state changes ------------------------------------------------------------------
 
     def recover(self) -> None:
-        """We hold the table lock, so loads left in flight belong to a dead worker."""
+        """We hold the table lock, so loads left in flight belong to a dead worker, and
+        so does a fresh table its COPY streams committed before their swap."""
         with self.engine.begin() as conn:
+            with conn.connection.dbapi_connection.cursor() as cur:
+                if table_swap.drop_leftover(cur, self.table.db_schema, str(self.table.id)):
+                    log.warning(
+                        "dropped dp_new_%s, a new snapshot's table left by a stopped load",
+                        self.table.id,
+                        extra=self.extra,
+                    )
             stale = conn.execute(
                 select(Load.id, Load.status).where(
                     Load.table_id == self.table.id,

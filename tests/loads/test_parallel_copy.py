@@ -11,6 +11,7 @@ import pytest
 from psycopg2 import sql
 
 from data_platform.db.engine import get_engine
+from data_platform.loads import parallel_copy
 from data_platform.loads.parallel_copy import ParallelCopyFailed, copy_in_streams, record_chunks
 
 
@@ -126,3 +127,47 @@ def test_settings_apply_to_each_stream(target: str) -> None:
         settings={"work_mem": "8MB"},
     )  # fmt: skip
     assert seen == [("8MB", "off"), ("8MB", "off")]
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        b'1,"never closed\n' + b"2,x\n" * 5000,  # an unbalanced quote
+        b"1,a\r" * 5000,  # CR line ends: no newline at all
+    ],
+    ids=["unbalanced quote", "CR line ends"],
+)
+def test_no_record_end_within_the_limit_refuses_streams(
+    data: bytes, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(parallel_copy, "MAX_BLOCKS_PER_RECORD", 4)
+    with pytest.raises(ParallelCopyFailed, match="no record end"):
+        list(record_chunks(io.BytesIO(data), '"', block=64))
+
+
+def test_line_endings_that_change_refuse_streams() -> None:
+    data = b"1,a\r\n" * 50 + b"2,b\n" * 50
+    with pytest.raises(ParallelCopyFailed, match="LF and CRLF"):
+        list(record_chunks(io.BytesIO(data), '"', block=64))
+    same = b"1,a\r\n" * 100
+    assert b"".join(record_chunks(io.BytesIO(same), '"', block=64)) == same
+
+
+def test_an_interrupt_rolls_every_stream_back_and_goes_on(target: str) -> None:
+    def chunks():
+        yield b"1,a\n"
+        yield b"2,b\n"
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        copy_in_streams(get_engine().raw_connection, 2, chunks(), _copy, settings={})
+    assert _count() == 0
+
+
+def test_a_stream_that_stops_reading_early_fails(target: str) -> None:
+    def work(cur, stream) -> int:
+        return 0  # reads nothing
+
+    chunks = (f"{i},x\n".encode() for i in range(100))
+    with pytest.raises(ParallelCopyFailed, match="stopped before the end"):
+        copy_in_streams(get_engine().raw_connection, 2, chunks, work, settings={})

@@ -14,7 +14,7 @@ from data_platform.batch.cubic_qlik.writer import Column
 from data_platform.db.engine import get_engine
 from data_platform.loads import parallel_copy
 from data_platform.settings import reset_settings
-from tests.qlik.conftest import QlikTable, QlikWorld
+from tests.qlik.conftest import QlikTable, QlikWorld, seq
 
 DIRECT = [Column("ID", "INT4", key_pos=1), Column("NAME", "STRING", 40)]
 STAGED = [*DIRECT, Column("AT", "DATETIME"), Column("BLOB", "BYTES", 8)]
@@ -110,7 +110,7 @@ def test_a_repeated_key_keeps_the_row_read_last(streams: QlikWorld, caplog) -> N
     table = _snapshot(streams, DIRECT, rows)
     caplog.clear()
     assert streams.run().ingest.archived == 1
-    assert FALLBACK in caplog.text
+    assert f"{FALLBACK}: the file repeats a key" in caplog.text
     loaded = dict(table.rows())
     assert len(loaded) == 2000 and loaded[5] == "read last"
     assert _fresh_tables() == []
@@ -132,3 +132,23 @@ def test_a_fresh_table_left_by_a_stopped_load_is_dropped(streams: QlikWorld) -> 
     assert streams.run().ingest.archived == 1
     assert len(table.rows()) == 500
     assert _fresh_tables() == []
+
+
+def test_a_fresh_table_left_behind_is_dropped_by_the_next_run_of_its_table(
+    streams: QlikWorld,
+) -> None:
+    """The load's transaction rolled back (or the process died) after the streams had
+    committed: the next run of the table drops the table, whatever file comes next."""
+    table = _snapshot(streams, DIRECT, _rows(DIRECT, 1, 500))
+    assert streams.run().ingest.archived == 1
+    schema, name = table.db_table
+    with get_engine().begin() as conn:
+        table_id = conn.scalar(
+            text("SELECT id FROM source_tables WHERE db_schema = :s AND db_table = :t"),
+            {"s": schema, "t": name},
+        )
+        conn.execute(text(f'CREATE TABLE "{schema}".dp_new_{table_id} (id int)'))
+    table.changes([(seq(1), "U", "2021-12-01 11:20:30", 7, "changed")])
+    assert streams.run().ingest.archived == 1
+    assert _fresh_tables() == []
+    assert dict(table.rows())[7] == "changed"

@@ -383,7 +383,12 @@ class FileApplier:
         else one."""
         settings = get_settings()
         streams = settings.load_copy_streams or min(os.cpu_count() or 1, 4)
-        large = (self.dfm.record_count or 0) >= settings.load_parallel_min_rows
+        # The .dfm's record count checks the streams' total (a `\.` line would end one
+        # stream early), so a file without one takes one stream.
+        large = (
+            self.dfm.record_count is not None
+            and self.dfm.record_count >= settings.load_parallel_min_rows
+        )
         # Records are cut by counting quotes, which an escape character would break.
         if self.connect is None or self.reopen is None or self.dfm.dialect.escape or not large:
             return 1
@@ -450,28 +455,26 @@ class FileApplier:
         the file repeats a key: the caller then loads it over this connection alone,
         which names the error or keeps the row read last, as always.
 
-        A process killed meanwhile leaves the live table as it was, and at most the
-        fresh table, which the next load of the table drops (`table_swap.create_fresh`)."""
+        A process killed meanwhile, or this transaction rolled back after the streams
+        committed, leaves the live table as it was and at most the fresh table, which
+        the table's next worker run drops (`TableWorker.recover`)."""
         assert self.connect is not None and self.reopen is not None
-        setup = self.connect()
+        extra = {"table": self.table_name, "load_id": self.load_id}
+
+        def fall_back(reason: object) -> None:
+            log.info(
+                "%s: loading over one connection instead of %d: %s",
+                self.key,
+                streams,
+                reason,
+                extra=extra,
+            )
+
         try:
-            with setup.cursor() as cur:
-                fresh = table_swap.create_fresh(
-                    cur, self.target.schema, self.target.name, str(self.table_id)
-                )
-                cur.execute(
-                    sql.SQL("COMMENT ON TABLE {} IS {}").format(
-                        fresh.ident,
-                        sql.Literal(
-                            f"Being loaded with a new snapshot of {self.target.qualified} "
-                            f"(load {self.load_id}); left by a stopped load, the next load "
-                            "of the table drops it."
-                        ),
-                    )
-                )
-            setup.commit()
-        finally:
-            setup.close()
+            fresh = self._create_committed_fresh()
+        except Exception as exc:  # no connection, a lock wait: not the file's fault
+            fall_back(exc)
+            return None
         into = fresh.ident
         direct = self._direct
         file_columns = [c.name for c in self.dfm.columns]
@@ -505,8 +508,9 @@ class FileApplier:
         settings = {
             "data_platform.load_id": str(self.load_id),
             "work_mem": get_settings().load_work_mem.replace(" ", ""),
+            # Nothing else touches the fresh table; a wait means something is wrong.
+            "lock_timeout": "30s",
         }
-        extra = {"table": self.table_name, "load_id": self.load_id}
         try:
             with self.reopen() as source, DataFileReader(source, self.key) as reader:
                 reader.header(dialect)
@@ -517,41 +521,72 @@ class FileApplier:
                     work,
                     settings=settings,
                 )
-            if self.dfm.record_count is not None and rows != self.dfm.record_count:
+            if rows != self.dfm.record_count:
                 raise ParallelCopyFailed(
                     f"{rows} record(s) loaded, the .dfm says {self.dfm.record_count}"
                 )
             self._run(table_swap.add_key(self.cur, fresh), duplicates=True)
         except (ParallelCopyFailed, _DuplicateKeys) as exc:
-            log.info(
-                "%s: loading over one connection instead of %d: %s",
-                self.key,
-                streams,
-                exc or "the file repeats a key",
-                extra=extra,
-            )
-            self._drop_committed(into)
+            fall_back(str(exc) or "the file repeats a key")
+            self._drop_committed(into, or_here=True)
             return None
+        except BaseException:
+            # Not the streams' fault (the file changed in incoming, an interrupt): no
+            # second try, and no table left behind either, if it can be helped.
+            self._drop_committed(into, or_here=False)
+            raise
         log.debug("%s: %d rows loaded over %d connections", self.key, rows, streams, extra=extra)
         table_swap.swap_in(self.cur, fresh)
         return ApplyResult(rows=rows, upserted=rows)
 
-    def _drop_committed(self, table: sql.Composable) -> None:
-        """Drop a table the streams committed, at once and for good (this transaction may
-        still roll back). It holds no lock on it, unless a lock wait says otherwise: then
-        it drops it itself, and at worst the table's next load does."""
+    def _create_committed_fresh(self) -> table_swap.FreshTable:
+        """The fresh table for the streams, created and committed over a connection of
+        its own (the streams can only write into a committed table)."""
         assert self.connect is not None
-        conn = self.connect()
+        setup = self.connect()
         try:
-            with conn.cursor() as cur:
-                cur.execute("SET lock_timeout = '5s'")
-                cur.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(table))
-            conn.commit()
-        except psycopg2.Error:
-            log.debug("dropping %s in the load's own transaction", table, exc_info=True)
-            self.cur.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(table))
+            with setup.cursor() as cur:
+                # The live table is only read (LIKE): a wait would mean a lock this very
+                # load holds, so give up instead of waiting on ourselves.
+                cur.execute("SELECT set_config('lock_timeout', '5s', true)")
+                fresh = table_swap.create_fresh(
+                    cur, self.target.schema, self.target.name, str(self.table_id)
+                )
+                cur.execute(
+                    sql.SQL("COMMENT ON TABLE {} IS {}").format(
+                        fresh.ident,
+                        sql.Literal(
+                            f"Being loaded with a new snapshot of {self.target.qualified} "
+                            f"(load {self.load_id}); left by a stopped load, the table's "
+                            "next load drops it."
+                        ),
+                    )
+                )
+            setup.commit()
         finally:
-            conn.close()
+            setup.close()
+        return fresh
+
+    def _drop_committed(self, table: sql.Composable, *, or_here: bool) -> None:
+        """Drop a table the streams committed, at once and for good (this transaction may
+        still roll back), over a connection of its own. This transaction holds no lock
+        on it, unless a lock wait says otherwise; then, with `or_here`, it drops it
+        itself. Never raises: at worst the table's next worker run drops it."""
+        assert self.connect is not None
+        try:
+            conn = self.connect()
+            try:
+                with conn.cursor() as cur:
+                    cur.execute("SELECT set_config('lock_timeout', '5s', true)")
+                    cur.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(table))
+                conn.commit()
+            finally:
+                conn.close()
+            return
+        except Exception:
+            log.debug("could not drop %s over its own connection", table, exc_info=True)
+        if or_here:
+            self.cur.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(table))
 
     # --- change file ------------------------------------------------------------------
 
@@ -843,13 +878,11 @@ class FileApplier:
         caller: Postgres's parallel workers cannot read temp tables, and the statements
         over a change file's stage (the DATETIME rule above all) then use every core."""
         stage: sql.Identifier = sql.Identifier("dp_stage")
-        shared = sql.Identifier(self.target.schema, f"dp_stage_{self.table_id}")
         # Several files can apply in one transaction (a snapshot rebuild).
-        self.cur.execute(
-            sql.SQL("DROP TABLE IF EXISTS pg_temp.dp_stage, pg_temp.dp_final, {}").format(shared)
-        )
+        self.cur.execute("DROP TABLE IF EXISTS pg_temp.dp_stage, pg_temp.dp_final")
         if parallel:
-            stage = shared
+            stage = sql.Identifier(self.target.schema, f"dp_stage_{self.table_id}")
+            self.cur.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(stage))
         self._stage = stage
         as_text = set(headers) | self.target.converted
         select_list = []
