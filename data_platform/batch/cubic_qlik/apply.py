@@ -12,8 +12,8 @@ Postgres does the set operations:
   (never TRUNCATE, which would block readers) and loaded in place. A later part is one
   INSERT ... ON CONFLICT DO UPDATE. The row read last wins when a key appears twice, in
   one part or across parts (Replicate copies rows that change while it reads).
-- Change file: staged in an unlogged table of this transaction, so that Postgres's
-  parallel workers can read it; the final change per key (ordered by
+- Change file: staged (a large one in an unlogged table of this transaction, so that
+  Postgres's parallel workers can read it); the final change per key (ordered by
   header__change_seq, then file order).
   A `B` row whose `U` (same change number) has another key renamed the key: it counts as
   a delete of the old key. A `U` that left columns untouched (NULL LOBs of an Oracle
@@ -377,20 +377,28 @@ class FileApplier:
         in it, naming its line)."""
         return not self.target.converted and all(c in self.target.not_null for c in self.target.key)
 
+    @property
+    def _large(self) -> bool:
+        """Is the file large enough for COPY streams and parallel workers? From
+        LOAD_PARALLEL_MIN_ROWS records, as its .dfm counts them: the count checks the
+        streams' total (COPY's end-of-data line would end one stream early), so a file
+        without one is not large."""
+        count = self.dfm.record_count
+        return count is not None and count >= get_settings().load_parallel_min_rows
+
     def _streams(self) -> int:
         """How many COPY streams load this new snapshot: several for a large file when
         the caller can open connections and reopen the file (`loads.parallel_copy`),
         else one."""
         settings = get_settings()
         streams = settings.load_copy_streams or min(os.cpu_count() or 1, 4)
-        # The .dfm's record count checks the streams' total (a `\.` line would end one
-        # stream early), so a file without one takes one stream.
-        large = (
-            self.dfm.record_count is not None
-            and self.dfm.record_count >= settings.load_parallel_min_rows
-        )
         # Records are cut by counting quotes, which an escape character would break.
-        if self.connect is None or self.reopen is None or self.dfm.dialect.escape or not large:
+        if (
+            self.connect is None
+            or self.reopen is None
+            or self.dfm.dialect.escape
+            or not self._large
+        ):
             return 1
         return streams
 
@@ -593,7 +601,9 @@ class FileApplier:
     def apply_changes(self, reader: DataFileReader) -> ApplyResult:
         columns = self.check_columns(reader.header(self.dfm.dialect))
         headers = [c.name for c in self.dfm.header_columns]
-        stage = self._create_staging(columns, headers=headers, parallel=True)
+        # A large file's stage is read by parallel workers; a small one's stays a temp
+        # table, which costs less to create than a table of the database.
+        stage = self._create_staging(columns, headers=headers, parallel=self._large)
         rows = self.copy(reader, stage, columns)
         if rows == 0:
             self.cur.execute(sql.SQL("DROP TABLE {}").format(stage))
