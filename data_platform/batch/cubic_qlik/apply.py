@@ -412,7 +412,6 @@ class FileApplier:
         fresh = table_swap.create_fresh(
             self.cur, self.target.schema, self.target.name, str(self.table_id)
         )
-        cols = sql.SQL(", ").join(map(sql.Identifier, self.target.columns))
         direct = self._direct
         if direct:
             rows = self.copy(reader, fresh.ident, columns, freeze=True)
@@ -420,15 +419,7 @@ class FileApplier:
         else:
             stage = self._create_staging(columns, headers=[])
             rows = self.copy(reader, stage, columns)
-            if rows:
-                self._check_hex(stage, columns)
-                self._check_keys(stage, where=_EVERY_ROW)
-            values = sql.SQL(", ").join(self._value(c) for c in self.target.columns)
-            written = self._run(
-                sql.SQL("INSERT INTO {} ({}) SELECT {} FROM {}").format(
-                    fresh.ident, cols, values, stage
-                )
-            )
+            written = self._insert_staged(stage, columns, rows, fresh.ident)
         build_key = table_swap.add_key(self.cur, fresh)
         try:
             self._run(build_key, duplicates=True)
@@ -455,6 +446,24 @@ class FileApplier:
             )
         table_swap.swap_in(self.cur, fresh)
         return ApplyResult(rows=rows, upserted=written)
+
+    def _insert_staged(
+        self, stage: sql.Composable, columns: list[str], rows: int, into: sql.Composable
+    ) -> int:
+        """Check the `rows` staged records (hex binary, keys), then insert them converted
+        into `into`. Returns the rows inserted; raises LoadError naming the first bad
+        record."""
+        if rows:
+            self._check_hex(stage, columns)
+            self._check_keys(stage, where=_EVERY_ROW)
+        return self._run(
+            sql.SQL("INSERT INTO {} ({}) SELECT {} FROM {}").format(
+                into,
+                sql.SQL(", ").join(map(sql.Identifier, self.target.columns)),
+                sql.SQL(", ").join(self._value(c) for c in self.target.columns),
+                stage,
+            )
+        )
 
     def _load_fresh_in_streams(self, columns: list[str], streams: int) -> ApplyResult | None:
         """The new snapshot over `streams` connections at once (`loads.parallel_copy`),
@@ -494,24 +503,14 @@ class FileApplier:
                     cur, into, columns, stream, dialect, file_columns=file_columns,
                     error=self._copy_error,
                 )  # fmt: skip
-            part = copy.copy(self)
+            part = copy.copy(self)  # the same checks, over this stream's cursor
             part.cur = cur
             stage = part._create_staging(columns, headers=[])
             rows = copy_csv(
                 cur, stage, columns, stream, dialect, file_columns=file_columns,
                 error=self._copy_error,
             )  # fmt: skip
-            if rows:
-                part._check_hex(stage, columns)
-                part._check_keys(stage, where=_EVERY_ROW)
-            return part._run(
-                sql.SQL("INSERT INTO {} ({}) SELECT {} FROM {}").format(
-                    into,
-                    sql.SQL(", ").join(map(sql.Identifier, self.target.columns)),
-                    sql.SQL(", ").join(self._value(c) for c in self.target.columns),
-                    stage,
-                )
-            )
+            return part._insert_staged(stage, columns, rows, into)
 
         settings = {
             "data_platform.load_id": str(self.load_id),
