@@ -58,9 +58,8 @@ def record_chunks(source: Readable, quote: str, block: int | None = None) -> Ite
     PostgreSQL takes each COPY stream's line ending from its first record and refuses
     any other, so this keeps one stream's rule for the whole file.
 
-    Raises ParallelCopyFailed for a record longer than MAX_BLOCKS_PER_RECORD blocks (of at
-    least 4 kB: memory stays bounded) or a
-    chunk whose first record ends otherwise."""
+    Raises ParallelCopyFailed for a record longer than MAX_BLOCKS_PER_RECORD blocks (of
+    at least 4 kB: memory stays bounded) or a chunk whose first record ends otherwise."""
     mark = quote.encode()
     size = block or BLOCK
     pieces: list[bytes] = []  # read since the last cut, holding no record end

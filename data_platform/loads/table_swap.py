@@ -122,7 +122,7 @@ def create_fresh(cur, schema: str, table: str, suffix: str) -> FreshTable:
     `dp_new_<suffix>` in the same schema. Call `swap_in` before the commit. A table of
     that name left by a stopped load (one loaded over several connections, committed
     before its swap) is dropped first."""
-    fresh = FreshTable(schema, table, f"dp_new_{suffix}")
+    fresh = FreshTable(schema, table, fresh_name(suffix))
     drop_leftover(cur, schema, suffix)
     cur.execute(
         sql.SQL("CREATE TABLE {} (LIKE {} INCLUDING ALL EXCLUDING INDEXES)").format(
@@ -132,17 +132,23 @@ def create_fresh(cur, schema: str, table: str, suffix: str) -> FreshTable:
     return fresh
 
 
+def fresh_name(suffix: str) -> str:
+    """The fresh table's name: `dp_new_<suffix>`, in the live table's schema."""
+    return f"dp_new_{suffix}"
+
+
 def drop_leftover(cur, schema: str, suffix: str) -> bool:
     """Drop `dp_new_<suffix>` in `schema` if a stopped load left it (one loaded over
     several connections commits it before its swap). Returns whether there was one."""
+    name = fresh_name(suffix)
     cur.execute(
         "SELECT EXISTS (SELECT FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
         "WHERE n.nspname = %s AND c.relname = %s)",
-        (schema, f"dp_new_{suffix}"),
+        (schema, name),
     )
     if not cur.fetchone()[0]:
         return False
-    cur.execute(sql.SQL("DROP TABLE {}").format(sql.Identifier(schema, f"dp_new_{suffix}")))
+    cur.execute(sql.SQL("DROP TABLE {}").format(sql.Identifier(schema, name)))
     return True
 
 
