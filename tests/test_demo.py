@@ -24,7 +24,12 @@ def test_the_demo_runs_both_sources_and_again_changes_nothing(platform: Settings
                 "GROUP BY 1 ORDER BY 1"
             )
         ).all()
-        statuses = conn.execute(text("SELECT status, count(*) FROM loads GROUP BY 1")).all()
+        statuses = conn.execute(
+            text(
+                "SELECT t.source, l.status, count(*) FROM loads l "
+                "JOIN source_tables t ON t.id = l.table_id GROUP BY 1, 2 ORDER BY 1, 2"
+            )
+        ).all()
         mark = conn.scalar(text("SELECT last_updated FROM dmap_feeds"))
     # The 17th as re-issued in round 2 (its counts), never both copies.
     assert datasets == [
@@ -33,7 +38,13 @@ def test_the_demo_runs_both_sources_and_again_changes_nothing(platform: Settings
     ]
     # 4 Qlik files, 3 DMAP files (one a re-issue), 2 pedestrian files, 11 totesys extracts
     # and 3 Kafka batch files (one per partition): the second demo lands nothing.
-    assert statuses == [("archived", 23)]
+    assert statuses == [
+        ("cubic_dmap", "archived", 3),
+        ("cubic_kafka", "archived", 3),
+        ("cubic_qlik", "archived", 4),
+        ("melbourne_pedestrian", "archived", 2),
+        ("totesys", "archived", 11),
+    ]
     with get_engine().connect() as conn:
         counts = conn.scalar(text("SELECT count(*) FROM pedestrian.hourly_counts"))
         top10 = conn.scalar(text("SELECT count(*) FROM analytics.pedestrian_top10_monthly"))

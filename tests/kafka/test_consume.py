@@ -21,7 +21,7 @@ from confluent_kafka import Consumer, Producer, TopicPartition
 
 from data_platform.batch.cubic_kafka.consume import batch_key, consume
 from data_platform.batch.cubic_kafka.mock_broker import create_topic
-from data_platform.batch.cubic_kafka.sample import produce, tap_events
+from data_platform.batch.cubic_kafka.sample import produce, record_key, tap_events
 from data_platform.storage import get_zone
 
 REPO = Path(__file__).resolve().parents[2]
@@ -159,6 +159,32 @@ def test_several_partitions_each_get_files_with_their_own_offset_ranges(kafka: s
     # Malformed events travel as they came: the value is the raw text.
     values = [r["value"] for records in _files("taps").values() for r in records]
     assert sum(1 for v in values if not v.startswith("{") or not v.endswith("}")) >= 2
+
+
+def test_the_lines_of_a_file_land_in_the_same_partitions_every_time(kafka: str) -> None:
+    # The demo and `produce-sample --file` send text lines: keyed by their tokenId like
+    # dict events, and keyless (malformed) ones all in one partition, not at random.
+    lines = (REPO / "sample_data" / "cubic" / "kafka" / "taps.jsonl").read_text().splitlines()
+    placed = []
+    for topic in ("first", "second"):
+        create_topic(kafka, topic, 3)
+        assert produce(kafka, topic, lines) == len(lines)
+        consume(topic, once=True)
+        placed.append(
+            sorted(
+                (r["partition"], r["key"] or "", r["value"])
+                for f in _files(topic).values()
+                for r in f
+            )
+        )
+    assert placed[0] == placed[1] and len(placed[0]) == len(lines)
+    by_key: dict[str, set[int]] = {}
+    for partition, key, _value in placed[0]:
+        by_key.setdefault(key, set()).add(partition)
+    assert all(len(partitions) == 1 for partitions in by_key.values())  # one card, one partition
+    assert {partition for partition, _, _ in placed[0]} == {0, 1, 2}
+    keyless = [line for line in lines if record_key(line) is None]  # not JSON, or no object
+    assert keyless and sorted(v for _, key, v in placed[0] if not key) == sorted(keyless)
 
 
 def test_once_ends_when_every_partition_is_at_its_end(kafka: str) -> None:

@@ -5,7 +5,8 @@ plus time, fare and mode), for the demo, the README, tests and the benchmark.
 event is one the loader must refuse or flag: not JSON, JSON that is not an object, or an
 object missing a field; those come as `str` (the raw record value), the good ones as dicts.
 `produce(bootstrap, topic, events)` sends them, keyed by tokenId (one card's taps stay in
-order in one partition).
+order in one partition), a text event (a file's line) too when it is a JSON object with
+one.
 """
 
 from __future__ import annotations
@@ -89,6 +90,18 @@ def _malformed(event: dict[str, Any], which: int) -> str:
     return json.dumps({**event, "fare": "two forty"})  # wrong type
 
 
+def record_key(event: Any) -> str | None:
+    """The record key of an event: its tokenId, read from the JSON of a text event (a
+    file's line); None for an event without one (a malformed one)."""
+    if isinstance(event, str):
+        try:
+            event = json.loads(event)
+        except ValueError:
+            return None
+    token = event.get("tokenId") if isinstance(event, dict) else None
+    return token if isinstance(token, str) else None
+
+
 def encode(event: Any) -> bytes:
     """A record value: a dict as JSON, a str (a malformed event, a file's line) as is."""
     return (event if isinstance(event, str) else json.dumps(event)).encode()
@@ -102,11 +115,22 @@ def produce(
     config: dict[str, Any] | None = None,
     timeout: float = 30,
 ) -> int:
-    """Send `events` to `topic` (key: tokenId when there is one); wait until every record
-    is acknowledged. Returns how many were sent; raises RuntimeError on a failed delivery."""
+    """Send `events` to `topic` (key: `record_key`); wait until every record is
+    acknowledged. Returns how many were sent; raises RuntimeError on a failed delivery.
+
+    The partitioner is murmur2 (the Java client's hash of the key) with keyless records
+    all in one partition: the same events land in the same partitions every time, where
+    librdkafka's default spreads keyless ones at random (a demo whose files vary)."""
     from confluent_kafka import Producer
 
-    producer = Producer({**(config or {}), "bootstrap.servers": bootstrap, "linger.ms": 5})
+    producer = Producer(
+        {
+            "partitioner": "murmur2",
+            **(config or {}),
+            "bootstrap.servers": bootstrap,
+            "linger.ms": 5,
+        }
+    )
     failures: list[str] = []
 
     def delivered(error: Any, _message: Any) -> None:
@@ -115,7 +139,7 @@ def produce(
 
     sent = 0
     for event in events:
-        key = event.get("tokenId") if isinstance(event, dict) else None
+        key = record_key(event)
         while True:
             try:
                 producer.produce(topic, value=encode(event), key=key, on_delivery=delivered)
