@@ -8,6 +8,10 @@ RUNTIME_STAMP := $(VENV)/.installed-runtime
 
 .PHONY: install install-runtime chromium demo test test-fast bench lint lock clean
 
+# pytest-xdist workers for the suite: one per core, at most 4 (each starts its own
+# embedded Postgres and, for the Spark tests, a JVM). TEST_WORKERS=0 runs it in one process.
+TEST_WORKERS ?= $(shell n=$$(nproc 2>/dev/null || echo 2); [ $$n -gt 4 ] && n=4; echo $$n)
+
 install: $(STAMP) chromium
 
 # Debian's Chromium for the browser tests (tests/web/test_browser.py), which drive
@@ -44,10 +48,10 @@ demo: install-runtime
 
 test: install
 	$(BIN)/python -m ruff check .
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist load
 
 test-fast: install
-	$(BIN)/python -m pytest -m "not slow"
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist load -m "not slow"
 
 bench: install
 	$(BIN)/python -m data_platform.bench

@@ -12,7 +12,9 @@ from data_platform.bench.qlik import run_qlik_bench
 
 @pytest.mark.slow
 def test_qlik_bench_runs_every_step(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    steps = run_qlik_bench(tmp_path, rows=3000, echo=lambda _: None)
+    # One bracketed run of each step (`make bench` makes two): every spawned step costs
+    # an interpreter's start, and the median of repeats is arithmetic.
+    steps = run_qlik_bench(tmp_path, rows=3000, echo=lambda _: None, repeats=1)
     try:
         assert set(steps) == {
             "raw_copy_full_load", "full_load", "raw_copy_full_load_2x", "full_load_2x",
@@ -23,8 +25,8 @@ def test_qlik_bench_runs_every_step(tmp_path: Path, capsys: pytest.CaptureFixtur
         assert all(s.seconds > 0 for s in steps.values())
         for key in ("full_load", "full_load_2x", "changes", "dmap", "pedestrian"):
             step = steps[key]
-            # Two bracketed runs each, and where their time went.
-            assert step.peak_rss_mb > 0 and len(step.ratios) == 2 and all(step.ratios)
+            # A bracketed run each, and where its time went.
+            assert step.peak_rss_mb > 0 and len(step.ratios) == 1 and all(step.ratios)
             assert step.breakdown["COPY (read + parse + check)"] > 0
             assert step.breakdown["insert / upsert"] > 0
         # A new snapshot with nothing to convert: COPYed straight in, key built, swapped.

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import pytest
 from sqlalchemy import text
 
 from data_platform.batch.melbourne_pedestrian import sample
 from data_platform.db.engine import get_engine
 from data_platform.demo import REPO_SAMPLE_DIR, run_demo
 from data_platform.settings import Settings
+
+pytestmark = pytest.mark.slow  # a whole demo each, dbt included: 20-45 s
 
 
 def test_the_demo_runs_both_sources_and_again_changes_nothing(platform: Settings) -> None:
@@ -61,16 +64,16 @@ def test_the_demo_runs_both_sources_and_again_changes_nothing(platform: Settings
     assert "-- top 10 places in 2026-10" in second
 
 
-def test_the_demo_prints_steps_not_logs_and_aligned_tables(platform: Settings) -> None:
+def test_the_demo_prints_aligned_tables_and_logs_only_with_v(platform: Settings) -> None:
     from click.testing import CliRunner
     from wcwidth import wcswidth
 
     from data_platform.cli.main import cli
 
-    result = CliRunner().invoke(cli, ["demo"])
+    result = CliRunner().invoke(cli, ["demo", "-v"])
     assert result.exit_code == 0, result.stderr
-    assert " INFO " not in result.stderr  # quiet unless -v
-    out = result.stdout.splitlines()
+    assert " INFO    data_platform.loads.worker: applied " in result.stderr
+    out = result.stdout.splitlines()  # the logs go to stderr, the steps and tables here
     assert next(line for line in out if line.startswith("== ")).startswith("== 1. migrate")
     start = out.index("-- cubic_ods_qlik.edw_sample") + 1
     end = next(i for i in range(start, len(out)) if out[i].startswith(("-- ", "== ")))
@@ -86,12 +89,6 @@ def test_the_demo_prints_steps_not_logs_and_aligned_tables(platform: Settings) -
     assert any(" | true " in line for line in table) and any(" | false " in line for line in table)
     assert "[snapshot landed " in result.stdout
 
-
-def test_the_demo_shows_the_logs_with_v(platform: Settings) -> None:
-    from click.testing import CliRunner
-
-    from data_platform.cli.main import cli
-
-    result = CliRunner().invoke(cli, ["demo", "-v"])
-    assert result.exit_code == 0, result.stderr
-    assert " INFO    data_platform.loads.worker: applied " in result.stderr
+    again = CliRunner().invoke(cli, ["demo"])
+    assert again.exit_code == 0, again.stderr
+    assert " INFO " not in again.stderr and "== 8. transform" in again.stdout  # quiet unless -v

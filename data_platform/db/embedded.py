@@ -73,12 +73,12 @@ def stop(home: Path) -> bool:
     """Stop the embedded server if it runs; True when it was running."""
     import subprocess
 
-    from pgserver._commands import pg_ctl
-
     pgdata = pgdata_dir(home)
     if not (pgdata / "postmaster.pid").exists():
         return False
-    server = _server(home)
+    server = _server(home)  # imports pgserver first, quietly (see _server)
+    from pgserver._commands import pg_ctl
+
     try:
         pg_ctl(["-w", "stop"], pgdata=pgdata, user=server.system_user)
     except subprocess.CalledProcessError as exc:
