@@ -79,3 +79,12 @@ def test_kafka_bench_takes_taps_from_the_broker_to_the_table(
         from data_platform.db.embedded import stop
 
         stop(tmp_path / "home")
+
+
+def test_a_step_whose_interpreter_dies_fails_instead_of_waiting_forever() -> None:
+    import os
+
+    from data_platform.bench.qlik import in_fresh_process
+
+    with pytest.raises(RuntimeError, match=r"_exit ended without a result \(exit code 3\)"):
+        in_fresh_process(os._exit, 3)

@@ -45,30 +45,36 @@ def test_a_table_onboarded_in_the_checkout_keeps_the_suite_green(tmp_path: Path)
     env = {k: v for k, v in os.environ.items() if not k.startswith(("DATABASE_", "MIGRATIONS_"))}
     env["DATA_PLATFORM_HOME"] = str(tmp_path / "home")
     env["PYTHONDONTWRITEBYTECODE"] = "1"
-    python = [sys.executable, "-m"]
-    # As a user would: the command writes into the checkout's migrations/cubic_qlik/.
-    command = ["cubic-qlik", "process-new-table", "--table", "MY.OWN_TABLE", "--dfm", str(dfm)]
-    onboard = subprocess.run(
-        [*python, "data_platform", *command],
-        cwd=checkout,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert onboard.returncode == 0, onboard.stderr
-    (revision,) = (checkout / "migrations" / "cubic_qlik").glob("*_onboard_my_own_table.py")
-    lint = subprocess.run(
-        [*python, "ruff", "check", "."], cwd=checkout, capture_output=True, text=True
-    )
-    assert lint.returncode == 0, lint.stdout
-    tests = subprocess.run(
-        [*python, "pytest", "-q", "-x", "-p", "no:cacheprovider", *SENSITIVE, *DESELECTED],
-        cwd=checkout,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=900,
-    )
-    assert tests.returncode == 0, tests.stdout[-6000:]
-    assert revision.exists()
+    try:
+        python = [sys.executable, "-m"]
+        # As a user would: the command writes into the checkout's migrations/cubic_qlik/.
+        command = ["cubic-qlik", "process-new-table", "--table", "MY.OWN_TABLE", "--dfm", str(dfm)]
+        onboard = subprocess.run(
+            [*python, "data_platform", *command],
+            cwd=checkout,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        assert onboard.returncode == 0, onboard.stderr
+        (revision,) = (checkout / "migrations" / "cubic_qlik").glob("*_onboard_my_own_table.py")
+        lint = subprocess.run(
+            [*python, "ruff", "check", "."], cwd=checkout, capture_output=True, text=True
+        )
+        assert lint.returncode == 0, lint.stdout
+        tests = subprocess.run(
+            [*python, "pytest", "-q", "-x", "-p", "no:cacheprovider", *SENSITIVE, *DESELECTED],
+            cwd=checkout,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=900,
+        )
+        assert tests.returncode == 0, tests.stdout[-6000:]
+        assert revision.exists()
+    finally:
+        # The onboarding command started the data home's embedded server: not left running.
+        from data_platform.db.embedded import stop
+
+        stop(tmp_path / "home")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import queue as queue_module
 import random
 import re
 import resource
@@ -131,12 +132,25 @@ def _child(target, args, queue) -> None:
 
 
 def in_fresh_process(target, *args) -> tuple[object, float]:
-    """Run target(*args) in a spawned interpreter; returns (result, its peak RSS in MB)."""
+    """Run target(*args) in a spawned interpreter; returns (result, its peak RSS in MB).
+
+    Raises RuntimeError when the step raised, or when the interpreter ended without a
+    word (killed, out of memory, a crash): never waits on a child that is gone."""
     context = multiprocessing.get_context("spawn")
     queue = context.Queue()
     process = context.Process(target=_child, args=(target, args, queue))
     process.start()
-    status, value, rss = queue.get()
+    while True:
+        try:
+            status, value, rss = queue.get(timeout=1)
+            break
+        except queue_module.Empty:
+            if not process.is_alive() and queue.empty():
+                process.join()
+                raise RuntimeError(
+                    f"benchmark step {target.__name__} ended without a result "
+                    f"(exit code {process.exitcode})"
+                ) from None
     process.join()
     if status != "ok":
         raise RuntimeError(f"benchmark step failed: {value}")
