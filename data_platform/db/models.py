@@ -184,6 +184,17 @@ class Load(Base):
     error: Mapped[str | None] = mapped_column(
         Text, comment="Why the load failed: file, line, column and reason."
     )
+    # The parts of `error` (revision 0010): NULL for loads errored before it.
+    error_file: Mapped[str | None] = mapped_column(
+        Text, comment="The file the error names (an incoming key, or a companion)."
+    )
+    error_line: Mapped[int | None] = mapped_column(
+        Integer, comment="The line (CSV record) of that file, from 1."
+    )
+    error_column: Mapped[str | None] = mapped_column(Text, comment="The column of that file.")
+    error_reason: Mapped[str | None] = mapped_column(
+        Text, comment="The reason, without file, line, column and ids."
+    )
     rows: Mapped[int | None] = mapped_column(
         BigInteger, comment="Records the load applied; NULL until then."
     )

@@ -15,7 +15,7 @@ from data_platform.db.models import Load, LoadEvent, LoadSnapshot, LoadStatus, S
 from data_platform.errors import DataPlatformError
 from data_platform.loads.moves import error_key, find_archived, find_errored, move_out
 from data_platform.loads.retry import operator, source_of_load
-from data_platform.loads.state import load_file, transition
+from data_platform.loads.state import ERROR_COLUMNS, LoadErrorParts, load_file, transition
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +33,7 @@ class LoadRow:
     modified: datetime
     updated_at: datetime
     error: str | None
+    error_parts: LoadErrorParts | None = None
 
     def to_dict(self) -> dict[str, object]:
         return {
@@ -45,6 +46,7 @@ class LoadRow:
             "modified": self.modified.isoformat(),
             "updated_at": self.updated_at.isoformat(),
             "error": self.error,
+            "error_parts": self.error_parts.to_dict() if self.error_parts else None,
         }
 
 
@@ -62,7 +64,7 @@ def list_loads(
             Load.rows,
             Load.s3_modified,
             Load.updated_at,
-            Load.error,
+            *ERROR_COLUMNS,
         )
         .join(SourceTable, SourceTable.id == Load.table_id)
         .order_by(Load.id.desc())
@@ -73,7 +75,10 @@ def list_loads(
     if statuses:
         query = query.where(Load.status.in_(statuses))
     with get_engine().connect() as conn:
-        return [LoadRow(*row) for row in conn.execute(query)]
+        return [
+            LoadRow(*row[:9], error_parts=LoadErrorParts.of(*row[8:]))
+            for row in conn.execute(query)
+        ]
 
 
 @dataclass(frozen=True)
@@ -164,6 +169,9 @@ def load_detail(load_id: int) -> LoadDetail:
             load.s3_modified,
             load.updated_at,
             load.error,
+            LoadErrorParts.of(
+                load.error, load.error_file, load.error_line, load.error_column, load.error_reason
+            ),
         )
         return LoadDetail(row, load.s3_etag, snapshot_id, _where(load), events)
 

@@ -18,6 +18,7 @@ from data_platform.db.models import (
 )
 from data_platform.loads.moves import error_key
 from data_platform.loads.schema_changes import MARKER, evolve_command
+from data_platform.loads.state import ERROR_COLUMNS, LoadErrorParts
 from data_platform.loads.tables import source_name
 
 
@@ -29,6 +30,7 @@ class TableStatus:
     source: str = ""
     counts: dict[str, int] = field(default_factory=dict)
     latest_error: str | None = None
+    latest_error_parts: LoadErrorParts | None = None
     latest_error_load_id: int | None = None
     latest_error_file: str | None = None  # its key in the error zone, once it is errored
     snapshot: datetime | None = None  # the current snapshot (its LOAD00000001's time)
@@ -45,6 +47,9 @@ class TableStatus:
             "is_active": self.is_active,
             "loads": self.counts,
             "latest_error": self.latest_error,
+            "latest_error_parts": self.latest_error_parts.to_dict()
+            if self.latest_error_parts
+            else None,
             "latest_error_load_id": self.latest_error_load_id,
             "latest_error_file": self.latest_error_file,
             "snapshot": self.snapshot.isoformat() if self.snapshot else None,
@@ -66,15 +71,16 @@ def table_statuses(session: Session) -> list[TableStatus]:
     for table_id, status, count in rows:
         tables[table_id].counts[LoadStatus(status).value] = count
     latest = (
-        select(Load.table_id, Load.id, Load.error, Load.status, Load.s3_key, Load.s3_modified)
+        select(Load.table_id, Load.id, Load.status, Load.s3_key, Load.s3_modified, *ERROR_COLUMNS)
         .where(
             Load.error.is_not(None), Load.status.not_in([LoadStatus.ARCHIVED, LoadStatus.SKIPPED])
         )
         .distinct(Load.table_id)
         .order_by(Load.table_id, Load.updated_at.desc(), Load.id.desc())
     )
-    for table_id, load_id, error, status, key, landed in session.execute(latest):
-        tables[table_id].latest_error = error
+    for table_id, load_id, status, key, landed, *error in session.execute(latest):
+        tables[table_id].latest_error = error[0]
+        tables[table_id].latest_error_parts = LoadErrorParts.of(*error)
         tables[table_id].latest_error_load_id = load_id
         if status == LoadStatus.ERRORED:
             tables[table_id].latest_error_file = error_key(key, landed)

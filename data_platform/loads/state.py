@@ -8,12 +8,13 @@ never both move the same load: the second one's update matches no row and raises
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import Connection, func, insert, select, update
 
 from data_platform.db.models import Load, LoadEvent, LoadStatus
-from data_platform.errors import DataPlatformError, InvalidTransition
+from data_platform.errors import DataPlatformError, InvalidTransition, LoadError
 
 log = logging.getLogger(__name__)
 
@@ -55,13 +56,45 @@ def check_transition(current: LoadStatus, new: LoadStatus) -> None:
         raise InvalidTransition(f"load status cannot go from {current.value} to {new.value}")
 
 
+@dataclass(frozen=True)
+class LoadErrorParts:
+    """A load's error as stored by `transition`: the whole message and its parts. The
+    parts are None for a load errored before revision 0010 (the message alone), and
+    line/column where the error names none."""
+
+    text: str
+    file: str | None = None
+    line: int | None = None
+    column: str | None = None
+    reason: str | None = None
+
+    @classmethod
+    def of(
+        cls,
+        text: str | None,
+        file: str | None,
+        line: int | None,
+        column: str | None,
+        reason: str | None,
+    ) -> LoadErrorParts | None:
+        """From the values of ERROR_COLUMNS, in that order; None when there is no error."""
+        return None if text is None else cls(text, file, line, column, reason)
+
+    def to_dict(self) -> dict[str, object]:
+        return {"file": self.file, "line": self.line, "column": self.column, "reason": self.reason}
+
+
+# What `LoadErrorParts.of` reads, in its order: select(*ERROR_COLUMNS).
+ERROR_COLUMNS = (Load.error, Load.error_file, Load.error_line, Load.error_column, Load.error_reason)
+
+
 def transition(
     conn: Connection,
     load_id: int,
     current: LoadStatus,
     new: LoadStatus,
     *,
-    error: str | None = None,
+    error: LoadError | None = None,
     clear_error: bool = False,
     actor: str | None = None,
     reason: str | None = None,
@@ -69,14 +102,26 @@ def transition(
     """Move one load from `current` to `new` inside the caller's transaction, and record
     the move (with `actor` and `reason` for an operator's action).
 
+    `error`: the load failed: its message goes to `loads.error` and its parts (file,
+    line, column, reason) to the error_* columns. `clear_error`: empties all of them (a
+    retry).
+
     Raises InvalidTransition for a move the state machine does not allow, or when the
     load is no longer `current` (another worker moved it)."""
     check_transition(current, new)
     values: dict[str, object] = {"status": new, "updated_at": func.now()}
     if error is not None:
-        values["error"] = error
+        values.update(
+            error=error.describe(),
+            error_file=error.key,
+            error_line=error.line,
+            error_column=error.column or None,
+            error_reason=error.reason,
+        )
     elif clear_error:
-        values["error"] = None
+        values.update(
+            error=None, error_file=None, error_line=None, error_column=None, error_reason=None
+        )
     result = conn.execute(
         update(Load).where(Load.id == load_id, Load.status == current).values(**values)
     )

@@ -234,7 +234,7 @@ class TableWorker:
         self.loader.not_applied(load)
         log.error("load failed: %s", message, extra={**self.extra, "load_id": load.id})
         with self.engine.begin() as conn:
-            transition(conn, load.id, S.INGESTING, S.READY_FOR_ERRORING, error=message)
+            transition(conn, load.id, S.INGESTING, S.READY_FOR_ERRORING, error=error)
         self.result.errors.append(message)
         self.finish(load, S.READY_FOR_ERRORING)
         from data_platform.alerts import notify

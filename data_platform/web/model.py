@@ -18,8 +18,8 @@ STATE_ORDER: dict[str, int] = {"failed": 0, "late": 1, "never": 2, "ok": 3, "ina
 
 
 class LoadErrorText(BaseModel):
-    """A load's error (loads.error, a LoadError's message) taken apart where it can be:
-    `<file>: line <n>, column <c>: <reason> (table t, load 7)`."""
+    """A load's error: the whole message (loads.error, `<file>: line <n>, column <c>:
+    <reason> (table t, load 7)`) and its parts as stored beside it (revision 0010)."""
 
     text: str = Field(description="The whole message, as stored.")
     file: str | None = Field(None, description="The file (incoming key) it names.")

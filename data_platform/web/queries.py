@@ -11,7 +11,6 @@ secrets once more in every value it prints.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -37,6 +36,7 @@ from data_platform.db.models import (
 from data_platform.errors import DataPlatformError
 from data_platform.loads.moves import error_key
 from data_platform.loads.report import TableStatus, feed_statuses, table_statuses
+from data_platform.loads.state import ERROR_COLUMNS, LoadErrorParts
 from data_platform.loads.tables import names_of, resolve_tables, source_name
 from data_platform.settings import Settings, get_settings
 from data_platform.web.model import (
@@ -82,29 +82,20 @@ class NotFound(DataPlatformError):
 
 # --- errors ---------------------------------------------------------------------------------
 
-_DETAILS = re.compile(r"(?:line (?P<line>\d+))?(?:, )?(?:column (?P<column>.+?))?: ")
-_IDS = re.compile(r" \((?:table [^()]+?)?(?:, )?(?:load \d+)?\)$")
-_KEY = re.compile(r"(?P<file>[^\s:]+/[^\s:]+): ")
 
-
-def parse_error(text: str, key: str | None = None) -> LoadErrorText:
-    """A LoadError message (`LoadError.describe`) taken apart: file, line, column, reason.
-    `key`: the load's own key, when known (a key may hold anything). Text of another
-    shape is kept whole as the reason."""
-    rest, file = text, None
-    if key and rest.startswith(f"{key}: "):
-        file, rest = key, rest[len(key) + 2 :]
-    elif match := _KEY.match(rest):
-        file, rest = match["file"], rest[match.end() :]
-    line = column = None
-    if file is not None:
-        details = _DETAILS.match(rest)
-        if details and (details["line"] or details["column"]):
-            line = int(details["line"]) if details["line"] else None
-            column = details["column"]
-            rest = rest[details.end() :]
-    reason = _IDS.sub("", rest) if rest.endswith(")") else rest
-    return LoadErrorText(text=text, file=file, line=line, column=column, reason=reason)
+def error_text(parts: LoadErrorParts | None, clean: Scrubber) -> LoadErrorText | None:
+    """A load's stored error for a page, secrets masked: its parts as `transition` wrote
+    them; a load errored before revision 0010 shows its whole message as the reason."""
+    if parts is None:
+        return None
+    text = clean(parts.text) or ""
+    return LoadErrorText(
+        text=text,
+        file=clean(parts.file),
+        line=parts.line,
+        column=clean(parts.column),
+        reason=clean(parts.reason) if parts.reason is not None else text,
+    )
 
 
 class Scrubber:
@@ -213,7 +204,6 @@ def summaries(
             expected = expected_hours(settings, table)
             age = (now - last).total_seconds() if last else None
             state = table_state(status, age, expected)
-            error = clean(status.latest_error)
             found.append(
                 TableSummary(
                     name=table.name,
@@ -232,7 +222,7 @@ def summaries(
                     expected_hours=expected,
                     age_seconds=age,
                     state=state,
-                    latest_error=parse_error(error) if error else None,
+                    latest_error=error_text(status.latest_error_parts, clean),
                     latest_error_load_id=status.latest_error_load_id,
                     latest_error_file=status.latest_error_file,
                     snapshot=status.snapshot,
@@ -439,7 +429,7 @@ def load_views(conn: Connection, settings: Settings, where: Sequence, limit: int
             Load.rows,
             Load.s3_modified,
             Load.created_at,
-            Load.error,
+            *ERROR_COLUMNS,
         )
         .where(*where)
         .order_by(Load.id.desc())
@@ -477,7 +467,6 @@ def load_views(conn: Connection, settings: Settings, where: Sequence, limit: int
         if applied and started and applied < started:
             applied = None  # the last attempt has not left ingesting yet
         status = LoadStatus(row.status)
-        error = clean(row.error)
         views.append(
             LoadView(
                 id=row.id,
@@ -492,7 +481,7 @@ def load_views(conn: Connection, settings: Settings, where: Sequence, limit: int
                 finished_at=done if status.value in FINAL else None,
                 apply_seconds=_seconds(started, applied),
                 total_seconds=_seconds(row.created_at, done) if status.value in FINAL else None,
-                error=parse_error(error, row.s3_key) if error else None,
+                error=error_text(LoadErrorParts.of(*row[7:]), clean),
                 error_file=error_key(row.s3_key, row.s3_modified)
                 if status == LoadStatus.ERRORED
                 else None,
@@ -554,7 +543,7 @@ def _mark_of(mark: Mark, table: SourceTable) -> bool:
 
 def load_page(load_id: int, settings: Settings | None = None) -> LoadPage:
     """One load: `loads show`'s detail (where its file is now, every transition), its
-    error taken apart, the files that travel with it. Raises NotFound."""
+    error in its parts, the files that travel with it. Raises NotFound."""
     from data_platform.loads.history import load_detail
     from data_platform.loads.retry import source_of_load
 
@@ -587,7 +576,6 @@ def load_page(load_id: int, settings: Settings | None = None) -> LoadPage:
             )
         )
         previous = event.at
-    error = clean(load.error)
     return LoadPage(
         id=load.id,
         table=load.table,
@@ -602,7 +590,7 @@ def load_page(load_id: int, settings: Settings | None = None) -> LoadPage:
         snapshot_id=detail.snapshot_id,
         file=detail.file,
         companions=companions,
-        error=parse_error(error, load.key) if error else None,
+        error=error_text(load.error_parts, clean),
         events=events,
         total_seconds=_seconds(events[0].at, events[-1].at) if events else None,
     )

@@ -8,8 +8,14 @@ import pytest
 from sqlalchemy import create_engine, select, text
 
 from data_platform.db.models import Load, LoadStatus
-from data_platform.errors import InvalidTransition
-from data_platform.loads.state import ALLOWED, check_transition, transition
+from data_platform.errors import InvalidTransition, LoadError
+from data_platform.loads.state import (
+    ALLOWED,
+    ERROR_COLUMNS,
+    LoadErrorParts,
+    check_transition,
+    transition,
+)
 
 S = LoadStatus
 HAPPY = [S.READY, S.INGESTING, S.READY_FOR_ARCHIVING, S.ARCHIVING, S.ARCHIVED]
@@ -35,8 +41,7 @@ def test_every_status_has_rules() -> None:
     assert set(ALLOWED) == set(LoadStatus)
 
 
-def test_transition_is_a_compare_and_set(db_url: str) -> None:
-    engine = create_engine(db_url)
+def _load(engine) -> int:
     with engine.begin() as conn:
         table_id = conn.scalar(
             text(
@@ -51,13 +56,50 @@ def test_transition_is_a_compare_and_set(db_url: str) -> None:
             ),
             {"t": table_id},
         )
+    return load_id
+
+
+def test_transition_is_a_compare_and_set(db_url: str) -> None:
+    engine = create_engine(db_url)
+    load_id = _load(engine)
     with engine.begin() as conn:
         transition(conn, load_id, S.READY, S.INGESTING)
     # A second worker that still thinks the load is ready loses.
     with pytest.raises(InvalidTransition, match="another worker moved it"), engine.begin() as conn:
         transition(conn, load_id, S.READY, S.INGESTING)
     with engine.begin() as conn:
-        transition(conn, load_id, S.INGESTING, S.READY_FOR_ERRORING, error="bad line")
+        transition(conn, load_id, S.INGESTING, S.READY_FOR_ERRORING, error=LoadError("bad"))
         row = conn.execute(select(Load.status, Load.error).where(Load.id == load_id)).one()
-    assert tuple(row) == (S.READY_FOR_ERRORING, "bad line")
+    assert tuple(row) == (S.READY_FOR_ERRORING, "bad")
+    engine.dispose()
+
+
+def test_an_error_is_stored_with_its_parts_and_a_retry_clears_them(db_url: str) -> None:
+    engine = create_engine(db_url)
+    load_id = _load(engine)
+    # A key may hold anything, even what reads like a line and a column: the parts are
+    # stored as the error gave them, never read back out of the message.
+    key = "odd/x: line 9, column Z: y.csv"
+    error = LoadError("bad: value", key=key, line=3, column="SAMPLE_ID", table="t", load_id=7)
+
+    def stored():
+        with engine.connect() as conn:
+            row = conn.execute(select(*ERROR_COLUMNS).where(Load.id == load_id)).one()
+        return LoadErrorParts.of(*row)
+
+    with engine.begin() as conn:
+        transition(conn, load_id, S.READY, S.INGESTING)
+        transition(conn, load_id, S.INGESTING, S.READY_FOR_ERRORING, error=error)
+    assert stored() == LoadErrorParts(
+        text=f"{key}: line 3, column SAMPLE_ID: bad: value (table t, load 7)",
+        file=key,
+        line=3,
+        column="SAMPLE_ID",
+        reason="bad: value",
+    )
+    with engine.begin() as conn:
+        for current, new in itertools.pairwise(FAILED[2:-1]):
+            transition(conn, load_id, current, new)
+        transition(conn, load_id, S.ERRORED, S.READY, clear_error=True)
+    assert stored() is None
     engine.dispose()

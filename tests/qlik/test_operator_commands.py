@@ -31,6 +31,14 @@ def test_a_bad_file_is_listed_shown_skipped_and_the_table_goes_on(
     code, out, _ = run("loads", "list", "--status", "errored", "--json")
     ((errored),) = json.loads(out)
     assert (code, errored["key"], errored["status"]) == (0, bad, "errored")
+    # The error's parts as fields of their own: no reading them out of the message.
+    assert errored["error_parts"]["file"] == bad and errored["error_parts"]["line"] == 2
+    assert errored["error_parts"]["column"] == "SAMPLE_ID"
+    reason = errored["error_parts"]["reason"]
+    assert reason and f"line 2, column SAMPLE_ID: {reason}" in errored["error"]
+    code, out, _ = run("status", "--json")
+    (table,) = [t for t in json.loads(out)["tables"] if t["table"] == "cubic_ods_qlik__test_sample"]
+    assert table["latest_error_parts"] == errored["error_parts"]
     load_id = errored["id"]
     # Every name of the table selects the same loads; another name is an error.
     for name in ("TEST.SAMPLE", "cubic_ods_qlik.test_sample", "cubic_ods_qlik__test_sample"):

@@ -18,7 +18,6 @@ from sqlalchemy import update
 from data_platform.db.engine import get_engine
 from data_platform.db.models import Load, LoadStatus
 from data_platform.settings import get_settings, reset_settings
-from data_platform.web.queries import parse_error
 from data_platform.web.render import duration, number, size
 from tests.web.conftest import HOSTILE_VALUE, TABLE, WebWorld
 
@@ -242,22 +241,16 @@ def test_healthz(web_platform, make_client: Client) -> None:
     assert make_client().get("/healthz").json() == {"status": "ok"}
 
 
-@pytest.mark.parametrize(
-    ("text", "parts"),
-    [
-        (
-            "cubic/x/T__ct/a.csv.gz: line 3, column SAMPLE_ID: bad: value (table t, load 7)",
-            ("cubic/x/T__ct/a.csv.gz", 3, "SAMPLE_ID", "bad: value"),
-        ),
-        ("cubic/x/a.csv: column C: too long (load 2)", ("cubic/x/a.csv", None, "C", "too long")),
-        ("cubic/x/a.csv: not gzip (table t)", ("cubic/x/a.csv", None, None, "not gzip")),
-        ("the job failed", (None, None, None, "the job failed")),
-    ],
-)
-def test_parse_error(text: str, parts: tuple) -> None:
-    error = parse_error(text)
-    assert (error.file, error.line, error.column, error.reason) == parts
-    assert error.text == text
+def test_an_error_without_parts_shows_its_whole_message_as_the_reason() -> None:
+    from data_platform.loads.state import LoadErrorParts
+    from data_platform.web.queries import Scrubber, error_text
+
+    # A load errored before revision 0010 stored only the message.
+    old = LoadErrorParts("cubic/x/a.csv: line 3: bad (load 2)")
+    error = error_text(old, Scrubber(get_settings()))
+    assert error is not None and (error.file, error.line, error.column) == (None, None, None)
+    assert error.reason == error.text == old.text
+    assert error_text(None, Scrubber(get_settings())) is None
 
 
 def test_a_table_stale_beyond_its_expectation_is_late(world: WebWorld, make_client: Client) -> None:
