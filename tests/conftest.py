@@ -43,13 +43,6 @@ _ENV_PREFIXES = (
 )
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Tests marked slow first, in their usual order, then the rest: with workers (make
-    test: pytest-xdist, --dist load) the long ones start at once, spread over the workers,
-    instead of one worker finishing them alone at the end."""
-    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
-
-
 def _admin_connect(url: str):
     parsed = make_url(url)
     conn = psycopg2.connect(
