@@ -76,8 +76,7 @@ def list_loads(
         query = query.where(Load.status.in_(statuses))
     with get_engine().connect() as conn:
         return [
-            LoadRow(*row[:9], error_parts=LoadErrorParts.of(*row[8:]))
-            for row in conn.execute(query)
+            LoadRow(*row[:9], error_parts=LoadErrorParts.of(row)) for row in conn.execute(query)
         ]
 
 
@@ -169,9 +168,7 @@ def load_detail(load_id: int) -> LoadDetail:
             load.s3_modified,
             load.updated_at,
             load.error,
-            LoadErrorParts.of(
-                load.error, load.error_file, load.error_line, load.error_column, load.error_reason
-            ),
+            LoadErrorParts.of(load),
         )
         return LoadDetail(row, load.s3_etag, snapshot_id, _where(load), events)
 

@@ -78,12 +78,13 @@ def table_statuses(session: Session) -> list[TableStatus]:
         .distinct(Load.table_id)
         .order_by(Load.table_id, Load.updated_at.desc(), Load.id.desc())
     )
-    for table_id, load_id, status, key, landed, *error in session.execute(latest):
-        tables[table_id].latest_error = error[0]
-        tables[table_id].latest_error_parts = LoadErrorParts.of(*error)
-        tables[table_id].latest_error_load_id = load_id
-        if status == LoadStatus.ERRORED:
-            tables[table_id].latest_error_file = error_key(key, landed)
+    for row in session.execute(latest):
+        table = tables[row.table_id]
+        table.latest_error = row.error
+        table.latest_error_parts = LoadErrorParts.of(row)
+        table.latest_error_load_id = row.id
+        if row.status == LoadStatus.ERRORED:
+            table.latest_error_file = error_key(row.s3_key, row.s3_modified)
     waiting = (
         select(Load.table_id, func.count())
         .where(Load.status == LoadStatus.ERRORED, Load.error.contains(MARKER, autoescape=True))

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import Connection, func, insert, select, update
 
@@ -69,22 +70,18 @@ class LoadErrorParts:
     reason: str | None = None
 
     @classmethod
-    def of(
-        cls,
-        text: str | None,
-        file: str | None,
-        line: int | None,
-        column: str | None,
-        reason: str | None,
-    ) -> LoadErrorParts | None:
-        """From the values of ERROR_COLUMNS, in that order; None when there is no error."""
-        return None if text is None else cls(text, file, line, column, reason)
+    def of(cls, row: Any) -> LoadErrorParts | None:
+        """From anything with the attributes of ERROR_COLUMNS (a `Load`, or a result row
+        that selected them); None when there is no error."""
+        if row.error is None:
+            return None
+        return cls(row.error, row.error_file, row.error_line, row.error_column, row.error_reason)
 
     def to_dict(self) -> dict[str, object]:
         return {"file": self.file, "line": self.line, "column": self.column, "reason": self.reason}
 
 
-# What `LoadErrorParts.of` reads, in its order: select(*ERROR_COLUMNS).
+# What `LoadErrorParts.of` reads: select(..., *ERROR_COLUMNS).
 ERROR_COLUMNS = (Load.error, Load.error_file, Load.error_line, Load.error_column, Load.error_reason)
 
 

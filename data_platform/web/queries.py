@@ -481,7 +481,7 @@ def load_views(conn: Connection, settings: Settings, where: Sequence, limit: int
                 finished_at=done if status.value in FINAL else None,
                 apply_seconds=_seconds(started, applied),
                 total_seconds=_seconds(row.created_at, done) if status.value in FINAL else None,
-                error=error_text(LoadErrorParts.of(*row[7:]), clean),
+                error=error_text(LoadErrorParts.of(row), clean),
                 error_file=error_key(row.s3_key, row.s3_modified)
                 if status == LoadStatus.ERRORED
                 else None,

@@ -85,7 +85,7 @@ def test_an_error_is_stored_with_its_parts_and_a_retry_clears_them(db_url: str) 
     def stored():
         with engine.connect() as conn:
             row = conn.execute(select(*ERROR_COLUMNS).where(Load.id == load_id)).one()
-        return LoadErrorParts.of(*row)
+        return LoadErrorParts.of(row)
 
     with engine.begin() as conn:
         transition(conn, load_id, S.READY, S.INGESTING)
