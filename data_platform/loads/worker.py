@@ -239,7 +239,7 @@ class TableWorker:
         self.finish(load, S.READY_FOR_ERRORING)
         from data_platform.alerts import notify
 
-        notify("load", str(load.id), f"{self.table.name}: {message}")
+        notify("load", str(load.id), f"{self.table.name}: {message}", load_id=load.id)
 
     def replaced(self, load: PendingLoad) -> None:
         """The file under the load's key is no longer the version it recorded (replaced in
