@@ -179,6 +179,7 @@ PLATFORM_SCHEMAS = {
     "cubic_kafka",
     "cubic_ods_qlik",
     "cubic_dmap",
+    "analytics",
 }
 # Alembic's own bookkeeping, not the platform's tables.
 VERSION_TABLES = ("alembic_version", "alembic_version_demo")
@@ -204,14 +205,19 @@ _UNCOMMENTED = text(
 )
 
 
+@pytest.mark.slow  # a dbt build: about 30 s
 def test_every_table_and_column_is_commented(platform) -> None:
     """Every table, view and column the platform creates, in every schema: the core
-    revisions', the source revisions' (totesys, pedestrian, kafka) and the tables the
-    onboarding commands write (the demo's Qlik table and DMAP type)."""
+    revisions', the source revisions' (totesys, pedestrian, kafka), the tables the
+    onboarding commands write (the demo's Qlik table and DMAP type) and the dbt models
+    (`persist_docs`: their descriptions)."""
     from data_platform.db.engine import get_engine
     from data_platform.demo import onboard_demo_dmap_types, onboard_demo_tables
+    from data_platform.transform import run_transform
 
     assert onboard_demo_tables() and onboard_demo_dmap_types()
+    built = run_transform()
+    assert built.ok, built.render()
     with get_engine().connect() as conn:
         found = conn.execute(_UNCOMMENTED, {"version_tables": list(VERSION_TABLES)}).all()
     schemas = {name for kind, names in found if kind == "schemas" for name in names.split(",")}
