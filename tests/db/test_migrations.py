@@ -288,3 +288,43 @@ def test_revision_0007_drops_generated_keys_of_tables_onboarded_before(empty_db_
     engine.dispose()
     assert defaults == [("id", None), ("v", "7")]
     assert sequences == 0
+
+
+def test_revision_0011_resolves_the_alerts_of_loads_no_longer_failed(empty_db_url: str) -> None:
+    """Before 0011 a load's alert stayed open after a retry or archive; 0011 ties each load
+    alert to its load and resolves those whose load is no longer failed."""
+    config = migrations.alembic_config(empty_db_url)
+    migrations.upgrade("0010", config)
+    engine = create_engine(empty_db_url)
+    with engine.begin() as conn:
+        table_id = conn.scalar(
+            text(
+                "INSERT INTO source_tables (name, source, s3_prefix) "
+                "VALUES ('t', 'cubic_qlik', 'p/') RETURNING id"
+            )
+        )
+        ids = {}
+        for status in ("archived", "errored", "ready"):
+            ids[status] = conn.scalar(
+                text(
+                    "INSERT INTO loads (table_id, status, s3_key, s3_modified, s3_size) "
+                    "VALUES (:t, :s, :k, now(), 1) RETURNING id"
+                ),
+                {"t": table_id, "s": status, "k": f"p/{status}.csv"},
+            )
+            conn.execute(
+                text(
+                    "INSERT INTO alert_events (fingerprint, kind, subject, message, channels) "
+                    "VALUES (:f, 'load', :s, 'm', 'log')"
+                ),
+                {"f": f"load:{ids[status]}", "s": str(ids[status])},
+            )
+    migrations.upgrade("0011", config)
+    with engine.connect() as conn:
+        found = dict(
+            conn.execute(
+                text("SELECT load_id, resolved_at IS NULL FROM alert_events ORDER BY load_id")
+            ).all()
+        )
+    engine.dispose()
+    assert found == {ids["archived"]: False, ids["errored"]: True, ids["ready"]: False}

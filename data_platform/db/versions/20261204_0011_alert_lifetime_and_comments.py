@@ -106,6 +106,12 @@ def upgrade() -> None:
         "UPDATE alert_events a SET load_id = l.id FROM loads l "
         "WHERE a.kind = 'load' AND a.fingerprint = 'load:' || l.id"
     )
+    # ... and stays open after its load was retried, skipped or archived (the fault this
+    # revision mends): resolved now, as the transition would have.
+    op.execute(
+        "UPDATE alert_events a SET resolved_at = now() FROM loads l WHERE a.load_id = l.id "
+        "AND l.status NOT IN ('ready_for_erroring', 'erroring', 'errored')"
+    )
     op.drop_constraint(op.f("uq_alert_events_fingerprint"), "alert_events", type_="unique")
     op.create_index(
         "uq_alert_events_open_fingerprint",
