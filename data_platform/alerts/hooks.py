@@ -33,11 +33,11 @@ WHOLE_RUN = "data-platform run"
 
 def cause_class(exc: BaseException) -> str:
     """A short, stable name for the kind of failure `exc` is, the same from one attempt to
-    the next (never its text, which holds times, ids and counts): the innermost cause
-    (`__cause__` or `__context__`, a SQLAlchemy error's DBAPI error) named as `database connection`,
-    `database undefined_table` (the SQLSTATE's name), `storage NoSuchBucket`,
-    `storage 503` (the S3 error code), `storage EndpointConnectionError`, `HTTP 503`, or
-    else its exception class, e.g. `JobRunError`."""
+    the next (never its text, which holds times, ids and counts). Named after the innermost
+    cause (`__cause__`, else `__context__`; a SQLAlchemy error's DBAPI error):
+    `database connection` (libpq could not connect or log in), `database undefined_table`
+    (the SQLSTATE's name), `storage SlowDown` (the S3 error code), `storage
+    EndpointConnectionError`, `HTTP 503`, or else the exception's class (`JobRunError`)."""
     import psycopg2
     import requests
     from botocore.exceptions import BotoCoreError, ClientError

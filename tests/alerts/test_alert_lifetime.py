@@ -264,3 +264,33 @@ def test_a_second_source_stopping_while_the_first_is_down_alerts_too(
     assert invoke("run", "--no-transform")[0] == 4
     assert len(smtp.messages) == 3
     assert [open_ for _, open_ in alert_rows("run:cubic_dmap")] == [False, True]
+
+
+def test_the_cause_class_names_the_kind_of_failure_not_its_text(db_url: str) -> None:
+    """Two attempts that fail alike get one class, whatever their messages; the platform's
+    wrapping errors are seen through."""
+    import psycopg2
+    import sqlalchemy as sa
+
+    from data_platform.alerts import cause_class
+    from data_platform.errors import DatabaseError, JobRunError
+
+    def refused() -> BaseException:
+        try:
+            psycopg2.connect(host="127.0.0.1", port=_free_port(), dbname="x", connect_timeout=5)
+        except psycopg2.Error as exc:
+            try:
+                raise DatabaseError(f"totesys source unreachable: {exc}") from exc
+            except DatabaseError as wrapped:
+                return wrapped
+        raise AssertionError("connected")
+
+    engine = sa.create_engine(db_url)
+    try:
+        with pytest.raises(sa.exc.ProgrammingError) as missing, engine.connect() as conn:
+            conn.execute(sa.text("SELECT * FROM no_such_table"))
+    finally:
+        engine.dispose()
+    assert cause_class(refused()) == cause_class(refused()) == "database connection"
+    assert cause_class(missing.value) == "database undefined_table"
+    assert cause_class(JobRunError("Glue job run jr_1 FAILED")) == "JobRunError"
