@@ -52,7 +52,11 @@ class SourceRun:
 
 @dataclass
 class RunSummary:
+    """What each source did (`runs`), and the sources that stopped (`stopped`: name ->
+    the exception that stopped its scan or ingest)."""
+
     runs: list[SourceRun] = field(default_factory=list)
+    stopped: dict[str, BaseException] = field(default_factory=dict)
 
     def source(self, name: str) -> SourceRun:
         return next(run for run in self.runs if run.name == name)
@@ -91,7 +95,8 @@ def run_once(sources: list[Source] | None = None) -> RunSummary:
     """Scan then ingest every source. A source that stops (database, storage, a bug)
     does not stop the others; the run then raises (the one cause, or DataPlatformError
     with the most specific exit code of the causes) after the others ran, the summary of
-    those on the exception's `run_summary`."""
+    those on the exception's `run_summary` (with each stopped source's own exception in
+    its `stopped`)."""
     summary = RunSummary()
     failures: list[tuple[str, BaseException]] = []
     for source in sources or all_sources():
@@ -101,6 +106,7 @@ def run_once(sources: list[Source] | None = None) -> RunSummary:
         except Exception as exc:
             log.error("%s stopped: %s", source.name, exc, extra={"source": source.name})
             failures.append((source.name, exc))
+            summary.stopped[source.name] = exc
     if failures:
         if len(failures) == 1:
             error = failures[0][1]

@@ -7,7 +7,13 @@ run) is sent once to the configured channels (e-mail, SNS, webhook) or only logg
     resolve("load:42")                         # cleared: a recurrence alerts again
 """
 
-from data_platform.alerts.hooks import alert_extract, alert_fetch
+from data_platform.alerts.hooks import (
+    alert_extract,
+    alert_fetch,
+    alert_run,
+    alert_whole_run,
+    cause_class,
+)
 from data_platform.alerts.model import Alert, AlertKind, AlertOutcome, Delivery
 from data_platform.alerts.notify import fingerprint_for, notify, resolve
 from data_platform.alerts.scrub import scrub, secrets
@@ -19,6 +25,9 @@ __all__ = [
     "Delivery",
     "alert_extract",
     "alert_fetch",
+    "alert_run",
+    "alert_whole_run",
+    "cause_class",
     "fingerprint_for",
     "notify",
     "resolve",

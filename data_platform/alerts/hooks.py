@@ -1,7 +1,10 @@
-"""The alerts of the platform's commands that are not loads: one per failing fetch or
-extraction, cleared when the next attempt succeeds (so a recurrence alerts again)."""
+"""The alerts of the platform's commands that are not loads: one per failing fetch,
+extraction or source of a run, cleared when the next attempt succeeds (so a recurrence
+alerts again)."""
 
 from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
 
 from data_platform.alerts.notify import notify, resolve
 
@@ -21,3 +24,72 @@ def alert_extract(source: str, table: str, error: str | None) -> None:
         notify("extract", f"{source}:{table}", error)
     else:
         resolve(f"extract:{source}:{table}")
+
+
+# The fingerprint subject of a failure of the whole run, before any source ran (settings,
+# the sources' code); any run that reaches its sources clears it.
+WHOLE_RUN = "data-platform run"
+
+
+def cause_class(exc: BaseException) -> str:
+    """A short, stable name for the kind of failure `exc` is, the same from one attempt to
+    the next (never its text, which holds times, ids and counts). Named after the innermost
+    cause (`__cause__`, else `__context__`; a SQLAlchemy error's DBAPI error):
+    `database connection` (libpq could not connect or log in), `database undefined_table`
+    (the SQLSTATE's name), `storage SlowDown` (the S3 error code), `storage
+    EndpointConnectionError`, `HTTP 503`, or else the exception's class (`JobRunError`)."""
+    import psycopg2
+    import requests
+    from botocore.exceptions import BotoCoreError, ClientError
+    from psycopg2 import errorcodes
+    from sqlalchemy.exc import DBAPIError
+
+    root, seen = exc, {id(exc)}
+    while True:
+        if isinstance(root, DBAPIError) and root.orig is not None:
+            inner: BaseException | None = root.orig
+        else:  # `raise ... from`, else the exception being handled when it was raised
+            inner = root.__cause__ or (None if root.__suppress_context__ else root.__context__)
+        if inner is None or id(inner) in seen:
+            break
+        root = inner
+        seen.add(id(root))
+    if isinstance(root, psycopg2.Error):
+        if not root.pgcode:  # libpq's own: the server could not be reached or logged into
+            return "database connection"
+        return f"database {(errorcodes.lookup(root.pgcode) or root.pgcode).lower()}"
+    if isinstance(root, ClientError):
+        error = root.response.get("Error", {})
+        status = root.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+        return f"storage {error.get('Code') or status or 'error'}"
+    if isinstance(root, BotoCoreError):
+        return f"storage {type(root).__name__}"
+    if isinstance(root, requests.HTTPError) and root.response is not None:
+        return f"HTTP {root.response.status_code}"
+    return type(root).__name__
+
+
+def alert_run(stopped: Mapping[str, BaseException], passed: Iterable[str]) -> None:
+    """After a pass of `data-platform run`: alert on each source that `stopped` (name ->
+    its exception), fingerprinted `run:<source>:<cause class>` so that a second source
+    stopping while the first is down alerts too, and a source's new kind of failure as
+    well; resolve every run alert of each source that `passed` (its scan and ingest
+    finished), and the whole-run alert."""
+    from data_platform.errors import one_line
+
+    for source, exc in stopped.items():
+        cause = cause_class(exc)
+        notify(
+            "run",
+            f"{source}: {one_line(exc)[0]}",
+            f"{source} stopped ({cause}):\n{one_line(exc)[0]}",
+            fingerprint=f"run:{source}:{cause}",
+        )
+    resolve([f"run:{WHOLE_RUN}", *(f"run:{source}" for source in passed)])
+
+
+def alert_whole_run(exc: BaseException) -> None:
+    """A run that failed before or outside its sources (no source is to blame)."""
+    from data_platform.errors import one_line
+
+    notify("run", WHOLE_RUN, one_line(exc)[0])

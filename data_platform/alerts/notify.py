@@ -1,6 +1,7 @@
-"""One alert per failure: recorded in alert_events first (its fingerprint is unique), sent
-only when the row is new, and `resolve`d when the failure clears so that a recurrence
-alerts again."""
+"""One alert per failure: recorded in alert_events first (the fingerprint of an open alert
+is unique), sent only when the row is new, and `resolve`d when the failure clears (the row
+stays, with its `resolved_at`) so that a recurrence is a new row and alerts again. A load's
+alert is resolved by the load's own transitions (`data_platform.loads.state`)."""
 
 from __future__ import annotations
 
@@ -17,21 +18,15 @@ from data_platform.alerts.channels import build, configured
 from data_platform.alerts.model import Alert, AlertKind, AlertOutcome, Delivery
 from data_platform.alerts.scrub import scrub, secrets
 from data_platform.db.engine import get_engine
+from data_platform.db.models import AlertEvent
 from data_platform.errors import DataPlatformError
 from data_platform.settings import Settings, get_settings
 
 log = logging.getLogger(__name__)
 
-# The table of revision 0008, as far as alerts use it (no ORM model: nothing joins it).
-_events = sa.table(
-    "alert_events",
-    sa.column("id", sa.BigInteger),
-    sa.column("fingerprint", sa.Text),
-    sa.column("kind", sa.Text),
-    sa.column("subject", sa.Text),
-    sa.column("message", sa.Text),
-    sa.column("channels", sa.Text),
-)
+_events = AlertEvent.__table__
+# The rows `on conflict` meets: the open alerts (revision 0011's partial unique index).
+_OPEN = _events.c.resolved_at.is_(None)
 # What "only logged" is recorded as in alert_events.channels.
 LOGGED = "log"
 
@@ -61,12 +56,14 @@ def notify(
     message: str,
     *,
     fingerprint: str | None = None,
+    load_id: int | None = None,
     settings: Settings | None = None,
     engine: Engine | None = None,
 ) -> AlertOutcome:
     """Alert on a failure once: the first call for a fingerprint sends to every channel of
     ALERT_CHANNELS (or only logs, when there is none); later calls are suppressed until
-    `resolve` clears it. Subject and message are scrubbed of secrets first.
+    `resolve` clears it. Subject and message are scrubbed of secrets first. `load_id`: the
+    load a load alert is about; its transitions out of the failure resolve the alert.
 
     Never raises for a channel or the database: a failed channel is logged on one line
     and the others still send; an unreachable database means the alert is sent without
@@ -83,7 +80,7 @@ def notify(
 
     try:
         engine = engine or get_engine()
-        new = recorded = _record(engine, alert, names)
+        new = recorded = _record(engine, alert, names, load_id)
     except (SQLAlchemyError, DataPlatformError) as exc:
         log.warning("alert not recorded, sent anyway: %s", _reason(exc, known), extra=extra)
         engine, new, recorded = None, True, False
@@ -115,22 +112,27 @@ def resolve(
     settings: Settings | None = None,
     engine: Engine | None = None,
 ) -> int:
-    """The failure named `fingerprint` has cleared: forget it, and every fingerprint below
-    it (`<fingerprint>:...`), so that a recurrence alerts again. `resolve("load:42")`
-    clears load 42 (not load 420); `resolve("transform:pedestrian")` clears every failed
-    test of that project. Several fingerprints clear in one statement. Returns how many
-    alerts were cleared."""
+    """The failure named `fingerprint` has cleared: its open alert is resolved, and so is
+    every open one below it (`<fingerprint>:...`), so that a recurrence alerts again.
+    `resolve("load:42")` clears load 42 (not load 420); `resolve("run:totesys")` every
+    run-level cause of that source. Several fingerprints clear in one statement. Returns
+    how many alerts were resolved."""
     names = [fingerprint] if isinstance(fingerprint, str) else list(fingerprint)
     if not names:
         return 0
     known = secrets(settings or get_settings())
     fps = [_one_line(scrub(name, known)) for name in names]
     column = _events.c.fingerprint
-    statement = sa.delete(_events).where(
-        sa.or_(
-            column.in_(fps),
-            *(column.startswith(fp + ":", autoescape=True) for fp in fps),
+    statement = (
+        sa.update(_events)
+        .where(
+            _OPEN,
+            sa.or_(
+                column.in_(fps),
+                *(column.startswith(fp + ":", autoescape=True) for fp in fps),
+            ),
         )
+        .values(resolved_at=sa.func.now())
     )
     with (engine or get_engine()).begin() as conn:
         cleared = conn.execute(statement).rowcount
@@ -139,8 +141,8 @@ def resolve(
     return cleared
 
 
-def _record(engine: Engine, alert: Alert, names: list[str]) -> bool:
-    """Insert the alert's row; True when it is new (no row had its fingerprint)."""
+def _record(engine: Engine, alert: Alert, names: list[str], load_id: int | None) -> bool:
+    """Insert the alert's row; True when it is new (no open alert had its fingerprint)."""
     statement = (
         insert(_events)
         .values(
@@ -149,8 +151,9 @@ def _record(engine: Engine, alert: Alert, names: list[str]) -> bool:
             subject=alert.subject,
             message=alert.text,
             channels=",".join(names) or LOGGED,
+            load_id=load_id,
         )
-        .on_conflict_do_nothing(index_elements=["fingerprint"])
+        .on_conflict_do_nothing(index_elements=["fingerprint"], index_where=_OPEN)
         .returning(_events.c.id)
     )
     with engine.begin() as conn:
@@ -163,7 +166,7 @@ def _settle(
     """Write where the alert went; when every channel failed, delete the row instead, so
     that the next occurrence tries again. Returns whether the row stays."""
     keep = not channels or Delivery.SENT in channels.values()
-    where = _events.c.fingerprint == fp
+    where = sa.and_(_events.c.fingerprint == fp, _OPEN)
     if keep:
         shown = ",".join(f"{name}={d}" for name, d in channels.items()) or LOGGED
         statement = sa.update(_events).where(where).values(channels=shown)

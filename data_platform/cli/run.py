@@ -47,7 +47,7 @@ def run(watch: float | None, no_transform: bool, as_json: bool) -> None:
     """
     from datetime import datetime
 
-    from data_platform.alerts import notify, resolve
+    from data_platform.alerts import alert_run, alert_whole_run
     from data_platform.run import run_once
 
     previous: str | None = None
@@ -55,8 +55,11 @@ def run(watch: float | None, no_transform: bool, as_json: bool) -> None:
         try:
             summary = run_once()
         except Exception as exc:
-            notify("run", "data-platform run", str(exc))
             ran = getattr(exc, "run_summary", None)
+            if ran is None:
+                alert_whole_run(exc)
+            else:  # one alert per source that stopped and per cause
+                alert_run(ran.stopped, [source.name for source in ran.runs])
             if ran is not None and ran.runs:
                 # The sources that did run, before the one Error line of those that stopped.
                 click.echo(json.dumps(ran.to_dict()) if as_json else ran.render())
@@ -66,7 +69,7 @@ def run(watch: float | None, no_transform: bool, as_json: bool) -> None:
             log.error("run failed, next in %ss: %s", watch, exc, exc_info=log.isEnabledFor(10))
             time.sleep(watch)
             continue
-        resolve("run:data-platform run")
+        alert_run({}, [source.name for source in summary.runs])
         text = json.dumps(summary.to_dict()) if as_json else summary.render()
         transformed = None
         if summary.transform_needed and not no_transform:

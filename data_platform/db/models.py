@@ -70,15 +70,19 @@ def _updated() -> Mapped[datetime]:
     )
 
 
-def _id() -> Mapped[int]:
-    return mapped_column(BigInteger, Identity(always=False), primary_key=True)
+# The table a row belongs to, in every table that has one (revision 0011).
+TABLE_ID_COMMENT = "The source table (source_tables.id)."
+
+
+def _id(comment: str) -> Mapped[int]:
+    return mapped_column(BigInteger, Identity(always=False), primary_key=True, comment=comment)
 
 
 class SourceTable(Base):
     __tablename__ = "source_tables"
     __table_args__ = {"comment": "Every source table the platform ingests, one row per table."}
 
-    id: Mapped[int] = _id()
+    id: Mapped[int] = _id("The table's id (loads.table_id and the other tables' table_id).")
     name: Mapped[str] = mapped_column(
         Text, unique=True, comment="Platform name, e.g. cubic_ods_qlik__edw_sample."
     )
@@ -117,8 +121,10 @@ class TableSnapshot(Base):
         {"comment": "Full loads of a table: a table's state is its latest snapshot plus changes."},
     )
 
-    id: Mapped[int] = _id()
-    table_id: Mapped[int] = mapped_column(ForeignKey("source_tables.id", ondelete="CASCADE"))
+    id: Mapped[int] = _id("The snapshot's id (load_snapshots.snapshot_id).")
+    table_id: Mapped[int] = mapped_column(
+        ForeignKey("source_tables.id", ondelete="CASCADE"), comment=TABLE_ID_COMMENT
+    )
     snapshot: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), comment="When the full load started (its first file's time)."
     )
@@ -152,8 +158,10 @@ class Load(Base):
         {"comment": "Every file that landed in the incoming zone, and where it is in the flow."},
     )
 
-    id: Mapped[int] = _id()
-    table_id: Mapped[int] = mapped_column(ForeignKey("source_tables.id", ondelete="CASCADE"))
+    id: Mapped[int] = _id("The load's id, as `loads show`, `loads retry` and the alerts name it.")
+    table_id: Mapped[int] = mapped_column(
+        ForeignKey("source_tables.id", ondelete="CASCADE"), comment=TABLE_ID_COMMENT
+    )
     status: Mapped[LoadStatus] = mapped_column(
         Enum(
             LoadStatus,
@@ -210,10 +218,12 @@ class LoadSnapshot(Base):
     __table_args__ = {"comment": "The snapshot each load belonged to when it was recorded."}
 
     load_id: Mapped[int] = mapped_column(
-        ForeignKey("loads.id", ondelete="CASCADE"), primary_key=True
+        ForeignKey("loads.id", ondelete="CASCADE"), primary_key=True, comment="The load (loads.id)."
     )
     snapshot_id: Mapped[int] = mapped_column(
-        ForeignKey("table_snapshots.id", ondelete="CASCADE"), index=True
+        ForeignKey("table_snapshots.id", ondelete="CASCADE"),
+        index=True,
+        comment="The snapshot (table_snapshots.id) the load belonged to.",
     )
 
     load: Mapped[Load] = relationship(back_populates="snapshot_link")
@@ -224,8 +234,12 @@ class LoadEvent(Base):
     __tablename__ = "load_events"
     __table_args__ = {"comment": "Every status change of every load, in order: its history."}
 
-    id: Mapped[int] = _id()
-    load_id: Mapped[int] = mapped_column(ForeignKey("loads.id", ondelete="CASCADE"), index=True)
+    id: Mapped[int] = _id("The event's id, in the order the changes were recorded.")
+    load_id: Mapped[int] = mapped_column(
+        ForeignKey("loads.id", ondelete="CASCADE"),
+        index=True,
+        comment="The load (loads.id) whose status changed.",
+    )
     from_status: Mapped[str] = mapped_column(Text, comment="Status before.")
     to_status: Mapped[str] = mapped_column(Text, comment="Status after.")
     at: Mapped[datetime] = mapped_column(
@@ -250,7 +264,9 @@ class DeletedKey(Base):
     }
 
     table_id: Mapped[int] = mapped_column(
-        ForeignKey("source_tables.id", ondelete="CASCADE"), primary_key=True
+        ForeignKey("source_tables.id", ondelete="CASCADE"),
+        primary_key=True,
+        comment=TABLE_ID_COMMENT,
     )
     key: Mapped[list] = mapped_column(
         JSONB, primary_key=True, comment="The row's key values, as a JSON array in key order."
@@ -265,7 +281,7 @@ class DmapFeed(Base):
     __tablename__ = "dmap_feeds"
     __table_args__ = {"comment": "DMAP API feeds fetched daily."}
 
-    id: Mapped[int] = _id()
+    id: Mapped[int] = _id("The feed's id (dmap_datasets.feed_id).")
     relative_url: Mapped[str] = mapped_column(
         Text, unique=True, comment="e.g. /controlledresearchusersapi/transactional/device_event"
     )
@@ -295,9 +311,11 @@ class DmapDataset(Base):
     __tablename__ = "dmap_datasets"
     __table_args__ = {"comment": "Datasets a DMAP feed published, one file each."}
 
-    id: Mapped[int] = _id()
+    id: Mapped[int] = _id("The dataset's id.")
     feed_id: Mapped[int] = mapped_column(
-        ForeignKey("dmap_feeds.id", ondelete="CASCADE"), index=True
+        ForeignKey("dmap_feeds.id", ondelete="CASCADE"),
+        index=True,
+        comment="The feed (dmap_feeds.id) that published it.",
     )
     type: Mapped[str] = mapped_column(Text, comment="Dataset type, e.g. device_event.")
     dataset_id: Mapped[str] = mapped_column(
@@ -344,13 +362,25 @@ class ExtractMark(Base):
 
 class AlertEvent(Base):
     __tablename__ = "alert_events"
-    __table_args__ = {"comment": "Alerts sent: a failure already here is not sent again."}
+    __table_args__ = (
+        # One open alert per failure: a failure with an open row is not sent again; once
+        # resolved, its next occurrence is a new row and a new alert (revision 0011).
+        Index(
+            "uq_alert_events_open_fingerprint",
+            "fingerprint",
+            unique=True,
+            postgresql_where=text("resolved_at IS NULL"),
+        ),
+        {
+            "comment": "Alerts sent, open until their cause clears (resolved_at): a failure "
+            "with an open alert is not sent again."
+        },
+    )
 
-    id: Mapped[int] = _id()
+    id: Mapped[int] = _id("The alert's id.")
     fingerprint: Mapped[str] = mapped_column(
         Text,
-        unique=True,
-        comment="What failed, stably named (kind and subject): one alert per failure.",
+        comment="What failed, stably named (kind and subject): one open alert per failure.",
     )
     kind: Mapped[str] = mapped_column(Text, comment="load, fetch, extract, transform, run.")
     subject: Mapped[str] = mapped_column(Text, comment="What failed: a load id, ...")
@@ -358,6 +388,17 @@ class AlertEvent(Base):
     channels: Mapped[str] = mapped_column(Text, comment="Where it was sent, how it went.")
     sent_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), server_default=func.now(), comment="When it was sent."
+    )
+    resolved_at: Mapped[datetime | None] = mapped_column(
+        DateTime(timezone=True),
+        comment="When its cause cleared (the load retried, skipped or archived; the next "
+        "good pass, fetch, extraction or build); NULL: open.",
+    )
+    load_id: Mapped[int | None] = mapped_column(
+        ForeignKey("loads.id", ondelete="CASCADE"),
+        index=True,
+        comment="The load a load alert is about (loads.id): the load's transitions out of "
+        "its failure resolve it; NULL for other kinds.",
     )
 
 
@@ -371,9 +412,9 @@ class SchemaChange(Base):
         },
     )
 
-    id: Mapped[int] = _id()
+    id: Mapped[int] = _id("The change's id, in the order the changes were recorded.")
     table_id: Mapped[int] = mapped_column(
-        ForeignKey("source_tables.id", ondelete="CASCADE"), index=True
+        ForeignKey("source_tables.id", ondelete="CASCADE"), index=True, comment=TABLE_ID_COMMENT
     )
     revision: Mapped[str] = mapped_column(
         Text,

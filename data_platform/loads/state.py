@@ -1,5 +1,6 @@
 """Load status: every change goes through `transition`, which refuses illegal moves and
-records the change in `load_events` (the load's history: `data-platform loads show`).
+records the change in `load_events` (the load's history: `data-platform loads show`), and
+resolves the load's open alerts when the load leaves its failure.
 
 A transition is a compare-and-set on the row (`WHERE status = <from>`), so two workers can
 never both move the same load: the second one's update matches no row and raises.
@@ -14,7 +15,7 @@ from typing import Any
 
 from sqlalchemy import Connection, func, insert, select, update
 
-from data_platform.db.models import Load, LoadEvent, LoadStatus
+from data_platform.db.models import AlertEvent, Load, LoadEvent, LoadStatus
 from data_platform.errors import DataPlatformError, InvalidTransition, LoadError
 
 log = logging.getLogger(__name__)
@@ -36,6 +37,11 @@ ALLOWED: dict[LoadStatus, frozenset[LoadStatus]] = {
     S.ERRORED: frozenset({S.READY, S.SKIPPED}),
     S.SKIPPED: frozenset(),
 }
+
+# Where a load's failure ends: retried (errored -> ready), skipped, or archived. The alert
+# of the failure is resolved by the same transaction, so a retried load that fails again
+# is a new failure and alerts again, and no alert stays open for a load that is done.
+ENDS_FAILURE = frozenset({S.READY, S.SKIPPED, S.ARCHIVED})
 
 # States a live worker holds a load in; found under the table lock, they are stale.
 IN_FLIGHT = frozenset({S.INGESTING, S.ARCHIVING, S.ERRORING})
@@ -101,7 +107,10 @@ def transition(
 
     `error`: the load failed: its message goes to `loads.error` and its parts (file,
     line, column, reason) to the error_* columns. `clear_error`: empties all of them (a
-    retry).
+    retry). A move into ENDS_FAILURE resolves the load's open alerts (alert_events rows
+    with its load_id, revision 0011): done here, in SQL against the core table, rather
+    than by calling `data_platform.alerts`, a layer above this one; and in the move's own
+    transaction, so no path (worker, `loads retry`, `loads skip`) can forget it.
 
     Raises InvalidTransition for a move the state machine does not allow, or when the
     load is no longer `current` (another worker moved it)."""
@@ -135,4 +144,10 @@ def transition(
             reason=reason,
         )
     )
+    if new in ENDS_FAILURE:
+        conn.execute(
+            update(AlertEvent)
+            .where(AlertEvent.load_id == load_id, AlertEvent.resolved_at.is_(None))
+            .values(resolved_at=func.now())
+        )
     log.debug("load %s: %s -> %s", load_id, current.value, new.value, extra={"load_id": load_id})

@@ -236,10 +236,13 @@ class TableWorker:
         with self.engine.begin() as conn:
             transition(conn, load.id, S.INGESTING, S.READY_FOR_ERRORING, error=error)
         self.result.errors.append(message)
-        self.finish(load, S.READY_FOR_ERRORING)
         from data_platform.alerts import notify
 
-        notify("load", str(load.id), f"{self.table.name}: {message}")
+        # Alerted before the load can reach `errored`: only from there can it be retried or
+        # skipped (which resolves the alert), so the alert is always recorded before its
+        # resolution, never after it (where it would stay open and swallow the next one).
+        notify("load", str(load.id), f"{self.table.name}: {message}", load_id=load.id)
+        self.finish(load, S.READY_FOR_ERRORING)
 
     def replaced(self, load: PendingLoad) -> None:
         """The file under the load's key is no longer the version it recorded (replaced in

@@ -300,6 +300,7 @@ def open_alerts(session: Session, settings: Settings, limit: int = 50) -> list[O
         )
         for alert in session.scalars(
             select(AlertEvent)
+            .where(AlertEvent.resolved_at.is_(None))  # resolved ones stay, as history
             .order_by(AlertEvent.sent_at.desc(), AlertEvent.id.desc())
             .limit(limit)
         )
