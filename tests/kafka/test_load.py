@@ -1,5 +1,6 @@
 """Consumed batch files become rows of cubic_kafka.taps exactly once per offset; bad
-records go to a dead-letter file with their reason, the rest of the batch loads."""
+records (malformed, or holding a value PostgreSQL refuses) become dead letters with their
+reason, once per offset; the rest of the batch loads."""
 
 from __future__ import annotations
 
@@ -9,7 +10,6 @@ import json
 
 from sqlalchemy import text
 
-from data_platform.batch.cubic_kafka.source import dead_letter_key
 from data_platform.db.engine import get_engine
 from data_platform.run import run_once
 from data_platform.settings import Settings
@@ -73,7 +73,17 @@ def test_a_batch_loads_and_a_replayed_or_overlapping_file_adds_nothing(platform:
     assert [(p, o) for p, o, *_ in _rows()] == [(0, 0), (0, 1), (0, 2), (0, 3), (1, 0)]
 
 
-def test_bad_records_go_to_a_dead_letter_file_and_the_rest_loads(platform: Settings) -> None:
+def _dead_letters() -> list[tuple]:
+    with get_engine().connect() as conn:
+        return conn.execute(
+            text(
+                "SELECT record_key, load_id, line, field, reason, record FROM dead_letters "
+                "ORDER BY record_key"
+            )
+        ).all()
+
+
+def test_bad_records_are_dead_letters_and_the_rest_loads(platform: Settings) -> None:
     key = _land(
         2,
         40,
@@ -95,17 +105,24 @@ def test_bad_records_go_to_a_dead_letter_file_and_the_rest_loads(platform: Setti
     assert rows[1][6] == {"colour": "red"}
     with get_engine().connect() as conn:
         load_id = conn.scalar(text("SELECT id FROM loads WHERE s3_key = :k"), {"k": key})
-    dead = get_zone("error").open(dead_letter_key(key, load_id)).read()
-    entries = [json.loads(line) for line in gzip.decompress(dead).splitlines()]
-    assert [(e["line"], e["reason"].split(":")[0]) for e in entries] == [
-        (2, "value is not JSON"),
-        (3, "value is not a JSON object but list"),
-        (4, "tapId"),
-        (5, "tapTime"),
-        (6, "fare"),
-        (7, "empty value (a tombstone)"),
+    dead = _dead_letters()
+    assert [(k, loaded, line, field) for k, loaded, line, field, *_ in dead] == [
+        (["taps", 2, 41], load_id, 2, "value"),
+        (["taps", 2, 42], load_id, 3, "value"),
+        (["taps", 2, 43], load_id, 4, "tapId"),
+        (["taps", 2, 44], load_id, 5, "tapTime"),
+        (["taps", 2, 45], load_id, 6, "fare"),
+        (["taps", 2, 46], load_id, 7, None),
     ]
-    assert json.loads(entries[0]["record"])["offset"] == 41
+    assert [reason.split(":")[0] for *_, reason, _ in dead] == [
+        "value is not JSON",
+        "value is not a JSON object but list",
+        "tapId",
+        "tapTime",
+        "fare",
+        "empty value (a tombstone)",
+    ]
+    assert json.loads(dead[0][5])["offset"] == 41  # the record as the file held it
 
 
 def test_a_corrupt_file_is_errored_with_its_reason(platform: Settings) -> None:
