@@ -8,6 +8,7 @@ import gzip
 import io
 import json
 
+import pytest
 from sqlalchemy import text
 
 from data_platform.db.engine import get_engine
@@ -131,3 +132,107 @@ def test_a_corrupt_file_is_errored_with_its_reason(platform: Settings) -> None:
     summary = run_once().source("cubic_kafka")
     assert summary.ingest.errored == 1
     assert "corrupt gzip data" in summary.ingest.errors[0]
+
+
+# Each value PostgreSQL cannot hold, in a declared type, and the field its dead letter
+# names: text it cannot store at all (checked per record), JSON numbers jsonb has no text
+# for, and values the typed stage refuses (PostgreSQL's own check, isolated per record).
+POISON = [
+    (_tap(0, tapId="tap\u0000nul"), "tapId", "NUL character"),
+    ('{"tapId": "t", "tokenId": "k", "stopId": "s\\ud800", "deviceId": 1, '
+     '"tapTime": "2026-11-30T08:00:00Z"}', "stopId", "lone surrogate"),
+    (_tap(0, mode="b\u0000us"), "mode", "NUL character"),
+    (_tap(0, note={"k\u0000": 1}), "note", "NUL character"),
+    (_tap(0, deviceId="\udfff"), "deviceId", "lone surrogate"),
+    (_tap(0)[:-1] + ', "speed": 1e999}', "speed", "not a JSON number"),
+    (_tap(0, fare=2**40), "fare", "out of range for type integer"),
+    # A line break inside a quoted CSV value just before a refused one: COPY's line
+    # number may not be the record's, and the refused record is still the one found.
+    (_tap(0, tokenId="line\nbreak", fare=2**31), "fare", "out of range for type integer"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("block", [None, 2000], ids=["one-block", "small-blocks"])
+def test_values_postgres_cannot_hold_are_dead_letters_and_the_rest_loads(
+    platform: Settings, monkeypatch: pytest.MonkeyPatch, block: int | None
+) -> None:
+    from data_platform.batch.cubic_kafka import source
+
+    if block:  # many COPY blocks and slices: the isolation at its edges
+        monkeypatch.setattr(source, "_BLOCK", block)
+        monkeypatch.setattr(source, "_SLICE", 3)
+    values: list[str | None] = [_tap(i) for i in range(400)]
+    poison_at = {}
+    for n, (value, field, reason) in enumerate(POISON):
+        at = 17 + n * 47  # spread over the file
+        # Just before it a good record with a quoted line break in its CSV: COPY's line
+        # numbers then run ahead of the records (the isolation must not trust them).
+        values.insert(at - 1, _tap(500 + n, tokenId="line\nbreak"))
+        values.insert(at, value)
+        poison_at[at] = (field, reason)
+    _land(3, 0, values)
+    summary = run_once().source("cubic_kafka")
+    assert (summary.ingest.archived, summary.ingest.errored) == (1, 0), summary.ingest.errors
+    good = 400 + len(POISON)
+    assert summary.ingest.rows == good
+    rows = _rows()
+    assert len(rows) == good and not {o for _, o, *_ in rows} & set(poison_at)
+    dead = _dead_letters()
+    assert [(k[2], line, field) for k, _, line, field, *_ in dead] == [
+        (at, at + 1, field) for at, (field, _) in sorted(poison_at.items())
+    ]
+    for (key, _, _, field, reason, record), (_, want) in zip(
+        dead, [poison_at[at] for at in sorted(poison_at)], strict=True
+    ):
+        assert reason.startswith(f"{field}: ") and want in reason, (key, reason)
+        assert json.loads(record)["offset"] == key[2]
+
+
+def test_a_replayed_or_overlapping_file_gives_each_bad_record_one_dead_letter(
+    platform: Settings,
+) -> None:
+    from click.testing import CliRunner
+
+    from data_platform.cli.main import cli
+
+    first = _land(0, 0, [_tap(0), _tap(1, tapId="a\u0000b"), "not json", _tap(3, fare=2**40)])
+    run_once()
+    # The consumer was killed between the put and the commit: the same records again,
+    # with more, in a file whose range overlaps, and the first file replayed as it was.
+    overlap = _land(
+        0, 1, [_tap(1, tapId="a\u0000b"), "not json", _tap(3, fare=2**40), _tap(4), "{"]
+    )
+    _land(0, 0, [_tap(0), _tap(1, tapId="a\u0000b"), "not json", _tap(3, fare=2**40)])
+    summary = run_once().source("cubic_kafka")
+    assert (summary.ingest.archived, summary.ingest.errored) == (2, 0), summary.ingest.errors
+    assert [o for _, o, *_ in _rows()] == [0, 4]
+    dead = _dead_letters()
+    with get_engine().connect() as conn:
+        load_ids = [
+            conn.scalar(text("SELECT min(id) FROM loads WHERE s3_key = :k"), {"k": key})
+            for key in (first, overlap)
+        ]
+        assert conn.scalar(text("SELECT count(*) FROM loads")) == 3  # the replay is a load
+    assert [(k, loaded, field) for k, loaded, _, field, *_ in dead] == [
+        (["taps", 0, 1], load_ids[0], "tapId"),
+        (["taps", 0, 2], load_ids[0], "value"),
+        (["taps", 0, 3], load_ids[0], "fare"),
+        (["taps", 0, 5], load_ids[1], "value"),
+    ]
+
+    status = CliRunner().invoke(cli, ["status", "--json"])
+    assert status.exit_code == 0, status.output
+    (taps,) = [t for t in json.loads(status.output)["tables"] if t["table"] == "cubic_kafka__taps"]
+    assert taps["dead_letters"] == 4
+    text_status = CliRunner().invoke(cli, ["status"]).output
+    assert "  dead letters: 4 record(s)" in text_status
+    shown = CliRunner().invoke(cli, ["loads", "show", str(load_ids[0]), "--json"])
+    detail = json.loads(shown.output)
+    assert detail["dead_letter_count"] == 3
+    assert [(d["line"], d["field"]) for d in detail["dead_letters"]] == [
+        (2, "tapId"),
+        (3, "value"),
+        (4, "fare"),
+    ]
+    shown = CliRunner().invoke(cli, ["loads", "show", str(load_ids[1])]).output
+    assert "dead letters: 1 record(s)" in shown and "line 5 ['taps', 0, 5]" in shown
