@@ -372,3 +372,79 @@ def test_the_commands_have_help_with_examples() -> None:
     for command in ("consume", "produce-sample"):
         done = CliRunner().invoke(cli, ["kafka", command, "--help"])
         assert done.exit_code == 0 and "Examples:" in done.output
+
+
+@pytest.mark.slow
+def test_sigkill_between_put_and_commit_with_poison_records_gives_one_row_or_one_dead_letter_each(
+    kafka: str, platform, tmp_path: Path
+) -> None:
+    """The consumer is killed in the gap between storing a batch that holds malformed and
+    poison records and committing it; a restarted consumer writes the records again with
+    more, into a file whose range overlaps. After the loads: each good record is one row,
+    each bad one exactly one dead letter with its reason, and status counts them."""
+    from click.testing import CliRunner
+    from sqlalchemy import text
+
+    from data_platform.batch.cubic_kafka.sample import POISON_FIELDS
+    from data_platform.cli.main import cli
+    from data_platform.db.engine import get_engine
+    from data_platform.run import run_once
+
+    create_topic(kafka, "taps", 1)
+    bad: dict[int, str | None] = {}  # offset -> the field its dead letter names
+    offset = 0
+    for count in (400, 40):  # before the kill (seed 1), then while it is down (seed 2)
+        for i in range(count):
+            if (i + 1) % 37 == 0:
+                bad[offset] = None  # malformed: not JSON, a list, no stopId, a text fare
+            elif (i + 1) % 23 == 0:
+                bad[offset] = POISON_FIELDS[(i // 23) % 4]
+            offset += 1
+    total = offset
+    produce(kafka, "taps", tap_events(400, 1, bad_every=37, poison_every=23))
+
+    marker = tmp_path / "commit-started"
+    env = {**os.environ, "KAFKA_TEST_COMMIT_MARKER": str(marker)}
+    proc = _cli(["kafka", "consume", "--topic", "taps", "--once"], env, stderr=subprocess.DEVNULL)
+    try:
+        _wait(marker.exists, 30, "the consumer to reach its commit")
+        assert list(_files("taps")) == [batch_key(PREFIX, "taps", 0, 0, 399)]
+        proc.send_signal(signal.SIGKILL)
+        assert proc.wait(10) == -signal.SIGKILL
+    finally:
+        proc.kill()
+        proc.stdout.close()
+    assert _committed(kafka, "taps", 1) == {}
+
+    produce(kafka, "taps", tap_events(40, 2, bad_every=37, poison_every=23))
+    again = _cli(
+        ["kafka", "consume", "--topic", "taps", "--once", "--idle-seconds", "20"],
+        dict(os.environ),
+        stderr=subprocess.DEVNULL,
+    )
+    out, _ = again.communicate(timeout=60)
+    assert again.returncode == 0, out
+    assert _ranges("taps") == {0: [(0, 399), (0, total - 1)]}  # the overlap
+    assert _committed(kafka, "taps", 1) == {0: total}
+
+    summary = run_once().source("cubic_kafka")
+    assert (summary.ingest.archived, summary.ingest.errored) == (2, 0), summary.ingest.errors
+    with get_engine().connect() as conn:
+        rows = conn.execute(text("SELECT kafka_offset FROM cubic_kafka.taps")).scalars().all()
+        dead = conn.execute(
+            text("SELECT record_key, field, reason FROM dead_letters ORDER BY id")
+        ).all()
+    assert sorted(rows) == [o for o in range(total) if o not in bad]  # one row each
+    assert sorted(key[2] for key, _, _ in dead) == sorted(bad)  # one dead letter each
+    assert len(bad) > 20 and any(f is None for f in bad.values())
+    for key, field, reason in dead:
+        want = bad[key[2]]
+        if want is not None:  # a poison record: the field PostgreSQL could not hold
+            assert field == want and reason.startswith(f"{want}: "), (key, field, reason)
+        else:
+            assert reason, key
+    status = CliRunner().invoke(cli, ["status", "--json"])
+    assert status.exit_code == 0, status.output
+    (taps,) = [t for t in json.loads(status.output)["tables"] if t["table"] == "cubic_kafka__taps"]
+    assert taps["loads"] == {"archived": 2}
+    assert taps["dead_letters"] == len(bad)
