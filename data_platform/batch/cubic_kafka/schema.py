@@ -18,8 +18,9 @@ a JSON object, that misses or mistypes a required field, or holds text PostgreSQ
 store (a NUL character, a lone surrogate such as `\\ud800`: checked here, since neither
 can even be sent) or a number JSONB cannot (NaN, Infinity) is a dead letter (the core's
 `dead_letters`, revision 0012) with its reason naming the field; the rest of the file
-loads. Ranges (an integer fare past 2^31 - 1) are PostgreSQL's to check: the loader sends
-the rows to a stage typed like the table and isolates any record it refuses (source.py).
+loads. So is a fare past the integer column (2^31 - 1 cents). Whatever else PostgreSQL
+refuses is its own check: the loader sends the rows to a stage typed like the table and
+isolates, per record, any value it refuses (source.py).
 Lineage columns: kafka_topic, kafka_partition, kafka_offset (unique together: a record
 delivered twice is one row), kafka_timestamp.
 """
@@ -66,6 +67,7 @@ FIELDS = (
     "mode",
     "extra",
 )
+INT4_MAX = 2**31 - 1  # fare_cents is a PostgreSQL integer
 # Kafka's rule for a topic name (kafka.common.internals.Topic): 1-249 of these.
 _TOPIC = re.compile(r"^[a-zA-Z0-9._-]{1,249}$")
 
@@ -153,6 +155,13 @@ def to_row(envelope: Envelope) -> list[Any]:
     fare = event.get("fare")
     if fare is not None and (isinstance(fare, bool) or not isinstance(fare, int) or fare < 0):
         raise BadRecord(f"fare: cents, a whole number >= 0, got {_shown(fare)}", "fare")
+    if fare is not None and fare > INT4_MAX:
+        # Checked here, not left to COPY: isolating a refused record costs a few COPYs
+        # (source.py), a comparison costs nothing (README, "Tap events from Kafka").
+        raise BadRecord(
+            f"fare: {fare} cents is out of range for type integer (fare_cents, at most {INT4_MAX})",
+            "fare",
+        )
     mode = event.get("mode")
     if mode is not None and not isinstance(mode, str):
         raise BadRecord(f"mode: text, got {_shown(mode)}", "mode")
