@@ -210,7 +210,11 @@ def test_a_replayed_or_overlapping_file_gives_each_bad_record_one_dead_letter(
     from data_platform.cli.main import cli
 
     first = _land(0, 0, [_tap(0), _tap(1, tapId="a\u0000b"), "not json", _tap(3, fare=2**40)])
-    run_once()
+    run = run_once().source("cubic_kafka")
+    assert (run.ingest.rows, run.ingest.dead_letters) == (1, 3)
+    assert "  3 record(s) dead-lettered (not rows; the rest of their files loaded)" in (
+        "\n".join(run.render_lines())
+    )
     # The consumer was killed between the put and the commit: the same records again,
     # with more, in a file whose range overlaps, and the first file replayed as it was.
     overlap = _land(
@@ -219,6 +223,7 @@ def test_a_replayed_or_overlapping_file_gives_each_bad_record_one_dead_letter(
     _land(0, 0, [_tap(0), _tap(1, tapId="a\u0000b"), "not json", _tap(3, fare=2**40)])
     summary = run_once().source("cubic_kafka")
     assert (summary.ingest.archived, summary.ingest.errored) == (2, 0), summary.ingest.errors
+    assert summary.ingest.dead_letters == 1  # only the record no earlier load carried
     assert [o for _, o, *_ in _rows()] == [0, 4]
     dead = _dead_letters()
     with get_engine().connect() as conn:

@@ -170,7 +170,6 @@ def to_row(envelope: Envelope) -> list[Any]:
     extra = {k: v for k, v in event.items() if k not in DECLARED}
     for name, value in extra.items():
         _storable_json(name, value)
-    storable_text("topic", envelope.topic)
     stamp = None
     if envelope.timestamp is not None:
         try:

@@ -283,6 +283,7 @@ class KafkaTableLoader(TableLoader):
             raise error((exc.diag.message_primary or str(exc)).strip()) from exc
         finally:
             cur.close()
+        self.dead_letters = work.dead_new
         extra = {**self.worker.extra, "load_id": load.id}
         if work.dead:
             log.warning(
