@@ -86,7 +86,8 @@ def _record_text(line: bytes) -> str:
 
 class _Apply:
     """One load's records: parsed, COPYed in blocks into the stage, bad ones collected
-    as dead letters. `good`: records in the stage; `dead`: dead letters met."""
+    as dead letters. `good`: records in the stage; `dead`: dead letters met; `dead_new`:
+    those recorded now (the others an earlier load carried first)."""
 
     def __init__(
         self,
@@ -112,6 +113,10 @@ class _Apply:
     # --- reading ---
 
     def run(self, lines: Iterator[bytes]) -> None:
+        """Stage every record of `lines` that PostgreSQL takes (in blocks of about
+        `_BLOCK` bytes of CSV) and record the others in dead_letters. Raises LoadError
+        for a broken file or a failure that is no record's (psycopg2's own errors for
+        the connection)."""
         self.stage = dispositions.create_stage(self.cur, self.target, schema.COLUMNS)
         block: list[_Row] = []
         size = 0
@@ -150,7 +155,14 @@ class _Apply:
                 text = buffer.getvalue()
                 buffer.seek(0)
                 buffer.truncate()
-                yield _Row(number, envelope.record_key, line, text.encode())
+                try:
+                    data = text.encode()
+                except UnicodeEncodeError as exc:  # schema.to_row checks every text field;
+                    # should a new one slip through, it is still this record's fault alone
+                    reason = f"not UTF-8: {schema.printable(str(exc))}"
+                    self._dead(envelope.record_key, number, None, reason, line)
+                    continue
+                yield _Row(number, envelope.record_key, line, data)
         except (OSError, EOFError, zlib.error) as exc:
             raise self.error(f"corrupt gzip data after line {number}: {exc}") from exc
 
