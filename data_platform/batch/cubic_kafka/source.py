@@ -175,9 +175,11 @@ class _Apply:
             self._isolate(rows[start : start + _SLICE])
 
     def _isolate(self, rows: Sequence[_Row]) -> None:
-        """COPY `rows`, dead-lettering each record PostgreSQL refuses: split at the record
-        COPY's error names, that record tried alone (a refusal confirmed on its own, so
-        a good record is never dead-lettered on a miscounted line), then the rest."""
+        """COPY `rows`, dead-lettering each record PostgreSQL refuses: the record COPY's
+        error names (its line) is taken out and the rest tried again. When a quoted line
+        break comes before it, COPY's line may not be the record's: then the rows before
+        it, the record alone (a refusal confirmed on its own, so a good record is never
+        dead-lettered on a miscounted line) and the rest are tried in turn."""
         while rows:
             refused = self._try_copy(rows)
             if refused is None:
@@ -192,6 +194,11 @@ class _Apply:
                 for row in rows:  # no usable line: record by record
                     self._isolate([row])
                 return
+            if not any(b"\r" in row.csv or b"\n" in row.csv[:-1] for row in rows[: at + 1]):
+                # No line break up to it: COPY's line is the record's. One COPY per refusal.
+                self._refused(rows[at], refused)
+                rows = [*rows[:at], *rows[at + 1 :]]
+                continue
             if at:
                 self._isolate(rows[:at])
             self._isolate(rows[at : at + 1])
