@@ -4,6 +4,7 @@ and nothing lost when a consumer is SIGKILLed between storing a file and committ
 
 from __future__ import annotations
 
+import base64
 import gzip
 import json
 import logging
@@ -109,7 +110,9 @@ def test_flush_by_count_writes_contiguous_files_and_commits_past_them(kafka: str
         "value": '{"tapId": "t20"}',
     }
     assert isinstance(records[0]["timestamp"], int)
-    assert records[3]["value"] == "\ufffd not utf-8"
+    # Not UTF-8: the bytes as they came (base64), not a replaced text that would load.
+    assert records[3]["value"] is None
+    assert base64.b64decode(records[3]["value_base64"]) == b"\xff not utf-8"
     assert records[4]["key"] == "gone" and records[4]["value"] is None
     assert result.to_dict()["committed"] == {"0": 25}
     assert "consumed 25 records of topic taps into 3 files" in result.render()
@@ -448,3 +451,32 @@ def test_sigkill_between_put_and_commit_with_poison_records_gives_one_row_or_one
     (taps,) = [t for t in json.loads(status.output)["tables"] if t["table"] == "cubic_kafka__taps"]
     assert taps["loads"] == {"archived": 2}
     assert taps["dead_letters"] == len(bad)
+
+
+def test_a_value_that_is_not_utf8_is_a_dead_letter_not_a_replaced_row(kafka: str, platform) -> None:
+    from sqlalchemy import text
+
+    from data_platform.db.engine import get_engine
+    from data_platform.run import run_once
+
+    create_topic(kafka, "taps", 1)
+    good = json.dumps(next(iter(tap_events(1))))
+    producer = Producer({"bootstrap.servers": kafka})
+    producer.produce("taps", value=good.encode(), partition=0)
+    # A tap whose tapId holds a byte that is not UTF-8 (Latin-1's e acute).
+    producer.produce(
+        "taps", value=good.replace('"tapId": "', '"tapId": "caf\xe9').encode("latin-1"), partition=0
+    )
+    producer.flush(5)
+    consume("taps", once=True)
+    summary = run_once().source("cubic_kafka")
+    assert (summary.ingest.archived, summary.ingest.rows, summary.ingest.dead_letters) == (1, 1, 1)
+    with get_engine().connect() as conn:
+        dead = conn.execute(text("SELECT record_key, field, reason FROM dead_letters")).all()
+    assert dead == [
+        (
+            ["taps", 0, 1],
+            "value",
+            "value: not UTF-8 text (invalid continuation byte: byte 0xe9 at 14)",
+        )
+    ]

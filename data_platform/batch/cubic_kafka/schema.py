@@ -14,9 +14,10 @@ Version 1 (reference platform, Streams 3, plus what the vendor's taps carry):
 
 Any other field is kept, as JSON, in `extra` (a new field never stops a load; promote it
 to a column by a reviewed revision and a new version here). A record whose value is not
-a JSON object, that misses or mistypes a required field, or holds text PostgreSQL cannot
-store (a NUL character, a lone surrogate such as `\\ud800`: checked here, since neither
-can even be sent) or a number JSONB cannot (NaN, Infinity) is a dead letter (the core's
+UTF-8 (the consumer sends its bytes as `value_base64`) or not a JSON object, that misses
+or mistypes a required field, or holds text PostgreSQL cannot store (a NUL character, a
+lone surrogate such as `\\ud800`: checked here, since neither can even be sent) or a
+number JSONB cannot (NaN, Infinity) is a dead letter (the core's
 `dead_letters`, revision 0012) with its reason naming the field; the rest of the file
 loads. So is a fare past the integer column (2^31 - 1 cents). Whatever else PostgreSQL
 refuses is its own check: the loader sends the rows to a stage typed like the table and
@@ -27,6 +28,8 @@ delivered twice is one row), kafka_timestamp.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 import math
 import re
@@ -91,6 +94,7 @@ class Envelope:
     timestamp: int | None  # ms since the epoch, Kafka's
     key: str | None
     value: str | None
+    value_base64: str | None = None  # the value's bytes, when they are not UTF-8
 
     @property
     def record_key(self) -> list[Any]:
@@ -112,6 +116,7 @@ def parse_envelope(line: bytes) -> Envelope:
             None if data.get("timestamp") is None else int(data["timestamp"]),
             data.get("key"),
             data.get("value"),
+            data.get("value_base64"),
         )
     except (ValueError, KeyError, TypeError, RecursionError) as exc:
         raise BadRecord(f"not a consumer envelope: {exc}") from exc
@@ -119,11 +124,27 @@ def parse_envelope(line: bytes) -> Envelope:
         raise BadRecord(f"not a consumer envelope: topic {_shown(envelope.topic)}", "topic")
     if envelope.value is not None and not isinstance(envelope.value, str):
         raise BadRecord(f"not a consumer envelope: value {_shown(envelope.value)}", "value")
+    if envelope.value_base64 is not None and not isinstance(envelope.value_base64, str):
+        raise BadRecord(
+            f"not a consumer envelope: value_base64 {_shown(envelope.value_base64)}", "value"
+        )
     return envelope
 
 
 def to_row(envelope: Envelope) -> list[Any]:
     """The row of COLUMNS for a tap event. Raises BadRecord naming the field."""
+    if envelope.value_base64 is not None:
+        try:
+            raw = base64.b64decode(envelope.value_base64, validate=True)
+            raw.decode("utf-8")
+        except binascii.Error as exc:
+            raise BadRecord(f"value_base64: not base64 ({exc})", "value") from exc
+        except UnicodeDecodeError as exc:
+            raise BadRecord(
+                f"value: not UTF-8 text ({exc.reason}: byte 0x{raw[exc.start]:02x} at {exc.start})",
+                "value",
+            ) from exc
+        raise BadRecord("value: sent as bytes (value_base64) although it is UTF-8", "value")
     if envelope.value is None:
         raise BadRecord("empty value (a tombstone)")
     try:
