@@ -39,6 +39,11 @@ class SourceRun:
             f"{ingest.rows} row(s) applied"
         )
         lines = [head]
+        if ingest.dead_letters:
+            lines.append(
+                f"  {ingest.dead_letters} record(s) dead-lettered (not rows; the rest of their "
+                "files loaded): `data-platform status`, `data-platform loads show <id>`"
+            )
         lines += [f"  error: {message}" for message in ingest.errors]
         lines += [f"  waiting on an errored load: {t}" for t in ingest.blocked_tables]
         if ingest.replaced:

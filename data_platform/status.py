@@ -68,6 +68,12 @@ class PlatformStatus:
                     f"  waiting on a schema change ({table.schema_change_loads} load(s)): "
                     f"{table.evolve_command or 'change the table by a reviewed revision'}"
                 )
+            if table.dead_letters:
+                lines.append(
+                    f"  dead letters: {table.dead_letters} record(s) no row could hold, with "
+                    f"their reasons (`data-platform loads show "
+                    f"{table.latest_dead_letter_load_id}`: the newest load's)"
+                )
             if table.latest_error:
                 lines.append(
                     f"  latest error (load {table.latest_error_load_id}): {table.latest_error}"

@@ -54,7 +54,7 @@ def test_the_demo_runs_both_sources_and_again_changes_nothing(platform: Settings
     assert counts == len(sample.hourly_counts()) and top10 == 20  # two months
     with get_engine().connect() as conn:
         taps = conn.scalar(text("SELECT count(*) FROM cubic_kafka.taps"))
-    assert taps == 594  # 600 produced, 6 malformed ones in the dead-letter files
+    assert taps == 594  # 600 produced, 6 malformed ones are dead letters
     assert mark.isoformat() == "2022-05-18T13:39:43.546303"
     assert "   fetched 1 feed(s): 2 dataset(s) landed, 0 feed(s) failed" in lines[:first]
     assert "   fetched 1 feed(s): 1 dataset(s) landed (1 re-issued), 0 feed(s) failed" in lines

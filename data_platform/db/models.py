@@ -277,6 +277,47 @@ class DeletedKey(Base):
     load_id: Mapped[int] = mapped_column(BigInteger, comment="The load whose file deleted it.")
 
 
+class DeadLetter(Base):
+    __tablename__ = "dead_letters"
+    __table_args__ = (
+        # One dead letter per record, however often its file is replayed (revision 0012).
+        UniqueConstraint("table_id", "record_key"),
+        {
+            "comment": "Records a load could not make rows of (each once, by its key at the "
+            "source), with the reason; the rest of their file loaded."
+        },
+    )
+
+    id: Mapped[int] = mapped_column(
+        BigInteger, Identity(always=False), primary_key=True, comment="The dead letter's id."
+    )
+    table_id: Mapped[int] = mapped_column(
+        ForeignKey("source_tables.id", ondelete="CASCADE"),
+        comment="The table (source_tables.id) the record was meant for.",
+    )
+    record_key: Mapped[list] = mapped_column(
+        JSONB,
+        comment="The record's identity at its source, a JSON array: Kafka [topic, "
+        "partition, offset]; a line with no identity of its own [file key, line].",
+    )
+    load_id: Mapped[int] = mapped_column(
+        ForeignKey("loads.id", ondelete="CASCADE"),
+        index=True,
+        comment="The load whose file first carried the record (replays add nothing).",
+    )
+    line: Mapped[int] = mapped_column(Integer, comment="Its line in that file, from 1.")
+    field: Mapped[str | None] = mapped_column(
+        Text, comment="The field at fault (e.g. tapId, fare, extra.note); NULL: the record."
+    )
+    reason: Mapped[str] = mapped_column(Text, comment="Why it is not a row.")
+    record: Mapped[str] = mapped_column(
+        Text, comment="The record as the file held it (bytes PostgreSQL cannot hold replaced)."
+    )
+    created_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now(), comment="When it was dead-lettered."
+    )
+
+
 class DmapFeed(Base):
     __tablename__ = "dmap_feeds"
     __table_args__ = {"comment": "DMAP API feeds fetched daily."}

@@ -7,11 +7,18 @@ import logging
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from data_platform.db.engine import get_engine
-from data_platform.db.models import Load, LoadEvent, LoadSnapshot, LoadStatus, SourceTable
+from data_platform.db.models import (
+    DeadLetter,
+    Load,
+    LoadEvent,
+    LoadSnapshot,
+    LoadStatus,
+    SourceTable,
+)
 from data_platform.errors import DataPlatformError
 from data_platform.loads.moves import error_key, find_archived, find_errored, move_out
 from data_platform.loads.retry import operator, source_of_load
@@ -89,6 +96,28 @@ class Event:
     reason: str | None
 
 
+@dataclass(frozen=True)
+class DeadLetterRow:
+    """A record of the load's file that is not a row (dead_letters, revision 0012)."""
+
+    record_key: list
+    line: int
+    field: str | None
+    reason: str
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "record_key": self.record_key,
+            "line": self.line,
+            "field": self.field,
+            "reason": self.reason,
+        }
+
+
+# The dead letters `loads show` lists of one load (all are counted).
+DEAD_LETTERS_SHOWN = 50
+
+
 @dataclass
 class LoadDetail:
     load: LoadRow
@@ -96,6 +125,8 @@ class LoadDetail:
     snapshot_id: int | None
     file: str  # where the file is now: zone and key
     events: list[Event] = field(default_factory=list)
+    dead_letter_count: int = 0  # records this load dead-lettered first
+    dead_letters: list[DeadLetterRow] = field(default_factory=list)  # the first, by line
 
     def to_dict(self) -> dict[str, object]:
         return {
@@ -113,6 +144,8 @@ class LoadDetail:
                 }
                 for e in self.events
             ],
+            "dead_letter_count": self.dead_letter_count,
+            "dead_letters": [d.to_dict() for d in self.dead_letters],
         }
 
     def render(self) -> str:
@@ -128,6 +161,18 @@ class LoadDetail:
             lines.append(f"  snapshot: {self.snapshot_id}")
         if load.error:
             lines.append(f"  error:    {load.error}")
+        if self.dead_letter_count:
+            lines.append(
+                f"  dead letters: {self.dead_letter_count} record(s) of its file are not rows "
+                "(each counted once, by the load that first carried it):"
+            )
+            for dead in self.dead_letters:
+                lines.append(f"    line {dead.line} {dead.record_key}: {dead.reason}")
+            if self.dead_letter_count > len(self.dead_letters):
+                lines.append(
+                    f"    ... and {self.dead_letter_count - len(self.dead_letters)} more "
+                    "(table dead_letters)"
+                )
         lines.append("  history:")
         for event in self.events:
             who = f" by {event.actor}" if event.actor else ""
@@ -158,6 +203,18 @@ def load_detail(load_id: int) -> LoadDetail:
                 select(LoadEvent).where(LoadEvent.load_id == load_id).order_by(LoadEvent.id)
             )
         ]
+        dead_count = session.scalar(
+            select(func.count()).select_from(DeadLetter).where(DeadLetter.load_id == load_id)
+        )
+        dead = [
+            DeadLetterRow(d.record_key, d.line, d.field, d.reason)
+            for d in session.scalars(
+                select(DeadLetter)
+                .where(DeadLetter.load_id == load_id)
+                .order_by(DeadLetter.line, DeadLetter.id)
+                .limit(DEAD_LETTERS_SHOWN)
+            )
+        ]
         row = LoadRow(
             load.id,
             table.name,
@@ -170,7 +227,9 @@ def load_detail(load_id: int) -> LoadDetail:
             load.error,
             LoadErrorParts.of(load),
         )
-        return LoadDetail(row, load.s3_etag, snapshot_id, _where(load), events)
+        return LoadDetail(
+            row, load.s3_etag, snapshot_id, _where(load), events, dead_count or 0, dead
+        )
 
 
 def _where(load: Load) -> str:

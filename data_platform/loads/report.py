@@ -9,6 +9,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from data_platform.db.models import (
+    DeadLetter,
     DmapDataset,
     DmapFeed,
     Load,
@@ -38,6 +39,8 @@ class TableStatus:
     rebuilt_at: datetime | None = None
     schema_change_loads: int = 0  # loads errored by a schema change: the table waits
     evolve_command: str | None = None  # what resolves it (with --apply)
+    dead_letters: int = 0  # records its loads could not make rows of (dead_letters)
+    latest_dead_letter_load_id: int | None = None  # the newest load that gave one
 
     def to_dict(self) -> dict[str, object]:
         return {
@@ -57,6 +60,8 @@ class TableStatus:
             "snapshot_rebuilt_at": self.rebuilt_at.isoformat() if self.rebuilt_at else None,
             "schema_change_loads": self.schema_change_loads,
             "evolve_command": self.evolve_command,
+            "dead_letters": self.dead_letters,
+            "latest_dead_letter_load_id": self.latest_dead_letter_load_id,
         }
 
 
@@ -95,6 +100,12 @@ def table_statuses(session: Session) -> list[TableStatus]:
         status.schema_change_loads = count
         command = evolve_command(status.source, source_name(status.s3_prefix))
         status.evolve_command = f"{command} --apply" if command else None
+    dead = select(DeadLetter.table_id, func.count(), func.max(DeadLetter.load_id)).group_by(
+        DeadLetter.table_id
+    )
+    for table_id, count, load_id in session.execute(dead):
+        tables[table_id].dead_letters = count
+        tables[table_id].latest_dead_letter_load_id = load_id
     snapshots = (
         select(
             TableSnapshot.table_id,

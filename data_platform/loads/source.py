@@ -67,6 +67,7 @@ class IngestResult:
     replaced: int = 0  # files replaced in incoming after the scan: their new version is a load
     rebuilds: int = 0  # tables rebuilt from their archive (a Qlik late full-load part)
     rows: int = 0
+    dead_letters: int = 0  # records the applied loads could not make rows of (new ones)
     busy_tables: list[str] = field(default_factory=list)  # another worker had them
     blocked_tables: list[str] = field(default_factory=list)  # waiting on an errored load
     errors: list[str] = field(default_factory=list)
@@ -82,6 +83,9 @@ class TableLoader:
     def __init__(self, worker: TableWorker) -> None:
         self.worker = worker
         self.table = worker.table
+        # New dead letters (rows of dead_letters) the last apply() wrote; the worker adds
+        # them to IngestResult.dead_letters once that load's transaction commits.
+        self.dead_letters = 0
 
     def blocked(self, loads: Sequence[PendingLoad]) -> bool:
         """Must the table wait? By default while any of its loads failed (order matters

@@ -287,6 +287,7 @@ class TableWorker:
             return False
         log.info("ingesting %s", load.key, extra=extra)
         try:
+            self.loader.dead_letters = 0
             with self.engine.connect() as conn, conn.begin():
                 rows = self.loader.apply(conn, load)
                 conn.execute(update(Load).where(Load.id == load.id).values(rows=rows))
@@ -303,6 +304,7 @@ class TableWorker:
             self.release([load])
             raise
         self.result.rows += rows
+        self.result.dead_letters += self.loader.dead_letters
         log.info("applied %d row(s) from %s", rows, load.key, extra=extra)
         self.finish(load, S.READY_FOR_ARCHIVING)
         return True

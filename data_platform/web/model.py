@@ -59,6 +59,12 @@ class TableSummary(BaseModel):
     snapshot_rebuilds: int = 0
     schema_change_loads: int = Field(0, description="Loads errored by a schema change.")
     evolve_command: str | None = Field(None, description="The command that resolves it.")
+    dead_letters: int = Field(
+        0, description="Records of its loads that are not rows (dead_letters), each once."
+    )
+    latest_dead_letter_load_id: int | None = Field(
+        None, description="The newest load that gave a dead letter."
+    )
 
 
 class SourceSummary(BaseModel):
@@ -198,6 +204,15 @@ class EventView(BaseModel):
     after_seconds: float | None = Field(None, description="Since the previous event.")
 
 
+class DeadLetterView(BaseModel):
+    """A record of a load's file that is not a row, and why (dead_letters)."""
+
+    record_key: list = Field(description="Its key at the source: Kafka [topic, partition, offset].")
+    line: int = Field(description="Its line in the load's file, from 1.")
+    field: str | None = Field(None, description="The field at fault; None: the record.")
+    reason: str
+
+
 class LoadPage(BaseModel):
     id: int
     table: str
@@ -215,6 +230,12 @@ class LoadPage(BaseModel):
     error: LoadErrorText | None
     events: list[EventView]
     total_seconds: float | None = Field(None, description="First event to last.")
+    dead_letter_count: int = Field(
+        0, description="Records of its file this load dead-lettered (first to carry them)."
+    )
+    dead_letters: list[DeadLetterView] = Field(
+        default_factory=list, description="The first of them, by line."
+    )
 
 
 class DbtNode(BaseModel):

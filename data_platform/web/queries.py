@@ -42,6 +42,7 @@ from data_platform.settings import Settings, get_settings
 from data_platform.web.model import (
     STATE_ORDER,
     Activity,
+    DeadLetterView,
     EventView,
     FeedMark,
     LoadErrorText,
@@ -229,6 +230,8 @@ def summaries(
                     snapshot_rebuilds=status.rebuilds,
                     schema_change_loads=status.schema_change_loads,
                     evolve_command=status.evolve_command,
+                    dead_letters=status.dead_letters,
+                    latest_dead_letter_load_id=status.latest_dead_letter_load_id,
                 )
             )
     found.sort(key=lambda t: (STATE_ORDER[t.state], -(t.age_seconds or 0), t.source, t.name))
@@ -594,4 +597,11 @@ def load_page(load_id: int, settings: Settings | None = None) -> LoadPage:
         error=error_text(load.error_parts, clean),
         events=events,
         total_seconds=_seconds(events[0].at, events[-1].at) if events else None,
+        dead_letter_count=detail.dead_letter_count,
+        dead_letters=[
+            DeadLetterView(
+                record_key=d.record_key, line=d.line, field=d.field, reason=clean(d.reason) or ""
+            )
+            for d in detail.dead_letters
+        ],
     )

@@ -33,6 +33,7 @@ METADATA_TABLES = {
     "load_events",
     "extract_marks",
     "alert_events",
+    "dead_letters",
 }
 
 

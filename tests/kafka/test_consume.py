@@ -4,6 +4,7 @@ and nothing lost when a consumer is SIGKILLed between storing a file and committ
 
 from __future__ import annotations
 
+import base64
 import gzip
 import json
 import logging
@@ -109,7 +110,9 @@ def test_flush_by_count_writes_contiguous_files_and_commits_past_them(kafka: str
         "value": '{"tapId": "t20"}',
     }
     assert isinstance(records[0]["timestamp"], int)
-    assert records[3]["value"] == "\ufffd not utf-8"
+    # Not UTF-8: the bytes as they came (base64), not a replaced text that would load.
+    assert records[3]["value"] is None
+    assert base64.b64decode(records[3]["value_base64"]) == b"\xff not utf-8"
     assert records[4]["key"] == "gone" and records[4]["value"] is None
     assert result.to_dict()["committed"] == {"0": 25}
     assert "consumed 25 records of topic taps into 3 files" in result.render()
@@ -372,3 +375,108 @@ def test_the_commands_have_help_with_examples() -> None:
     for command in ("consume", "produce-sample"):
         done = CliRunner().invoke(cli, ["kafka", command, "--help"])
         assert done.exit_code == 0 and "Examples:" in done.output
+
+
+@pytest.mark.slow
+def test_sigkill_between_put_and_commit_with_poison_records_gives_one_row_or_one_dead_letter_each(
+    kafka: str, platform, tmp_path: Path
+) -> None:
+    """The consumer is killed in the gap between storing a batch that holds malformed and
+    poison records and committing it; a restarted consumer writes the records again with
+    more, into a file whose range overlaps. After the loads: each good record is one row,
+    each bad one exactly one dead letter with its reason, and status counts them."""
+    from click.testing import CliRunner
+    from sqlalchemy import text
+
+    from data_platform.batch.cubic_kafka.sample import POISON_FIELDS
+    from data_platform.cli.main import cli
+    from data_platform.db.engine import get_engine
+    from data_platform.run import run_once
+
+    create_topic(kafka, "taps", 1)
+    bad: dict[int, str | None] = {}  # offset -> the field its dead letter names
+    offset = 0
+    for count in (400, 40):  # before the kill (seed 1), then while it is down (seed 2)
+        for i in range(count):
+            if (i + 1) % 37 == 0:
+                bad[offset] = None  # malformed: not JSON, a list, no stopId, a text fare
+            elif (i + 1) % 23 == 0:
+                bad[offset] = POISON_FIELDS[(i // 23) % 4]
+            offset += 1
+    total = offset
+    produce(kafka, "taps", tap_events(400, 1, bad_every=37, poison_every=23))
+
+    marker = tmp_path / "commit-started"
+    env = {**os.environ, "KAFKA_TEST_COMMIT_MARKER": str(marker)}
+    proc = _cli(["kafka", "consume", "--topic", "taps", "--once"], env, stderr=subprocess.DEVNULL)
+    try:
+        _wait(marker.exists, 30, "the consumer to reach its commit")
+        assert list(_files("taps")) == [batch_key(PREFIX, "taps", 0, 0, 399)]
+        proc.send_signal(signal.SIGKILL)
+        assert proc.wait(10) == -signal.SIGKILL
+    finally:
+        proc.kill()
+        proc.stdout.close()
+    assert _committed(kafka, "taps", 1) == {}
+
+    produce(kafka, "taps", tap_events(40, 2, bad_every=37, poison_every=23))
+    again = _cli(
+        ["kafka", "consume", "--topic", "taps", "--once", "--idle-seconds", "20"],
+        dict(os.environ),
+        stderr=subprocess.DEVNULL,
+    )
+    out, _ = again.communicate(timeout=60)
+    assert again.returncode == 0, out
+    assert _ranges("taps") == {0: [(0, 399), (0, total - 1)]}  # the overlap
+    assert _committed(kafka, "taps", 1) == {0: total}
+
+    summary = run_once().source("cubic_kafka")
+    assert (summary.ingest.archived, summary.ingest.errored) == (2, 0), summary.ingest.errors
+    with get_engine().connect() as conn:
+        rows = conn.execute(text("SELECT kafka_offset FROM cubic_kafka.taps")).scalars().all()
+        dead = conn.execute(
+            text("SELECT record_key, field, reason FROM dead_letters ORDER BY id")
+        ).all()
+    assert sorted(rows) == [o for o in range(total) if o not in bad]  # one row each
+    assert sorted(key[2] for key, _, _ in dead) == sorted(bad)  # one dead letter each
+    assert len(bad) > 20 and any(f is None for f in bad.values())
+    for key, field, reason in dead:
+        want = bad[key[2]]
+        if want is not None:  # a poison record: the field PostgreSQL could not hold
+            assert field == want and reason.startswith(f"{want}: "), (key, field, reason)
+        else:
+            assert reason, key
+    status = CliRunner().invoke(cli, ["status", "--json"])
+    assert status.exit_code == 0, status.output
+    (taps,) = [t for t in json.loads(status.output)["tables"] if t["table"] == "cubic_kafka__taps"]
+    assert taps["loads"] == {"archived": 2}
+    assert taps["dead_letters"] == len(bad)
+
+
+def test_a_value_that_is_not_utf8_is_a_dead_letter_not_a_replaced_row(kafka: str, platform) -> None:
+    from sqlalchemy import text
+
+    from data_platform.db.engine import get_engine
+    from data_platform.run import run_once
+
+    create_topic(kafka, "taps", 1)
+    good = json.dumps(next(iter(tap_events(1))))
+    producer = Producer({"bootstrap.servers": kafka})
+    producer.produce("taps", value=good.encode(), partition=0)
+    # A tap whose tapId holds a byte that is not UTF-8 (Latin-1's e acute).
+    producer.produce(
+        "taps", value=good.replace('"tapId": "', '"tapId": "caf\xe9').encode("latin-1"), partition=0
+    )
+    producer.flush(5)
+    consume("taps", once=True)
+    summary = run_once().source("cubic_kafka")
+    assert (summary.ingest.archived, summary.ingest.rows, summary.ingest.dead_letters) == (1, 1, 1)
+    with get_engine().connect() as conn:
+        dead = conn.execute(text("SELECT record_key, field, reason FROM dead_letters")).all()
+    assert dead == [
+        (
+            ["taps", 0, 1],
+            "value",
+            "value: not UTF-8 text (invalid continuation byte: byte 0xe9 at 14)",
+        )
+    ]

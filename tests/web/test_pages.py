@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import update
+from sqlalchemy import select, update
 
 from data_platform.db.engine import get_engine
 from data_platform.db.models import Load, LoadStatus
@@ -400,3 +400,45 @@ def test_a_table_waiting_on_a_schema_change_shows_the_command_then_its_history(
     page = client.get("/api/tables/cubic_ods_qlik__fares_fare").json()
     assert [(c["column"], c["change"]) for c in page["schema_changes"]] == [("zone", "added")]
     assert result.revision in {r["revision"] for r in page["revisions"]}
+
+
+def test_dead_letters_are_counted_on_the_overview_and_listed_on_their_load(
+    web_platform, make_client: Client
+) -> None:
+    from data_platform.run import run_once
+    from tests.kafka.test_load import _land, _tap
+
+    key = _land(
+        0,
+        0,
+        [_tap(0), _tap(1, tapId="<b>x</b>\u0000"), _tap(2, fare=2**40), "not json", _tap(4)],
+    )
+    assert run_once().source("cubic_kafka").ingest.archived == 1
+    with get_engine().connect() as conn:
+        load_id = conn.scalar(select(Load.id).where(Load.s3_key == key))
+    client = make_client()
+    overview = client.get("/").text
+    (taps,) = [row for row in _rows(overview, "tables") if "cubic_kafka__taps" in row]
+    assert "3 dead letters" in taps
+    assert f'href="/loads/{load_id}#dead-letters"' in overview
+    api = client.get("/api/overview").json()
+    (summary,) = [t for t in api["tables"] if t["name"] == "cubic_kafka__taps"]
+    assert (summary["dead_letters"], summary["latest_dead_letter_load_id"]) == (3, load_id)
+    table = client.get("/tables/cubic_kafka__taps").text
+    assert "3 records that are not rows" in table
+    page = client.get(f"/loads/{load_id}").text
+    listed = _rows(page, "dead-letter-rows")
+    assert [row.split()[:3] for row in listed] == [
+        ["2", "taps", "/"],
+        ["3", "taps", "/"],
+        ["4", "taps", "/"],
+    ]
+    assert "<b>x</b>" not in page and "&lt;b&gt;x&lt;/b&gt;" in page  # escaped
+    detail = client.get(f"/api/loads/{load_id}").json()
+    assert detail["dead_letter_count"] == 3
+    assert [(d["record_key"], d["field"]) for d in detail["dead_letters"]] == [
+        (["taps", 0, 1], "tapId"),
+        (["taps", 0, 2], "fare"),
+        (["taps", 0, 3], "value"),
+    ]
+    assert "out of range for type integer" in detail["dead_letters"][1]["reason"]

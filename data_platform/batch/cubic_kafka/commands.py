@@ -106,6 +106,12 @@ def consume_command(
     type=click.IntRange(min=1),
     help="Make every N-th event malformed (not JSON, incomplete, wrong type).",
 )
+@click.option(
+    "--poison-every",
+    type=click.IntRange(min=1),
+    help="Make every N-th event a poison record: well-formed, with a value PostgreSQL "
+    "cannot store (a NUL, a lone surrogate, a fare past the integer column, 1e999).",
+)
 @click.option("--seed", type=int, default=1, show_default=True, help="Same seed, same events.")
 @click.option(
     "--file",
@@ -114,7 +120,12 @@ def consume_command(
     help="Send each line of this file as one record instead (JSON lines; sent as is).",
 )
 def produce_sample_command(
-    topic: str, count: int, bad_every: int | None, seed: int, path: Path | None
+    topic: str,
+    count: int,
+    bad_every: int | None,
+    poison_every: int | None,
+    seed: int,
+    path: Path | None,
 ) -> None:
     """Send sample tap events (JSON: tapId, tokenId, stopId, deviceId, tapTime, fare,
     mode) to TOPIC on KAFKA_BOOTSTRAP_SERVERS, keyed by tokenId; or the lines of --file.
@@ -123,6 +134,7 @@ def produce_sample_command(
     Examples:
       data-platform kafka produce-sample --topic taps --count 1000
       data-platform kafka produce-sample --topic taps --count 100 --bad-every 10
+      data-platform kafka produce-sample --topic taps --count 400 --poison-every 40
       data-platform kafka produce-sample --topic taps --file taps.jsonl
     """
     from data_platform.batch.cubic_kafka import sample
@@ -136,7 +148,7 @@ def produce_sample_command(
             events = (line.rstrip("\r\n") for line in lines if line.strip())
             sent = sample.produce(bootstrap, topic, events, config=config)
     else:
-        events = sample.tap_events(count, seed, bad_every=bad_every)
+        events = sample.tap_events(count, seed, bad_every=bad_every, poison_every=poison_every)
         sent = sample.produce(bootstrap, topic, events, config=config)
     click.echo(f"sent {sent} record{'s' if sent != 1 else ''} to {topic}")
 

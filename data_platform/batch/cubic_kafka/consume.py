@@ -13,8 +13,10 @@ a partition's batch when
   new came for `idle_seconds`.
 
 A flush writes the gzip JSON lines file (one line per record: topic, partition, offset,
-timestamp in ms or null, key and value as UTF-8 text with errors replaced, or null; the
-value stays a string, the loader decides what parses) under
+timestamp in ms or null, key as UTF-8 text with errors replaced, or null; value as
+UTF-8 text, or null; a value that is not UTF-8 goes as `value_base64` instead, its bytes
+as they came, so the loader dead-letters it rather than load a replaced text; the value
+stays a string, the loader decides what parses) under
 
     <KAFKA_PREFIX><topic>/partition=<p>/offsets=<first:020d>-<last:020d>.jsonl.gz
 
@@ -35,6 +37,7 @@ Nothing is lost, some records may come twice:
 
 from __future__ import annotations
 
+import base64
 import gzip
 import json
 import logging
@@ -138,7 +141,7 @@ class _Batch:
             "offset": message.offset(),
             "timestamp": stamp if kind != 0 else None,  # 0: TIMESTAMP_NOT_AVAILABLE
             "key": _text(message.key()),
-            "value": _text(message.value()),
+            **_value(message.value()),
         }
         assert self._gzip is not None
         self._gzip.write(json.dumps(line, ensure_ascii=False).encode() + b"\n")
@@ -163,6 +166,18 @@ class _Batch:
 
 def _text(data: bytes | None) -> str | None:
     return None if data is None else data.decode("utf-8", errors="replace")
+
+
+def _value(data: bytes | None) -> dict[str, str | None]:
+    """The envelope's value fields: {"value": text or None}, or, for bytes that are not
+    UTF-8, {"value": None, "value_base64": the bytes}: replacing them would load an
+    altered record without a word."""
+    if data is None:
+        return {"value": None}
+    try:
+        return {"value": data.decode("utf-8")}
+    except UnicodeDecodeError:
+        return {"value": None, "value_base64": base64.b64encode(data).decode("ascii")}
 
 
 class _Consumer:

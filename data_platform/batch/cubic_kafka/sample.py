@@ -4,6 +4,9 @@ plus time, fare and mode), for the demo, the README, tests and the benchmark.
 `tap_events(n)` gives the same events for the same seed. With `bad_every=k`, every k-th
 event is one the loader must refuse or flag: not JSON, JSON that is not an object, or an
 object missing a field; those come as `str` (the raw record value), the good ones as dicts.
+With `poison_every=k`, every k-th event is a poison record: well-formed JSON of the
+declared types holding a value PostgreSQL cannot store (a NUL in tapId, a lone surrogate
+in stopId, a fare past the integer range, a number past any float in an extra field).
 `produce(bootstrap, topic, events)` sends them, keyed by tokenId (one card's taps stay in
 order in one partition), a text event (a file's line) too when it is a JSON object with
 one.
@@ -55,8 +58,11 @@ FARES = {"subway": (240, 120, 0), "bus": (170, 85, 0)}  # cents: adult, reduced,
 START = datetime(2026, 11, 2, 5, 0, tzinfo=UTC)
 
 
-def tap_events(n: int, seed: int = 1, *, bad_every: int | None = None) -> Iterator[Any]:
-    """`n` tap events (dicts); every `bad_every`-th a malformed one (a str)."""
+def tap_events(
+    n: int, seed: int = 1, *, bad_every: int | None = None, poison_every: int | None = None
+) -> Iterator[Any]:
+    """`n` tap events (dicts); every `bad_every`-th a malformed one (a str), else every
+    `poison_every`-th a poison one (`poison`)."""
     rng = random.Random(seed)
     tokens = [f"tok-{rng.getrandbits(48):012x}" for _ in range(max(1, n // 5))]
     devices = {stop: [f"dev-{stop}-{i}" for i in range(1, 4)] for stop, _ in STOPS}
@@ -75,8 +81,30 @@ def tap_events(n: int, seed: int = 1, *, bad_every: int | None = None) -> Iterat
         }
         if bad_every and (i + 1) % bad_every == 0:
             yield _malformed(event, i // bad_every)
+        elif poison_every and (i + 1) % poison_every == 0:
+            yield poison(event, i // poison_every)
         else:
             yield event
+
+
+# What each kind of `poison` puts where: the field a dead letter must name.
+POISON_FIELDS = ("tapId", "stopId", "fare", "speed")
+
+
+def poison(event: dict[str, Any], which: int) -> Any:
+    """`event` with a value PostgreSQL cannot store, of kind `which % 4` (the field in
+    POISON_FIELDS): a NUL character in tapId, a lone surrogate in stopId (JSON
+    `\\ud800`), a fare of 2^40 cents (past the integer column), an extra field `speed`
+    of 1e999 (JSON, but past any float or JSON number jsonb keeps). A dict, or the raw
+    text where JSON dumping cannot write it."""
+    kind = which % 4
+    if kind == 0:
+        return {**event, "tapId": event["tapId"][:8] + "\x00" + event["tapId"][8:]}
+    if kind == 1:
+        return {**event, "stopId": event["stopId"] + "\ud800"}
+    if kind == 2:
+        return {**event, "fare": 2**40}
+    return json.dumps(event)[:-1] + ', "speed": 1e999}'
 
 
 def _malformed(event: dict[str, Any], which: int) -> str:
