@@ -182,9 +182,9 @@ def _check_not_null(cur, stage: sql.Composable, table: T.TotesysTable, error) ->
     nulls = sql.SQL(" OR ").join(
         sql.SQL("({} IS NULL{})").format(
             sql.Identifier(name),
-            sql.SQL("") if name in always else sql.SQL(" AND NOT {}").format(
-                sql.Identifier(T.DELETED)
-            ),
+            sql.SQL("")
+            if name in always
+            else sql.SQL(" AND NOT {}").format(sql.Identifier(T.DELETED)),
         )
         for name in [*required, T.EXTRACTED, T.DELETED]
     )
@@ -214,9 +214,7 @@ def version_sql(table: T.TotesysTable, alias: str | None = None) -> sql.Composab
     """md5 of the row's source columns as a uuid: the version by content (revision 0014
     computed the stored ones alike). The session's DateStyle must be ISO (set by
     `apply_pass`): the row's text must not depend on it."""
-    names = [
-        sql.Identifier(alias, n) if alias else sql.Identifier(n) for n in table.names
-    ]
+    names = [sql.Identifier(alias, n) if alias else sql.Identifier(n) for n in table.names]
     return sql.SQL("md5(ROW({})::text)::uuid").format(sql.SQL(", ").join(names))
 
 
