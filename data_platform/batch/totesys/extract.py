@@ -166,17 +166,19 @@ def extract(
     *,
     source_url: str | None = None,
     overlap: timedelta = OVERLAP,
-    page_rows: int = PAGE_ROWS,
+    page_rows: int | None = None,
 ) -> ExtractResult:
     """One pass: every table (or `names`) changed since its mark, all read in one snapshot
     of the source. `source_url` (default the reader role's URL of TOTESYS_DATABASE_URL) is
-    a libpq URL. A table that fails is in the result with its error; the others go on.
+    a libpq URL; `page_rows` (default PAGE_ROWS) rows per fetch and row group. A table
+    that fails is in the result with its error; the others go on.
 
     Raises DatabaseError (exit 3) when the source cannot be reached."""
     if source_url is None:
         from data_platform.batch.totesys.connection import reader_url
 
         source_url = reader_url().render_as_string(hide_password=False).replace("+psycopg2", "")
+    page_rows = page_rows or PAGE_ROWS
     result = ExtractResult()
     chosen = [T.BY_NAME[name] for name in names] if names else list(T.TABLES)
     try:
