@@ -93,9 +93,9 @@ def test_deletes_leave_the_current_state_and_the_history_records_them(seeded: st
     for table, key in (("sales_order", order), ("transaction", transaction), ("payment", payment)):
         assert _platform(
             f"SELECT count(*) FROM totesys.{table} WHERE {table}_id = :k", {"k": key}
-        ) == [(0,)]  # noqa: E501,S608
+        ) == [(0,)]
         recorded = _platform(
-            f"SELECT dp__deleted_at IS NOT NULL FROM totesys_history.{table} "  # noqa: S608
+            f"SELECT dp__deleted_at IS NOT NULL FROM totesys_history.{table} "
             f"WHERE {table}_id = :k ORDER BY dp__extracted_at",
             {"k": key},
         )
