@@ -8,6 +8,7 @@ from __future__ import annotations
 import io
 from datetime import datetime
 
+import pyarrow.parquet as pq
 import pytest
 from click.testing import CliRunner
 from sqlalchemy import text
@@ -40,6 +41,12 @@ def _source(url: str, statement: str, params=None) -> list[tuple]:
 def _platform(query: str, params=None) -> list[tuple]:
     with get_engine().connect() as conn:
         return conn.execute(text(query), params or {}).all()
+
+
+def _errored(key: str) -> str:
+    """The key in the error zone of the errored file that was `key` in incoming."""
+    name = key.rsplit("/", 1)[1]
+    return next(i.key for i in get_zone("error").list("database/totesys/") if i.key.endswith(name))
 
 
 def test_a_transaction_open_past_several_passes_is_read_when_it_commits(seeded: str) -> None:
@@ -89,7 +96,12 @@ def test_deletes_leave_the_current_state_and_the_history_records_them(seeded: st
         cur.execute("DELETE FROM sales_order WHERE sales_order_id = %s", (order,))
     conn.close()
     summary = run_once()
-    assert summary.source("totesys").scan.extract.landed == 3
+    found = {t.table: t.deleted for t in summary.source("totesys").scan.extract.tables}
+    assert {table: n for table, n in found.items() if n} == {
+        "sales_order": 1,
+        "transaction": 1,
+        "payment": 1,
+    }
     for table, key in (("sales_order", order), ("transaction", transaction), ("payment", payment)):
         assert _platform(
             f"SELECT count(*) FROM totesys.{table} WHERE {table}_id = :k", {"k": key}
@@ -210,7 +222,10 @@ def test_one_tables_trouble_stays_that_tables(seeded: str) -> None:
     )
     assert set(errors) == {"design", "staff"}, errors
     assert errors["design"].startswith(corrupt) and "not a Parquet file" in errors["design"]
-    assert " | email_address | 1 | " in errors["staff"] and "NULL" in errors["staff"]
+    key, column, line, message = errors["staff"].split(" | ")
+    assert column == "email_address" and "NULL in a NOT NULL column" in message
+    body = io.BytesIO(get_zone("error").open(_errored(key)).read())
+    assert pq.read_table(body).to_pylist()[int(line) - 1]["staff_id"] == 3
     alerts = {row[0] for row in _platform("SELECT fingerprint FROM alert_events")}
     assert "extract:totesys:purchase_order" in alerts
     loads = dict(_platform("SELECT s3_key, id FROM loads WHERE status = 'errored'"))

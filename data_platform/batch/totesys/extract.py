@@ -182,7 +182,10 @@ def extract(
     result = ExtractResult()
     chosen = [T.BY_NAME[name] for name in names] if names else list(T.TABLES)
     try:
-        source = psycopg2.connect(source_url, options="-c default_transaction_read_only=on")
+        # ISO dates: the versions' row text (`_version`) must print as the loader's does.
+        source = psycopg2.connect(
+            source_url, options="-c default_transaction_read_only=on -c datestyle=ISO,YMD"
+        )
     except psycopg2.Error as exc:
         # The source database, not the data: exit 3 like any database that is down.
         raise DatabaseError(f"totesys source unreachable: {_first_line(exc)}") from exc
@@ -316,11 +319,16 @@ def _extract_table(
 ) -> None:
     extra = {"table": table.name}
     where, params = _changed(table, mark, snapshot, overlap)
-    query = sql.SQL("SELECT {c} FROM {t} {where}").format(
+    query = sql.SQL("SELECT {c}, {version}::text FROM {t} {where}").format(
         c=sql.SQL(", ").join(map(sql.Identifier, table.names)),
+        version=_version(table),
         t=sql.Identifier(table.name),
         where=where,
     )
+    # Rows read again (committed between the last horizon and the last snapshot) that
+    # the copy holds as they are need not land again; only known when nothing of the
+    # table waits to be loaded (a waiting file may hold another version of the key).
+    complete = _copy_complete(table)
     schema = schema_of(table)
     position = table.names.index(T.UPDATED)
     newest: tuple[datetime, int] | None = None
@@ -332,6 +340,11 @@ def _extract_table(
                 cur.itersize = page_rows
                 cur.execute(query, params)
                 while page := cur.fetchmany(page_rows):
+                    if complete:
+                        page = _not_held(page, table)
+                        if not page:
+                            continue
+                    page = [row[:-1] for row in page]
                     writer.write_table(_to_arrow(page, table, schema, snapshot.extracted))
                     one.rows += len(page)
                     top = max((row[position], row[0]) for row in page)
@@ -353,6 +366,51 @@ def _extract_table(
         log.info("%d row(s) (%d deleted) landed at %s", one.rows, one.deleted, landed, extra=extra)
     else:
         log.info("no new rows", extra=extra)
+
+
+def _version(table: T.TotesysTable) -> sql.Composable:
+    """The row's version as the loader computes it (md5 of the source columns' row text;
+    the source session's DateStyle is ISO, as the loader's). A source
+    whose types print otherwise only makes rows land again, never lose them."""
+    row = sql.SQL(", ").join(map(sql.Identifier, table.names))
+    return sql.SQL("md5(ROW({})::text)::uuid").format(row)
+
+
+def _copy_complete(table: T.TotesysTable) -> bool:
+    """Does the current-state copy hold every row landed for `table`: no file waiting in
+    incoming, no load of the table that is not archived or skipped?"""
+    if any(get_zone("incoming").list(f"{PREFIX}{table.name}/")):
+        return False
+    with get_engine().connect() as conn:
+        return not conn.scalar(
+            text(
+                "SELECT EXISTS (SELECT FROM loads l JOIN source_tables t ON t.id = l.table_id "
+                "WHERE t.source = :source AND t.db_table = :table "
+                "AND l.status NOT IN ('archived', 'skipped'))"
+            ),
+            {"source": T.SOURCE, "table": table.name},
+        )
+
+
+def _not_held(page: list[tuple], table: T.TotesysTable) -> list[tuple]:
+    """The rows of `page` (source columns, then the version) whose version is not the
+    copy's current row of their key."""
+    raw = get_engine().raw_connection()
+    try:
+        with raw.cursor() as cur:
+            cur.execute(
+                sql.SQL("SELECT {k}, {v}::text FROM {t} WHERE {k} = ANY(%s)").format(
+                    k=sql.Identifier(table.key),
+                    v=sql.Identifier(T.VERSION),
+                    t=sql.Identifier(T.DB_SCHEMA, table.name),
+                ),
+                ([row[0] for row in page],),
+            )
+            held = dict(cur.fetchall())
+        raw.rollback()
+    finally:
+        raw.close()
+    return [row for row in page if held.get(row[0]) != row[-1]]
 
 
 def _deleted_keys(source, table: T.TotesysTable) -> list[int]:
