@@ -237,3 +237,19 @@ def test_one_tables_trouble_stays_that_tables(seeded: str) -> None:
     assert _platform(
         "SELECT item_quantity FROM totesys.purchase_order WHERE purchase_order_id = 1"
     ) == [(3,)]
+
+
+def test_run_exits_1_after_a_failed_extraction_alone(seeded: str) -> None:
+    """No load errors, one table's extraction failed: still never exit 0."""
+    _source(seeded, "ALTER TABLE sales_order ALTER units_sold TYPE bigint")
+    _source(
+        seeded,
+        "UPDATE sales_order SET units_sold = 5000000000, "
+        "last_updated = (now() AT TIME ZONE 'UTC') WHERE sales_order_id = 70",
+    )
+
+    result = CliRunner().invoke(cli, ["run", "--no-transform"])
+
+    assert result.exit_code == 1, result.output
+    assert "extraction failed: sales_order: column units_sold" in result.output
+    assert _platform("SELECT count(*) FROM loads WHERE status = 'errored'") == [(0,)]
