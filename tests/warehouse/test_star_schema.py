@@ -194,13 +194,13 @@ def test_star_schema_and_every_data_test_failing(pg) -> None:
         pg, "SELECT payment_record_id, payment_date, is_current FROM analytics.fact_payment"
     ) == [(str(record_id(50, version_of(pg, "payment", 50, EARLY))), date(2024, 2, 10), True)]
     assert fetch(pg, "SELECT * FROM analytics.dim_staff") == [
-        (10, "Ada", "Byron", "Sales", "Leeds", "ada@example.com")
+        (10, "Ada", "Byron", "Sales", "Leeds", "ada@example.com", None)
     ]
     assert fetch(pg, "SELECT * FROM analytics.dim_counterparty") == [
-        (20, "Acme", "1 Legal Road", "Suite 2", "Centre", "Leeds", "LS1 1AA", "UK", "0113 000")
+        (20, "Acme", "1 Legal Road", "Suite 2", "Centre", "Leeds", "LS1 1AA", "UK", "0113 000", None)
     ]
     assert fetch(pg, "SELECT * FROM analytics.dim_currency") == [
-        (1, "GBP", "British pound sterling")
+        (1, "GBP", "British pound sterling", None)
     ]
     assert fetch(
         pg, "SELECT location_id, address_line_2 FROM analytics.dim_location ORDER BY 1"
