@@ -6,8 +6,9 @@ millisecond or stamped older than the current one, microseconds, and a table's t
 from __future__ import annotations
 
 import io
-from datetime import datetime
+from datetime import UTC, datetime
 
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from click.testing import CliRunner
@@ -253,3 +254,35 @@ def test_run_exits_1_after_a_failed_extraction_alone(seeded: str) -> None:
     assert result.exit_code == 1, result.output
     assert "extraction failed: sales_order: column units_sold" in result.output
     assert _platform("SELECT count(*) FROM loads WHERE status = 'errored'") == [(0,)]
+
+
+def test_a_value_out_of_range_errors_that_tables_load_with_row_and_column(seeded: str) -> None:
+    """A file whose units_sold no PostgreSQL integer holds (written by another tool)."""
+    from data_platform.batch.totesys import tables as T
+    from data_platform.batch.totesys.extract import schema_of
+
+    table = T.BY_NAME["sales_order"]
+    schema = schema_of(table)
+    wide = schema.set(schema.get_field_index("units_sold"), pa.field("units_sold", pa.int64()))
+    rows = [
+        dict(zip(table.names, r, strict=True))
+        for r in _platform(
+            f"SELECT {', '.join(table.names)} FROM totesys.sales_order "  # noqa: S608
+            "ORDER BY sales_order_id LIMIT 2"
+        )
+    ]
+    for row in rows:
+        row["dp__extracted_at"] = datetime(2040, 1, 1, tzinfo=UTC)
+        row["dp__deleted"] = False
+    rows[1]["units_sold"] = 3_000_000_000
+    body = io.BytesIO()
+    pq.write_table(pa.Table.from_pylist(rows, schema=wide), body)
+    key = f"{PREFIX}sales_order/extracted=20400101T000000.000000Z.parquet"
+    get_zone("incoming").put(key, io.BytesIO(body.getvalue()))
+
+    summary = run_once()
+
+    assert summary.source("totesys").ingest.errored == 1
+    assert _platform(
+        "SELECT error_file, error_line, error_column FROM loads WHERE status = 'errored'"
+    ) == [(key, 2, "units_sold")]

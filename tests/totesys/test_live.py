@@ -162,9 +162,7 @@ class Writers:
                     # An order, its transaction and its payment deleted in one commit.
                     order, transaction, payment = burst[rng.randrange(2, 12)]
                     cur.execute("DELETE FROM payment WHERE payment_id = %s", (payment,))
-                    cur.execute(
-                        "DELETE FROM transaction WHERE transaction_id = %s", (transaction,)
-                    )
+                    cur.execute("DELETE FROM transaction WHERE transaction_id = %s", (transaction,))
                     cur.execute("DELETE FROM sales_order WHERE sales_order_id = %s", (order,))
                 self.deleted.append((order, transaction, payment))
                 self.passes.wait_two()

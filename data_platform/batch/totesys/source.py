@@ -116,7 +116,7 @@ class TotesysTableLoader(TableLoader):
                     reader,
                     DIALECT,
                     file_columns=reader.columns,
-                    error=error,
+                    error=_rows_from_one(error),
                 )
             if reader.columns == table.names:
                 # A file of the extraction before deletes and passes were carried.
@@ -146,6 +146,16 @@ class TotesysTableLoader(TableLoader):
             extra={**self.worker.extra, "load_id": load.id},
         )
         return rows
+
+
+def _rows_from_one(error):
+    """`error` for copy_csv, which counts a CSV header as line 1: a Parquet file has no
+    header, so its errors name the row, the file's first being 1 (as `_check_not_null`)."""
+
+    def rows(message: str, line: int | None = None, column: str | None = None) -> LoadError:
+        return error(message, line=None if line is None else line - 1, column=column)
+
+    return rows
 
 
 def _stage(cur, table: T.TotesysTable) -> sql.Composable:

@@ -3,7 +3,8 @@ source schema that `totesys seed` creates, the extraction's queries and the land
 tables' revision (migrations/totesys/), which was written from it and is reviewed as any.
 
 Every table has `created_at` and `last_updated` (timestamp, milliseconds, not null); the
-extraction reads rows by (`last_updated`, key)."""
+extraction reads rows by the transactions that wrote them (extract.py), the platform keeps
+their timestamps to the microsecond."""
 
 from __future__ import annotations
 
