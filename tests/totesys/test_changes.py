@@ -267,7 +267,7 @@ def test_a_value_out_of_range_errors_that_tables_load_with_row_and_column(seeded
     rows = [
         dict(zip(table.names, r, strict=True))
         for r in _platform(
-            f"SELECT {', '.join(table.names)} FROM totesys.sales_order "  # noqa: S608
+            f"SELECT {', '.join(table.names)} FROM totesys.sales_order "
             "ORDER BY sales_order_id LIMIT 2"
         )
     ]

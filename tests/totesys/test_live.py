@@ -175,7 +175,7 @@ class Writers:
         try:
             with conn.cursor() as cur:
                 cur.execute(
-                    f"UPDATE sales_order SET units_sold = 4242, last_updated = {NOW} "  # noqa: S608
+                    f"UPDATE sales_order SET units_sold = 4242, last_updated = {NOW} "
                     "WHERE sales_order_id = 3"
                 )
                 order, transaction, payment = _order(cur)
