@@ -197,8 +197,18 @@ def test_star_schema_and_every_data_test_failing(pg) -> None:
         (10, "Ada", "Byron", "Sales", "Leeds", "ada@example.com", None)
     ]
     assert fetch(pg, "SELECT * FROM analytics.dim_counterparty") == [
-        (20, "Acme", "1 Legal Road", "Suite 2", "Centre", "Leeds", "LS1 1AA", "UK", "0113 000")
-        + (None,)  # deleted_at
+        (
+            20,
+            "Acme",
+            "1 Legal Road",
+            "Suite 2",
+            "Centre",
+            "Leeds",
+            "LS1 1AA",
+            "UK",
+            "0113 000",
+            None,
+        )
     ]
     assert fetch(pg, "SELECT * FROM analytics.dim_currency") == [
         (1, "GBP", "British pound sterling", None)
