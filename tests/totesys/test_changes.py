@@ -286,3 +286,33 @@ def test_a_value_out_of_range_errors_that_tables_load_with_row_and_column(seeded
     assert _platform(
         "SELECT error_file, error_line, error_column FROM loads WHERE status = 'errored'"
     ) == [(key, 2, "units_sold")]
+
+
+def test_a_file_of_the_earlier_extraction_still_loads(seeded: str) -> None:
+    """Waiting in incoming at the upgrade: the table's columns only, milliseconds."""
+    from data_platform.batch.totesys import tables as T
+
+    names = T.BY_NAME["currency"].names
+    stored = _platform(
+        "SELECT currency_id, currency_code, created_at, last_updated FROM totesys.currency "
+        "WHERE currency_id = 1"
+    )
+    row = dict(zip(names, stored[0], strict=True))
+    row |= {"currency_code": "CHF", "last_updated": datetime(2041, 1, 1, 0, 0, 0, 5000)}
+    schema = pa.schema(
+        [
+            ("currency_id", pa.int32()),
+            ("currency_code", pa.string()),
+            ("created_at", pa.timestamp("ms")),
+            ("last_updated", pa.timestamp("ms")),
+        ]
+    )
+    body = io.BytesIO()
+    pq.write_table(pa.Table.from_pylist([row], schema=schema), body)
+    key = f"{PREFIX}currency/extracted=20410101T000000.000000Z.parquet"
+    get_zone("incoming").put(key, io.BytesIO(body.getvalue()))
+
+    assert run_once().source("totesys").ingest.errored == 0
+    assert _platform(
+        "SELECT currency_code, dp__extracted_at FROM totesys.currency WHERE currency_id = 1"
+    ) == [("CHF", datetime(2041, 1, 1, tzinfo=UTC))]

@@ -458,9 +458,10 @@ def _move_mark(
     keeps no mark (the next pass reads it whole, which is nothing)."""
     if newest is None and mark is None:
         return
-    updated, key = newest if newest is not None else (mark.updated, mark.key)  # type: ignore[union-attr]
-    if mark is not None and newest is not None and (mark.updated, mark.key) > (updated, str(key)):
-        updated, key = mark.updated, mark.key  # the by-stamp mark never goes back
+    candidates = [(mark.updated, mark.key)] if mark is not None else []
+    candidates += [(newest[0], str(newest[1]))] if newest is not None else []
+    # The newest stamp landed so far (a row committed late may be stamped older).
+    updated, key = max(candidates, key=lambda mark: mark[0])
     with get_engine().begin() as conn:
         conn.execute(
             text(

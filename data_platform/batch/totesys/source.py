@@ -109,6 +109,19 @@ class TotesysTableLoader(TableLoader):
                         f"columns are not totesys.{table.name}'s: {', '.join(reader.columns)}"
                     )
                 stage = _stage(cur, table)
+                if reader.columns == table.names:
+                    # A file of the extraction before passes and deletes were carried:
+                    # its pass from its name, no deletes (defaults keep the file's order).
+                    try:
+                        extracted = _pass_of(load.key)
+                    except ValueError as exc:
+                        raise error(f"no pass time in the file's name: {exc}") from exc
+                    cur.execute(
+                        sql.SQL(
+                            "ALTER TABLE {} ALTER {} SET DEFAULT %s, ALTER {} SET DEFAULT false"
+                        ).format(stage, sql.Identifier(T.EXTRACTED), sql.Identifier(T.DELETED)),
+                        (extracted,),
+                    )
                 rows = copy_csv(
                     cur,
                     stage,
@@ -117,14 +130,6 @@ class TotesysTableLoader(TableLoader):
                     DIALECT,
                     file_columns=reader.columns,
                     error=_rows_from_one(error),
-                )
-            if reader.columns == table.names:
-                # A file of the extraction before deletes and passes were carried.
-                cur.execute(
-                    sql.SQL("UPDATE {} SET {} = %s, {} = false").format(
-                        stage, sql.Identifier(T.EXTRACTED), sql.Identifier(T.DELETED)
-                    ),
-                    (_pass_of(load.key),),
                 )
             _check_not_null(cur, stage, table, error)
             deleted, versions, written = apply_pass(cur, table, stage)
