@@ -20,7 +20,6 @@ from collections.abc import Sequence
 
 import sqlalchemy as sa
 from alembic import op
-from psycopg2 import sql
 from sqlalchemy.dialects import postgresql
 
 revision: str = "0014"
@@ -64,14 +63,15 @@ TABLES = {
 STAMPS = ("created_at", "last_updated")
 
 
-def _version(columns: list[str]) -> sql.Composable:
-    """The loader's dp__version expression (data_platform/batch/totesys/source.py)."""
-    row = sql.SQL(", ").join(map(sql.Identifier, [*columns, *STAMPS]))
-    return sql.SQL("md5(ROW({})::text)::uuid").format(row)
+def _table(schema: str, name: str, *columns: str) -> sa.TableClause:
+    return sa.table(name, *(sa.column(c) for c in columns), schema=schema)
 
 
-def _execute(statement: sql.Composable) -> None:
-    op.execute(statement.as_string(op.get_bind().connection.dbapi_connection))
+def _version(table: sa.TableClause, columns: list[str]) -> sa.ColumnElement:
+    """The loader's dp__version expression (data_platform/batch/totesys/source.py): md5
+    of the row's text, ROW(...)::text, as a uuid."""
+    row = sa.tuple_(*(table.c[c] for c in [*columns, *STAMPS]))
+    return sa.cast(sa.func.md5(sa.cast(row, sa.Text)), postgresql.UUID)
 
 
 def upgrade() -> None:
@@ -90,7 +90,6 @@ def upgrade() -> None:
     op.execute("SET LOCAL datestyle = 'ISO, YMD'")
     for name, columns in TABLES.items():
         key = columns[0]
-        version = _version(columns)
         for schema in (CURRENT, HISTORY):
             for stamp in STAMPS:
                 op.alter_column(
@@ -121,9 +120,11 @@ def upgrade() -> None:
                 ),
                 schema=schema,
             )
-            _execute(
-                sql.SQL("UPDATE {} SET dp__version = {}, dp__extracted_at = '-infinity'").format(
-                    sql.Identifier(schema, name), version
+            table = _table(schema, name, *columns, *STAMPS, "dp__version", "dp__extracted_at")
+            op.execute(
+                sa.update(table).values(
+                    dp__version=_version(table, columns),
+                    dp__extracted_at=sa.literal_column("'-infinity'::timestamptz"),
                 )
             )
             op.alter_column(name, "dp__version", nullable=False, schema=schema)
@@ -147,24 +148,22 @@ def upgrade() -> None:
             (CURRENT, "the source's current row of each key as of the last extraction pass "
              "loaded; a deleted key leaves"),
         ):  # fmt: skip
-            _execute(
-                sql.SQL("COMMENT ON TABLE {} IS {}").format(
-                    sql.Identifier(schema, name), sql.Literal(f"totesys.{name}: {what}.")
-                )
-            )
+            op.create_table_comment(name, f"totesys.{name}: {what}.", schema=schema)
 
 
 def downgrade() -> None:
     for name, columns in TABLES.items():
         key = columns[0]
-        history = sql.Identifier(HISTORY, name)
-        _execute(sql.SQL("DELETE FROM {} WHERE dp__deleted_at IS NOT NULL").format(history))
+        history = _table(HISTORY, name, key, "last_updated", "dp__extracted_at", "dp__deleted_at")
+        op.execute(sa.delete(history).where(history.c.dp__deleted_at.is_not(None)))
         # Versions sharing a last_updated cannot all stay under the old key: keep the last.
-        _execute(
-            sql.SQL(
-                "DELETE FROM {0} h USING {0} o WHERE o.{1} = h.{1} "
-                "AND o.last_updated = h.last_updated AND o.dp__extracted_at > h.dp__extracted_at"
-            ).format(history, sql.Identifier(key))
+        later = history.alias("later")
+        op.execute(
+            sa.delete(history).where(
+                later.c[key] == history.c[key],
+                later.c.last_updated == history.c.last_updated,
+                later.c.dp__extracted_at > history.c.dp__extracted_at,
+            )
         )
         op.drop_constraint(f"pk_{name}", name, schema=HISTORY, type_="primary")
         op.create_primary_key(f"pk_{name}", name, [key, "last_updated"], schema=HISTORY)
