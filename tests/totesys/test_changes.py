@@ -316,3 +316,27 @@ def test_a_file_of_the_earlier_extraction_still_loads(seeded: str) -> None:
     assert _platform(
         "SELECT currency_code, dp__extracted_at FROM totesys.currency WHERE currency_id = 1"
     ) == [("CHF", datetime(2041, 1, 1, tzinfo=UTC))]
+
+
+def test_a_source_without_the_horizon_gets_the_overlap(
+    seeded: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No pg_current_snapshot (not PostgreSQL 13+): rows by last_updated from the newest
+    landed minus the overlap; a row stamped within it is read, one stamped earlier is
+    not (the documented loss), and each pass warns."""
+    from data_platform.batch.totesys import extract as extract_module
+
+    monkeypatch.setattr(extract_module, "HORIZON_QUERY", "SELECT no_such_snapshot_function()")
+    newest = _platform("SELECT max(last_updated) FROM totesys.sales_order")[0][0]
+    for key, stamp in ((80, newest), (81, datetime(2000, 1, 1))):
+        _source(
+            seeded,
+            "UPDATE sales_order SET units_sold = 8181, last_updated = %s WHERE sales_order_id = %s",
+            (stamp, key),
+        )
+    result = CliRunner().invoke(cli, ["run", "--no-transform"])
+    assert result.exit_code == 0, result.output
+    assert "changes are read by last_updated with an overlap of 0:10:00 only" in result.output
+    assert _platform("SELECT sales_order_id FROM totesys.sales_order WHERE units_sold = 8181") == [
+        (80,)
+    ]

@@ -74,6 +74,11 @@ PAGE_ROWS = 50_000
 OVERLAP = timedelta(minutes=10)
 STAMP = "%Y%m%dT%H%M%S.%fZ"
 XID_SPAN = 1 << 32  # xmin is a 32-bit xid
+# The pass's transaction horizon and the snapshot's xmax (PostgreSQL 13+).
+HORIZON_QUERY = (
+    "SELECT pg_snapshot_xmin(s)::text::bigint, pg_snapshot_xmax(s)::text::bigint "
+    "FROM pg_current_snapshot() AS s"
+)
 _LOCK = 7_401_952_114  # pg_advisory_lock on the platform: one extraction pass at a time
 
 _ARROW = {
@@ -266,10 +271,7 @@ def _begin(source, marks: dict[str, _Mark]) -> _Snapshot:
     xmin = xmax = None
     with source.cursor() as cur:
         try:
-            cur.execute(
-                "SELECT pg_snapshot_xmin(s)::text::bigint, pg_snapshot_xmax(s)::text::bigint "
-                "FROM pg_current_snapshot() AS s"
-            )
+            cur.execute(HORIZON_QUERY)
             xmin, xmax = cur.fetchone()
         except pg_errors.UndefinedFunction:
             source.rollback()
