@@ -27,6 +27,8 @@ Which rows a pass reads (the changes since the table's mark):
   loss. Subtransactions (savepoints) take xids after their parent's, so their rows are
   caught too, which `pg_visible_in_snapshot` could not promise. Special xids (0-2) are
   never new. When more than 2^31 transactions passed since the mark, everything is read.
+  Commit timestamps (`pg_xact_commit_timestamp`) need `track_commit_timestamp`, off by
+  default and only set with a restart of the source; the horizon needs nothing.
 - **By stamp only** (a source without `pg_current_snapshot`): the rows whose
   `last_updated` is at or after the newest one landed minus `overlap` (10 minutes). A
   transaction that commits later than `overlap` after its rows' stamps is lost there;
