@@ -340,3 +340,20 @@ def test_a_source_without_the_horizon_gets_the_overlap(
     assert _platform("SELECT sales_order_id FROM totesys.sales_order WHERE units_sold = 8181") == [
         (80,)
     ]
+
+
+def test_a_parquet_file_damaged_past_its_footer_errors_its_load(seeded: str) -> None:
+    """A sound footer, a damaged data page: the load errors naming the file."""
+    archive = get_zone("archive")
+    landed = next(i.key for i in archive.list("database/totesys/design/"))
+    body = bytearray(archive.open(landed).read())
+    for at in range(8, len(body) // 2):  # the data pages come first, the footer last
+        body[at] ^= 0x5A
+    key = f"{PREFIX}design/extracted=20420101T000000.000000Z.parquet"
+    get_zone("incoming").put(key, io.BytesIO(bytes(body)))
+
+    summary = run_once()
+
+    assert summary.source("totesys").ingest.errored == 1
+    ((file, error),) = _platform("SELECT error_file, error FROM loads WHERE status = 'errored'")
+    assert file == key and "corrupt Parquet file" in error, error
