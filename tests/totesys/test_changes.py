@@ -357,3 +357,19 @@ def test_a_parquet_file_damaged_past_its_footer_errors_its_load(seeded: str) -> 
     assert summary.source("totesys").ingest.errored == 1
     ((file, error),) = _platform("SELECT error_file, error FROM loads WHERE status = 'errored'")
     assert file == key and "corrupt Parquet file" in error, error
+
+
+def test_a_table_gone_from_the_source_fails_alone_with_its_reason(seeded: str) -> None:
+    _source(seeded, "ALTER TABLE design RENAME TO design_old")
+    _source(
+        seeded,
+        "UPDATE sales_order SET units_sold = 909, last_updated = (now() AT TIME ZONE 'UTC') "
+        "WHERE sales_order_id = 90",
+    )
+    result = extract()
+    failed = {t.table: t.error for t in result.failed}
+    assert list(failed) == ["design"] and 'relation "design" does not exist' in failed["design"]
+    run_once()
+    assert _platform("SELECT units_sold FROM totesys.sales_order WHERE sales_order_id = 90") == [
+        (909,)
+    ]

@@ -7,8 +7,9 @@ Writers: a stream of orders, each with its transaction and payment in one commit
 of rows sharing one millisecond stamp across page boundaries (5 rows a page), then a
 second version within that millisecond; a version stamped older than the current one;
 a transaction held open past several passes; deletes of an order with its transaction
-and payment in one commit. The warehouse is built at the end: its relationship and
-current-version tests hold, deleted orders have no current fact."""
+and payment in one commit. The warehouse is built once while the writers go on and once
+at the end: its relationship and current-version tests hold, deleted orders have no
+current fact."""
 
 from __future__ import annotations
 
@@ -230,9 +231,12 @@ def test_live_writes_while_run_passes(
     scripted = [writers.run(writers.script), writers.run(writers.held_open)]
     cuts: list[list[tuple]] = []
     deadline = time.monotonic() + 240
+    built_under_writes = None
     while any(t.is_alive() for t in scripted) and time.monotonic() < deadline:
         run_once()
         cuts.append(_inconsistent())
+        if len(cuts) == 6:  # the warehouse built while the writers go on
+            built_under_writes = run_transform(["path:models/warehouse"])
         passes.finished()
     writers.stop.set()
     stream.join()
@@ -240,6 +244,7 @@ def test_live_writes_while_run_passes(
     assert not any(t.is_alive() for t in scripted), "the writers did not finish"
     assert writers.commits > 50 and len(cuts) >= 12, (writers.commits, len(cuts))
     assert [cut for cut in cuts if cut] == []  # every pass one consistent cut
+    assert built_under_writes is not None and built_under_writes.ok, built_under_writes.render()
 
     run_once()  # the source is quiet now: the copy catches up in one pass
 
