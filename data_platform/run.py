@@ -92,6 +92,12 @@ class RunSummary:
     def errored(self) -> int:
         return sum(run.ingest.errored for run in self.runs)
 
+    @property
+    def scan_errors(self) -> int:
+        """Failures of a source's scan that did not stop the source (a totesys table
+        whose extraction failed while the other tables went on): `run` exits 1."""
+        return sum(len(getattr(run.scan, "errors", None) or []) for run in self.runs)
+
     def render(self) -> str:
         return "\n".join(line for run in self.runs for line in run.render_lines())
 

@@ -34,11 +34,11 @@ def run(watch: float | None, no_transform: bool, as_json: bool) -> None:
     run their data tests (`data-platform transform`).
 
     \b
-    Exits 1 when a load was errored or a model or data test failed, so a scheduler
-    notices; a run that stopped exits with the code of its cause (3 database, 4 storage,
-    5 job run; README, "Exit codes"). With --watch, each pass that changed something is
-    printed after its time (passes with nothing new print nothing), and a failed pass is
-    logged and the next one runs.
+    Exits 1 when a load was errored, a table's extraction failed (totesys) or a model
+    or data test failed, so a scheduler notices; a run that stopped exits with the code
+    of its cause (3 database, 4 storage, 5 job run; README, "Exit codes"). With --watch,
+    each pass that changed something is printed after its time (passes with nothing new
+    print nothing), and a failed pass is logged and the next one runs.
 
     \b
     Examples:
@@ -80,7 +80,8 @@ def run(watch: float | None, no_transform: bool, as_json: bool) -> None:
             alert_transform(transformed)
         if watch is None:
             click.echo(text)
-            if summary.errored or (transformed is not None and not transformed.ok):
+            failed = summary.errored or summary.scan_errors
+            if failed or (transformed is not None and not transformed.ok):
                 raise SystemExit(1)
             return
         if summary.changed or text != previous:

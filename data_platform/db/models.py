@@ -399,6 +399,12 @@ class ExtractMark(Base):
     extracted_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), server_default=func.now(), comment="When the last file was landed."
     )
+    horizon: Mapped[int | None] = mapped_column(
+        BigInteger,
+        comment="The source's transaction horizon at the pass that wrote the mark "
+        "(pg_snapshot_xmin, xid8): the next pass reads every row version written by a "
+        "transaction from there on. NULL: a source without it (overlap only).",
+    )
 
 
 class AlertEvent(Base):

@@ -47,10 +47,16 @@ class ParquetCsvReader(ChunkStream):
 
     def _csv_chunks(self) -> Iterator[bytes]:
         options = pa_csv.WriteOptions(include_header=False)
-        for batch in self._file.iter_batches(batch_size=_BATCH_ROWS):
-            out = io.BytesIO()
-            pa_csv.write_csv(pa.Table.from_batches([batch]), out, write_options=options)
-            yield out.getvalue()
+        try:
+            for batch in self._file.iter_batches(batch_size=_BATCH_ROWS):
+                out = io.BytesIO()
+                pa_csv.write_csv(pa.Table.from_batches([batch]), out, write_options=options)
+                yield out.getvalue()
+        except (pa.ArrowException, OSError) as exc:
+            # A damaged page past a sound footer: COPY sees its read fail and stops; the
+            # reason is kept for the LoadError (copy_csv reads `failure`).
+            self.failure = LoadError(f"corrupt Parquet file: {exc}", key=self.key)
+            raise
 
     def close(self) -> None:
         self._spool.close()

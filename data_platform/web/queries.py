@@ -264,7 +264,13 @@ def marks(session: Session) -> list[Mark]:
         Mark(
             source=mark.source,
             subject=mark.table_name,
-            position=f"{mark.mark_updated.isoformat(sep=' ')} (key {mark.mark_key})",
+            # The source's transaction horizon when it has one (the real mark), else the
+            # newest last_updated landed (the overlap is read back from it).
+            position=(
+                f"transaction horizon {mark.horizon}"
+                if mark.horizon is not None
+                else f"{mark.mark_updated.isoformat(sep=' ')} (key {mark.mark_key})"
+            ),
             last_key=mark.last_key,
             at=mark.extracted_at,
             rows=mark.rows,

@@ -78,7 +78,8 @@ def test_rows_sharing_a_timestamp_across_a_page_boundary_are_neither_lost_nor_do
     rows = _rows_in(result.tables[0].key)
     ids = [r["sales_order_id"] for r in rows]
     assert len(ids) == len(set(ids)) == 200
-    assert result.tables[0].mark == (stamp, 7)
+    body = io.BytesIO(get_zone("incoming").open(result.tables[0].key).read())
+    assert pq.ParquetFile(body).metadata.num_row_groups == 67  # a row group per page
 
 
 def test_a_late_committing_row_is_caught_by_the_overlap(seeded: str) -> None:
@@ -145,7 +146,13 @@ def test_a_killed_extraction_lands_no_file_and_keeps_the_mark(
         _platform("SELECT mark_updated, mark_key, last_key FROM extract_marks ORDER BY 1") == marks
     )
     retried = extract(["sales_order"])
-    assert [r["sales_order_id"] for r in _rows_in(retried.tables[0].key)] == [3]
+    # Order 3's new version; rows of transactions other sessions of the server held open
+    # at the last pass may come again (the horizon is the cluster's), and load as nothing.
+    assert 3 in [r["sales_order_id"] for r in _rows_in(retried.tables[0].key)]
+    run_once()
+    assert _platform(
+        "SELECT count(*), count(DISTINCT sales_order_id) FROM totesys_history.sales_order"
+    ) == [(201, 200)]
 
 
 def test_an_updated_order_is_a_second_version_and_reingesting_changes_nothing(

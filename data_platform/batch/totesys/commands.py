@@ -104,12 +104,15 @@ def simulate_command(minutes: float, rate: float, seed_value: int | None, as_jso
 @json_option
 @click.pass_context
 def extract_command(ctx: click.Context, tables: tuple[str, ...], as_json: bool) -> None:
-    """Read, per table, the rows changed since its watermark (as the read-only role
-    totesys_reader, paged by last_updated and key, with an overlap window for rows
-    committed late) and land them as one Parquet file each in the incoming zone
-    (database/totesys/<table>/extracted=<UTC>.parquet). The watermark moves only after
-    the file is in place. `data-platform run` then loads them (and extracts first, once
-    a table was extracted or TOTESYS_DATABASE_URL is set). Exits 1 when a table failed.
+    """One pass: read, in one snapshot of the source (as the read-only role
+    totesys_reader), every row version written since the table's mark by a transaction
+    that was in flight or not yet begun at the last pass (PostgreSQL's transaction
+    horizon, so a late commit is never missed), and the keys deleted since (the source's
+    key set compared with the copy's); land them as one Parquet file per table in the
+    incoming zone (database/totesys/<table>/extracted=<UTC>.parquet). The mark moves
+    only after the file is in place. `data-platform run` then loads them (and extracts
+    first, once a table was extracted or TOTESYS_DATABASE_URL is set). Exits 1 when a
+    table failed (the others are extracted).
 
     \b
     Examples:

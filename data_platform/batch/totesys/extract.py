@@ -1,27 +1,58 @@
 """Incremental extraction of the totesys tables into the incoming zone as Parquet.
 
-Per table, in one read-only REPEATABLE READ transaction on the source (a consistent
-snapshot; the platform only ever reads, as the reader role): the rows whose
-`last_updated` is at or after the stored mark minus an overlap window, paged by
-(`last_updated`, key) with bound parameters, so rows sharing one millisecond are neither
-lost at a page boundary nor read twice. The overlap catches a row committed late with an
-older timestamp; rows of the overlap the platform holds already (same key and
-`last_updated` in `totesys_history`, or in a file still waiting in incoming) are dropped,
-and any other repeat is removed downstream (history keeps one row per version, the
-current state only takes newer rows).
+One pass reads every table in ONE read-only REPEATABLE READ transaction on the source (one
+snapshot: a payment never lands without its transaction, nor a transaction without its
+order), as the reader role, with bound parameters. Passes are serialized by an advisory
+lock on the platform's database, and each has a time (`dp__extracted_at`, later than every
+earlier pass's) that orders its rows against every other pass's.
 
-Each page is a row group of one Parquet file written to a temporary file, put in incoming
-as `database/totesys/<table>/extracted=<UTC stamp>.parquet` (immutable: a new name every
-time) only when complete; then the mark (`extract_marks`: the last row's `last_updated`
-and key) advances. A killed extraction leaves no file and no moved mark. A table with no
-new rows lands nothing. First run: every row.
+Which rows a pass reads (the changes since the table's mark):
+
+- **By the source's transaction horizon** (PostgreSQL 13+). A pass records the snapshot's
+  `pg_snapshot_xmin` (xid8: every transaction older is committed or rolled back, none
+  still in flight). The next pass reads every row version whose `xmin` (the transaction
+  that wrote it) is not older than that horizon, whatever its `last_updated` says: a
+  transaction held open for an hour, or one that stamped its rows with an older time, is
+  read when it commits. The mark never passes a transaction in flight (an open one holds
+  `pg_snapshot_xmin` back), so nothing relies on the overlap window. Rows of transactions
+  that committed between the horizon and the snapshot are read again by the next pass;
+  the loader drops such repeats (a version is stored once, by content).
+
+  `xmin` is a 32-bit xid; the horizon is 64-bit. A row is read when
+  `(xmin - horizon) mod 2^32 < xmax - horizon` (`xmax`: this pass's `pg_snapshot_xmax`):
+  the distance from the horizon computed modulo 2^32, so the epoch is never needed and
+  xid wraparound is harmless. It is exact for every unfrozen row (PostgreSQL keeps those
+  within 2^31 of the next xid). A frozen row keeps its old `xmin` for display, so once
+  in 2^32 transactions it aliases into the window and is read again: a repeat, never a
+  loss. Subtransactions (savepoints) take xids after their parent's, so their rows are
+  caught too, which `pg_visible_in_snapshot` could not promise. Special xids (0-2) are
+  never new. When more than 2^31 transactions passed since the mark, everything is read.
+  Commit timestamps (`pg_xact_commit_timestamp`) need `track_commit_timestamp`, off by
+  default and only set with a restart of the source; the horizon needs nothing.
+- **By stamp only** (a source without `pg_current_snapshot`): the rows whose
+  `last_updated` is at or after the newest one landed minus `overlap` (10 minutes). A
+  transaction that commits later than `overlap` after its rows' stamps is lost there;
+  that is all such a source gets, and the pass logs a warning.
+
+Deletes: every pass streams the table's key set from the same snapshot (COPY out) into a
+temporary table of the platform and compares it with the current-state copy; a key the
+copy has and the source lacks lands as a delete row (the key, `dp__deleted` true). One
+1M-row table costs about a second (README, "Sales warehouse").
+
+Each table's rows of a pass go into one Parquet file (a row group per page of
+`page_rows`), put in incoming as `database/totesys/<table>/extracted=<UTC stamp>.parquet`
+(a new name every time) only when complete; then the table's mark moves. A killed
+extraction leaves no file and no moved mark. A table that fails (a source error, a value
+Parquet cannot hold) is rolled back to its savepoint and reported with its error; the
+other tables go on in the same snapshot. First run: every row.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
-import shutil
 import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -29,6 +60,7 @@ from decimal import Decimal
 import psycopg2
 import pyarrow as pa
 import pyarrow.parquet as pq
+from psycopg2 import errors as pg_errors
 from psycopg2 import sql
 from sqlalchemy import text
 
@@ -43,6 +75,13 @@ PREFIX = "database/totesys/"
 PAGE_ROWS = 50_000
 OVERLAP = timedelta(minutes=10)
 STAMP = "%Y%m%dT%H%M%S.%fZ"
+XID_SPAN = 1 << 32  # xmin is a 32-bit xid
+# The pass's transaction horizon and the snapshot's xmax (PostgreSQL 13+).
+HORIZON_QUERY = (
+    "SELECT pg_snapshot_xmin(s)::text::bigint, pg_snapshot_xmax(s)::text::bigint "
+    "FROM pg_current_snapshot() AS s"
+)
+_LOCK = 7_401_952_114  # pg_advisory_lock on the platform: one extraction pass at a time
 
 _ARROW = {
     "integer": pa.int32(),
@@ -51,7 +90,8 @@ _ARROW = {
     "boolean": pa.bool_(),
     "numeric(10,2)": pa.decimal128(10, 2),
     "numeric(12,2)": pa.decimal128(12, 2),
-    T.TIMESTAMP: pa.timestamp("ms"),
+    # Microseconds: a source that keeps them loses none (PostgreSQL's own precision).
+    T.TIMESTAMP: pa.timestamp("us"),
 }
 
 
@@ -62,15 +102,16 @@ class ExtractError(DataPlatformError):
 @dataclass
 class TableExtract:
     table: str
-    rows: int = 0
+    rows: int = 0  # rows landed, deletes included
+    deleted: int = 0  # of which deletes
     key: str | None = None  # the landed file, None when nothing was new
-    mark: tuple[datetime, int] | None = None
     error: str | None = None
 
 
 @dataclass
 class ExtractResult:
     tables: list[TableExtract] = field(default_factory=list)
+    horizon: int | None = None  # the pass's pg_snapshot_xmin; None: by stamp only
 
     @property
     def failed(self) -> list[TableExtract]:
@@ -89,13 +130,38 @@ class ExtractResult:
             if t.error:
                 lines.append(f"  {t.table}: FAILED: {t.error}")
             elif t.key:
-                lines.append(f"  {t.table}: {t.rows} row(s) -> {t.key}")
+                gone = f" ({t.deleted} deleted)" if t.deleted else ""
+                lines.append(f"  {t.table}: {t.rows} row(s){gone} -> {t.key}")
         return "\n".join(lines)
 
 
+@dataclass(frozen=True)
+class _Mark:
+    updated: datetime
+    key: str
+    horizon: int | None
+
+
+@dataclass(frozen=True)
+class _Snapshot:
+    xmin: int | None  # None: the source has no pg_current_snapshot
+    xmax: int | None
+    extracted: datetime  # the pass's time, later than any earlier pass's
+
+
 def schema_of(table: T.TotesysTable) -> pa.Schema:
-    """The Parquet schema of a table's extracts (types from tables.py)."""
-    return pa.schema([pa.field(c.name, _ARROW[c.type], nullable=c.nullable) for c in table.columns])
+    """The Parquet schema of a table's extracts: its columns (types from tables.py; all
+    but the key nullable, as a delete row holds only the key), then `dp__extracted_at`
+    (timestamp us, UTC) and `dp__deleted` (bool). NOT NULL is checked by the loader."""
+    fields = [
+        pa.field(c.name, _ARROW[c.type], nullable=index != 0)
+        for index, c in enumerate(table.columns)
+    ]
+    fields += [
+        pa.field(T.EXTRACTED, pa.timestamp("us", tz="UTC"), nullable=False),
+        pa.field(T.DELETED, pa.bool_(), nullable=False),
+    ]
+    return pa.schema(fields)
 
 
 def table_key(table: T.TotesysTable, extracted: datetime) -> str:
@@ -107,33 +173,60 @@ def extract(
     *,
     source_url: str | None = None,
     overlap: timedelta = OVERLAP,
-    page_rows: int = PAGE_ROWS,
+    page_rows: int | None = None,
 ) -> ExtractResult:
-    """Extract every table (or `names`) changed since its mark. `source_url` (default the
-    reader role's URL of TOTESYS_DATABASE_URL) is a libpq URL. A table that fails is in
-    the result with its error; the others go on."""
+    """One pass: every table (or `names`) changed since its mark, all read in one snapshot
+    of the source. `source_url` (default the reader role's URL of TOTESYS_DATABASE_URL) is
+    a libpq URL; `page_rows` (default PAGE_ROWS) rows per fetch and row group. A table
+    that fails is in the result with its error; the others go on.
+
+    Raises DatabaseError (exit 3) when the source cannot be reached."""
     if source_url is None:
         from data_platform.batch.totesys.connection import reader_url
 
         source_url = reader_url().render_as_string(hide_password=False).replace("+psycopg2", "")
+    page_rows = page_rows or PAGE_ROWS
     result = ExtractResult()
     chosen = [T.BY_NAME[name] for name in names] if names else list(T.TABLES)
     try:
-        source = psycopg2.connect(source_url, options="-c default_transaction_read_only=on")
+        # ISO dates: the versions' row text (`_version`) must print as the loader's does.
+        source = psycopg2.connect(
+            source_url, options="-c default_transaction_read_only=on -c datestyle=ISO,YMD"
+        )
     except psycopg2.Error as exc:
         # The source database, not the data: exit 3 like any database that is down.
         raise DatabaseError(f"totesys source unreachable: {_first_line(exc)}") from exc
     try:
-        for table in chosen:
-            one = TableExtract(table.name)
-            try:
-                _extract_table(source, table, one, overlap, page_rows)
-            except (psycopg2.Error, OSError) as exc:
-                source.rollback()
-                one.error = _first_line(exc)
-                log.error("extraction failed: %s", one.error, extra={"table": table.name})
-            result.tables.append(one)
+        with _pass_lock():
+            marks = _read_marks()
+            snapshot = _begin(source, marks)
+            result.horizon = snapshot.xmin
+            if snapshot.xmin is None:
+                log.warning(
+                    "the source has no pg_current_snapshot: changes are read by last_updated "
+                    "with an overlap of %s only; a transaction committing later than that "
+                    "after its rows' stamps is lost",
+                    overlap,
+                )
+            with source.cursor() as cur:
+                for table in chosen:
+                    one = TableExtract(table.name)
+                    cur.execute("SAVEPOINT dp_table")
+                    try:
+                        _extract_table(
+                            source, table, one, marks.get(table.name), snapshot, overlap, page_rows
+                        )
+                        cur.execute("RELEASE SAVEPOINT dp_table")
+                    except (psycopg2.Error, OSError, pa.ArrowException, ValueError) as exc:
+                        # The snapshot stays: the next table reads the same cut.
+                        cur.execute("ROLLBACK TO SAVEPOINT dp_table")
+                        one.error = _first_line(exc)
+                        one.key = None
+                        log.error("extraction failed: %s", one.error, extra={"table": table.name})
+                    result.tables.append(one)
     finally:
+        with contextlib.suppress(psycopg2.Error):
+            source.rollback()  # end the read-only snapshot
         source.close()
     return result
 
@@ -142,140 +235,289 @@ def _first_line(exc: BaseException) -> str:
     return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
 
 
-def _read_mark(table: T.TotesysTable) -> tuple[datetime, int] | None:
-    with get_engine().connect() as conn:
-        row = conn.execute(
-            text(
-                "SELECT mark_updated, mark_key FROM extract_marks "
-                "WHERE source = :source AND table_name = :table"
-            ),
-            {"source": T.SOURCE, "table": table.name},
-        ).first()
-    return (row[0], int(row[1])) if row else None
-
-
-def _seen(table: T.TotesysTable, since: datetime) -> set[tuple[int, datetime]]:
-    """(key, last_updated) of the versions the platform holds from `since` on: loaded
-    (in the history table) or landed and waiting in incoming."""
-    return _loaded(table, since) | _landed(table, since)
-
-
-def _landed(table: T.TotesysTable, since: datetime) -> set[tuple[int, datetime]]:
-    incoming = get_zone("incoming")
-    found: set[tuple[int, datetime]] = set()
-    for info in incoming.list(f"{PREFIX}{table.name}/"):
-        if not info.key.endswith(".parquet"):
-            continue
-        with incoming.open(info.key) as body, tempfile.TemporaryFile() as spool:
-            shutil.copyfileobj(body, spool, 1 << 20)
-            spool.seek(0)
-            versions = pq.read_table(spool, columns=[table.key, T.UPDATED]).to_pydict()
-        found.update(
-            (key, updated)
-            for key, updated in zip(versions[table.key], versions[T.UPDATED], strict=True)
-            if updated >= since
-        )
-    return found
-
-
-def _loaded(table: T.TotesysTable, since: datetime) -> set[tuple[int, datetime]]:
-    statement = sql.SQL("SELECT {k}, {u} FROM {t} WHERE {u} >= %s").format(
-        k=sql.Identifier(table.key),
-        u=sql.Identifier(T.UPDATED),
-        t=sql.Identifier(T.HISTORY_SCHEMA, table.name),
-    )
+@contextlib.contextmanager
+def _pass_lock() -> Iterator[None]:
+    """Hold the platform's advisory lock for one pass: two passes at once would compare
+    one snapshot's keys with rows another, later snapshot loaded."""
     raw = get_engine().raw_connection()
     try:
         with raw.cursor() as cur:
-            cur.execute(statement, (since,))
-            return {(key, updated) for key, updated in cur.fetchall()}
+            cur.execute("SELECT pg_advisory_lock(%s)", (_LOCK,))
+        raw.commit()
+        try:
+            yield
+        finally:
+            with raw.cursor() as cur:
+                cur.execute("SELECT pg_advisory_unlock(%s)", (_LOCK,))
+            raw.commit()
     finally:
         raw.close()
 
 
+def _read_marks() -> dict[str, _Mark]:
+    with get_engine().connect() as conn:
+        rows = conn.execute(
+            text(
+                "SELECT table_name, mark_updated, mark_key, horizon FROM extract_marks "
+                "WHERE source = :source"
+            ),
+            {"source": T.SOURCE},
+        ).all()
+    return {name: _Mark(updated, key, horizon) for name, updated, key, horizon in rows}
+
+
+def _begin(source, marks: dict[str, _Mark]) -> _Snapshot:
+    """Open the pass's snapshot on `source` (its first statement fixes it) and read the
+    transaction horizon; None when the source has no pg_current_snapshot."""
+    source.set_session(isolation_level="REPEATABLE READ", readonly=True)
+    xmin = xmax = None
+    with source.cursor() as cur:
+        try:
+            cur.execute(HORIZON_QUERY)
+            xmin, xmax = cur.fetchone()
+        except pg_errors.UndefinedFunction:
+            source.rollback()
+            cur.execute("SELECT 1")  # the snapshot of the pass, without a horizon
+    with get_engine().connect() as conn:
+        last = conn.scalar(
+            text("SELECT max(extracted_at) FROM extract_marks WHERE source = :s"),
+            {"s": T.SOURCE},
+        )
+    extracted = datetime.now(UTC)
+    if last is not None and extracted <= last:  # a clock set back: passes stay in order
+        extracted = last + timedelta(microseconds=1)
+    return _Snapshot(xmin, xmax, extracted)
+
+
+def _changed(
+    table: T.TotesysTable, mark: _Mark | None, snapshot: _Snapshot, overlap: timedelta
+) -> tuple[sql.Composable, tuple]:
+    """The WHERE clause (and its parameters) of the rows a pass reads: all without a mark;
+    by the transaction horizon when both have one; else by stamp with the overlap."""
+    if mark is None:
+        return sql.SQL(""), ()
+    if mark.horizon is not None and snapshot.xmin is not None:
+        assert snapshot.xmax is not None
+        span = snapshot.xmax - mark.horizon
+        if span >= XID_SPAN // 2:  # wrapped around since: the modulo cannot tell
+            return sql.SQL(""), ()
+        xid = sql.SQL("xmin::text::bigint")
+        return (
+            sql.SQL("WHERE {x} > 2 AND ({x} - %s + %s) %% %s < %s").format(x=xid),
+            (mark.horizon % XID_SPAN, XID_SPAN, XID_SPAN, span),
+        )
+    return (
+        sql.SQL("WHERE {} >= %s").format(sql.Identifier(T.UPDATED)),
+        (mark.updated - overlap,),
+    )
+
+
 def _extract_table(
-    source, table: T.TotesysTable, one: TableExtract, overlap: timedelta, page_rows: int
+    source,
+    table: T.TotesysTable,
+    one: TableExtract,
+    mark: _Mark | None,
+    snapshot: _Snapshot,
+    overlap: timedelta,
+    page_rows: int,
 ) -> None:
     extra = {"table": table.name}
-    mark = _read_mark(table)
-    since = mark[0] - overlap if mark else None
-    seen = _seen(table, since) if since is not None else set()
-    columns = sql.SQL(", ").join(map(sql.Identifier, table.names))
-    key, updated = sql.Identifier(table.key), sql.Identifier(T.UPDATED)
-    first = sql.SQL("SELECT {c} FROM {t} {where} ORDER BY {u}, {k} LIMIT %s").format(
-        c=columns,
+    where, params = _changed(table, mark, snapshot, overlap)
+    query = sql.SQL("SELECT {c}, {version}::text FROM {t} {where}").format(
+        c=sql.SQL(", ").join(map(sql.Identifier, table.names)),
+        version=_version(table),
         t=sql.Identifier(table.name),
-        where=sql.SQL("WHERE {u} >= %s").format(u=updated) if since else sql.SQL(""),
-        u=updated,
-        k=key,
+        where=where,
     )
-    after = sql.SQL(
-        "SELECT {c} FROM {t} WHERE ({u}, {k}) > (%s, %s) ORDER BY {u}, {k} LIMIT %s"
-    ).format(c=columns, t=sql.Identifier(table.name), u=updated, k=key)
+    # Rows read again (committed between the last horizon and the last snapshot) that
+    # the copy holds as they are need not land again; only known when nothing of the
+    # table waits to be loaded (a waiting file may hold another version of the key).
+    complete = _copy_complete(table)
     schema = schema_of(table)
     position = table.names.index(T.UPDATED)
-    extracted = datetime.now(UTC)
-    newest = mark
+    newest: tuple[datetime, int] | None = None
     with tempfile.NamedTemporaryFile(suffix=".parquet") as spool:
-        writer: pq.ParquetWriter | None = None
-        source.set_session(isolation_level="REPEATABLE READ", readonly=True)
-        with source.cursor() as cur:
-            cur.execute(first, (since, page_rows) if since else (page_rows,))
-            while True:
-                page = cur.fetchall()
-                if not page:
-                    break
-                last = page[-1]
-                # A row past the mark is new; one of the overlap is new unless the
-                # platform holds that version already.
-                rows = [row for row in page if (row[0], row[position]) not in seen]
-                if rows:
-                    if writer is None:
-                        writer = pq.ParquetWriter(spool.name, schema)
-                    writer.write_table(_to_arrow(rows, table, schema))
-                    one.rows += len(rows)
-                    top = max((r[position], r[0]) for r in rows)
+        writer = pq.ParquetWriter(spool.name, schema)
+        try:
+            # A server-side cursor: pages of page_rows, memory flat, all in the snapshot.
+            with source.cursor(name=f"dp_extract_{table.name}") as cur:
+                cur.itersize = page_rows
+                cur.execute(query, params)
+                while page := cur.fetchmany(page_rows):
+                    if complete:
+                        page = _not_held(page, table)
+                        if not page:
+                            continue
+                    page = [row[:-1] for row in page]
+                    writer.write_table(_to_arrow(page, table, schema, snapshot.extracted))
+                    one.rows += len(page)
+                    top = max((row[position], row[0]) for row in page)
                     newest = top if newest is None or top > newest else newest
-                if len(page) < page_rows:
-                    break
-                cur.execute(after, (last[position], last[0], page_rows))
-        source.rollback()  # end the read-only snapshot
-        if writer is None:
-            log.info("no new rows", extra=extra)
-            return
-        writer.close()
-        landed = table_key(table, extracted)
-        with open(spool.name, "rb") as body:
-            get_zone("incoming").put(landed, body)
-    assert newest is not None
+            gone = _deleted_keys(source, table)
+            if gone:
+                writer.write_table(_deletes(gone, schema, snapshot.extracted))
+                one.rows += len(gone)
+                one.deleted = len(gone)
+        finally:
+            writer.close()
+        landed = table_key(table, snapshot.extracted) if one.rows else None
+        if landed:
+            with open(spool.name, "rb") as body:
+                get_zone("incoming").put(landed, body)
+    _move_mark(table, mark, snapshot, newest, landed, one.rows)
+    if landed:
+        one.key = landed
+        log.info("%d row(s) (%d deleted) landed at %s", one.rows, one.deleted, landed, extra=extra)
+    else:
+        log.info("no new rows", extra=extra)
+
+
+def _version(table: T.TotesysTable) -> sql.Composable:
+    """The row's version as the loader computes it (md5 of the source columns' row text;
+    the source session's DateStyle is ISO, as the loader's). A source
+    whose types print otherwise only makes rows land again, never lose them."""
+    row = sql.SQL(", ").join(map(sql.Identifier, table.names))
+    return sql.SQL("md5(ROW({})::text)::uuid").format(row)
+
+
+def _copy_complete(table: T.TotesysTable) -> bool:
+    """Does the current-state copy hold every row landed for `table`: no file waiting in
+    incoming, no load of the table that is not archived or skipped?"""
+    if any(get_zone("incoming").list(f"{PREFIX}{table.name}/")):
+        return False
+    with get_engine().connect() as conn:
+        return not conn.scalar(
+            text(
+                "SELECT EXISTS (SELECT FROM loads l JOIN source_tables t ON t.id = l.table_id "
+                "WHERE t.source = :source AND t.db_table = :table "
+                "AND l.status NOT IN ('archived', 'skipped'))"
+            ),
+            {"source": T.SOURCE, "table": table.name},
+        )
+
+
+def _not_held(page: list[tuple], table: T.TotesysTable) -> list[tuple]:
+    """The rows of `page` (source columns, then the version) whose version is not the
+    copy's current row of their key."""
+    raw = get_engine().raw_connection()
+    try:
+        with raw.cursor() as cur:
+            cur.execute(
+                sql.SQL("SELECT {k}, {v}::text FROM {t} WHERE {k} = ANY(%s)").format(
+                    k=sql.Identifier(table.key),
+                    v=sql.Identifier(T.VERSION),
+                    t=sql.Identifier(T.DB_SCHEMA, table.name),
+                ),
+                ([row[0] for row in page],),
+            )
+            held = dict(cur.fetchall())
+        raw.rollback()
+    finally:
+        raw.close()
+    return [row for row in page if held.get(row[0]) != row[-1]]
+
+
+def _deleted_keys(source, table: T.TotesysTable) -> list[int]:
+    """Keys the platform's current-state copy holds and the source's snapshot does not:
+    the source's key set is streamed (COPY) into a temporary table of the platform and
+    compared there (a hash anti-join)."""
+    with tempfile.SpooledTemporaryFile(max_size=16 << 20) as keys:
+        with source.cursor() as cur:
+            cur.copy_expert(
+                sql.SQL("COPY (SELECT {} FROM {}) TO STDOUT").format(
+                    sql.Identifier(table.key), sql.Identifier(table.name)
+                ),
+                keys,
+            )
+        keys.seek(0)
+        raw = get_engine().raw_connection()
+        try:
+            with raw.cursor() as cur:
+                cur.execute("CREATE TEMP TABLE dp_source_keys (k integer) ON COMMIT DROP")
+                cur.copy_expert("COPY dp_source_keys FROM STDIN", keys, size=1 << 20)
+                cur.execute("ANALYZE dp_source_keys")
+                cur.execute(
+                    sql.SQL(
+                        "SELECT c.{k} FROM {t} AS c WHERE NOT EXISTS "
+                        "(SELECT FROM dp_source_keys AS s WHERE s.k = c.{k}) ORDER BY 1"
+                    ).format(k=sql.Identifier(table.key), t=sql.Identifier(T.DB_SCHEMA, table.name))
+                )
+                gone = [key for (key,) in cur.fetchall()]
+            raw.rollback()
+        finally:
+            raw.close()
+    return gone
+
+
+def _move_mark(
+    table: T.TotesysTable,
+    mark: _Mark | None,
+    snapshot: _Snapshot,
+    newest: tuple[datetime, int] | None,
+    landed: str | None,
+    rows: int,
+) -> None:
+    """After the file is in place: the table's mark takes the pass's horizon (every pass,
+    so it follows the source) and the newest stamp landed. A table that never had a row
+    keeps no mark (the next pass reads it whole, which is nothing)."""
+    if newest is None and mark is None:
+        return
+    candidates = [(mark.updated, mark.key)] if mark is not None else []
+    candidates += [(newest[0], str(newest[1]))] if newest is not None else []
+    # The newest stamp landed so far (a row committed late may be stamped older).
+    updated, key = max(candidates, key=lambda mark: mark[0])
     with get_engine().begin() as conn:
         conn.execute(
             text(
                 "INSERT INTO extract_marks (source, table_name, mark_updated, mark_key, "
-                "last_key, rows) VALUES (:source, :table, :updated, :key, :landed, :rows) "
+                "last_key, rows, horizon, extracted_at) VALUES (:source, :table, :updated, "
+                ":key, coalesce(:landed, ''), :rows, :horizon, :extracted) "
                 "ON CONFLICT (source, table_name) DO UPDATE SET "
                 "mark_updated = EXCLUDED.mark_updated, mark_key = EXCLUDED.mark_key, "
-                "last_key = EXCLUDED.last_key, rows = EXCLUDED.rows, extracted_at = now()"
+                "last_key = coalesce(:landed, extract_marks.last_key), "
+                "rows = CASE WHEN :landed IS NULL THEN extract_marks.rows ELSE EXCLUDED.rows END, "
+                "horizon = EXCLUDED.horizon, extracted_at = EXCLUDED.extracted_at"
             ),
             {
                 "source": T.SOURCE,
                 "table": table.name,
-                "updated": newest[0],
-                "key": str(newest[1]),
+                "updated": updated,
+                "key": str(key),
                 "landed": landed,
-                "rows": one.rows,
+                "rows": rows,
+                "horizon": snapshot.xmin,
+                "extracted": snapshot.extracted,
             },
         )
-    one.key, one.mark = landed, newest
-    log.info("%d row(s) landed at %s", one.rows, landed, extra=extra)
 
 
-def _to_arrow(rows: list[tuple], table: T.TotesysTable, schema: pa.Schema) -> pa.Table:
+def _to_arrow(
+    rows: list[tuple], table: T.TotesysTable, schema: pa.Schema, extracted: datetime
+) -> pa.Table:
+    """A page of source rows as Arrow; a value the column's type cannot hold raises
+    ValueError naming the column (the table's extraction fails, the others go on)."""
     columns = list(zip(*rows, strict=True))
     arrays = []
     for index, column in enumerate(table.columns):
         values = columns[index]
         if column.type.startswith("numeric"):
             values = [v if v is None or isinstance(v, Decimal) else Decimal(v) for v in values]
-        arrays.append(pa.array(values, type=schema.field(index).type))
+        try:
+            arrays.append(pa.array(values, type=schema.field(index).type))
+        except (pa.ArrowException, OverflowError, TypeError, ValueError) as exc:
+            raise ValueError(
+                f"column {column.name}: a value {schema.field(index).type} cannot hold: "
+                f"{_first_line(exc)}"
+            ) from exc
+    arrays.append(pa.array([extracted] * len(rows), type=schema.field(T.EXTRACTED).type))
+    arrays.append(pa.array([False] * len(rows), type=pa.bool_()))
+    return pa.Table.from_arrays(arrays, schema=schema)
+
+
+def _deletes(keys: list[int], schema: pa.Schema, extracted: datetime) -> pa.Table:
+    """Delete rows: the key, the pass, dp__deleted true, every other column NULL."""
+    arrays = [pa.array(keys, type=schema.field(0).type)]
+    arrays += [pa.nulls(len(keys), type=f.type) for f in list(schema)[1:-2]]
+    arrays.append(pa.array([extracted] * len(keys), type=schema.field(T.EXTRACTED).type))
+    arrays.append(pa.array([True] * len(keys), type=pa.bool_()))
     return pa.Table.from_arrays(arrays, schema=schema)

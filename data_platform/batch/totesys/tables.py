@@ -3,7 +3,8 @@ source schema that `totesys seed` creates, the extraction's queries and the land
 tables' revision (migrations/totesys/), which was written from it and is reviewed as any.
 
 Every table has `created_at` and `last_updated` (timestamp, milliseconds, not null); the
-extraction reads rows by (`last_updated`, key)."""
+extraction reads rows by the transactions that wrote them (extract.py), the platform keeps
+their timestamps to the microsecond."""
 
 from __future__ import annotations
 
@@ -11,10 +12,18 @@ from dataclasses import dataclass
 
 SOURCE = "totesys"
 DB_SCHEMA = "totesys"  # current state, one row per key
-HISTORY_SCHEMA = "totesys_history"  # every version seen, one row per key and last_updated
+HISTORY_SCHEMA = "totesys_history"  # every distinct version seen (by content), and deletes
 UPDATED = "last_updated"
 CREATED = "created_at"
-TIMESTAMP = "timestamp(3) without time zone"
+TIMESTAMP = "timestamp(3) without time zone"  # the source's; the platform keeps microseconds
+# Columns the extracted files carry besides the source's: the pass that read the row (its
+# time, UTC, microseconds) and whether the row is a delete (the key only, found gone).
+EXTRACTED = "dp__extracted_at"
+DELETED = "dp__deleted"
+# Columns of the landing tables the loader writes: the version (md5 of the source columns
+# as a uuid), and in the history the pass that found the key deleted.
+VERSION = "dp__version"
+DELETED_AT = "dp__deleted_at"
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,4 @@
--- Counterparties with their legal address (latest values). One whose address has no row
+-- Counterparties with their legal address (latest values; deleted_at: macro totesys_latest). One whose address has no row
 -- keeps the row, with NULL address columns (a test fails on it).
 select
     c.counterparty_id,
@@ -9,7 +9,8 @@ select
     a.city as counterparty_legal_city,
     a.postal_code as counterparty_legal_postal_code,
     a.country as counterparty_legal_country,
-    a.phone as counterparty_legal_phone_number
-from {{ source('totesys', 'counterparty') }} as c
-left join {{ source('totesys', 'address') }} as a
+    a.phone as counterparty_legal_phone_number,
+    c.deleted_at
+from {{ totesys_latest('counterparty') }} as c
+left join {{ totesys_latest('address') }} as a
     on a.address_id = c.legal_address_id

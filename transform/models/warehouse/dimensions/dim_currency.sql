@@ -7,5 +7,6 @@ select
         when 'GBP' then 'British pound sterling'
         when 'USD' then 'United States dollar'
         when 'EUR' then 'Euro'
-    end as currency_name
-from {{ source('totesys', 'currency') }}
+    end as currency_name,
+    deleted_at
+from {{ totesys_latest('currency') }} as c

@@ -2,5 +2,6 @@ select
     design_id,
     design_name,
     file_location,
-    file_name
-from {{ source('totesys', 'design') }}
+    file_name,
+    deleted_at
+from {{ totesys_latest('design') }} as d

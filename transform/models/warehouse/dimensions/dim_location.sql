@@ -7,5 +7,6 @@ select
     city,
     postal_code,
     country,
-    phone
-from {{ source('totesys', 'address') }}
+    phone,
+    deleted_at
+from {{ totesys_latest('address') }} as a

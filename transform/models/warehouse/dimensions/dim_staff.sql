@@ -6,7 +6,8 @@ select
     s.last_name,
     d.department_name,
     d.location,
-    s.email_address
-from {{ source('totesys', 'staff') }} as s
-left join {{ source('totesys', 'department') }} as d
+    s.email_address,
+    s.deleted_at
+from {{ totesys_latest('staff') }} as s
+left join {{ totesys_latest('department') }} as d
     on d.department_id = s.department_id
