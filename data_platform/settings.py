@@ -79,6 +79,9 @@ class Settings(BaseSettings):
     # Optional: raises the portal's quotas. Sent as `Authorization: Apikey <key>`, never
     # in a URL, a log line or an error.
     open_data_api_key: SecretStr | None = None
+    # Days before the last day the portal had counts for that every fetch reads again:
+    # a portal that publishes late, fills a hole or corrects a past day is caught up.
+    open_data_lookback_days: int = Field(default=7, ge=0, le=366)
 
     # totesys, the sales business's OLTP database (data_platform/batch/totesys/): the URL
     # `totesys seed`/`simulate` write with; the platform reads it as `totesys_reader`.

@@ -1,5 +1,5 @@
 """Fetched pedestrian files, landed in incoming, become rows of the pedestrian tables:
-a re-fetched date window replaces its rows, the locations dataset replaces all of its
+a re-fetched sensor-day replaces its rows (one the file lacks stays), the locations dataset replaces all of its
 rows, and a bad file is errored with its line and column without touching the table."""
 
 from __future__ import annotations
@@ -64,7 +64,9 @@ def pedestrian(platform: Settings) -> Settings:
     return platform
 
 
-def test_a_refetched_window_replaces_its_rows(pedestrian: Settings) -> None:
+def test_a_refetched_day_replaces_its_rows_and_a_sensor_day_not_in_the_file_stays(
+    pedestrian: Settings,
+) -> None:
     _counts_file(
         date(2026, 11, 1),
         date(2026, 11, 3),
@@ -76,7 +78,8 @@ def test_a_refetched_window_replaces_its_rows(pedestrian: Settings) -> None:
     )
     summary = run_once().source("melbourne_pedestrian")
     assert (summary.scan.new_loads, summary.ingest.archived) == (1, 1)
-    # The next fetch starts on the last, incomplete day: it brings that day again, more of it.
+    # The next fetch starts on the last, incomplete day: it brings that day again, more of
+    # it, but without sensor 2 (the portal has not published it yet): its row stays.
     _counts_file(
         date(2026, 11, 2),
         date(2026, 11, 4),
@@ -93,10 +96,11 @@ def test_a_refetched_window_replaces_its_rows(pedestrian: Settings) -> None:
         (1, "2026-11-02", 5, 25),
         (1, "2026-11-02", 6, 3),
         (1, "2026-11-03", 0, 1),
+        (2, "2026-11-02", 5, 7),
     ]
     again = run_once().source("melbourne_pedestrian")  # nothing new: nothing changes
     assert (again.scan.new_loads, again.ingest.archived) == (0, 0)
-    assert len(_counts()) == 4
+    assert len(_counts()) == 5
     assert list(get_zone("incoming").list(naming.PREFIX)) == []
 
 

@@ -117,6 +117,7 @@ def extract(
 
         source_url = reader_url().render_as_string(hide_password=False).replace("+psycopg2", "")
     result = ExtractResult()
+    get_zone("incoming").clean_partials(PREFIX)  # what killed extracts left
     chosen = [T.BY_NAME[name] for name in names] if names else list(T.TABLES)
     try:
         source = psycopg2.connect(source_url, options="-c default_transaction_read_only=on")
