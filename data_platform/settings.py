@@ -110,6 +110,11 @@ class Settings(BaseSettings):
     kafka_max_records: int = Field(default=10000, gt=0)
     kafka_max_seconds: float = Field(default=3600, gt=0)
 
+    # dbt vars of every transform (`data-platform transform` and `run`): a YAML or JSON
+    # mapping, e.g. {footfall_before_start: 2023-01-01}; `transform --vars` overrides it
+    # name by name. Empty: the defaults of transform/dbt_project.yml.
+    transform_vars: str = ""
+
     log_level: str = "INFO"
     log_format: Literal["text", "json"] = "text"
 
