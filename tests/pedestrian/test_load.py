@@ -1,6 +1,7 @@
 """Fetched pedestrian files, landed in incoming, become rows of the pedestrian tables:
-a re-fetched sensor-day replaces its rows (one the file lacks stays), the locations dataset replaces all of its
-rows, and a bad file is errored with its line and column without touching the table."""
+a re-fetched sensor-day replaces its rows (one the file lacks stays), the locations
+dataset replaces all of its rows, and a bad file is errored with its line and column
+without touching the table."""
 
 from __future__ import annotations
 

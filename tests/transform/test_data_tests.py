@@ -108,8 +108,12 @@ def test_every_data_test_fails_on_rows_that_break_it(pg) -> None:
     # locations (sensor 20's location row exists; it warns when one is missing) and the
     # warning on empty counts.
     not_failed = {name: node.status for name, node in tests.items() if node.status != "fail"}
+    relationship = (
+        "source_relationships_pedestrian_hourly_counts_location_id__location_id__source_"
+        "pedestrian_sensor_locations_"
+    )
     assert not_failed == {
-        "source_relationships_pedestrian_hourly_counts_location_id__location_id__source_pedestrian_sensor_locations_": "pass",
+        relationship: "pass",
         "source_not_null_pedestrian_hourly_counts_pedestriancount": "warn",
     }
     assert all(node.failures and node.failures > 0 for node in result.failed)
