@@ -164,3 +164,48 @@ def test_a_byte_order_mark_and_crlf_records_load(pedestrian: Settings) -> None:
     summary = run_once().source("melbourne_pedestrian")
     assert summary.ingest.archived == 1, summary.ingest.errors
     assert _counts() == [(1, "2026-11-01", 0, 4), (1, "2026-11-01", 1, 6)]
+
+
+def test_the_repeated_hour_is_summed_an_empty_count_kept_a_repeat_elsewhere_errors(
+    pedestrian: Settings,
+) -> None:
+    # 2026-04-05: clocks go back at 03:00 AEDT to 02:00 AEST, so 02:00 comes twice.
+    fall_back = _counts_file(
+        date(2026, 4, 5),
+        date(2026, 4, 6),
+        [
+            _count(1, "2026-04-05", 1, 4),
+            _count(1, "2026-04-05", 2, 6),
+            _count(1, "2026-04-05", 2, 9).replace("12026-04-052;", "12026-04-052b;"),
+            _count(1, "2026-04-05", 3, 5).replace(";5;S1", ";;S1"),  # an empty count
+        ],
+    )
+    summary = run_once().source("melbourne_pedestrian")
+    assert summary.ingest.archived == 1, _errors()
+    assert _counts() == [
+        (1, "2026-04-05", 1, 4),
+        (1, "2026-04-05", 2, 15),
+        (1, "2026-04-05", 3, None),
+    ]
+    with get_engine().connect() as conn:
+        summed = conn.execute(
+            text(
+                "SELECT id, direction_1, direction_2, portal_records FROM "
+                "pedestrian.hourly_counts WHERE hourday = 2"
+            )
+        ).one()
+    assert tuple(summed) == ("12026-04-052 12026-04-052b", 7, 8, 2)
+    # Two records of one key at any other hour: the portal re-issued one; refused whole.
+    bad = _counts_file(
+        date(2026, 4, 6),
+        date(2026, 4, 7),
+        [_count(1, "2026-04-06", 2, 6), _count(1, "2026-04-06", 2, 9)],
+        minutes=5,
+    )
+    run_once()
+    assert set(_errors()) == {bad}
+    assert (
+        "column hourday: location_id 1, sensing_date 2026-04-06, hourday 2: 2 records with "
+        "one key (only the local hour repeated when clocks go back may have two)"
+    ) in _errors()[bad]
+    assert fall_back not in _errors()

@@ -131,7 +131,7 @@ def replace_sensor_days(
     `target` by the staged ones, one row per key; returns (rows deleted, rows inserted).
 
     The two records of the local hour repeated when clocks go back become one row: counts
-    summed (NULL when either is), ids joined by a space, portal_records = 2. Raises the
+    summed (NULL when either is), its distinct ids joined by a space, portal_records = 2. Raises the
     LoadError of `error` when a staged sensing_date lies outside the file's `window`
     [start, end) (its key promised none there) or a key has more than one record at any
     other hour, or more than two (column hourday: the portal re-issued a record, which
@@ -183,7 +183,7 @@ def replace_sensor_days(
         sql.SQL(
             "INSERT INTO {t} (id, location_id, sensing_date, hourday, direction_1, "
             "direction_2, pedestriancount, sensor_name, location, portal_records) "
-            "SELECT string_agg(id, ' ' ORDER BY id), location_id, sensing_date, hourday, "
+            "SELECT string_agg(DISTINCT id, ' '), location_id, sensing_date, hourday, "
             "{d1}, {d2}, {n}, min(sensor_name), min(location), count(*) "
             "FROM {s} GROUP BY location_id, sensing_date, hourday"
         ).format(
