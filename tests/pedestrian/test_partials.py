@@ -119,6 +119,10 @@ def test_the_next_fetch_removes_a_killed_writers_file_but_not_a_live_ones(
     assert landed_keys(f"{dataset_prefix(COUNTS)}from=2026-08-01") == []
 
 
+# The window of the rows the stalled server sends (the fetch process has the real clock).
+WINDOW = ("--since", "2026-09-01", "--until", "2026-09-02")
+
+
 def test_a_fetch_killed_mid_download_lands_nothing_and_leaves_nothing(
     portal: Settings, api: HTTPServer, stall: tuple[str, threading.Event], tmp_path: Path
 ) -> None:
@@ -140,7 +144,7 @@ def test_a_fetch_killed_mid_download_lands_nothing_and_leaves_nothing(
     work = tmp_path / "sub"
     work.mkdir()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "data_platform", "pedestrian", "fetch"],
+        [sys.executable, "-m", "data_platform", "pedestrian", "fetch", *WINDOW],
         cwd=work,
         env=env,
         stdout=subprocess.DEVNULL,
