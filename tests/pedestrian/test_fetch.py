@@ -128,7 +128,7 @@ def test_the_next_fetch_rereads_the_lookback_before_the_mark_and_an_empty_window
     assert mark() == (date(2026, 9, 3), key) and result.mark == date(2026, 9, 3)
     assert result.new_day is False and result.to_dict()["new_day"] is False
     assert result.render().splitlines()[1] == (
-        "  no new day: the portal had no counts after 2026-09-03 (it publishes late?)"
+        "  no new day: the portal had no counts after 2026-09-03"
     )
 
 

@@ -195,10 +195,8 @@ class PedestrianFetch:
         line += f"; {len(self.errors)} error(s)"
         lines = [line]
         if self.new_day is False:
-            lines.append(
-                "  no new day: the portal had no counts after "
-                + (f"{self.mark} (it publishes late?)" if self.mark else "the window's start")
-            )
+            after = f"after {self.mark}" if self.mark else "in the window"
+            lines.append(f"  no new day: the portal had no counts {after}")
         for f in self.landed:
             note = f", {f.empty_counts} empty count(s) kept as NULL" if f.empty_counts else ""
             lines.append(f"  {f.dataset}: {f.rows} row(s){note} -> {f.key}")
