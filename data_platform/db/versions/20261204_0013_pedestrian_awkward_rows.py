@@ -57,6 +57,19 @@ def upgrade() -> None:
         schema=SCHEMA,
     )
     op.alter_column(
+        "hourly_counts",
+        "id",
+        schema=SCHEMA,
+        comment="The portal's record id; both, space-separated, when portal_records is 2.",
+        existing_type=sa.Text(),
+    )
+    op.create_table_comment(
+        "hourly_counts",
+        "Hourly pedestrian counts per sensor; a fetched file replaces the sensor-days it "
+        "holds (source_tables: melbourne_pedestrian__hourly_counts).",
+        schema=SCHEMA,
+    )
+    op.alter_column(
         "fetch_marks",
         "next_date",
         schema=SCHEMA,
@@ -75,6 +88,19 @@ def downgrade() -> None:
         comment="The next fetch of counts starts at this sensing_date.",
         existing_type=sa.Date(),
         existing_nullable=False,
+    )
+    op.create_table_comment(
+        "hourly_counts",
+        "Hourly pedestrian counts per sensor; a fetched date window replaces its rows "
+        "(source_tables: melbourne_pedestrian__hourly_counts).",
+        schema=SCHEMA,
+    )
+    op.alter_column(
+        "hourly_counts",
+        "id",
+        schema=SCHEMA,
+        comment="The portal's record id.",
+        existing_type=sa.Text(),
     )
     op.drop_column("hourly_counts", "portal_records", schema=SCHEMA)
     op.alter_column(
