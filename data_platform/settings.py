@@ -79,6 +79,9 @@ class Settings(BaseSettings):
     # Optional: raises the portal's quotas. Sent as `Authorization: Apikey <key>`, never
     # in a URL, a log line or an error.
     open_data_api_key: SecretStr | None = None
+    # Days before the last day the portal had counts for that every fetch reads again:
+    # a portal that publishes late, fills a hole or corrects a past day is caught up.
+    open_data_lookback_days: int = Field(default=7, ge=0, le=366)
 
     # totesys, the sales business's OLTP database (data_platform/batch/totesys/): the URL
     # `totesys seed`/`simulate` write with; the platform reads it as `totesys_reader`.
@@ -106,6 +109,11 @@ class Settings(BaseSettings):
     # has waited this many seconds, whichever comes first.
     kafka_max_records: int = Field(default=10000, gt=0)
     kafka_max_seconds: float = Field(default=3600, gt=0)
+
+    # dbt vars of every transform (`data-platform transform` and `run`): a YAML or JSON
+    # mapping, e.g. {footfall_before_start: 2023-01-01}; `transform --vars` overrides it
+    # name by name. Empty: the defaults of transform/dbt_project.yml.
+    transform_vars: str = ""
 
     log_level: str = "INFO"
     log_format: Literal["text", "json"] = "text"

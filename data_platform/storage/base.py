@@ -60,6 +60,12 @@ class ObjectStore(Protocol):
         """Delete; deleting a missing key is not an error (as on S3)."""
         ...
 
+    def clean_partials(self, bucket: str, prefix: str) -> int:
+        """Delete what killed writers left under `prefix` (never one a live writer is
+        still writing); returns how many. The local store's temporary files; nothing on
+        S3, where an unfinished put is an incomplete multipart upload, never an object."""
+        ...
+
 
 def check_key(key: str) -> str:
     """Refuse keys that would escape a prefix or a directory: `..`, empty parts, NUL."""

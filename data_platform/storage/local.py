@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
+import re
 import shutil
+import socket
 import tempfile
 import time
 from collections.abc import Iterator
@@ -12,13 +15,22 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import BinaryIO
 
+import psutil
+
 from data_platform.errors import StorageError
 from data_platform.storage.base import ObjectChangedError, ObjectInfo, check_key
 
 log = logging.getLogger(__name__)
 
-# Files the local store writes while a put or copy is in flight; never listed.
+# Files the local store writes while a put or copy is in flight; never listed. Named
+# `.<pid>-<host>-<random>.dp-partial` after the writing process and host, so a cleaner can
+# tell a killed writer's file from a live one's (`_abandoned`).
 _PARTIAL_SUFFIX = ".dp-partial"
+_PARTIAL_NAME = re.compile(r"^\.(\d+)-([0-9a-f]{8})-[^/]*\.dp-partial$")
+
+
+def _host_id() -> str:
+    return hashlib.sha1(socket.gethostname().encode()).hexdigest()[:8]
 
 
 class LocalObjectStore:
@@ -107,6 +119,22 @@ class LocalObjectStore:
                 "key used as a folder (or a folder used as a key)"
             ) from exc
 
+    def clean_partials(self, bucket: str, prefix: str) -> int:
+        """Delete the temporary files of killed writers under `prefix` (every folder
+        below it), whatever their age; returns how many. A file whose writer process
+        still runs is left (`_abandoned`)."""
+        base = self._bucket_dir(bucket)
+        top = base / prefix.rsplit("/", 1)[0] if "/" in prefix else base
+        removed = 0
+        for directory, _, files in os.walk(top):
+            for name in files:
+                path = Path(directory, name)
+                if name.endswith(_PARTIAL_SUFFIX) and (
+                    path.relative_to(base).as_posix().startswith(prefix)
+                ):
+                    removed += _remove_if_abandoned(path)
+        return removed
+
     def copy(self, src_bucket: str, src_key: str, dst_bucket: str, dst_key: str) -> None:
         with self.open(src_bucket, src_key) as src:
             self.put(dst_bucket, dst_key, src)
@@ -131,7 +159,9 @@ class LocalObjectStore:
         # Write beside the target and rename: a reader sees the whole object or none.
         path.parent.mkdir(parents=True, exist_ok=True)
         _remove_stale_partials(path.parent)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".", suffix=_PARTIAL_SUFFIX)
+        fd, tmp = tempfile.mkstemp(
+            dir=path.parent, prefix=f".{os.getpid()}-{_host_id()}-", suffix=_PARTIAL_SUFFIX
+        )
         try:
             with os.fdopen(fd, "wb") as out:
                 writer(out)
@@ -146,8 +176,44 @@ def _version(info: ObjectInfo) -> str:
 
 
 # A partial file older than this was left by a killed writer (a live one renames its file
-# when done, and a write of one object takes far less).
+# when done, and a write of one object takes far less). Only for files whose writer cannot
+# be checked (another host's, or named before writers were named in them).
 STALE_PARTIAL_SECONDS = 3600
+
+
+def _abandoned(path: Path) -> bool:
+    """Was the partial file at `path` left by a writer that is gone? Its name gives the
+    writer's pid and host: on this host, the writer is gone when no such process runs, it
+    is a zombie, or the process under that pid started after the file was last written
+    (the pid was reused). Another host's file, or an unnamed one, counts as abandoned once
+    STALE_PARTIAL_SECONDS old. This process's own files are never abandoned (another
+    thread may be writing). Raises FileNotFoundError when the file is gone."""
+    modified = path.stat().st_mtime
+    match = _PARTIAL_NAME.match(path.name)
+    if match is None or match[2] != _host_id():
+        return time.time() - modified > STALE_PARTIAL_SECONDS
+    pid = int(match[1])
+    if pid == os.getpid():
+        return False
+    try:
+        writer = psutil.Process(pid)
+        return writer.status() == psutil.STATUS_ZOMBIE or writer.create_time() > modified + 1
+    except psutil.NoSuchProcess:
+        return True
+    except psutil.AccessDenied:
+        return False  # another user's live process: leave its file
+
+
+def _remove_if_abandoned(path: Path) -> int:
+    """Delete `path` when `_abandoned`; 1 if this call deleted it, else 0."""
+    try:
+        if not _abandoned(path):
+            return 0
+        path.unlink()
+    except FileNotFoundError:
+        return 0  # renamed into place, or another process cleaned it up first
+    log.warning("removed %s, left by a stopped writer", path)
+    return 1
 
 
 _cleaned: set[Path] = set()
@@ -159,12 +225,6 @@ def _remove_stale_partials(directory: Path) -> None:
     if directory in _cleaned:
         return
     _cleaned.add(directory)
-    now = time.time()
     for entry in os.scandir(directory):
         if entry.name.endswith(_PARTIAL_SUFFIX) and entry.is_file():
-            try:
-                if now - entry.stat().st_mtime > STALE_PARTIAL_SECONDS:
-                    os.unlink(entry.path)
-                    log.warning("removed %s, left by a stopped writer", entry.path)
-            except FileNotFoundError:
-                pass  # another process cleaned it up first
+            _remove_if_abandoned(Path(entry.path))

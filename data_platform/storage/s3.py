@@ -106,6 +106,12 @@ class S3ObjectStore:
         except (ClientError, BotoCoreError) as exc:
             raise _error(exc, src_bucket, src_key) from exc
 
+    def clean_partials(self, bucket: str, prefix: str) -> int:
+        """Nothing to do: a killed upload leaves no object, never a listed key. (A large one
+        leaves an incomplete multipart upload, invisible but stored until aborted: a
+        bucket lifecycle rule AbortIncompleteMultipartUpload ends those.)"""
+        return 0
+
     def delete(self, bucket: str, key: str) -> None:
         try:
             self.client.delete_object(Bucket=bucket, Key=check_key(key))

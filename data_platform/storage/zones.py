@@ -45,6 +45,13 @@ class ZoneStore:
     def delete(self, key: str) -> None:
         self.store.delete(self.bucket, self._full(key))
 
+    def clean_partials(self, prefix: str) -> int:
+        """Delete the temporary files killed writers left under `prefix` (a source's
+        prefix), whatever their age, sparing any whose writer still runs; returns how
+        many. Sources call it when they start landing (pedestrian and DMAP fetch, totesys
+        extract, Kafka consume): a killed fetch's file never outlives the next fetch."""
+        return self.store.clean_partials(self.bucket, self.prefix + prefix)
+
     def copy_to(self, key: str, dest: ZoneStore, dest_key: str | None = None) -> None:
         if dest.store is not self.store:
             with self.open(key) as body:

@@ -135,6 +135,29 @@ def _log_event(event: Any) -> None:
         log.debug("dbt: %s", event.info.msg)
 
 
+def parse_vars(text: str, origin: str = "--vars") -> dict[str, Any]:
+    """dbt vars from `text`, a YAML (or JSON, which is YAML) mapping such as
+    `{footfall_before_start: 2023-01-01}`, read by dbt's own YAML loader as `dbt --vars`
+    reads it (so an unquoted date is a date, as in dbt). Empty text: no vars. Raises
+    TransformError naming `origin` when the text is not YAML or not a mapping."""
+    from dbt.clients.yaml_helper import load_yaml_text
+    from dbt_common.exceptions import DbtValidationError
+
+    if not text.strip():
+        return {}
+    try:
+        parsed = load_yaml_text(text)
+    except DbtValidationError as exc:
+        reason = " ".join(str(exc).split())
+        raise TransformError(f"{origin} is not YAML or JSON: {reason}") from None
+    if not isinstance(parsed, dict):
+        raise TransformError(
+            f"{origin} must be a mapping of var names to values, e.g. "
+            f"'{{footfall_before_start: 2023-01-01}}', got {text!r}"
+        )
+    return parsed
+
+
 def _node_results(run_results: Any) -> list[NodeResult]:
     nodes = []
     for item in getattr(run_results, "results", None) or []:
@@ -155,22 +178,29 @@ def _node_results(run_results: Any) -> list[NodeResult]:
 def run_transform(
     select: list[str] | None = None,
     *,
-    vars: Mapping[str, Any] | None = None,
+    vars: Mapping[str, Any] | str | None = None,
     command: str = "build",
 ) -> TransformResult:
     """Run `dbt build` (models and their tests, in DAG order) on the platform's database.
 
     `select`: dbt node selectors (`pedestrian_top10_daily+`, `tag:x`); all when None.
-    `vars`: dbt vars, e.g. {"footfall_before_start": "2019-03-01"}.
+    `vars`: dbt vars, a mapping (e.g. {"footfall_before_start": "2019-03-01"}) or YAML /
+    JSON text as `dbt --vars` takes it (`parse_vars`). They override, name by name, those
+    of the TRANSFORM_VARS setting, which override dbt_project.yml's: so `data-platform run`
+    (which passes none) builds with TRANSFORM_VARS, never undoing what the setting chose.
     `command`: "build", or "test" to run the data tests on the tables as they are.
 
     A failing data test or model makes the result not ok; it names each failed node
-    and a test's failing rows' count. Raises TransformError when dbt cannot run at all.
+    and a test's failing rows' count. Raises TransformError when dbt cannot run at all,
+    or when `vars` or TRANSFORM_VARS is not a YAML mapping.
     """
+    import yaml
     from dbt.cli.main import dbtRunner
 
     if command not in ("build", "test"):
         raise ValueError(f"command must be build or test, got {command!r}")
+    given = parse_vars(vars) if isinstance(vars, str) else dict(vars or {})
+    chosen = {**parse_vars(get_settings().transform_vars, "TRANSFORM_VARS"), **given}
     output, password = connection()
     home = dbt_home()
     home.mkdir(parents=True, exist_ok=True)
@@ -189,8 +219,9 @@ def run_transform(
     ]
     for selector in select or []:
         args += ["--select", selector]
-    if vars:
-        args += ["--vars", json.dumps(dict(vars))]
+    if chosen:
+        # YAML, not JSON: a date the YAML gave stays a date for dbt, as with `dbt --vars`.
+        args += ["--vars", yaml.safe_dump(chosen, default_flow_style=True).strip()]
     # libpq reads PGOPTIONS: ISO dates whatever the server's default DateStyle.
     pgoptions = " ".join(filter(None, [os.environ.get("PGOPTIONS"), "-c datestyle=ISO"]))
     env = {

@@ -64,7 +64,7 @@ COUNT_TIMEOUT_MS = 2000
 ACTIVITY_HOURS = 48
 FINAL = (LoadStatus.ARCHIVED.value, LoadStatus.ERRORED.value, LoadStatus.SKIPPED.value)
 
-# pedestrian.fetch_marks (revision p001), as far as the page reads it.
+# pedestrian.fetch_marks (revisions p001, 0013), as far as the page reads it.
 _fetch_marks = sa_table(
     "fetch_marks",
     sa_column("dataset"),
@@ -288,7 +288,7 @@ def marks(session: Session) -> list[Mark]:
                 Mark(
                     source="melbourne_pedestrian",
                     subject=dataset,
-                    position=f"next fetch from {next_date.isoformat()}",
+                    position=f"portal's counts end {next_date.isoformat()}",
                     last_key=last_key,
                     at=at,
                 )

@@ -584,6 +584,7 @@ def test_a_fetch_killed_mid_download_lands_nothing(
     assert [d.dataset_id for d in result.landed] == [day]
     assert read_landed(KEY.format("20220516")) == body
     assert mark(PUBLIC) == datetime(2022, 5, 17, 0, 0, 0, 1)
+    assert _partial_bytes(partial_dir) == 0  # the killed fetch's file: gone (issue 22)
 
 
 def _partial_bytes(directory: Path) -> int:

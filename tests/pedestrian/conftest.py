@@ -5,16 +5,17 @@ from __future__ import annotations
 
 import gzip
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, date, datetime
 from typing import Any
 
 import pytest
 from pytest_httpserver import HTTPServer
 from sqlalchemy import text
+from werkzeug import Request, Response
 
-from data_platform.batch.melbourne_pedestrian import client, fetch
-from data_platform.batch.melbourne_pedestrian.demo_api import DemoApi
+from data_platform.batch.melbourne_pedestrian import client, fetch, sample
+from data_platform.batch.melbourne_pedestrian.demo_api import DemoApi, parse_where
 from data_platform.batch.melbourne_pedestrian.naming import COUNTS, LOCATIONS, PREFIX, Dataset
 from data_platform.db.engine import get_engine
 from data_platform.settings import Settings, get_settings, reset_settings
@@ -84,6 +85,37 @@ def portal(
     monkeypatch.setattr(client, "TIMEOUT_SECONDS", 5)
     reset_settings()
     return get_settings()
+
+
+class Publication:
+    """What a stand-in portal has published of the hourly counts: `rows` (dicts as
+    `sample.hourly_counts` gives them; default the whole sample) filtered by `published`
+    (default all). A test changes either between fetches: a portal that publishes late,
+    leaves a hole, then catches up."""
+
+    def __init__(self) -> None:
+        self.rows: list[dict[str, str]] = sample.hourly_counts()
+        self.published: Callable[[dict[str, str]], bool] = lambda row: True
+
+    def respond(self, request: Request) -> Response:
+        keep = parse_where(request.args["where"])
+        rows = [
+            row
+            for row in self.rows
+            if keep(date.fromisoformat(row["sensing_date"])) and self.published(row)
+        ]
+        return Response(sample.to_csv(COUNTS, rows), mimetype="text/csv")
+
+
+@pytest.fixture
+def publication(api: HTTPServer) -> Publication:
+    """The counts export of the server answered from a Publication the test controls
+    (the locations as the demo API has them)."""
+    published = Publication()
+    api.clear()
+    api.expect_request(COUNTS_PATH).respond_with_handler(published.respond)
+    api.expect_request(LOCATIONS_PATH).respond_with_handler(DemoApi().respond)
+    return published
 
 
 # --- what the server saw, what landed ------------------------------------------------------

@@ -91,36 +91,64 @@ def test_the_first_fetch_lands_both_datasets_and_sets_the_mark(
     assert read_landed(keys[1]) == counts_csv(start, end)
     assert read_landed(keys[1]) == sample.to_csv(COUNTS, sample.hourly_counts())
     assert mark() == (date(2026, 10, 31), keys[1])
+    assert result.new_day is True
     assert result.render().splitlines() == [
         "fetched pedestrian data: 2 file(s) landed; counts [2026-09-01, 2026-11-01), "
-        "next fetch from 2026-10-31; 0 error(s)",
+        "portal's counts end 2026-10-31; 0 error(s)",
         f"  sensor_locations: 30 row(s) -> {keys[0]}",
         f"  hourly_counts: 43920 row(s) -> {keys[1]}",
     ]
     assert result.to_dict()["landed"][1]["start"] == "2026-09-01"
 
 
-def test_the_next_fetch_starts_at_the_mark_and_an_empty_window_lands(
+def test_the_next_fetch_rereads_the_lookback_before_the_mark_and_an_empty_window_lands(
     portal: Settings, api: HTTPServer, clock: Clock
 ) -> None:
+    assert portal.open_data_lookback_days == 7  # the default
     fetch_pedestrian()
     assert mark() == (date(2026, 9, 2), counts_key(*FIRST, NOW))
     api.log.clear()
     clock.now = NOW + timedelta(days=1)  # Melbourne: 2026-09-03
     result = fetch_pedestrian()
     (sent,) = requests_to(api, COUNTS_PATH)
-    assert sent.args["where"] == where(date(2026, 9, 2), date(2026, 9, 4))
-    key = counts_key(date(2026, 9, 2), date(2026, 9, 4), clock.now)
-    assert result.rows[key] == 2 * 24 * 30  # the last day again, and the new one
+    # From the last day the portal had, minus 7 days, to tomorrow.
+    assert sent.args["where"] == where(date(2026, 8, 26), date(2026, 9, 4))
+    key = counts_key(date(2026, 8, 26), date(2026, 9, 4), clock.now)
+    assert result.rows[key] == 3 * 24 * 30  # the sample's three days so far
+    assert result.new_day is True
     assert mark() == (date(2026, 9, 3), key)
 
     clock.now = LAST + timedelta(days=3)  # 2026-11-03: no counts in [11-01, 11-04)
     result = fetch_pedestrian(since=date(2026, 11, 1))
-    key = counts_key(date(2026, 11, 1), date(2026, 11, 4), clock.now)
-    assert not result.failed and result.rows[key] == 0
-    assert read_landed(key) == counts_csv(date(2026, 11, 1), date(2026, 11, 4))  # the header
-    assert read_landed(key).count(b"\r\n") == 1
-    assert mark() == (date(2026, 11, 3), key)
+    empty = counts_key(date(2026, 11, 1), date(2026, 11, 4), clock.now)
+    assert not result.failed and result.rows[empty] == 0
+    assert read_landed(empty) == counts_csv(date(2026, 11, 1), date(2026, 11, 4))  # the header
+    assert read_landed(empty).count(b"\r\n") == 1
+    # The portal had no day after the mark: the mark stays, and the fetch says so.
+    assert mark() == (date(2026, 9, 3), key) and result.mark == date(2026, 9, 3)
+    assert result.new_day is False and result.to_dict()["new_day"] is False
+    assert result.render().splitlines()[1] == (
+        "  no new day: the portal had no counts after 2026-09-03"
+    )
+
+
+def test_the_lookback_is_a_setting(
+    portal: Settings, api: HTTPServer, clock: Clock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fetch_pedestrian()  # the mark: 2026-09-02
+    monkeypatch.setenv("OPEN_DATA_LOOKBACK_DAYS", "0")
+    reset_settings()
+    result = fetch_pedestrian()
+    assert requests_to(api, COUNTS_PATH)[-1].args["where"] == where(
+        date(2026, 9, 2), date(2026, 9, 3)
+    )
+    assert (result.lookback_days, result.new_day) == (0, False)
+    monkeypatch.setenv("OPEN_DATA_LOOKBACK_DAYS", "30")
+    reset_settings()
+    fetch_pedestrian()
+    assert requests_to(api, COUNTS_PATH)[-1].args["where"] == where(
+        date(2026, 8, 3), date(2026, 9, 3)
+    )
 
 
 def test_today_is_the_melbourne_date(portal: Settings, api: HTTPServer, clock: Clock) -> None:
@@ -138,20 +166,34 @@ def test_since_and_until_and_the_mark_never_moves_back(
     result = fetch_pedestrian(since=date(2026, 9, 10), until=date(2026, 9, 12))
     assert result.rows[counts_key(date(2026, 9, 10), date(2026, 9, 12), LAST)] == 2 * 24 * 30
     assert mark()[0] == date(2026, 9, 11)  # type: ignore[index]
-    fetch_pedestrian(until=date(2026, 9, 20))  # from the mark
+    fetch_pedestrian(until=date(2026, 9, 20))  # from the mark, less the lookback
     assert requests_to(api, COUNTS_PATH)[-1].args["where"] == where(
-        date(2026, 9, 11), date(2026, 9, 20)
+        date(2026, 9, 4), date(2026, 9, 20)
     )
     assert mark()[0] == date(2026, 9, 19)  # type: ignore[index]
-    # A backfill leaves the mark; a window past tomorrow does not push it past today.
+    # A backfill leaves the mark; a window past the portal's data sets it where data ends.
     fetch_pedestrian(since=date(2026, 9, 1), until=date(2026, 9, 3))
     assert mark()[0] == date(2026, 9, 19)  # type: ignore[index]
     fetch_pedestrian(since=date(2026, 10, 30), until=date(2026, 12, 1))
     assert mark()[0] == date(2026, 10, 31)  # type: ignore[index]
     with pytest.raises(PedestrianError, match=r"since 2026-09-03 is not before until 2026-09-03"):
         fetch_pedestrian(since=date(2026, 9, 3), until=date(2026, 9, 3))
-    with pytest.raises(PedestrianError, match=r"nothing to fetch: \[2026-10-31, 2026-10-01\)"):
+    with pytest.raises(
+        PedestrianError,
+        match=r"nothing to fetch: \[2026-10-24, 2026-10-01\) is empty \(start from the mark "
+        r"minus 7 day\(s\)",
+    ):
         fetch_pedestrian(until=date(2026, 10, 1))  # from the mark
+
+
+def test_the_mark_never_passes_today_whatever_the_portal_sends(
+    portal: Settings, api: HTTPServer, clock: Clock
+) -> None:
+    clock.now = datetime(2026, 9, 10, 2, 0, tzinfo=UTC)  # Melbourne: 2026-09-10
+    # A window into the future: the sample has counts there, a real portal would not.
+    result = fetch_pedestrian(since=date(2026, 9, 5), until=date(2026, 9, 20))
+    assert not result.failed and result.landed[1].last_day == date(2026, 9, 19)
+    assert mark()[0] == date(2026, 9, 10)  # type: ignore[index]
 
 
 def test_the_mark_advances_only_after_the_file_is_in_place(
@@ -174,7 +216,7 @@ def test_the_mark_advances_only_after_the_file_is_in_place(
     assert mark() == before and result.mark == before[0]
     monkeypatch.setattr(ZoneStore, "put", put)
     result = fetch_pedestrian()  # the same window again
-    assert not result.failed and result.start == date(2026, 9, 2)
+    assert not result.failed and result.start == date(2026, 9, 2) - timedelta(days=7)
 
 
 def test_a_busy_fetch_is_skipped(portal: Settings, api: HTTPServer) -> None:
@@ -280,7 +322,7 @@ def _with_second(field: str, value: str) -> str:
             "line 3, column direction_1: not a non-negative integer: '1.5'",
         ),
         (_with_second("location_id", "x1"), "line 3, column location_id: not an integer: 'x1'"),
-        (_with_second("pedestriancount", ""), "line 3, column pedestriancount: empty"),
+        (_with_second("location_id", ""), "line 3, column location_id: empty"),
         (
             "\r\n".join([_HEADER, _FIRST, _SECOND.rsplit(";", 1)[0], ""]),
             "line 3: 8 field(s), the header has 9",
@@ -301,15 +343,21 @@ def _with_second(field: str, value: str) -> str:
         "negative",
         "not-integer",
         "location-id",
-        "empty-count",
+        "empty-location",
         "short-record",
         "open-quote",
         "empty-body",
     ],
 )
 def test_a_malformed_export_lands_nothing_and_names_line_and_column(
-    portal: Settings, api: HTTPServer, body: str, message: str
+    portal: Settings,
+    api: HTTPServer,
+    body: str,
+    message: str,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    monkeypatch.setenv("OPEN_DATA_LOOKBACK_DAYS", "0")  # the window from the mark
+    reset_settings()
     fetch_pedestrian(until=SEPTEMBER[0] + timedelta(days=1))  # a mark: 2026-09-01
     before = mark()
     api.expect_oneshot_request(COUNTS_PATH).respond_with_data(body, content_type="text/csv")
@@ -350,8 +398,8 @@ def test_the_header_may_come_in_any_order_and_with_a_bom() -> None:
             return len(data)
 
     chunks = [body[n : n + 7] for n in range(0, len(body), 7)]  # chunks split lines and bytes
-    count = validate_export(COUNTS, chunks, Sink(), window=(date(2026, 9, 1), date(2026, 9, 2)))  # type: ignore[arg-type]
-    assert count == 24 * 30 and bytes(written) == body
+    checked = validate_export(COUNTS, chunks, Sink(), window=(date(2026, 9, 1), date(2026, 9, 2)))  # type: ignore[arg-type]
+    assert checked == (24 * 30, date(2026, 9, 1), 0) and bytes(written) == body
 
 
 # --- broken downloads ---------------------------------------------------------------------

@@ -1,6 +1,7 @@
 """Fetched pedestrian files, landed in incoming, become rows of the pedestrian tables:
-a re-fetched date window replaces its rows, the locations dataset replaces all of its
-rows, and a bad file is errored with its line and column without touching the table."""
+a re-fetched sensor-day replaces its rows (one the file lacks stays), the locations
+dataset replaces all of its rows, and a bad file is errored with its line and column
+without touching the table."""
 
 from __future__ import annotations
 
@@ -64,7 +65,9 @@ def pedestrian(platform: Settings) -> Settings:
     return platform
 
 
-def test_a_refetched_window_replaces_its_rows(pedestrian: Settings) -> None:
+def test_a_refetched_day_replaces_its_rows_and_a_sensor_day_not_in_the_file_stays(
+    pedestrian: Settings,
+) -> None:
     _counts_file(
         date(2026, 11, 1),
         date(2026, 11, 3),
@@ -76,7 +79,8 @@ def test_a_refetched_window_replaces_its_rows(pedestrian: Settings) -> None:
     )
     summary = run_once().source("melbourne_pedestrian")
     assert (summary.scan.new_loads, summary.ingest.archived) == (1, 1)
-    # The next fetch starts on the last, incomplete day: it brings that day again, more of it.
+    # The next fetch starts on the last, incomplete day: it brings that day again, more of
+    # it, but without sensor 2 (the portal has not published it yet): its row stays.
     _counts_file(
         date(2026, 11, 2),
         date(2026, 11, 4),
@@ -93,10 +97,11 @@ def test_a_refetched_window_replaces_its_rows(pedestrian: Settings) -> None:
         (1, "2026-11-02", 5, 25),
         (1, "2026-11-02", 6, 3),
         (1, "2026-11-03", 0, 1),
+        (2, "2026-11-02", 5, 7),
     ]
     again = run_once().source("melbourne_pedestrian")  # nothing new: nothing changes
     assert (again.scan.new_loads, again.ingest.archived) == (0, 0)
-    assert len(_counts()) == 4
+    assert len(_counts()) == 5
     assert list(get_zone("incoming").list(naming.PREFIX)) == []
 
 
@@ -159,3 +164,48 @@ def test_a_byte_order_mark_and_crlf_records_load(pedestrian: Settings) -> None:
     summary = run_once().source("melbourne_pedestrian")
     assert summary.ingest.archived == 1, summary.ingest.errors
     assert _counts() == [(1, "2026-11-01", 0, 4), (1, "2026-11-01", 1, 6)]
+
+
+def test_the_repeated_hour_is_summed_an_empty_count_kept_a_repeat_elsewhere_errors(
+    pedestrian: Settings,
+) -> None:
+    # 2026-04-05: clocks go back at 03:00 AEDT to 02:00 AEST, so 02:00 comes twice.
+    fall_back = _counts_file(
+        date(2026, 4, 5),
+        date(2026, 4, 6),
+        [
+            _count(1, "2026-04-05", 1, 4),
+            _count(1, "2026-04-05", 2, 6),
+            _count(1, "2026-04-05", 2, 9).replace("12026-04-052;", "12026-04-052b;"),
+            _count(1, "2026-04-05", 3, 5).replace(";5;S1", ";;S1"),  # an empty count
+        ],
+    )
+    summary = run_once().source("melbourne_pedestrian")
+    assert summary.ingest.archived == 1, _errors()
+    assert _counts() == [
+        (1, "2026-04-05", 1, 4),
+        (1, "2026-04-05", 2, 15),
+        (1, "2026-04-05", 3, None),
+    ]
+    with get_engine().connect() as conn:
+        summed = conn.execute(
+            text(
+                "SELECT id, direction_1, direction_2, portal_records FROM "
+                "pedestrian.hourly_counts WHERE hourday = 2"
+            )
+        ).one()
+    assert tuple(summed) == ("12026-04-052 12026-04-052b", 7, 8, 2)
+    # Two records of one key at any other hour: the portal re-issued one; refused whole.
+    bad = _counts_file(
+        date(2026, 4, 6),
+        date(2026, 4, 7),
+        [_count(1, "2026-04-06", 2, 6), _count(1, "2026-04-06", 2, 9)],
+        minutes=5,
+    )
+    run_once()
+    assert set(_errors()) == {bad}
+    assert (
+        "column hourday: location_id 1, sensing_date 2026-04-06, hourday 2: 2 records with "
+        "one key (only the local hour repeated when clocks go back may have two)"
+    ) in _errors()[bad]
+    assert fall_back not in _errors()

@@ -128,3 +128,31 @@ def test_a_key_and_a_folder_of_the_same_name(storage_backend: str) -> None:
     else:
         with pytest.raises(StorageError, match="clashes with an existing key"):
             _put(zone, "dir/a/b", b"2")
+
+
+def test_clean_partials_touches_no_object_nor_another_prefix(storage_backend: str) -> None:
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from data_platform.storage.local import _host_id
+
+    zone = get_zone("incoming")
+    _put(zone, "src/a/x.csv", b"1")
+    _put(zone, "other/y.csv", b"2")
+    partials: list[Path] = []
+    if storage_backend == "local":
+        root = Path(zone.store.root) / zone.bucket  # type: ignore[attr-defined]
+        ended = subprocess.run(
+            [sys.executable, "-c", "import os; print(os.getpid())"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()  # the pid of a writer that is gone
+        name = f".{ended}-{_host_id()}-x.dp-partial"
+        partials = [root / "src" / "a" / name, root / "other" / name]
+        for partial in partials:
+            partial.write_bytes(b"half")
+    assert zone.clean_partials("src/") == len(partials[:1])
+    assert [i.key for i in zone.list()] == ["other/y.csv", "src/a/x.csv"]
+    assert [p.exists() for p in partials] == [False, True][: len(partials)]

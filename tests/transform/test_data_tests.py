@@ -29,7 +29,7 @@ MODEL_TESTS = {
     "at_most_rows_per_group_pedestrian_top10_monthly_month_start__10",
     "value_between_pedestrian_top10_daily_rank__10__1",
     "value_between_pedestrian_top10_monthly_rank__10__1",
-    "value_between_pedestrian_daily_totals_hours_counted__24__1",
+    "value_between_pedestrian_daily_totals_hours_counted__25__1",
     "value_between_pedestrian_monthly_totals_days_counted__31__1",
     "unique_combination_pedestrian_daily_totals_location_id__sensing_date",
     "unique_combination_pedestrian_top10_daily_sensing_date__rank",
@@ -68,12 +68,18 @@ def test_every_data_test_fails_on_rows_that_break_it(pg) -> None:
         longitude=200.0,  # above the maximum
     )
     insert_counts(pg, [(20, DAY, 9, -5), (20, "20240-01-01", 0, 3)])
+    with pg.cursor() as cur:  # an empty count: only warns
+        cur.execute(
+            "INSERT INTO pedestrian.hourly_counts (location_id, sensing_date, hourday, "
+            "pedestriancount, dp__load_id) VALUES (20, %s, 10, NULL, 0)",
+            (DAY,),
+        )
     # Built tables: rows the models would never produce.
     with pg.cursor() as cur:
         cur.execute(
             """
             INSERT INTO analytics.pedestrian_daily_totals
-                SELECT location_id, location_name, sensing_date, pedestrian_count, 25
+                SELECT location_id, location_name, sensing_date, pedestrian_count, 26
                 FROM analytics.pedestrian_daily_totals WHERE location_id = 1
                 UNION ALL SELECT NULL, NULL, NULL, NULL, NULL;
             INSERT INTO analytics.pedestrian_monthly_totals
@@ -99,10 +105,16 @@ def test_every_data_test_fails_on_rows_that_break_it(pg) -> None:
     tests = {node.name: node for node in result.nodes if node.kind == "test"}
     assert set(tests) >= SOURCE_TESTS | MODEL_TESTS
     # Every test of the project failed here, but the warning-only relationship to the
-    # locations (sensor 20's location row exists; it warns when one is missing).
-    not_failed = {name for name, node in tests.items() if node.status != "fail"}
+    # locations (sensor 20's location row exists; it warns when one is missing) and the
+    # warning on empty counts.
+    not_failed = {name: node.status for name, node in tests.items() if node.status != "fail"}
+    relationship = (
+        "source_relationships_pedestrian_hourly_counts_location_id__location_id__source_"
+        "pedestrian_sensor_locations_"
+    )
     assert not_failed == {
-        "source_relationships_pedestrian_hourly_counts_location_id__location_id__source_pedestrian_sensor_locations_"
+        relationship: "pass",
+        "source_not_null_pedestrian_hourly_counts_pedestriancount": "warn",
     }
     assert all(node.failures and node.failures > 0 for node in result.failed)
     assert tests["assert_no_negative_counts"].failures == 1
@@ -133,3 +145,35 @@ def test_a_window_start_that_is_no_date_stops_the_run(pg) -> None:
         run_transform(
             ["pedestrian_yearly_change"], vars={"footfall_before_start": "2019-03-01'; --"}
         )
+
+
+@pytest.mark.slow
+def test_an_empty_count_only_warns_and_is_left_out_of_totals(pg) -> None:
+    insert_location(pg, 1)
+    insert_location(pg, 2)
+    insert_counts(pg, [(1, DAY, 8, 10), (2, DAY, 8, 4)])
+    with pg.cursor() as cur:  # the portal left these counts empty
+        cur.execute(
+            "INSERT INTO pedestrian.hourly_counts (location_id, sensing_date, hourday, "
+            "direction_1, pedestriancount, dp__load_id) VALUES (1, %(d)s, 9, 3, NULL, 0), "
+            "(3, %(d)s, 0, NULL, NULL, 0)",
+            {"d": DAY},
+        )
+
+    result = run_transform(["path:models/pedestrian"])
+
+    assert result.ok, result.render()
+    warned = {node.name: node.failures for node in result.nodes if node.status == "warn"}
+    assert warned["source_not_null_pedestrian_hourly_counts_pedestriancount"] == 2
+    # Left out of the totals, not taken as 0; sensor 3 counted nothing: no row, no rank.
+    assert fetch(
+        pg,
+        "SELECT location_id, pedestrian_count, hours_counted FROM "
+        "analytics.pedestrian_daily_totals ORDER BY 1",
+    ) == [(1, 10, 1), (2, 4, 1)]
+    assert fetch(
+        pg, "SELECT location_id, rank FROM analytics.pedestrian_top10_daily ORDER BY rank"
+    ) == [(1, 1), (2, 2)]
+    assert fetch(
+        pg, "SELECT location_id, days_counted FROM analytics.pedestrian_monthly_totals ORDER BY 1"
+    ) == [(1, 1), (2, 1)]

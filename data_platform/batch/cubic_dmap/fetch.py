@@ -156,6 +156,7 @@ def fetch_feeds(
     if not settings.cubic_dmap_base_url:
         raise ConfigError("CUBIC_DMAP_BASE_URL is not set: where is the DMAP API?")
     zone = get_zone("incoming", settings)
+    zone.clean_partials(settings.cubic_dmap_prefix)  # what killed fetches left
     client = DmapClient(
         settings.cubic_dmap_base_url,
         timeout=settings.cubic_dmap_timeout_seconds,

@@ -206,6 +206,7 @@ class _Consumer:
         self.idle_seconds = idle_seconds
         self.stop = stop
         self.zone = get_zone("incoming", settings)
+        self.zone.clean_partials(settings.kafka_prefix)  # what killed consumers left
         self.result = ConsumeResult(topic)
         self.batches: dict[int, _Batch] = {}
         self.assigned: set[int] = set()

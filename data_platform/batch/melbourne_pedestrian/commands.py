@@ -28,8 +28,8 @@ def group() -> None:
     "--since",
     type=click.DateTime(["%Y-%m-%d"]),
     callback=_day,
-    help="First sensing_date to fetch (default: where the last fetch stopped; the first "
-    "fetch: 60 days ago).",
+    help="First sensing_date to fetch, e.g. to backfill a range (default: the last day the "
+    "portal had counts for, less OPEN_DATA_LOOKBACK_DAYS; the first fetch: 60 days ago).",
 )
 @click.option(
     "--until",
@@ -45,9 +45,12 @@ def fetch_command(
     """Download the sensor-locations dataset whole and the hourly counts of the date
     window [--since, --until) from OPEN_DATA_BASE_URL (Opendatasoft Explore v2.1 CSV
     export; OPEN_DATA_API_KEY when set), each as one gzip file in the incoming zone
-    under open_data/melbourne_pedestrian/. The stored mark advances only after a file
-    is in place; the last, possibly incomplete day is fetched again next time, and its
-    file replaces that day's rows. Exits 1 when a dataset failed.
+    under open_data/melbourne_pedestrian/. The stored mark is the last day the portal
+    had counts for; it moves only after a file is in place. Every fetch reads again the
+    OPEN_DATA_LOOKBACK_DAYS (default 7) before it, so days the portal publishes late,
+    fills in or corrects are caught up; a re-read day replaces that day's rows, sensor
+    by sensor. Prints "no new day" when the portal had no day after the mark (exit 0);
+    exits 1 when a dataset failed.
 
     \b
     Examples:

@@ -3,13 +3,20 @@
 One run (under an advisory lock: one fetch at a time):
 1. the sensor-locations dataset, whole, to `naming.locations_key(now)`;
 2. the hourly counts of the window [start, end), to `naming.counts_key(start, end, now)`:
-   start = `since`, else the mark (`pedestrian.fetch_marks.next_date`), else, on the first
-   fetch, FIRST_FETCH_DAYS days before today; end = `until`, else tomorrow. "Today" is
-   the Melbourne date (the portal's sensing_date is local), whatever the host's zone.
-   After the file is in place the mark moves to max(start, end - 1 day), so the last day,
-   possibly incomplete, is fetched again next time (a landed window replaces its rows in
-   the table, so nothing doubles). The mark never moves back (a backfill with an old
-   `until` leaves it) nor past today.
+   start = `since`, else the mark minus OPEN_DATA_LOOKBACK_DAYS (default 7), else, on the
+   first fetch, FIRST_FETCH_DAYS days before today; end = `until`, else tomorrow. "Today"
+   is the Melbourne date (the portal's sensing_date is local), whatever the host's zone.
+
+The mark (`pedestrian.fetch_marks.next_date`) follows the data, not the calendar: it is
+the last sensing_date the portal actually had counts for. After the file is in place it
+moves to that day of the landed file, never back (a backfill of old days leaves it) and
+never past today. So a portal that publishes late leaves the mark where its data ends,
+and the next fetch asks again from there; the lookback re-reads the days before it, so a
+day the portal fills in late (a hole, a sensor published after the others) or corrects
+is caught up too. Re-read days never double: a landed file replaces, per sensor and day
+it holds, that sensor's day (`source.py`). A window in which the portal had no day after
+the mark is "no new day": `PedestrianFetch.new_day` is False, the summary line says so
+and the log has it at INFO; it is not a failure (exit 0).
 
 Each export is streamed from HTTP into a gzip temporary file, the bytes as sent, while
 every record is checked (`validate_export`): the header has exactly the dataset's columns
@@ -18,10 +25,17 @@ integers, location_id an integer, and a count's sensing_date lies in the window.
 whole, valid file is put in incoming (`put` is atomic); anything wrong lands nothing and
 leaves the mark as it was. Memory stays flat: one record at a time.
 
+Awkward rows the real portal has are carried, not refused (README, "Pedestrian counts"):
+an empty pedestriancount is kept as NULL (counted in `Checked.empty_counts`, logged as a
+warning; the models leave it out of totals and a warning-level dbt test reports it), and
+the repeated 02:00 hour when clocks go back is two records with one key, summed at load.
+
 Empty exports: a counts window with no rows is landed (it is normal for today early in the
-day, and landing it correctly replaces the window's rows with none). A sensor-locations
-export with no rows is refused: the dataset is never empty, and landing it would empty
-the table.
+day; it changes no row). A sensor-locations export with no rows is refused: the dataset is
+never empty, and landing it would empty the table.
+
+Before anything lands, temporary files that killed fetches left under the source's prefix
+are removed (`ZoneStore.clean_partials`: only those whose writer is gone).
 
 A failed dataset does not stop the other: its error is in `PedestrianFetch.errors`.
 """
@@ -38,8 +52,7 @@ import tempfile
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from typing import IO, Any
-from zoneinfo import ZoneInfo
+from typing import IO, Any, NamedTuple
 
 from sqlalchemy import Column, Date, DateTime, Engine, MetaData, Table, Text, func, select
 from sqlalchemy.dialects.postgresql import insert
@@ -56,6 +69,8 @@ from data_platform.batch.melbourne_pedestrian.naming import (
     COUNTS,
     DB_SCHEMA,
     LOCATIONS,
+    MELBOURNE,
+    PREFIX,
     Dataset,
     counts_key,
     locations_key,
@@ -68,7 +83,6 @@ from data_platform.storage import ZoneStore, get_zone
 
 log = logging.getLogger(__name__)
 
-MELBOURNE = ZoneInfo("Australia/Melbourne")
 # The first fetch (no mark, no `since`) starts this many days before today.
 FIRST_FETCH_DAYS = 60
 INT32_MAX = 2**31 - 1
@@ -118,6 +132,15 @@ class InvalidExport(PedestrianError):
 # --- results ------------------------------------------------------------------------------
 
 
+class Checked(NamedTuple):
+    """What `validate_export` saw: records (header excluded), the last sensing_date among
+    them (None: no counts, or not the counts), and empty pedestriancount fields."""
+
+    rows: int
+    last_day: date | None = None
+    empty_counts: int = 0
+
+
 @dataclass(frozen=True)
 class LandedFile:
     dataset: str  # naming.Dataset.name
@@ -125,18 +148,25 @@ class LandedFile:
     rows: int  # records, the header not counted
     start: date | None = None  # counts: the window [start, end)
     end: date | None = None
+    last_day: date | None = None  # counts: the last sensing_date the file holds
+    empty_counts: int = 0  # counts: records whose pedestriancount is empty (kept as NULL)
 
 
 @dataclass
 class PedestrianFetch:
-    """What a fetch did. `start`/`end`: the counts window asked for; `mark`: the counts'
-    next_date afterwards (None: never fetched); `skipped`: "busy" when another fetch held
-    the lock (nothing done)."""
+    """What a fetch did. `start`/`end`: the counts window asked for; `mark`: the last
+    sensing_date the portal has had counts for, afterwards (None: none yet); `new_day`:
+    did the counts bring a day after the mark as it was (None: counts not landed);
+    `lookback_days`: OPEN_DATA_LOOKBACK_DAYS; `partials_removed`: temporary files of killed
+    fetches cleaned; `skipped`: "busy" when another fetch held the lock (nothing done)."""
 
     start: date | None = None
     end: date | None = None
     landed: list[LandedFile] = field(default_factory=list)
     mark: date | None = None
+    new_day: bool | None = None
+    lookback_days: int = 0
+    partials_removed: int = 0
     errors: list[str] = field(default_factory=list)
     skipped: str | None = None
 
@@ -161,11 +191,17 @@ class PedestrianFetch:
         if self.start and self.end:
             line += f"; counts [{self.start}, {self.end})"
         if self.mark:
-            line += f", next fetch from {self.mark}"
+            line += f", portal's counts end {self.mark}"
         line += f"; {len(self.errors)} error(s)"
         lines = [line]
+        if self.new_day is False:
+            after = f"after {self.mark}" if self.mark else "in the window"
+            lines.append(f"  no new day: the portal had no counts {after}")
         for f in self.landed:
-            lines.append(f"  {f.dataset}: {f.rows} row(s) -> {f.key}")
+            note = f", {f.empty_counts} empty count(s) kept as NULL" if f.empty_counts else ""
+            lines.append(f"  {f.dataset}: {f.rows} row(s){note} -> {f.key}")
+        if self.partials_removed:
+            lines.append(f"  removed {self.partials_removed} temporary file(s) of killed fetches")
         lines += [f"  error: {message}" for message in self.errors]
         return "\n".join(lines)
 
@@ -190,12 +226,12 @@ def fetch_pedestrian(
     settings: Settings | None = None,
 ) -> PedestrianFetch:
     """Land the sensor locations and the hourly counts of [start, end) (see the module's
-    doc for start and end), then advance the counts' mark.
+    doc for start, end and the mark), then advance the counts' mark.
 
-    `settings` (default: get_settings()) gives OPEN_DATA_BASE_URL, OPEN_DATA_API_KEY and
-    the incoming zone; the database is get_engine()'s. Returns a PedestrianFetch; a failed
-    dataset is in its `errors`, not raised. Raises PedestrianError when the window is
-    empty (start >= end) or the base URL is unusable."""
+    `settings` (default: get_settings()) gives OPEN_DATA_BASE_URL, OPEN_DATA_API_KEY,
+    OPEN_DATA_LOOKBACK_DAYS and the incoming zone; the database is get_engine()'s.
+    Returns a PedestrianFetch; a failed dataset is in its `errors`, not raised. Raises
+    PedestrianError when the window is empty (start >= end) or the base URL is unusable."""
     settings = settings or get_settings()
     if since is not None and until is not None and since >= until:
         raise PedestrianError(f"hourly_counts: since {since} is not before until {until}")
@@ -209,14 +245,29 @@ def fetch_pedestrian(
             result.skipped = "busy"
             log.info("another pedestrian fetch is running: skipped")
             return result
+        # Under the lock no other fetch writes: a temporary file under the prefix is a
+        # killed fetch's (clean_partials still spares any whose writer process lives).
+        result.partials_removed = zone.clean_partials(PREFIX)
         now = _utcnow()
         today = melbourne_date(now)
         mark = _read_mark(engine)
         result.mark = mark
-        start = since or mark or today - timedelta(days=FIRST_FETCH_DAYS)
+        result.lookback_days = lookback = settings.open_data_lookback_days
+        if since is not None:
+            start = since
+        elif mark is not None:
+            start = mark - timedelta(days=lookback)
+        else:
+            start = today - timedelta(days=FIRST_FETCH_DAYS)
         end = until or today + timedelta(days=1)
         if start >= end:
-            origin = "since" if since else "the mark" if mark else "the first-fetch default"
+            origin = (
+                "since"
+                if since
+                else f"the mark minus {lookback} day(s)"
+                if mark
+                else "the first-fetch default"
+            )
             raise PedestrianError(
                 f"hourly_counts: nothing to fetch: [{start}, {end}) is empty (start from "
                 f"{origin}, end {'until' if until else 'tomorrow'})"
@@ -246,8 +297,8 @@ def _locations(
     client: OpenDataClient, zone: ZoneStore, now: datetime, result: PedestrianFetch
 ) -> None:
     key = locations_key(now)
-    rows = land_export(client, zone, LOCATIONS, key)
-    result.landed.append(LandedFile(LOCATIONS.name, key, rows))
+    checked = land_export(client, zone, LOCATIONS, key)
+    result.landed.append(LandedFile(LOCATIONS.name, key, checked.rows))
 
 
 def _counts(
@@ -261,27 +312,42 @@ def _counts(
     result: PedestrianFetch,
 ) -> None:
     key = counts_key(start, end, now)
-    rows = land_export(client, zone, COUNTS, key, window=(start, end))
-    result.landed.append(LandedFile(COUNTS.name, key, rows, start, end))
-    # The file is in place: now the mark. Not back, not past today (see the module's doc).
-    last = min(end, today + timedelta(days=1)) - timedelta(days=1)
-    next_date = max(start, last)
-    if result.mark is not None:
-        next_date = max(next_date, result.mark)
-    values = {"next_date": next_date, "last_key": key, "fetched_at": func.now()}
+    checked = land_export(client, zone, COUNTS, key, window=(start, end))
+    result.landed.append(
+        LandedFile(
+            COUNTS.name, key, checked.rows, start, end, checked.last_day, checked.empty_counts
+        )
+    )
+    # The file is in place: now the mark, to the last day the portal had counts for. Not
+    # back, not past today (see the module's doc).
+    before = result.mark
+    last = min(checked.last_day, today) if checked.last_day is not None else None
+    result.new_day = last is not None and (before is None or last > before)
+    extra = {"dataset": COUNTS.dataset_id, "key": key}
+    if not result.new_day:
+        log.info(
+            "hourly counts [%s, %s): no new day: the portal's counts still end %s",
+            start,
+            end,
+            before or "before the window",
+            extra=extra,
+        )
+    if last is None or (before is not None and last <= before):
+        return  # the mark stays (and names the last file that moved it)
+    values = {"next_date": last, "last_key": key, "fetched_at": func.now()}
     statement = insert(_marks).values(dataset=COUNTS.dataset_id, **values)
     with engine.begin() as conn:
         conn.execute(
             statement.on_conflict_do_update(index_elements=[_marks.c.dataset], set_=values)
         )
-    result.mark = next_date
+    result.mark = last
     log.info(
-        "hourly counts [%s, %s) landed: %d row(s); next fetch from %s",
+        "hourly counts [%s, %s) landed: %d row(s); the portal's counts end %s",
         start,
         end,
-        rows,
-        next_date,
-        extra={"dataset": COUNTS.dataset_id, "key": key},
+        checked.rows,
+        last,
+        extra=extra,
     )
 
 
@@ -292,10 +358,10 @@ def land_export(
     key: str,
     *,
     window: tuple[date, date] | None = None,
-) -> int:
+) -> Checked:
     """Stream `dataset`'s export (counts: of the window [start, end)) into a gzip temporary
-    file, checking it, then put it at `key` in `zone`; returns its row count. Nothing is
-    put unless the whole body arrived and passed (PedestrianError otherwise)."""
+    file, checking it, then put it at `key` in `zone`; returns what `validate_export` saw.
+    Nothing is put unless the whole body arrived and passed (PedestrianError otherwise)."""
     what = dataset.name
     where = None
     if window is not None:
@@ -306,7 +372,8 @@ def land_export(
             gzip.GzipFile(fileobj=spool, mode="wb", compresslevel=6, mtime=0) as sink,
             client.export_csv(dataset, where=where, what=what) as chunks,
         ):
-            rows = validate_export(dataset, chunks, sink, what=what, window=window)
+            checked = validate_export(dataset, chunks, sink, what=what, window=window)
+        rows = checked.rows
         if rows == 0 and dataset == LOCATIONS:
             raise InvalidExport(
                 what,
@@ -315,11 +382,17 @@ def land_export(
                 column=None,
             )
         if rows == 0:
-            log.warning("%s: no rows: landed empty (replaces the window's rows)", what)
+            log.warning("%s: no rows: landed empty (it changes no row)", what)
+        if checked.empty_counts:
+            log.warning(
+                "%s: %d record(s) with an empty pedestriancount: kept as NULL (left out of totals)",
+                what,
+                checked.empty_counts,
+            )
         spool.seek(0)
         zone.put(key, spool)
     log.info("landed %s: %d row(s)", what, rows, extra={"dataset": dataset.dataset_id, "key": key})
-    return rows
+    return checked
 
 
 # --- checks -------------------------------------------------------------------------------
@@ -378,7 +451,8 @@ CHECKS: dict[str, dict[str, Check]] = {
         "hourday": _integer(required=True, low=0, high=23),
         "direction_1": _integer(required=False, low=0),
         "direction_2": _integer(required=False, low=0),
-        "pedestriancount": _integer(required=True, low=0),
+        # Empty in the real data now and then: kept as NULL (the module's doc).
+        "pedestriancount": _integer(required=False, low=0),
     },
     LOCATIONS.name: {
         "location_id": _integer(required=True),
@@ -421,15 +495,16 @@ def validate_export(
     *,
     what: str | None = None,
     window: tuple[date, date] | None = None,
-) -> int:
+) -> Checked:
     """Check an export body (`;`-separated UTF-8 CSV; a leading byte-order mark is
     allowed) record by record, writing its bytes unchanged to `sink` as they are read;
     returns the number of records (header excluded).
 
     The header must hold each of `naming.COLUMNS[dataset.name]` once, in any order, and
     nothing else; every record as many fields as the header; fields pass `CHECKS`; with
-    `window`, sensing_date is in [start, end). Raises InvalidExport naming `what`
-    (default: the dataset's name), the line and the column."""
+    `window`, sensing_date is in [start, end). Returns the records' count, the last
+    sensing_date and the empty pedestriancounts (`Checked`). Raises InvalidExport naming
+    `what` (default: the dataset's name), the line and the column."""
     what = what or dataset.name
     text = io.TextIOWrapper(io.BufferedReader(_Tee(chunks, sink), 1 << 16), "utf-8", newline="")
     reader = csv.reader(text, delimiter=DELIMITER, strict=True)
@@ -472,22 +547,27 @@ def validate_export(
     if problems:
         raise fail(f"header: {'; '.join(problems)}")
     checks = [(n, name, CHECKS[dataset.name].get(name)) for n, name in enumerate(header)]
-    day_at = header.index("sensing_date") if window is not None else None
-    count = 0
+    day_at = header.index("sensing_date") if dataset == COUNTS else None
+    count_at = header.index("pedestriancount") if dataset == COUNTS else None
+    count = empty = 0
+    last_day: date | None = None
     for record in rows:
         if len(record) != len(header):
             raise fail(f"{len(record)} field(s), the header has {len(header)}")
         for n, name, check in checks:
             if check is not None and (why := check(record[n])) is not None:
                 raise fail(why, name)
-        if day_at is not None and window is not None:
+        if day_at is not None:
             day = date.fromisoformat(record[day_at])
-            if not window[0] <= day < window[1]:
+            if window is not None and not window[0] <= day < window[1]:
                 raise fail(
                     f"{day} is outside the window [{window[0]}, {window[1]})", "sensing_date"
                 )
+            last_day = day if last_day is None or day > last_day else last_day
+        if count_at is not None and not record[count_at]:
+            empty += 1
         count += 1
-    return count
+    return Checked(count, last_day, empty)
 
 
 def _show(value: object) -> str:

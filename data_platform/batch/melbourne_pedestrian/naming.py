@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import date, datetime
+from zoneinfo import ZoneInfo
 
 SOURCE = "melbourne_pedestrian"
 DB_SCHEMA = "pedestrian"
@@ -19,6 +20,8 @@ PREFIX = "open_data/melbourne_pedestrian/"
 LOAD_ID_COLUMN = "dp__load_id"
 SUFFIX = ".csv.gz"
 STAMP = "%Y%m%dT%H%M%S.%fZ"
+# The portal's sensing_date and hourday are local to the city.
+MELBOURNE = ZoneInfo("Australia/Melbourne")
 
 
 @dataclass(frozen=True)
@@ -106,3 +109,15 @@ def is_locations_key(key: str) -> bool:
     return (
         key.startswith(dataset_prefix(LOCATIONS)) and "/" not in rest and bool(_WHOLE.match(rest))
     )
+
+
+def is_repeated_hour(day: date, hour: int) -> bool:
+    """Does the local hour `hour` (0-23) of `day` happen twice in Melbourne, because the
+    clocks go back in it (03:00 AEDT -> 02:00 AEST on the first Sunday of April: hour 2)?
+    From the tz database (zoneinfo), so a changed rule is followed. The hour skipped when
+    the clocks go forward (02:00 on the first Sunday of October) is not repeated: PEP 495
+    gives it the earlier offset for fold 0, the later for fold 1, the other way round."""
+    first = datetime(day.year, day.month, day.day, hour, tzinfo=MELBOURNE)
+    earlier, later = first.utcoffset(), first.replace(fold=1).utcoffset()
+    assert earlier is not None and later is not None
+    return earlier > later

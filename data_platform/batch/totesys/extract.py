@@ -187,6 +187,7 @@ def extract(
         source_url = reader_url().render_as_string(hide_password=False).replace("+psycopg2", "")
     page_rows = page_rows or PAGE_ROWS
     result = ExtractResult()
+    get_zone("incoming").clean_partials(PREFIX)  # what killed extracts left
     chosen = [T.BY_NAME[name] for name in names] if names else list(T.TABLES)
     try:
         # ISO dates: the versions' row text (`_version`) must print as the loader's does.
