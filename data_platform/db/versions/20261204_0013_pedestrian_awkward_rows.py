@@ -1,7 +1,7 @@
 """pedestrian counts: empty counts kept, the repeated hour summed, the mark follows the data
 
 Revision ID: 0013
-Revises: 0010
+Revises: 0012
 Create Date: 2026-12-04 22:40:00+00:00
 
 The real portal has counts whose `pedestriancount` is empty, and two records for the
@@ -24,7 +24,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0013"
-down_revision: str | Sequence[str] | None = "0010"
+down_revision: str | Sequence[str] | None = "0012"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

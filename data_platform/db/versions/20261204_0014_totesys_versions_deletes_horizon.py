@@ -1,7 +1,7 @@
 """totesys: versions by content, deletes, microseconds and the source's transaction horizon
 
 Revision ID: 0014
-Revises: 0012
+Revises: 0013
 Create Date: 2026-12-04 22:45:00+00:00
 
 - `extract_marks.horizon`: the oldest transaction still in flight at the source when the
@@ -23,7 +23,7 @@ from alembic import op
 from sqlalchemy.dialects import postgresql
 
 revision: str = "0014"
-down_revision: str | Sequence[str] | None = "0012"
+down_revision: str | Sequence[str] | None = "0013"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
