@@ -3,8 +3,11 @@ run) is sent once to the configured channels (e-mail, SNS, webhook) or only logg
 
     from data_platform.alerts import notify, resolve
 
-    notify("load", str(load.id), str(error))   # first time: sent; again: suppressed
-    resolve("load:42")                         # cleared: a recurrence alerts again
+    notify("load", str(load.id), str(error), load_id=load.id)  # first time: sent; again: suppressed
+    resolve("load:42")  # cleared: a recurrence alerts again
+
+A load's alert carries its ``load_id``: the load's retry, skip or archive resolves it
+(``loads.state.transition``); an alert without it stays open until ``resolve``.
 """
 
 from data_platform.alerts.hooks import (
