@@ -23,7 +23,14 @@ from data_platform.batch.cubic_qlik.dfm import dfm_key, parse_dfm
 from data_platform.batch.cubic_qlik.files import is_full_load, is_snapshot_start
 from data_platform.batch.cubic_qlik.naming import SOURCE
 from data_platform.batch.cubic_qlik.scan import ScanResult, scan_incoming
-from data_platform.db.models import ERROR_STATES, Load, LoadSnapshot, LoadStatus, TableSnapshot
+from data_platform.db.models import (
+    ERROR_STATES,
+    Load,
+    LoadSnapshot,
+    LoadStatus,
+    SourceTable,
+    TableSnapshot,
+)
 from data_platform.errors import DataPlatformError, LoadError, StorageError
 from data_platform.loads.csv_files import DataFileReader
 from data_platform.loads.schema_changes import removed_columns
@@ -167,6 +174,9 @@ class QlikTableLoader(TableLoader):
                 raw=table.is_raw,
                 removed=removed_columns(conn, table.id),
                 connect=self.worker.engine.raw_connection,
+                mask_order=conn.scalar(
+                    select(SourceTable.change_mask_order).where(SourceTable.id == table.id)
+                ),
             )
             try:
                 source = zone.open(key, expect)
