@@ -64,6 +64,7 @@ COUNT = "dp__n"  # changes of the key in the file
 OPERATIONS = ("I", "U", "D", "B")
 TIMESTAMP = "timestamp without time zone"
 _QUOTED_VALUE = re.compile(r'"(.*)"', re.DOTALL)
+_NUMERIC_TYPE = re.compile(r"^numeric\((\d+),(\d+)\)$")
 _EVERY_ROW = sql.SQL("true")
 _NOTHING = sql.SQL("")
 KEY_NULL = "key column is empty (NULL)"
@@ -97,6 +98,16 @@ class TargetTable:
     @property
     def timestamps(self) -> frozenset[str]:
         return frozenset(c for c in self.columns if self.types.get(c) == TIMESTAMP)
+
+    @property
+    def numerics(self) -> dict[str, tuple[int, int]]:
+        """NUMERIC columns with a declared precision and scale: column -> (p, s)."""
+        found = {}
+        for column in self.columns:
+            match = _NUMERIC_TYPE.match(self.types.get(column, ""))
+            if match:
+                found[column] = (int(match[1]), int(match[2]))
+        return found
 
     @property
     def converted(self) -> frozenset[str]:
@@ -319,6 +330,7 @@ class FileApplier:
         if rows == 0:
             return ApplyResult(rows=0)
         self._check_hex(stage, columns)
+        self._check_numeric(stage)
         self._check_keys(stage, where=_EVERY_ROW)
         cols = sql.SQL(", ").join(map(sql.Identifier, self.target.columns))
         values = sql.SQL(", ").join(self._value(c) for c in self.target.columns)
@@ -384,7 +396,11 @@ class FileApplier:
         """Can a new snapshot be COPYed straight into its fresh table? When COPY alone
         checks every value: no converted column, and a NOT NULL key (COPY refuses a NULL
         in it, naming its line)."""
-        return not self.target.converted and all(c in self.target.not_null for c in self.target.key)
+        return (
+            not self.target.converted
+            and not self.target.numerics
+            and all(c in self.target.not_null for c in self.target.key)
+        )
 
     @property
     def _large(self) -> bool:
@@ -464,6 +480,7 @@ class FileApplier:
         record."""
         if rows:
             self._check_hex(stage, columns)
+            self._check_numeric(stage)
             self._check_keys(stage, where=_EVERY_ROW)
         return self._run(
             sql.SQL("INSERT INTO {} ({}) SELECT {} FROM {}").format(
@@ -618,6 +635,7 @@ class FileApplier:
             return ApplyResult(rows=0)
         has_before_images = self._check_changes(stage)
         self._check_hex(stage, columns)
+        self._check_numeric(stage)
         final = sql.Identifier("dp_final")
         key = sql.SQL(", ").join(map(sql.Identifier, self.target.key))
         sparse = self._sparse_columns()
@@ -1144,6 +1162,10 @@ class FileApplier:
         for column in columns:
             if column in as_text:
                 expr = sql.SQL('CAST(NULL AS text) COLLATE "C" AS {}')
+            elif column in self.target.numerics:
+                # Unconstrained, so COPY keeps every digit it was given (numeric(p,s)
+                # would round them away unseen) for `_check_numeric`.
+                expr = sql.SQL("CAST(NULL AS numeric) AS {}")
             else:
                 expr = sql.SQL("t.{}")
             select_list.append(expr.format(sql.Identifier(column)))
@@ -1173,6 +1195,12 @@ class FileApplier:
             return sql.SQL("decode({}, 'hex')").format(ref)
         if column in self.target.timestamps:
             return sql.SQL("qlik_datetime({})").format(ref)
+        if column in self.target.numerics:
+            # Checked to fit (`_check_numeric`): the cast changes no digit.
+            precision, scale = self.target.numerics[column]
+            return sql.SQL("CAST({} AS numeric({}, {}))").format(
+                ref, sql.Literal(precision), sql.Literal(scale)
+            )
         return ref
 
     def _run(self, statement: sql.Composable, args=None, *, duplicates: bool = False) -> int:
@@ -1323,6 +1351,65 @@ class FileApplier:
                     bad[0] + 1,
                     self._source_name(column),
                 )
+
+    def _numeric_limits(self) -> dict[str, tuple[int, int, str]]:
+        """Per checked NUMERIC column: the most digits before the point and after it a
+        value may have, and the declared type it would break. Both the table's
+        numeric(p,s) and the .dfm's declared type bound it (the .dfm's may be narrower,
+        which loads as is: README "Schema changes"; the Glue job checks the .dfm's)."""
+        declared = {c.name.lower(): c for c in self.dfm.data_columns}
+        limits = {}
+        for column, (precision, scale) in self.target.numerics.items():
+            digits, places, name = precision - scale, scale, f"numeric({precision},{scale})"
+            source = declared.get(column)
+            if source is not None and source.type == "NUMERIC" and source.precision > 0:
+                source_scale = max(source.scale, 0)
+                digits = min(digits, source.precision - source_scale)
+                places = min(places, source_scale)
+                name = f"NUMERIC({source.precision},{source.scale})"
+            elif source is not None:
+                name = f"{source.type} (the table's {name})"
+            limits[column] = (digits, places, name)
+        return limits
+
+    def _check_numeric(self, stage: sql.Composable) -> None:
+        """Every staged NUMERIC value fits its declared precision and scale, checked in one
+        pass over the stage: else an error naming the first bad record and column.
+        Postgres would round `9.999` into numeric(8,2) to 10.00 without a word; here it
+        is refused, as the Glue job refuses it (`jobs/casts.py`). Digits beyond the scale
+        that are zeros (`9.990`) change nothing and are taken."""
+        limits = self._numeric_limits()
+        if not limits:
+            return
+        conditions = [
+            sql.SQL(
+                "({c} <> round({c}, {places}) OR abs({c}) >= power(10::numeric, {digits}))"
+            ).format(
+                c=sql.Identifier(column), places=sql.Literal(places), digits=sql.Literal(digits)
+            )
+            for column, (digits, places, _) in limits.items()
+        ]
+        firsts = self._first_matches(stage, conditions)
+        bad = [(o, c) for o, c in zip(firsts, limits, strict=True) if o is not None]
+        if not bad:
+            return
+        ord_, column = min(bad)
+        digits, places, name = limits[column]
+        self.cur.execute(
+            sql.SQL("SELECT {c}::text, {c} <> round({c}, {p}) FROM {stage} WHERE {o} = %s").format(
+                c=sql.Identifier(column), p=sql.Literal(places), stage=stage, o=sql.Identifier(ORD)
+            ),
+            (ord_,),
+        )
+        value, too_precise = self.cur.fetchone()
+        why = (
+            f"more than {places} digit(s) after the decimal point (PostgreSQL would round it)"
+            if too_precise
+            else f"more than {digits} digit(s) before the decimal point"
+        )
+        raise self.error(
+            f"{value!r} is not a valid {name}: {why}", ord_ + 1, self._source_name(column)
+        )
 
     def _source_name(self, db_column: str) -> str:
         for c in self.dfm.data_columns:
