@@ -213,3 +213,27 @@ def test_a_rejected_reload_never_deletes_the_parquet_of_an_earlier_archived_load
     _holds_its_rows(qlik, before)
     rejected = qlik.load_ids()[again]
     assert not [p for p in _partitions(qlik) if p[1] == rejected]
+
+
+def test_of_two_loads_of_a_replaced_file_only_the_newest_is_converted_and_applied(
+    qlik: QlikWorld, sample: QlikTable
+) -> None:
+    from data_platform.batch.cubic_qlik.scan import scan_incoming
+
+    name = "20211201-000000001"
+    sample.changes([(seq(1), "I", T, 7, "seven", T)], name=name)
+    scan_incoming()
+    # Replaced in incoming before any run: both versions are ready loads of one key.
+    key = sample.changes([(seq(1), "I", T, 8, "eight", T)], name=name)
+    scan_incoming()
+    summary = qlik.run()
+    assert (summary.ingest.errored, summary.ingest.replaced) == (0, 1)
+    with get_engine().connect() as conn:
+        older, newer = conn.execute(
+            select(Load.id, Load.status, Load.rows).where(Load.s3_key == key).order_by(Load.id)
+        ).all()
+    assert (older.status, older.rows, newer.status) == ("archived", None, "archived")
+    assert _partitions(qlik) == _archived(qlik)
+    assert ("20211201-000000001.csv.gz", newer.id) in _partitions(qlik)
+    assert _rows(qlik, "20211201-000000001.csv.gz", newer.id) == [(8, "eight")]
+    assert [r[:2] for r in sample.rows()] == [(1, "one"), (2, "two"), (8, "eight")]

@@ -97,8 +97,8 @@ class QlikTableLoader(TableLoader):
             for load in superseded:
                 self.worker.supersede(load, "it belongs to an older snapshot")
             return True
-        if get_settings().springboard_enabled and self.springboard(ready):
-            return True
+        if get_settings().springboard_enabled:
+            self.springboard(ready)
         late = [load for load in ready if is_full_load(load.key)]
         if late and current is not None:
             applied = self.archived(current)
@@ -307,7 +307,7 @@ class QlikTableLoader(TableLoader):
 
     # --- the Glue job -------------------------------------------------------------------
 
-    def springboard(self, ready: Sequence[PendingLoad]) -> bool:
+    def springboard(self, ready: Sequence[PendingLoad]) -> None:
         """Hand the ready loads of the current snapshot that the Glue job has not seen yet
         to it, in one run, before they are applied and archived; a load the job fails is
         errored with its message when its turn comes. Runs again in every pass, so a load
@@ -317,29 +317,20 @@ class QlikTableLoader(TableLoader):
         `ready` holds loads of the current snapshot only.
 
         A job run reads the file a key holds now, so of two ready loads of one key (the
-        file replaced in incoming after the first was recorded) only the newest can be
-        converted, and applied: the older ones are archived unapplied, as the apply
-        would (`TableWorker.replaced`). Returns True when it did so (the pass starts
-        again)."""
+        file replaced in incoming after the first was recorded) only the newest is
+        handed over: the older one's version is gone, so its apply finds the file
+        replaced and archives it unapplied (`TableWorker.replaced`), without a partition."""
         from data_platform.jobs.job_input import JobLoad
         from data_platform.jobs.springboard import run_springboard
 
+        seen = self.springboard_partitions.keys() | self.springboard_failures.keys()
         newest: dict[str, PendingLoad] = {}
         for load in sorted(ready, key=lambda load: (load.modified, load.id)):
-            newest[load.key] = load
-        older = [load for load in ready if newest[load.key] is not load]
-        for load in older:
-            self.not_applied(load)
-            newer = newest[load.key].id
-            self.worker.supersede(
-                load, f"the file was replaced in incoming; its newer version is load {newer}"
-            )
-        if older:
-            return True
-        seen = self.springboard_partitions.keys() | self.springboard_failures.keys()
-        loads = [load for load in ready if load.id not in seen]
+            if load.id not in seen:
+                newest[load.key] = load
+        loads = list(newest.values())
         if not loads:
-            return False
+            return
         job_loads = {
             load.id: JobLoad.create(
                 load.key, self.table.name, load.snapshot_time, is_raw=load.is_raw, load_id=load.id
@@ -357,4 +348,3 @@ class QlikTableLoader(TableLoader):
                 self.springboard_failures[load_id] = why
             else:
                 self.springboard_partitions[load_id] = job_load.partition_path
-        return False
