@@ -396,11 +396,7 @@ class FileApplier:
         """Can a new snapshot be COPYed straight into its fresh table? When COPY alone
         checks every value: no converted column, and a NOT NULL key (COPY refuses a NULL
         in it, naming its line)."""
-        return (
-            not self.target.converted
-            and not self.target.numerics
-            and all(c in self.target.not_null for c in self.target.key)
-        )
+        return not self.target.converted and all(c in self.target.not_null for c in self.target.key)
 
     @property
     def _large(self) -> bool:
@@ -439,8 +435,11 @@ class FileApplier:
         )
         direct = self._direct
         if direct:
+            self._loosen(self.cur, fresh.ident)
             rows = self.copy(reader, fresh.ident, columns, freeze=True)
             written = rows
+            if not self._tighten(fresh.ident):
+                raise self._numeric_misfit(columns)
         else:
             stage = self._create_staging(columns, headers=[])
             rows = self.copy(reader, stage, columns)
@@ -558,6 +557,8 @@ class FileApplier:
                 raise ParallelCopyFailed(
                     f"{rows} record(s) loaded, the .dfm says {self.dfm.record_count}"
                 )
+            if not self._tighten(into):
+                raise ParallelCopyFailed("a NUMERIC value does not fit its declared type")
             self._run(table_swap.add_key(self.cur, fresh), duplicates=True)
         except (ParallelCopyFailed, _DuplicateKeys) as exc:
             fall_back(str(exc) or "the file repeats a key")
@@ -585,6 +586,7 @@ class FileApplier:
                 fresh = table_swap.create_fresh(
                     cur, self.target.schema, self.target.name, str(self.table_id)
                 )
+                self._loosen(cur, fresh.ident)
                 cur.execute(
                     sql.SQL("COMMENT ON TABLE {} IS {}").format(
                         fresh.ident,
@@ -1372,6 +1374,67 @@ class FileApplier:
             limits[column] = (digits, places, name)
         return limits
 
+    def _loosen(self, cur, table: sql.Composable) -> None:
+        """Make the (empty) new snapshot's NUMERIC columns unconstrained, so that a COPY
+        straight into it keeps every digit for `_tighten` to check."""
+        if self.target.numerics:
+            cur.execute(
+                sql.SQL("ALTER TABLE {} {}").format(
+                    table,
+                    sql.SQL(", ").join(
+                        sql.SQL("ALTER COLUMN {} TYPE numeric").format(sql.Identifier(c))
+                        for c in self.target.numerics
+                    ),
+                )
+            )
+
+    def _tighten(self, table: sql.Composable) -> bool:
+        """After `_loosen` and the COPY: check every NUMERIC value in one pass and, when
+        all fit, give the columns their declared types back (one rewrite, no digit
+        changed). Returns False, changing nothing, when a value does not fit."""
+        limits = self._numeric_limits()
+        if not limits:
+            return True
+        misfits = [self._misfit(c, d, p) for c, (d, p, _) in limits.items()]
+        self.cur.execute(
+            sql.SQL("SELECT EXISTS (SELECT FROM {} WHERE {})").format(
+                table, sql.SQL(" OR ").join(misfits)
+            )
+        )
+        if self.cur.fetchone()[0]:
+            return False
+        self.cur.execute(
+            sql.SQL("ALTER TABLE {} {}").format(
+                table,
+                sql.SQL(", ").join(
+                    sql.SQL("ALTER COLUMN {} TYPE numeric({}, {})").format(
+                        sql.Identifier(c), sql.Literal(p), sql.Literal(s)
+                    )
+                    for c, (p, s) in self.target.numerics.items()
+                ),
+            )
+        )
+        return True
+
+    def _numeric_misfit(self, columns: list[str]) -> LoadError:
+        """The error for a new snapshot COPYed straight into its table whose NUMERIC value
+        does not fit: the file staged again, to name the record (`_check_numeric`)."""
+        if self.reopen is not None:
+            with self.reopen() as source, DataFileReader(source, self.key) as reader:
+                reader.header(self.dfm.dialect)
+                stage = self._create_staging(columns, headers=[])
+                self.copy(reader, stage, columns)
+                self._check_numeric(stage)
+        return self.error("a NUMERIC value does not fit its declared precision and scale")
+
+    @staticmethod
+    def _misfit(column: str, digits: int, places: int) -> sql.Composable:
+        """The NUMERIC value has more digits after the point than `places` (other than
+        zeros), or more than `digits` before it."""
+        return sql.SQL(
+            "({c} <> round({c}, {places}) OR abs({c}) >= power(10::numeric, {digits}))"
+        ).format(c=sql.Identifier(column), places=sql.Literal(places), digits=sql.Literal(digits))
+
     def _check_numeric(self, stage: sql.Composable) -> None:
         """Every staged NUMERIC value fits its declared precision and scale, checked in one
         pass over the stage: else an error naming the first bad record and column.
@@ -1382,12 +1445,7 @@ class FileApplier:
         if not limits:
             return
         conditions = [
-            sql.SQL(
-                "({c} <> round({c}, {places}) OR abs({c}) >= power(10::numeric, {digits}))"
-            ).format(
-                c=sql.Identifier(column), places=sql.Literal(places), digits=sql.Literal(digits)
-            )
-            for column, (digits, places, _) in limits.items()
+            self._misfit(column, digits, places) for column, (digits, places, _) in limits.items()
         ]
         firsts = self._first_matches(stage, conditions)
         bad = [(o, c) for o, c in zip(firsts, limits, strict=True) if o is not None]
