@@ -1016,6 +1016,10 @@ class FileApplier:
         )
         row = self.cur.fetchone()
         flags, values = row[: len(data)], row[len(data) :]
+        if True not in flags:  # another B of the same change number holds the difference
+            return self.error(
+                f"header__change_mask {mask!r} contradicts the row's before image", ord_ + 1
+            )
         index = flags.index(True)
         column = data[index]
         old, new = values[2 * index], values[2 * index + 1]
