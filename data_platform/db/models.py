@@ -80,7 +80,12 @@ def _id(comment: str) -> Mapped[int]:
 
 class SourceTable(Base):
     __tablename__ = "source_tables"
-    __table_args__ = {"comment": "Every source table the platform ingests, one row per table."}
+    __table_args__ = (
+        CheckConstraint(
+            "change_mask_order IN ('little_endian', 'big_endian')", name="change_mask_order"
+        ),
+        {"comment": "Every source table the platform ingests, one row per table."},
+    )
 
     id: Mapped[int] = _id("The table's id (loads.table_id and the other tables' table_id).")
     name: Mapped[str] = mapped_column(
@@ -107,6 +112,13 @@ class SourceTable(Base):
         server_default=text("true"),
         comment="A U row leaves untouched columns as they are: NULL in a LOB column "
         "(CLOB, NCLOB, BLOB), or a clear bit in header__change_mask when the file has one.",
+    )
+    change_mask_order: Mapped[str | None] = mapped_column(
+        Text,
+        comment="Byte order of a Qlik header__change_mask longer than one byte, pinned for "
+        "the table: little_endian (the first two hex digits are byte 0, bits 7..0) or "
+        "big_endian (the hex text is one number, its last digit holds bit 0); NULL: "
+        "decided per file from its before and after images.",
     )
     created_at: Mapped[datetime] = _created()
     updated_at: Mapped[datetime] = _updated()

@@ -94,7 +94,7 @@ def ingest_load(spark: SparkSession, env: JobEnv, load: JobLoad) -> str:
         data_uri,
         dfm,
         env.uri("springboard", load.output_path),
-        partitions={"snapshot": load.snapshot, "identifier": load.identifier},
+        partitions=load.partitions,
         is_raw=load.is_raw,
         key=load.source_key,
     )

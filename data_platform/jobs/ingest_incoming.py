@@ -5,7 +5,7 @@ Arguments, as AWS Glue passes them (`--NAME value`), read with awsglue's getReso
   --JOB_NAME     the job's name (Glue passes it; local runs pass it too)
   --ENV          JSON JobEnv: zone buckets and prefixes, catalog databases
   --INPUT        JSON list of JobLoad: source_key, table, is_raw, destination_path,
-                 snapshot, identifier
+                 snapshot, identifier, load_id (optional)
   --OBJECT_KEY   instead of --INPUT: one key in the incoming zone, typed, for ad-hoc runs
   --RESULT_KEY   optional: write {"job_name", "results": {source_key: null | error}} to
                  this key in the operations zone (how run_springboard learns the outcome)

@@ -20,6 +20,9 @@ SNAPSHOT_FORMAT = "%Y%m%dT%H%M%SZ"
 _SNAPSHOT_RE = re.compile(r"^\d{8}T\d{6}Z$")
 # Zones the job touches: it reads incoming, writes springboard, reports to operations.
 JOB_ZONES = ("incoming", "springboard", "operations")
+# The partition column of a load's id (`dp__`, the platform's lineage prefix, so that no
+# source column clashes with it).
+LOAD_PARTITION = "dp__load_id"
 
 
 def format_snapshot(moment: datetime) -> str:
@@ -136,8 +139,12 @@ class JobEnv:
 class JobLoad:
     """One incoming file to convert.
 
-    Output: `[raw/]<destination_path>snapshot=<snapshot>/identifier=<identifier>/` in the
-    springboard zone, one Parquet partition per load.
+    Output: `[raw/]<destination_path>snapshot=<snapshot>/identifier=<identifier>/
+    dp__load_id=<load_id>/` in the springboard zone, one Parquet partition per load: the
+    load, not the file, keys it, so a file landed again under the same key (a reload, a
+    re-sent change file) never overwrites or deletes the partition of an earlier load of
+    that key. Ad-hoc runs without a load id (`--OBJECT_KEY`, a hand-written `--INPUT`)
+    write `.../identifier=<identifier>/` only: keep them out of the pipeline's tables.
     """
 
     source_key: str  # key in the incoming zone, e.g. cubic/ods_qlik/EDW.SAMPLE/LOAD00000001.csv.gz
@@ -146,6 +153,7 @@ class JobLoad:
     destination_path: str  # table prefix in the springboard zone, ending in "/"
     snapshot: str  # partition value: the snapshot (full load) time, YYYYMMDDTHHMMSSZ
     identifier: str  # partition value: the file name, e.g. LOAD00000001.csv.gz
+    load_id: int | None = None  # partition value: the platform's load (loads.id)
 
     def __post_init__(self) -> None:
         _check_key(self.source_key, "source_key")
@@ -158,6 +166,10 @@ class JobLoad:
             raise ConfigError(f"invalid identifier {self.identifier!r}")
         if not isinstance(self.is_raw, bool):
             raise ConfigError(f"is_raw must be true or false, got {self.is_raw!r}")
+        if self.load_id is not None and (
+            isinstance(self.load_id, bool) or not isinstance(self.load_id, int) or self.load_id < 1
+        ):
+            raise ConfigError(f"load_id must be a positive integer, got {self.load_id!r}")
 
     @classmethod
     def create(
@@ -168,9 +180,10 @@ class JobLoad:
         *,
         is_raw: bool = False,
         destination_path: str | None = None,
+        load_id: int | None = None,
     ) -> JobLoad:
         """A load with the defaults: the destination mirrors the key's directory and the
-        identifier is the file name."""
+        identifier is the file name; `load_id` (the platform's load) keys the partition."""
         directory, name = posixpath.split(source_key)
         return cls(
             source_key=source_key,
@@ -179,6 +192,7 @@ class JobLoad:
             destination_path=destination_path or f"{directory}/",
             snapshot=format_snapshot(snapshot),
             identifier=name,
+            load_id=load_id,
         )
 
     @property
@@ -187,8 +201,16 @@ class JobLoad:
         return ("raw/" if self.is_raw else "") + self.destination_path
 
     @property
+    def partitions(self) -> dict[str, str]:
+        """Partition column -> value, outermost first."""
+        values = {"snapshot": self.snapshot, "identifier": self.identifier}
+        if self.load_id is not None:
+            values[LOAD_PARTITION] = str(self.load_id)
+        return values
+
+    @property
     def partition_path(self) -> str:
-        return f"{self.output_path}snapshot={self.snapshot}/identifier={self.identifier}/"
+        return self.output_path + "".join(f"{k}={v}/" for k, v in self.partitions.items())
 
 
 @dataclass(frozen=True)

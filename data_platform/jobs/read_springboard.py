@@ -65,8 +65,8 @@ def merged_schema(schemas: list[T.StructType]) -> T.StructType:
 def read_table(spark: SparkSession, path: str) -> DataFrame:
     """Every partition under `path` (a table of the springboard zone, `file://` or
     `s3://` as the job's filesystem reads it), old and new shapes together, with the
-    partition columns (`snapshot`, `identifier`). Raises TypeError when two shapes have
-    no lossless common type (a change evolution refuses)."""
+    partition columns (`snapshot`, `identifier`, `dp__load_id`). Raises TypeError when
+    two shapes have no lossless common type (a change evolution refuses)."""
     try:
         frame = spark.read.option("mergeSchema", "true").parquet(path)
         frame.schema  # noqa: B018 - the merge happens when the schema is resolved

@@ -61,6 +61,25 @@ def test_create_derives_destination_identifier_and_utc_snapshot() -> None:
     assert format_snapshot(datetime(2021, 1, 1, tzinfo=UTC)) == "20210101T000000Z"
 
 
+def test_a_load_id_keys_the_partition_and_survives_the_round_trip() -> None:
+    moment = datetime(2021, 12, 1, 11, 22, 33, tzinfo=UTC)
+    key = "cubic/ods_qlik/EDW.SAMPLE/LOAD00000001.csv.gz"
+    first, reload = (JobLoad.create(key, "t", moment, load_id=n) for n in (7, 8))
+    assert first.partition_path == (
+        "cubic/ods_qlik/EDW.SAMPLE/snapshot=20211201T112233Z/"
+        "identifier=LOAD00000001.csv.gz/dp__load_id=7/"
+    )
+    assert first.partitions == {
+        "snapshot": "20211201T112233Z",
+        "identifier": "LOAD00000001.csv.gz",
+        "dp__load_id": "7",
+    }
+    assert reload.partition_path != first.partition_path
+    assert JobInput.from_json(JobInput((first,)).to_json()) == JobInput((first,))
+    with pytest.raises(ConfigError, match="load_id must be a positive integer"):
+        JobLoad.create(key, "t", moment, load_id=0)
+
+
 def test_uris_for_s3_and_the_local_store() -> None:
     s3 = JobEnv(ZONES)
     assert s3.uri("incoming", "a/b.csv") == "s3a://in-bucket/dev/incoming/a/b.csv"

@@ -204,3 +204,17 @@ def test_13_null_key_parts_match_null_safely(case: Case) -> None:
         (101, None, Decimal("7.00")),
     ]
     assert {status for _, status, _ in case.loads()} == {"archived"}
+
+
+@pytest.mark.parametrize("case", ["18-change-mask-bit-numbering"], indirect=True)
+def test_18_change_mask_bits_count_the_header_columns(case: Case) -> None:
+    case.land("000")
+    case.onboard("FARES.INCIDENT_LOG")
+    run_once()
+    assert case.rows("FARES.INCIDENT_LOG") == [
+        (1001, "CLOSED", None),
+        (1002, "IN PROGRESS", "Fare box display blank."),
+        (1003, "OPEN", "Escalator fixed."),
+        (1005, "OPEN", None),
+    ]
+    assert {status for _, status, _ in case.loads()} == {"archived"}

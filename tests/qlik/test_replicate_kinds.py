@@ -6,6 +6,7 @@ from __future__ import annotations
 import gzip
 from decimal import Decimal
 
+import pytest
 from sqlalchemy import func, select, update
 
 from data_platform.batch.cubic_qlik.writer import Column
@@ -153,11 +154,12 @@ def test_sparse_updates_turned_off_for_a_table_take_nulls_as_values(qlik: QlikWo
 
 def test_change_mask_decides_for_every_column(qlik: QlikWorld) -> None:
     incident = _incident(qlik)
-    # Data columns: bit 0 INCIDENT_ID, 1 STATUS, 2 NOTES, 3 PHOTO; byte 0 first.
+    # Bits by change-table ordinal, the four header columns first: INCIDENT_ID 4,
+    # STATUS 5, NOTES 6, PHOTO 7.
     incident.changes(
         [
-            (seq(1), "U", "02", T, 1, "CLOSED", None, None),  # STATUS only: LOBs kept
-            (seq(2), "U", "04", T, 2, None, None, None),  # NOTES set to NULL, STATUS kept
+            (seq(1), "U", "20", T, 1, "CLOSED", None, None),  # STATUS only: LOBs kept
+            (seq(2), "U", "40", T, 2, None, None, None),  # NOTES set to NULL, STATUS kept
         ],
         headers=MASK_HEADERS,
     )
@@ -168,15 +170,134 @@ def test_change_mask_decides_for_every_column(qlik: QlikWorld) -> None:
     ]
 
 
-def test_change_mask_beyond_the_first_byte(qlik: QlikWorld) -> None:
-    columns = [Column("ID", "INT4", key_pos=1)] + [Column(f"C{i}", "INT4") for i in range(1, 11)]
-    table = qlik.table("FARES.WIDE", columns)
-    table.full_load([(1, *range(1, 11))])
-    table.onboard()
-    # Bit 10 (C10) is bit 2 of byte 1: mask "0004"; C1 (bit 1) stays although NULL.
-    table.changes([(seq(1), "U", "0004", T, 1, *([None] * 9), 99)], headers=MASK_HEADERS)
+def test_a_value_is_taken_whatever_its_bit_says(qlik: QlikWorld) -> None:
+    # A U without a B proves nothing about its mask: its values are the after image, so a
+    # clear bit can only keep a value where the U carries none (NULL).
+    incident = _incident(qlik)
+    incident.changes([(seq(1), "U", "10", T, 1, "CLOSED", None, None)], headers=MASK_HEADERS)
     qlik.run()
-    assert table.rows() == [(1, *range(1, 10), 99)]
+    assert incident.rows()[0] == (1, "CLOSED", "first note", bytes.fromhex("cafe"))
+
+
+def test_a_mask_that_contradicts_the_images_errors_naming_line_and_column(
+    qlik: QlikWorld,
+) -> None:
+    incident = _incident(qlik)
+    key = incident.changes(
+        [
+            (seq(1), "B", None, T, 1, "OPEN", "first note", None),
+            # STATUS changed, but the mask says only NOTES (bit 6) did.
+            (seq(1), "U", "40", T, 1, "CLOSED", "new note", None),
+        ],
+        headers=MASK_HEADERS,
+    )
+    summary = qlik.run()
+    assert summary.ingest.errored == 1
+    error = dict((k, e) for k, _, e in qlik.loads())[key]
+    assert error.startswith(f"{key}: line 3, column STATUS: header__change_mask '40' contradicts")
+    assert "from 'OPEN' (B, line 2) to 'CLOSED'" in error
+    assert incident.rows()[0] == (1, "OPEN", "first note", bytes.fromhex("cafe"))
+
+
+# A table whose data bits cross two byte boundaries: ID is bit 4, C1..C12 bits 5..16.
+WIDE = [Column("ID", "INT4", key_pos=1)] + [Column(f"C{i}", "INT4") for i in range(1, 13)]
+WIDE_ROW = tuple(range(1, 13))
+
+
+def _mask(bits: list[int], order: str, size: int = 3) -> str:
+    """A change mask of `size` bytes with `bits` set, as hex text in `order`."""
+    if order == "little_endian":
+        array = bytearray(size)
+        for bit in bits:
+            array[bit // 8] |= 1 << (bit % 8)
+        return array.hex()
+    return format(sum(1 << bit for bit in bits), f"0{2 * size}x")
+
+
+def _wide(qlik: QlikWorld):
+    table = qlik.table("FARES.WIDE", WIDE)
+    table.full_load([(1, *WIDE_ROW), (2, *WIDE_ROW), (3, *WIDE_ROW)])
+    table.onboard()
+    return table
+
+
+def _ambiguous_u(order: str, key: int = 2) -> tuple:
+    # C12 (bit 16) set to NULL, C1 (bit 5) untouched; the two orders read bit 16
+    # differently, so without evidence this NULL is undecided.
+    return (seq(10 + key), "U", _mask([16], order), T, key, None, *WIDE_ROW[1:11], None)
+
+
+@pytest.mark.parametrize("order", ["little_endian", "big_endian"])
+def test_a_multi_byte_mask_is_read_in_the_order_its_images_confirm(
+    qlik: QlikWorld, order: str
+) -> None:
+    table = _wide(qlik)
+    before = (seq(1), "B", None, T, 1, *WIDE_ROW)
+    # C12 (bit 16, in the third byte) changed 12 -> 99: only `order` reads its bit set.
+    after = (seq(1), "U", _mask([16], order), T, 1, *WIDE_ROW[:11], 99)
+    # Bits 8 and 9 (C4, C5) sit in the middle byte, which both orders read alike.
+    middle = (seq(3), "U", _mask([8], order), T, 3, None, *WIDE_ROW[1:3], None, None, *WIDE_ROW[5:])
+    table.changes([before, after, _ambiguous_u(order), middle], headers=MASK_HEADERS)
+    summary = qlik.run()
+    assert summary.ingest.errored == 0
+    assert (
+        table.rows()
+        == [
+            (1, *WIDE_ROW[:11], 99),
+            (2, *WIDE_ROW[:11], None),  # C12 set to NULL; C1's NULL left it untouched
+            (3, *WIDE_ROW[:3], None, *WIDE_ROW[4:]),  # C4 set to NULL; C1, C5 kept
+        ]
+    )
+
+
+def test_an_undecided_order_errors_until_the_table_pins_it(qlik: QlikWorld) -> None:
+    from click.testing import CliRunner
+
+    from data_platform.cli.main import cli
+
+    table = _wide(qlik)
+    key = table.changes([_ambiguous_u("big_endian")], headers=MASK_HEADERS)
+    qlik.run()
+    [(_, status, error)] = [(k, s, e) for k, s, e in qlik.loads() if k == key]
+    assert status == "errored"
+    assert error.startswith(f"{key}: line 2, column C12: header__change_mask '010000' is longer")
+    assert "change_mask_order" in error
+    assert table.rows()[1] == (2, *WIDE_ROW)
+    with get_engine().begin() as conn:
+        conn.execute(update(SourceTable).values(change_mask_order="big_endian"))
+    load_id = qlik.load_ids()[key]
+    assert CliRunner().invoke(cli, ["cubic-qlik", "retry", str(load_id)]).exit_code == 0
+    qlik.run()
+    assert qlik.statuses()[key] == "archived"
+    assert table.rows()[1] == (2, *WIDE_ROW[:11], None)
+
+
+def test_images_that_refute_the_pinned_order_error(qlik: QlikWorld) -> None:
+    table = _wide(qlik)
+    with get_engine().begin() as conn:
+        conn.execute(update(SourceTable).values(change_mask_order="little_endian"))
+    key = table.changes(
+        [
+            (seq(1), "B", None, T, 1, *WIDE_ROW),
+            (seq(1), "U", _mask([16], "big_endian"), T, 1, *WIDE_ROW[:11], 99),
+        ],
+        headers=MASK_HEADERS,
+    )
+    qlik.run()
+    error = dict((k, e) for k, _, e in qlik.loads())[key]
+    assert error.startswith(f"{key}: line 3, column C12: header__change_mask '010000'")
+    assert "read little_endian as the table pins it" in error
+    assert table.rows()[0] == (1, *WIDE_ROW)
+
+
+def test_a_mask_that_is_not_hex_errors(qlik: QlikWorld) -> None:
+    incident = _incident(qlik)
+    key = incident.changes([(seq(1), "U", "2g", T, 1, "CLOSED", None, None)], headers=MASK_HEADERS)
+    qlik.run()
+    error = dict((k, e) for k, _, e in qlik.loads())[key]
+    assert error.startswith(
+        f"{key}: line 2, column header__change_mask: not hexadecimal change mask: '2g'"
+    )
 
 
 # --- 4. overlapping full loads ---------------------------------------------------------------

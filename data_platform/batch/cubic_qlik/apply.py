@@ -64,9 +64,14 @@ COUNT = "dp__n"  # changes of the key in the file
 OPERATIONS = ("I", "U", "D", "B")
 TIMESTAMP = "timestamp without time zone"
 _QUOTED_VALUE = re.compile(r'"(.*)"', re.DOTALL)
+_NUMERIC_TYPE = re.compile(r"^numeric\((\d+),(\d+)\)$")
 _EVERY_ROW = sql.SQL("true")
 _NOTHING = sql.SQL("")
 KEY_NULL = "key column is empty (NULL)"
+# Byte orders of a header__change_mask longer than one byte (source_tables.change_mask_order).
+LITTLE_ENDIAN = "little_endian"  # a byte array: the first two hex digits are byte 0 (bits 7..0)
+BIG_ENDIAN = "big_endian"  # the hex text as one number: its last digit holds bits 3..0
+MASK_ORDERS = (LITTLE_ENDIAN, BIG_ENDIAN)
 
 
 @dataclass(frozen=True)
@@ -93,6 +98,16 @@ class TargetTable:
     @property
     def timestamps(self) -> frozenset[str]:
         return frozenset(c for c in self.columns if self.types.get(c) == TIMESTAMP)
+
+    @property
+    def numerics(self) -> dict[str, tuple[int, int]]:
+        """NUMERIC columns with a declared precision and scale: column -> (p, s)."""
+        found = {}
+        for column in self.columns:
+            match = _NUMERIC_TYPE.match(self.types.get(column, ""))
+            if match:
+                found[column] = (int(match[1]), int(match[2]))
+        return found
 
     @property
     def converted(self) -> frozenset[str]:
@@ -172,6 +187,7 @@ class FileApplier:
         raw: bool = False,
         removed: frozenset[str] = frozenset(),
         connect: Callable[[], object] | None = None,
+        mask_order: str | None = None,
     ) -> None:
         self.cur = cur
         self.table_id = table_id
@@ -186,6 +202,10 @@ class FileApplier:
         self.removed = removed  # columns recorded as removed at the source
         self.connect = connect  # opens another connection: a large snapshot in streams
         self._stage: sql.Identifier = sql.Identifier("dp_stage")  # the current staging table
+        if mask_order is not None and mask_order not in MASK_ORDERS:
+            raise ValueError(f"change mask order must be one of {MASK_ORDERS}, got {mask_order!r}")
+        self.mask_order = mask_order  # the table's pinned byte order of header__change_mask
+        self._order = LITTLE_ENDIAN  # the byte order this file's masks are read in
 
     def error(self, message: str, line: int | None = None, column: str | None = None) -> LoadError:
         return LoadError(
@@ -310,6 +330,7 @@ class FileApplier:
         if rows == 0:
             return ApplyResult(rows=0)
         self._check_hex(stage, columns)
+        self._check_numeric(stage)
         self._check_keys(stage, where=_EVERY_ROW)
         cols = sql.SQL(", ").join(map(sql.Identifier, self.target.columns))
         values = sql.SQL(", ").join(self._value(c) for c in self.target.columns)
@@ -414,8 +435,11 @@ class FileApplier:
         )
         direct = self._direct
         if direct:
+            self._loosen(self.cur, fresh.ident)
             rows = self.copy(reader, fresh.ident, columns, freeze=True)
             written = rows
+            if not self._tighten(fresh.ident):
+                raise self._numeric_misfit(columns)
         else:
             stage = self._create_staging(columns, headers=[])
             rows = self.copy(reader, stage, columns)
@@ -455,6 +479,7 @@ class FileApplier:
         record."""
         if rows:
             self._check_hex(stage, columns)
+            self._check_numeric(stage)
             self._check_keys(stage, where=_EVERY_ROW)
         return self._run(
             sql.SQL("INSERT INTO {} ({}) SELECT {} FROM {}").format(
@@ -532,6 +557,8 @@ class FileApplier:
                 raise ParallelCopyFailed(
                     f"{rows} record(s) loaded, the .dfm says {self.dfm.record_count}"
                 )
+            if not self._tighten(into):
+                raise ParallelCopyFailed("a NUMERIC value does not fit its declared type")
             self._run(table_swap.add_key(self.cur, fresh), duplicates=True)
         except (ParallelCopyFailed, _DuplicateKeys) as exc:
             fall_back(str(exc) or "the file repeats a key")
@@ -559,6 +586,7 @@ class FileApplier:
                 fresh = table_swap.create_fresh(
                     cur, self.target.schema, self.target.name, str(self.table_id)
                 )
+                self._loosen(cur, fresh.ident)
                 cur.execute(
                     sql.SQL("COMMENT ON TABLE {} IS {}").format(
                         fresh.ident,
@@ -609,9 +637,12 @@ class FileApplier:
             return ApplyResult(rows=0)
         has_before_images = self._check_changes(stage)
         self._check_hex(stage, columns)
+        self._check_numeric(stage)
         final = sql.Identifier("dp_final")
         key = sql.SQL(", ").join(map(sql.Identifier, self.target.key))
         sparse = self._sparse_columns()
+        if sparse and self._has_mask:
+            self._order = self._decide_mask_order(stage, has_before_images, sparse)
         changes = self._changes_query(stage, has_before_images, sparse)
         # The count of a key's changes serves only the sparse rules: a window over every
         # change is a sort of its own, skipped when no column can be left untouched.
@@ -715,7 +746,7 @@ class FileApplier:
         Columns: operation, sequence, record number, mask, the table's columns, and one
         `dp__def_<i>` flag per sparse column (the row defines its value)."""
         oper, seq, ord_ = sql.Identifier(OPER), sql.Identifier(SEQ), sql.Identifier(ORD)
-        has_mask = any(c.name == MASK for c in self.dfm.header_columns)
+        has_mask = self._has_mask
         mask = sql.Identifier(MASK) if has_mask else sql.SQL("CAST(NULL AS text)")
 
         def select(alias: str, operation: sql.Composable) -> sql.Composable:
@@ -767,39 +798,278 @@ class FileApplier:
 
     # --- sparse updates -----------------------------------------------------------------
 
+    @property
+    def _has_mask(self) -> bool:
+        return any(c.name == MASK for c in self.dfm.header_columns)
+
     def _sparse_columns(self) -> list[tuple[int, str]]:
         """(data column index, db column) of the columns a U may leave untouched: every
         non-key column when the file has header__change_mask, else its LOB columns."""
         if not self.sparse_updates:
             return []
-        has_mask = any(c.name == MASK for c in self.dfm.header_columns)
+        has_mask = self._has_mask
         return [
             (index, column.name.lower())
             for index, column in enumerate(self.dfm.data_columns)
             if column.name.lower() not in self.target.key and (has_mask or column.type in LOB_TYPES)
         ]
 
+    def _mask_bit(self, column: str) -> int:
+        """The bit of `column` in header__change_mask: its ordinal in the change table less
+        one, header columns first (Qlik, "Change Tables"; README "Sparse updates")."""
+        for position, dfm_column in enumerate(self.dfm.columns):
+            if not dfm_column.is_header and dfm_column.name.lower() == column:
+                return position
+        raise KeyError(column)
+
+    @staticmethod
+    def _bit_set(mask: sql.Composable, bit: int, order: str) -> sql.Composable:
+        """Is `bit` set in the hex text `mask` (checked hex, two digits a byte) read in
+        `order`? False when the mask is too short to hold the bit (NULL for a NULL mask)."""
+        if order == LITTLE_ENDIAN:
+            return sql.SQL(
+                "(length({m}) >= {n} AND get_bit(('x' || substr({m}, {p}, 2))::bit(8), {b}) = 1)"
+            ).format(
+                m=mask,
+                n=sql.Literal(2 * (bit // 8) + 2),
+                p=sql.Literal(2 * (bit // 8) + 1),
+                b=sql.Literal(7 - bit % 8),
+            )
+        return sql.SQL(
+            "(length({m}) > {d} AND "
+            "get_bit(('x' || substr({m}, length({m}) - {d}, 1))::bit(4), {b}) = 1)"
+        ).format(m=mask, d=sql.Literal(bit // 4), b=sql.Literal(3 - bit % 4))
+
     def _defines(self, alias: str, index: int, column: str, has_mask: bool) -> sql.Composable:
-        """Does the row set the column? Every I and D does; a U unless it left it alone."""
+        """Does the row set the column? Every I and D does, and a U with a value in it. A
+        U's NULL is a value unless the column was left untouched: for a LOB column when
+        the row has no mask or the mask's bit is clear; for another column only when the
+        row's mask has its bit clear (read in this file's byte order). A non-NULL value
+        is always taken, whatever its bit says: a mask can keep a stored value only where
+        the U carries none, so it never drops an update it misreads."""
         a = sql.Identifier(alias)
         not_update = sql.SQL("{}.{} <> 'U'").format(a, sql.Identifier(OPER))
+        has_value = sql.SQL("{}.{} IS NOT NULL").format(a, sql.Identifier(column))
         if not has_mask:
-            return sql.SQL("({} OR {}.{} IS NOT NULL)").format(
-                not_update, a, sql.Identifier(column)
-            )
-        # header__change_mask: hex digits, little-endian bytes (byte 0 = the first two
-        # digits holds bits 7..0); bit n is the file's n-th data column (0-based).
+            return sql.SQL("({} OR {})").format(not_update, has_value)
         mask = sql.SQL("{}.{}").format(a, sql.Identifier(MASK))
-        position = 2 * (index // 8) + 1
+        bit = self._bit_set(mask, self._mask_bit(column), self._order)
+        lob = column in {c.name.lower() for c in self.dfm.data_columns if c.type in LOB_TYPES}
+        no_mask = sql.SQL("coalesce({}, '') = ''").format(mask)
+        if lob:
+            return sql.SQL("({nu} OR {v} OR coalesce(NOT {no} AND {bit}, false))").format(
+                nu=not_update, v=has_value, no=no_mask, bit=bit
+            )
+        return sql.SQL("({nu} OR {v} OR {no} OR coalesce({bit}, false))").format(
+            nu=not_update, v=has_value, no=no_mask, bit=bit
+        )
+
+    def _decide_mask_order(
+        self, stage: sql.Composable, has_before_images: bool, sparse: list[tuple[int, str]]
+    ) -> str:
+        """The byte order this file's header__change_mask values are read in, checked
+        against the file's images in one pass over its U rows (README "Sparse updates").
+
+        A U whose B (same change number) holds another non-NULL value than the U in a
+        column refutes every byte order that reads that column's bit as clear. (A NULL on
+        either side proves nothing: it may be a value the source did not send.) The
+        table's pinned order (`mask_order`) is used unless the images refute it; else the
+        order the images do not refute; when neither is refuted, either one if they read
+        every U's NULLs alike (one-byte masks always do).
+
+        Raises LoadError naming the U's line and the column: the images refute the pinned
+        order, or both orders; or neither is refuted but they read a NULL differently
+        (the table must pin the order)."""
+        oper, seq, ord_ = sql.Identifier(OPER), sql.Identifier(SEQ), sql.Identifier(ORD)
+        mask = sql.SQL("u.{}").format(sql.Identifier(MASK))
+        data = [
+            c.name.lower() for c in self.dfm.data_columns if c.name.lower() in self.target.columns
+        ]
+
+        def refuted(order: str) -> sql.Composable:
+            if not has_before_images:
+                return sql.SQL("false")
+            return sql.SQL(" OR ").join(
+                self._changed_with_bit_clear(column, order) for column in data
+            )
+
+        ambiguous = sql.SQL(" OR ").join(
+            sql.SQL("(u.{c} IS NULL AND {le} <> {be})").format(
+                c=sql.Identifier(column),
+                le=self._bit_set(mask, self._mask_bit(column), LITTLE_ENDIAN),
+                be=self._bit_set(mask, self._mask_bit(column), BIG_ENDIAN),
+            )
+            for _, column in sparse
+        )
+        join = (
+            sql.SQL("LEFT JOIN {stage} b ON b.{oper} = 'B' AND b.{seq} = u.{seq}").format(
+                stage=stage, oper=oper, seq=seq
+            )
+            if has_before_images
+            else sql.SQL("")
+        )
+        self.cur.execute(
+            sql.SQL(
+                "SELECT min(CASE WHEN {le} THEN u.{ord} END), "
+                "min(CASE WHEN {be} THEN u.{ord} END), "
+                "min(CASE WHEN {amb} THEN u.{ord} END) FROM {stage} u {join} "
+                "WHERE u.{oper} = 'U' AND coalesce({m}, '') <> ''"
+            ).format(
+                le=refuted(LITTLE_ENDIAN),
+                be=refuted(BIG_ENDIAN),
+                amb=ambiguous,
+                ord=ord_,
+                stage=stage,
+                join=join,
+                oper=oper,
+                m=mask,
+            )
+        )
+        *firsts, undecided = self.cur.fetchone()
+        refutes = dict(zip(MASK_ORDERS, firsts, strict=True))
+        extra = {"table": self.table_name, "load_id": self.load_id}
+        if self.mask_order is not None:
+            if refutes[self.mask_order] is not None:
+                raise self._mask_contradiction(
+                    stage, refutes[self.mask_order], self.mask_order, pinned=True
+                )
+            return self.mask_order
+        candidates = [order for order in MASK_ORDERS if refutes[order] is None]
+        if not candidates:
+            first, other = sorted(MASK_ORDERS, key=lambda order: refutes[order])
+            raise self._mask_contradiction(
+                stage, refutes[first], first, pinned=False, other_line=refutes[other] + 1
+            )
+        if len(candidates) == 1:
+            log.info(
+                "%s: header__change_mask read %s: the before images refute the other order",
+                self.key,
+                candidates[0],
+                extra=extra,
+            )
+            return candidates[0]
+        if undecided is not None:
+            raise self._mask_undecided(stage, undecided, sparse)
+        return LITTLE_ENDIAN
+
+    def _changed_with_bit_clear(self, column: str, order: str) -> sql.Composable:
+        """The B and U rows `b`, `u` hold two different non-NULL values of `column` while
+        the U's mask, read in `order`, says it did not change."""
+        c = sql.Identifier(column)
         return sql.SQL(
-            "({nu} OR coalesce({m}, '') = '' OR (length({m}) > {p} "
-            "AND get_bit(('x' || substr({m}, {p1}, 2))::bit(8), {b}) = 1))"
+            "(b.{c} IS NOT NULL AND u.{c} IS NOT NULL AND {bv} IS DISTINCT FROM {uv} AND NOT {bit})"
         ).format(
-            nu=not_update,
-            m=mask,
-            p=sql.Literal(position),
-            p1=sql.Literal(position),
-            b=sql.Literal(7 - index % 8),
+            c=c,
+            bv=self._value(column, "b"),
+            uv=self._value(column, "u"),
+            bit=self._bit_set(
+                sql.SQL("u.{}").format(sql.Identifier(MASK)), self._mask_bit(column), order
+            ),
+        )
+
+    def _mask_row(self, stage: sql.Composable, ord_: int) -> tuple[str, int | None]:
+        """The mask of the U at record `ord_`, and its B's record number."""
+        self.cur.execute(
+            sql.SQL(
+                "SELECT u.{m}, (SELECT min(b.{ord}) FROM {stage} b WHERE b.{oper} = 'B' "
+                "AND b.{seq} = u.{seq}) FROM {stage} u WHERE u.{ord} = %s"
+            ).format(
+                m=sql.Identifier(MASK),
+                ord=sql.Identifier(ORD),
+                stage=stage,
+                oper=sql.Identifier(OPER),
+                seq=sql.Identifier(SEQ),
+            ),
+            (ord_,),
+        )
+        mask, before = self.cur.fetchone()
+        return mask, before
+
+    def _mask_contradiction(
+        self,
+        stage: sql.Composable,
+        ord_: int,
+        order: str,
+        *,
+        pinned: bool,
+        other_line: int | None = None,
+    ) -> LoadError:
+        """The error for the U at record `ord_`, whose mask read in `order` says a column
+        did not change that its B shows changed: names the first such column."""
+        mask, before = self._mask_row(stage, ord_)
+        data = [
+            c.name.lower() for c in self.dfm.data_columns if c.name.lower() in self.target.columns
+        ]
+        self.cur.execute(
+            sql.SQL(
+                "SELECT {flags}, {values} FROM {stage} u JOIN {stage} b ON b.{ord} = %s "
+                "WHERE u.{ord} = %s"
+            ).format(
+                flags=sql.SQL(", ").join(self._changed_with_bit_clear(c, order) for c in data),
+                values=sql.SQL(", ").join(
+                    sql.SQL("b.{c}::text, u.{c}::text").format(c=sql.Identifier(c)) for c in data
+                ),
+                stage=stage,
+                ord=sql.Identifier(ORD),
+            ),
+            (before, ord_),
+        )
+        row = self.cur.fetchone()
+        flags, values = row[: len(data)], row[len(data) :]
+        if True not in flags:  # another B of the same change number holds the difference
+            return self.error(
+                f"header__change_mask {mask!r} contradicts the row's before image", ord_ + 1
+            )
+        index = flags.index(True)
+        column = data[index]
+        old, new = values[2 * index], values[2 * index + 1]
+        other = BIG_ENDIAN if order == LITTLE_ENDIAN else LITTLE_ENDIAN
+        how = (
+            f"read {order} as the table pins it"
+            if pinned
+            else f"read {order} (line {other_line} contradicts {other} likewise)"
+        )
+        return self.error(
+            f"header__change_mask {mask!r} contradicts the row's images: bit "
+            f"{self._mask_bit(column)} ({self._source_name(column)}) is clear, {how}, but "
+            f"the column changed from {old!r} (B, line {before + 1}) to {new!r}; the load "
+            "would lose an update",
+            ord_ + 1,
+            self._source_name(column),
+        )
+
+    def _mask_undecided(
+        self, stage: sql.Composable, ord_: int, sparse: list[tuple[int, str]]
+    ) -> LoadError:
+        """The error for the U at record `ord_` whose NULL the two byte orders read
+        differently while the file's images refute neither."""
+        mask, _ = self._mask_row(stage, ord_)
+        u = sql.SQL("u.{}").format(sql.Identifier(MASK))
+        self.cur.execute(
+            sql.SQL("SELECT {} FROM {} u WHERE u.{} = %s").format(
+                sql.SQL(", ").join(
+                    sql.SQL("(u.{c} IS NULL AND {le} <> {be})").format(
+                        c=sql.Identifier(column),
+                        le=self._bit_set(u, self._mask_bit(column), LITTLE_ENDIAN),
+                        be=self._bit_set(u, self._mask_bit(column), BIG_ENDIAN),
+                    )
+                    for _, column in sparse
+                ),
+                stage,
+                sql.Identifier(ORD),
+            ),
+            (ord_,),
+        )
+        flags = list(self.cur.fetchone())
+        column = sparse[flags.index(True)][1]
+        return self.error(
+            f"header__change_mask {mask!r} is longer than one byte and the file's before "
+            "images do not tell its byte order, which decides whether the NULL is a new value "
+            "or the column was left untouched: pin the order for the table "
+            "(source_tables.change_mask_order: little_endian or big_endian; README "
+            '"Sparse updates"), then retry the load',
+            ord_ + 1,
+            self._source_name(column),
         )
 
     def _keep_untouched(
@@ -898,6 +1168,10 @@ class FileApplier:
         for column in columns:
             if column in as_text:
                 expr = sql.SQL('CAST(NULL AS text) COLLATE "C" AS {}')
+            elif column in self.target.numerics:
+                # Unconstrained, so COPY keeps every digit it was given (numeric(p,s)
+                # would round them away unseen) for `_check_numeric`.
+                expr = sql.SQL("CAST(NULL AS numeric) AS {}")
             else:
                 expr = sql.SQL("t.{}")
             select_list.append(expr.format(sql.Identifier(column)))
@@ -927,6 +1201,12 @@ class FileApplier:
             return sql.SQL("decode({}, 'hex')").format(ref)
         if column in self.target.timestamps:
             return sql.SQL("qlik_datetime({})").format(ref)
+        if column in self.target.numerics:
+            # Checked to fit (`_check_numeric`): the cast changes no digit.
+            precision, scale = self.target.numerics[column]
+            return sql.SQL("CAST({} AS numeric({}, {}))").format(
+                ref, sql.Literal(precision), sql.Literal(scale)
+            )
         return ref
 
     def _run(self, statement: sql.Composable, args=None, *, duplicates: bool = False) -> int:
@@ -1062,18 +1342,136 @@ class FileApplier:
         return has_before_images
 
     def _check_hex(self, stage: sql.Composable, columns: list[str]) -> None:
-        for column in (c for c in columns if c in self.target.bytea):
+        """Staged hex text (binary columns, or header__change_mask) is whole bytes of hex
+        digits: else an error naming the first bad record and column."""
+        for column in (c for c in columns if c in self.target.bytea or c == MASK):
             bad = self._first_bad(
                 stage,
                 sql.SQL("{} !~ '^([0-9A-Fa-f]{{2}})*$'").format(sql.Identifier(column)),
                 sql.Identifier(column),
             )
             if bad:
+                what = "change mask" if column == MASK else "binary data"
                 raise self.error(
-                    f"not hexadecimal binary data: {bad[1][:40]!r}",
+                    f"not hexadecimal {what}: {bad[1][:40]!r}",
                     bad[0] + 1,
                     self._source_name(column),
                 )
+
+    def _numeric_limits(self) -> dict[str, tuple[int, int, str]]:
+        """Per checked NUMERIC column: the most digits before the point and after it a
+        value may have, and the declared type it would break. Both the table's
+        numeric(p,s) and the .dfm's declared type bound it (the .dfm's may be narrower,
+        which loads as is: README "Schema changes"; the Glue job checks the .dfm's)."""
+        declared = {c.name.lower(): c for c in self.dfm.data_columns}
+        limits = {}
+        for column, (precision, scale) in self.target.numerics.items():
+            digits, places, name = precision - scale, scale, f"numeric({precision},{scale})"
+            source = declared.get(column)
+            if source is not None and source.type == "NUMERIC" and source.precision > 0:
+                source_scale = max(source.scale, 0)
+                digits = min(digits, source.precision - source_scale)
+                places = min(places, source_scale)
+                name = f"NUMERIC({source.precision},{source.scale})"
+            elif source is not None:
+                name = f"{source.type} (the table's {name})"
+            limits[column] = (digits, places, name)
+        return limits
+
+    def _loosen(self, cur, table: sql.Composable) -> None:
+        """Make the (empty) new snapshot's NUMERIC columns unconstrained, so that a COPY
+        straight into it keeps every digit for `_tighten` to check."""
+        if self.target.numerics:
+            cur.execute(
+                sql.SQL("ALTER TABLE {} {}").format(
+                    table,
+                    sql.SQL(", ").join(
+                        sql.SQL("ALTER COLUMN {} TYPE numeric").format(sql.Identifier(c))
+                        for c in self.target.numerics
+                    ),
+                )
+            )
+
+    def _tighten(self, table: sql.Composable) -> bool:
+        """After `_loosen` and the COPY: check every NUMERIC value in one pass and, when
+        all fit, give the columns their declared types back (one rewrite, no digit
+        changed). Returns False, changing nothing, when a value does not fit."""
+        limits = self._numeric_limits()
+        if not limits:
+            return True
+        misfits = [self._misfit(c, d, p) for c, (d, p, _) in limits.items()]
+        self.cur.execute(
+            sql.SQL("SELECT EXISTS (SELECT FROM {} WHERE {})").format(
+                table, sql.SQL(" OR ").join(misfits)
+            )
+        )
+        if self.cur.fetchone()[0]:
+            return False
+        self.cur.execute(
+            sql.SQL("ALTER TABLE {} {}").format(
+                table,
+                sql.SQL(", ").join(
+                    sql.SQL("ALTER COLUMN {} TYPE numeric({}, {})").format(
+                        sql.Identifier(c), sql.Literal(p), sql.Literal(s)
+                    )
+                    for c, (p, s) in self.target.numerics.items()
+                ),
+            )
+        )
+        return True
+
+    def _numeric_misfit(self, columns: list[str]) -> LoadError:
+        """The error for a new snapshot COPYed straight into its table whose NUMERIC value
+        does not fit: the file staged again, to name the record (`_check_numeric`)."""
+        if self.reopen is not None:
+            with self.reopen() as source, DataFileReader(source, self.key) as reader:
+                reader.header(self.dfm.dialect)
+                stage = self._create_staging(columns, headers=[])
+                self.copy(reader, stage, columns)
+                self._check_numeric(stage)
+        return self.error("a NUMERIC value does not fit its declared precision and scale")
+
+    @staticmethod
+    def _misfit(column: str, digits: int, places: int) -> sql.Composable:
+        """The NUMERIC value has more digits after the point than `places` (other than
+        zeros), or more than `digits` before it."""
+        return sql.SQL(
+            "({c} <> round({c}, {places}) OR abs({c}) >= power(10::numeric, {digits}))"
+        ).format(c=sql.Identifier(column), places=sql.Literal(places), digits=sql.Literal(digits))
+
+    def _check_numeric(self, stage: sql.Composable) -> None:
+        """Every staged NUMERIC value fits its declared precision and scale, checked in one
+        pass over the stage: else an error naming the first bad record and column.
+        Postgres would round `9.999` into numeric(8,2) to 10.00 without a word; here it
+        is refused, as the Glue job refuses it (`jobs/casts.py`). Digits beyond the scale
+        that are zeros (`9.990`) change nothing and are taken."""
+        limits = self._numeric_limits()
+        if not limits:
+            return
+        conditions = [
+            self._misfit(column, digits, places) for column, (digits, places, _) in limits.items()
+        ]
+        firsts = self._first_matches(stage, conditions)
+        bad = [(o, c) for o, c in zip(firsts, limits, strict=True) if o is not None]
+        if not bad:
+            return
+        ord_, column = min(bad)
+        digits, places, name = limits[column]
+        self.cur.execute(
+            sql.SQL("SELECT {c}::text, {c} <> round({c}, {p}) FROM {stage} WHERE {o} = %s").format(
+                c=sql.Identifier(column), p=sql.Literal(places), stage=stage, o=sql.Identifier(ORD)
+            ),
+            (ord_,),
+        )
+        value, too_precise = self.cur.fetchone()
+        why = (
+            f"more than {places} digit(s) after the decimal point (PostgreSQL would round it)"
+            if too_precise
+            else f"more than {digits} digit(s) before the decimal point"
+        )
+        raise self.error(
+            f"{value!r} is not a valid {name}: {why}", ord_ + 1, self._source_name(column)
+        )
 
     def _source_name(self, db_column: str) -> str:
         for c in self.dfm.data_columns:

@@ -23,7 +23,14 @@ from data_platform.batch.cubic_qlik.dfm import dfm_key, parse_dfm
 from data_platform.batch.cubic_qlik.files import is_full_load, is_snapshot_start
 from data_platform.batch.cubic_qlik.naming import SOURCE
 from data_platform.batch.cubic_qlik.scan import ScanResult, scan_incoming
-from data_platform.db.models import ERROR_STATES, Load, LoadSnapshot, LoadStatus, TableSnapshot
+from data_platform.db.models import (
+    ERROR_STATES,
+    Load,
+    LoadSnapshot,
+    LoadStatus,
+    SourceTable,
+    TableSnapshot,
+)
 from data_platform.errors import DataPlatformError, LoadError, StorageError
 from data_platform.loads.csv_files import DataFileReader
 from data_platform.loads.schema_changes import removed_columns
@@ -67,8 +74,10 @@ def ingest_qlik(tables: list[str] | None = None) -> IngestResult:
 class QlikTableLoader(TableLoader):
     def __init__(self, worker: TableWorker) -> None:
         super().__init__(worker)
-        self.springboard_failures: dict[str, str] = {}
-        self.springboard_partitions: dict[str, str] = {}
+        # By load id, not by key: a file landed again under a key (a reload, a re-sent
+        # change file) is another load, with a job run and a partition of its own.
+        self.springboard_failures: dict[int, str] = {}
+        self.springboard_partitions: dict[int, str] = {}
         self.current: int | None = None
 
     # --- the worker's hooks -----------------------------------------------------------
@@ -103,17 +112,19 @@ class QlikTableLoader(TableLoader):
         return sorted(ready, key=lambda load: (not is_full_load(load.key), load.key, load.modified))
 
     def refused(self, load: PendingLoad) -> LoadError | None:
-        if load.key in self.springboard_failures:
-            return LoadError(self.springboard_failures[load.key], load_id=load.id)
+        if load.id in self.springboard_failures:
+            return LoadError(self.springboard_failures[load.id], load_id=load.id)
         return None
 
     def not_applied(self, load: PendingLoad) -> None:
         """The job wrote the file's Parquet, but the load does not apply it: drop it, so
         the springboard holds only loads that end archived."""
-        self.springboard_failures.pop(load.key, None)
-        if load.key in self.springboard_partitions:
+        self.springboard_failures.pop(load.id, None)
+        if load.id in self.springboard_partitions:
+            # The load's own partition (it ends in dp__load_id=<id>/): an earlier load of
+            # the same file keeps its Parquet.
             springboard = get_zone("springboard")
-            for info in springboard.list(self.springboard_partitions.pop(load.key)):
+            for info in springboard.list(self.springboard_partitions.pop(load.id)):
                 springboard.delete(info.key)
 
     def apply(
@@ -167,6 +178,9 @@ class QlikTableLoader(TableLoader):
                 raw=table.is_raw,
                 removed=removed_columns(conn, table.id),
                 connect=self.worker.engine.raw_connection,
+                mask_order=conn.scalar(
+                    select(SourceTable.change_mask_order).where(SourceTable.id == table.id)
+                ),
             )
             try:
                 source = zone.open(key, expect)
@@ -297,29 +311,40 @@ class QlikTableLoader(TableLoader):
         """Hand the ready loads of the current snapshot that the Glue job has not seen yet
         to it, in one run, before they are applied and archived; a load the job fails is
         errored with its message when its turn comes. Runs again in every pass, so a load
-        recorded while a job run was in flight (another scan, a new snapshot) is never
-        archived without its Parquet. `ready` holds loads of the current snapshot only."""
+        recorded while a job run was in flight (another scan, a reload of a file under
+        the same key, a new snapshot) is never archived without its partition: loads are
+        told apart by id, and each has its own partition (`JobLoad.load_id`).
+        `ready` holds loads of the current snapshot only.
+
+        A job run reads the file a key holds now, so of two ready loads of one key (the
+        file replaced in incoming after the first was recorded) only the newest is
+        handed over: the older one's version is gone, so its apply finds the file
+        replaced and archives it unapplied (`TableWorker.replaced`), without a partition."""
         from data_platform.jobs.job_input import JobLoad
         from data_platform.jobs.springboard import run_springboard
 
         seen = self.springboard_partitions.keys() | self.springboard_failures.keys()
-        loads = [load for load in ready if load.key not in seen]
+        newest: dict[str, PendingLoad] = {}
+        for load in sorted(ready, key=lambda load: (load.modified, load.id)):
+            if load.id not in seen:
+                newest[load.key] = load
+        loads = list(newest.values())
         if not loads:
             return
-        job_loads = [
-            JobLoad.create(load.key, self.table.name, load.snapshot_time, is_raw=load.is_raw)
+        job_loads = {
+            load.id: JobLoad.create(
+                load.key, self.table.name, load.snapshot_time, is_raw=load.is_raw, load_id=load.id
+            )
             for load in loads
-        ]
+        }
         # A JobRunError (job not deployed, crashed, timed out) blames no file: it stops this
         # table for this run with every load still ready, and the run ends in an error.
-        results = run_springboard(job_loads)
+        results = run_springboard(list(job_loads.values()))
         # Failed loads are errored when their turn comes, so the loads before them still
         # apply in order.
-        self.springboard_failures.update({key: why for key, why in results.items() if why})
-        self.springboard_partitions.update(
-            {
-                job_load.source_key: job_load.partition_path
-                for job_load in job_loads
-                if not results.get(job_load.source_key)
-            }
-        )
+        for load_id, job_load in job_loads.items():
+            why = results.get(job_load.source_key)
+            if why:
+                self.springboard_failures[load_id] = why
+            else:
+                self.springboard_partitions[load_id] = job_load.partition_path
