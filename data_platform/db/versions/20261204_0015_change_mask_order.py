@@ -1,7 +1,7 @@
 """A table can pin the byte order of Qlik's header__change_mask
 
 Revision ID: 0015
-Revises: 0010
+Revises: 0014
 Create Date: 2026-12-04 22:30:00+00:00
 
 Qlik's sources disagree on the byte order of a change mask longer than one byte (its
@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0015"
-down_revision: str | Sequence[str] | None = "0010"
+down_revision: str | Sequence[str] | None = "0014"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
