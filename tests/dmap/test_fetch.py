@@ -127,7 +127,7 @@ def test_pages_until_an_empty_page(dmap: Settings, fake: FakeDmap) -> None:
     assert (result.feeds[0].listed, result.feeds[0].landed) == (5, 5)
 
 
-def test_the_mark_plus_one_microsecond_is_sent_and_older_results_are_dropped(
+def test_the_mark_itself_is_sent_and_older_results_are_dropped(
     dmap: Settings, fake: FakeDmap
 ) -> None:
     add_feed(PUBLIC)
@@ -140,13 +140,44 @@ def test_the_mark_plus_one_microsecond_is_sent_and_older_results_are_dropped(
     fake.server.log.clear()
     result = fetch()
     assert [a["last_updated"] for a in fake.listing_args(PUBLIC)] == [
-        "2022-05-18T13:39:43.546304",
-        "2022-05-18T13:39:43.546304",
+        "2022-05-18T13:39:43.546303",
+        "2022-05-18T13:39:43.546303",
     ]
+    # The dataset that set the mark comes back (the mark is included) but is not landed again.
     assert [d.dataset_id for d in result.landed] == ["agg_x_20220518"]
-    assert (result.feeds[0].older, result.feeds[0].listed) == (2, 1)
+    assert (result.feeds[0].older, result.feeds[0].listed) == (1, 1)
     assert mark(PUBLIC) == datetime(2022, 5, 18, 20, 0, 0, 500000)
-    assert format_mark(datetime(2022, 5, 18, 23, 59, 59, 999999)) == "2022-05-19T00:00:00.000000"
+    assert format_mark(datetime(2022, 5, 18, 23, 59, 59, 999999)) == "2022-05-18T23:59:59.999999"
+    assert [r.path.rsplit("/", 1)[-1] for r in fake.requests("/files/")] == [
+        "agg_x_20220518.csv.gz"
+    ]
+
+
+def test_a_dataset_sharing_the_marks_stamp_is_landed_after_a_stopped_fetch(
+    dmap: Settings, fake: FakeDmap
+) -> None:
+    """Two datasets published in the same microsecond: the fetch lands the first, then
+    stops at the second (its download fails). The mark now equals the second's stamp; the
+    next fetch must still land it, not take it for the one already landed."""
+    add_feed(PUBLIC)
+    stamp = "2022-05-18T13:39:43.546303"
+    a = fake.publish(PUBLIC, "20220516", stamp)
+    b = fake.publish(PUBLIC, "20220517", stamp)
+    fake.file_handlers[b] = lambda request: Response("busy", 404)
+    result = fetch()
+    assert [d.dataset_id for d in result.landed] == [a] and result.failed
+    assert mark(PUBLIC) == datetime(2022, 5, 18, 13, 39, 43, 546303)
+
+    del fake.file_handlers[b]
+    fake.server.log.clear()
+    result = fetch()
+    assert not result.failed
+    assert [d.dataset_id for d in result.landed] == [b]
+    assert sorted(d.dataset_id for d in datasets()) == [a, b]
+    assert landed_keys("cubic/dmap/agg_x/") == [KEY.format("20220516"), KEY.format("20220517")]
+    # And a third fetch finds nothing new: neither is landed again.
+    fake.server.log.clear()
+    assert fetch().landed == [] and fake.requests("/files/") == []
 
 
 def test_results_are_landed_oldest_first(dmap: Settings, fake: FakeDmap) -> None:
@@ -285,7 +316,7 @@ def test_an_expired_link_lists_the_feed_again_from_the_mark(dmap: Settings, fake
     assert not result.failed and [d.dataset_id for d in result.landed] == [first, second]
     assert result.feeds[0].relisted == 1
     listings = [a for a in fake.listing_args(PUBLIC) if a["offset"] == "0"]
-    assert [a.get("last_updated") for a in listings] == [None, "2022-05-17T00:00:00.000002"]
+    assert [a.get("last_updated") for a in listings] == [None, "2022-05-17T00:00:00.000001"]
     assert [r.path for r in fake.requests("/files/")] == [
         f"/files/1/{first}.csv.gz",
         f"/files/1/{second}.csv.gz",
@@ -466,7 +497,7 @@ def test_a_failure_stops_the_feed_and_the_next_run_resumes(dmap: Settings, fake:
     result = fetch()
     assert not result.failed
     assert [d.dataset_id for d in result.landed] == [b, "agg_x_20220503"]
-    assert fake.listing_args(PUBLIC)[0]["last_updated"] == "2022-05-02T00:00:00.000002"
+    assert fake.listing_args(PUBLIC)[0]["last_updated"] == "2022-05-02T00:00:00.000001"
     assert mark(PUBLIC) == datetime(2022, 5, 4, 0, 0, 0, 1) and feed_row(PUBLIC).last_error is None
 
 

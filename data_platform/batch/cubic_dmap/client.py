@@ -13,7 +13,7 @@ import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from typing import Any, BinaryIO, cast
 from urllib.parse import urlsplit
 
@@ -68,9 +68,9 @@ class DmapResult:
 
 @dataclass(frozen=True)
 class Listing:
-    """A feed's listing after the mark: `results` newer than it, oldest first (one per
-    dataset_id, its newest); `older` counts results the server sent that are not newer
-    (it may honour only the date part of `last_updated`)."""
+    """A feed's listing from the mark on: `results` stamped at or after it, oldest first
+    (one per dataset_id, its newest); `older` counts results the server sent that are
+    older (it may honour only the date part of `last_updated`)."""
 
     results: list[DmapResult]
     older: int
@@ -78,9 +78,14 @@ class Listing:
 
 
 def format_mark(mark: datetime) -> str:
-    """The `last_updated` query value asking for results after `mark`: mark + 1 µs, as
-    `YYYY-MM-DDTHH:MM:SS.ffffff`."""
-    return (mark + timedelta(microseconds=1)).strftime(MARK_FORMAT)
+    """The `last_updated` query value asking for results from `mark` on, the mark itself
+    included, as `YYYY-MM-DDTHH:MM:SS.ffffff`.
+
+    Inclusive because two datasets can share one `last_updated`: a fetch that stopped
+    after landing the first (a failed download, a kill) must still be shown the second.
+    The datasets already landed at that version are left out by the fetch, which knows
+    them (`dmap_datasets`)."""
+    return mark.strftime(MARK_FORMAT)
 
 
 class _RedactQueries(logging.Filter):
@@ -171,7 +176,8 @@ class DmapClient:
     def list_feed(
         self, relative_url: str, dataset_type: str, api_key: str, mark: datetime | None
     ) -> Listing:
-        """Every result of the feed newer than `mark` (all when None), oldest first.
+        """Every result of the feed from `mark` on, the mark included (all when None),
+        oldest first.
 
         Pages of PAGE_SIZE from offset 0 until an empty page. Raises DmapError naming the
         feed and, for a malformed answer, the result and field."""
@@ -201,7 +207,7 @@ class DmapClient:
                 if known is None or result.last_updated > known.last_updated:
                     seen[result.dataset_id] = result
             offset += len(page)
-        newer = [r for r in seen.values() if mark is None or r.last_updated > mark]
+        newer = [r for r in seen.values() if mark is None or r.last_updated >= mark]
         newer.sort(key=lambda r: (r.last_updated, r.dataset_id))
         log.debug(
             "listed %d result(s) in %d page(s), %d newer than the mark",

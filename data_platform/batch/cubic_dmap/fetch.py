@@ -58,8 +58,8 @@ class FeedFetch:
     """What a fetch did with one feed."""
 
     feed: str
-    listed: int = 0  # results newer than the mark (each dataset version once)
-    older: int = 0  # results the server sent that were not newer, dropped (first listing)
+    listed: int = 0  # dataset versions from the mark on not landed yet (each once)
+    older: int = 0  # results the server sent that were older than the mark, dropped (first listing)
     landed: int = 0
     relisted: int = 0  # listings again for fresh links after a 403
     mark: datetime | None = None  # the feed's mark afterwards
@@ -231,9 +231,10 @@ class _Feed:
             if first:
                 self.outcome.older = listing.older
                 first = False
-            seen.update((r.dataset_id, r.last_updated) for r in listing.results)
+            results = self._not_landed(listing.results)
+            seen.update((r.dataset_id, r.last_updated) for r in results)
             self.outcome.listed = len(seen)
-            for result in listing.results:
+            for result in results:
                 try:
                     landed.append(self._land(result))
                 except LinkExpired as exc:
@@ -254,6 +255,25 @@ class _Feed:
                 self.outcome.landed += 1
             else:
                 return
+
+    def _not_landed(self, results: list[DmapResult]) -> list[DmapResult]:
+        """`results` less the dataset versions already landed: the listing includes the
+        mark's own stamp (`format_mark`), so the dataset that set the mark comes back."""
+        if not results:
+            return results
+        with self.engine.connect() as conn:
+            landed = dict(
+                conn.execute(
+                    select(DmapDataset.dataset_id, DmapDataset.last_updated).where(
+                        DmapDataset.dataset_id.in_([r.dataset_id for r in results])
+                    )
+                ).all()
+            )
+        return [
+            r
+            for r in results
+            if r.dataset_id not in landed or r.last_updated > landed[r.dataset_id]
+        ]
 
     def _land(self, result: DmapResult) -> LandedDataset:
         key = f"{self.prefix}{result.type}/{result.dataset_id}.csv.gz"
