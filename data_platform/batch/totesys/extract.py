@@ -26,7 +26,13 @@ Which rows a pass reads (the changes since the table's mark):
   in 2^32 transactions it aliases into the window and is read again: a repeat, never a
   loss. Subtransactions (savepoints) take xids after their parent's, so their rows are
   caught too, which `pg_visible_in_snapshot` could not promise. Special xids (0-2) are
-  never new. When more than 2^31 transactions passed since the mark, everything is read.
+  never new.
+- **Everything** when the horizon cannot be trusted (`_read_all`, with a warning): the
+  mark is of another source (`IDENTITY_QUERY`: a restored dump, a new cluster, a promoted
+  standby, another database), the source's counter is behind the mark, 2^31 or more
+  transactions passed since it, or the mark has no horizon or identity (every mark on the
+  first pass after revision 0014). Reading by the horizon there would skip rows never
+  read; reading everything only repeats rows, dropped by content.
   Commit timestamps (`pg_xact_commit_timestamp`) need `track_commit_timestamp`, off by
   default and only set with a restart of the source; the horizon needs nothing.
 - **By stamp only** (a source without `pg_current_snapshot`): the rows whose
@@ -42,9 +48,10 @@ copy has and the source lacks lands as a delete row (the key, `dp__deleted` true
 Each table's rows of a pass go into one Parquet file (a row group per page of
 `page_rows`), put in incoming as `database/totesys/<table>/extracted=<UTC stamp>.parquet`
 (a new name every time) only when complete; then the table's mark moves. A killed
-extraction leaves no file and no moved mark. A table that fails (a source error, a value
-Parquet cannot hold) is rolled back to its savepoint and reported with its error; the
-other tables go on in the same snapshot. First run: every row.
+extraction leaves no file, no spool (an unlinked temporary file) and no moved mark. A
+table that fails (a source error, a value Parquet cannot hold) is rolled back to its
+savepoint and reported with its error; the other tables go on in the same snapshot.
+First run: every row.
 """
 
 from __future__ import annotations

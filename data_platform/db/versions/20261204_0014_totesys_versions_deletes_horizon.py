@@ -86,7 +86,8 @@ def upgrade() -> None:
             nullable=True,
             comment="The source's transaction horizon at the pass that wrote the mark "
             "(pg_snapshot_xmin, xid8): the next pass reads every row version written by a "
-            "transaction from there on. NULL: a source without it (overlap only).",
+            "transaction from there on. NULL: a source without it (by stamp), or a mark written "
+            "before it (the next pass on a source with it reads everything).",
         ),
     )
     op.add_column(
