@@ -313,3 +313,27 @@ def test_a_killed_extraction_leaves_no_spool(loaded: str, tmp_path) -> None:
     assert list(spool.iterdir()) == []
     assert list(get_zone("incoming").list(f"{E.PREFIX}sales_order/")) == []
     assert _platform("SELECT horizon, extracted_at FROM extract_marks ORDER BY table_name") == marks
+
+
+def test_a_source_hiding_its_control_data_is_known_by_its_server(
+    loaded: str, monkeypatch: pytest.MonkeyPatch, caplog
+) -> None:
+    """pg_control_system not callable (a service that revokes it): the identity is the
+    server's address, port and start time and the database; the change of identity costs
+    one full read, then passes read by the horizon again."""
+    monkeypatch.setattr(E, "IDENTITY_QUERY", "SELECT no_such_control_function()")
+    conn = connect(loaded)
+    try:
+        identity = E._identity(conn)
+    finally:
+        conn.close()
+    assert identity.startswith("server ") and " started " in identity and " database " in identity
+    with caplog.at_level(logging.WARNING, logger=E.__name__):
+        E.extract(["currency"])
+    assert "the source is not the one the mark is of" in caplog.text
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger=E.__name__):
+        E.extract(["currency"])
+    assert "reading the whole table" not in caplog.text
+    assert _platform("SELECT DISTINCT source_identity FROM extract_marks "
+                     "WHERE table_name = 'currency'") == [(identity,)]  # fmt: skip
