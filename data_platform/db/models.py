@@ -415,7 +415,15 @@ class ExtractMark(Base):
         BigInteger,
         comment="The source's transaction horizon at the pass that wrote the mark "
         "(pg_snapshot_xmin, xid8): the next pass reads every row version written by a "
-        "transaction from there on. NULL: a source without it (overlap only).",
+        "transaction from there on. NULL: a source without it (by stamp), or a mark written "
+        "before it (the next pass on a source with it reads everything).",
+    )
+    source_identity: Mapped[str | None] = mapped_column(
+        Text,
+        comment="Which source the horizon is of (system identifier, timeline and database oid, "
+        "or where pg_control_* is not callable the server address, port, start time and "
+        "database oid): a mark of another source, or NULL, makes the next pass read "
+        "everything.",
     )
 
 

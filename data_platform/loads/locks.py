@@ -20,14 +20,19 @@ def _namespace(name: str) -> int:
 
 
 @contextmanager
-def advisory_lock(engine: Engine, kind: str, item_id: int) -> Iterator[bool]:
+def advisory_lock(engine: Engine, kind: str, item_id: int, *, wait: bool = False) -> Iterator[bool]:
     """Yields True with the lock on (`kind`, `item_id`) held, False if another session
-    holds it (no waiting). A session lock on a connection of its own: released when the
-    block ends, or when a killed process loses its connection."""
+    holds it and `wait` is false; with `wait`, blocks until the holder lets go and always
+    yields True. A session lock on a connection of its own: released when the block
+    ends, or when a killed process loses its connection."""
     params = {"ns": _namespace(kind), "id": item_id}
     with engine.connect() as conn:
         conn = conn.execution_options(isolation_level="AUTOCOMMIT")
-        got = bool(conn.scalar(text("SELECT pg_try_advisory_lock(:ns, :id)"), params))
+        if wait:
+            conn.execute(text("SELECT pg_advisory_lock(:ns, :id)"), params)
+            got = True
+        else:
+            got = bool(conn.scalar(text("SELECT pg_try_advisory_lock(:ns, :id)"), params))
         try:
             yield got
         finally:

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import io
 import threading
-import time
 from datetime import datetime, timedelta
 
 import pyarrow.parquet as pq
@@ -82,11 +81,11 @@ def test_rows_sharing_a_timestamp_across_a_page_boundary_are_neither_lost_nor_do
     assert pq.ParquetFile(body).metadata.num_row_groups == 67  # a row group per page
 
 
-def test_a_late_committing_row_is_caught_by_the_overlap(seeded: str) -> None:
+def test_a_late_committing_row_is_caught_by_the_horizon(seeded: str) -> None:
     extract(["sales_order"])
     run_once()
     old_stamp = datetime(2031, 1, 1, 0, 0, 0)
-    started = threading.Event()
+    started, extracted = threading.Event(), threading.Event()
 
     def late_writer() -> None:
         conn = connect(seeded)
@@ -97,22 +96,25 @@ def test_a_late_committing_row_is_caught_by_the_overlap(seeded: str) -> None:
                 (old_stamp,),
             )
             started.set()
-            time.sleep(1.5)  # commits after a newer row is extracted
+            extracted.wait()  # commits after a newer row is extracted, whatever the timing
         conn.commit()
         conn.close()
 
     writer = threading.Thread(target=late_writer)
     writer.start()
-    started.wait()
-    _source(
-        seeded,
-        "UPDATE sales_order SET last_updated = %s WHERE sales_order_id = 2",
-        (old_stamp + timedelta(seconds=5),),
-    )
-    newer = extract(["sales_order"])
+    try:
+        assert started.wait(120)
+        _source(
+            seeded,
+            "UPDATE sales_order SET last_updated = %s WHERE sales_order_id = 2",
+            (old_stamp + timedelta(seconds=5),),
+        )
+        newer = extract(["sales_order"])
+    finally:
+        extracted.set()  # also when the pass failed: the writer must not hang
+        writer.join()
     assert [r["sales_order_id"] for r in _rows_in(newer.tables[0].key)] == [2]
-    writer.join()
-    run_once()  # loads the newer file, then extracts again: the overlap brings order 1
+    run_once()  # loads the newer file, then extracts again: the horizon brings order 1
     assert _platform("SELECT units_sold FROM totesys.sales_order WHERE sales_order_id = 1") == [
         (4242,)
     ]

@@ -32,11 +32,24 @@ from data_platform.transform import run_transform
 NOW = "(now() AT TIME ZONE 'UTC')::timestamp(3)"
 
 
+# The passes `run` gets to let the writers finish; they need about 20 (the script's nine
+# waits of two passes, the held transaction's six alongside). Passes are counted, never
+# timed: a loaded machine only makes the test slower, not red.
+MAX_PASSES = 60
+STREAM_PER_PASS = 4  # the stream's commits between two passes' ends (throttled)
+
+
+class Closed(Exception):
+    """The passes ended (the test is over or failed) before a writer's wait was met."""
+
+
 class Passes:
-    """The number of passes finished; writers wait for passes that began after a commit."""
+    """The number of passes finished; writers wait for passes that began after a commit.
+    No wall-clock timeouts: a wait ends when its passes ran, or when the test closes it."""
 
     def __init__(self) -> None:
         self.done = 0
+        self.closed = False
         self.cond = threading.Condition()
 
     def finished(self) -> None:
@@ -44,12 +57,23 @@ class Passes:
             self.done += 1
             self.cond.notify_all()
 
+    def close(self) -> None:
+        with self.cond:
+            self.closed = True
+            self.cond.notify_all()
+
+    def wait(self, passes: int) -> None:
+        """Until `passes` more passes finished; raises Closed when the passes end first."""
+        with self.cond:
+            target = self.done + passes
+            self.cond.wait_for(lambda: self.done >= target or self.closed)
+            if self.done < target:
+                raise Closed
+
     def wait_two(self) -> None:
         """Until a whole pass ran after this moment (the one running may have begun
         before it)."""
-        with self.cond:
-            target = self.done + 2
-            assert self.cond.wait_for(lambda: self.done >= target, timeout=120)
+        self.wait(2)
 
 
 def _order(cur, stamp: str = NOW, params: tuple = ()) -> tuple[int, int, int]:
@@ -111,6 +135,9 @@ class Writers:
         def guarded() -> None:
             try:
                 target()
+            except Closed:
+                if target != self.stream:  # the stream waits until the end by design
+                    self.errors.append(Closed(f"{target.__name__}: passes ended first"))
             except BaseException as exc:
                 self.errors.append(exc)
                 self.stop.set()
@@ -120,14 +147,18 @@ class Writers:
         return thread
 
     def stream(self) -> None:
-        """Orders with their transaction and payment, one commit each, as fast as it goes."""
+        """Orders with their transaction and payment, one commit each: a few while each
+        pass runs, then a wait for its end (throttled: a loaded machine's passes are not
+        starved, and every pass still has commits landing during it)."""
         conn = connect(self.url)
         try:
             while not self.stop.is_set():
-                with conn, conn.cursor() as cur:
-                    _order(cur)
-                self.commits += 1
-                time.sleep(0.002)
+                for _ in range(STREAM_PER_PASS):
+                    with conn, conn.cursor() as cur:
+                        _order(cur)
+                    self.commits += 1
+                    time.sleep(0.01)
+                self.passes.wait(1)
         finally:
             conn.close()
 
@@ -230,19 +261,28 @@ def test_live_writes_while_run_passes(
     stream = writers.run(writers.stream)
     scripted = [writers.run(writers.script), writers.run(writers.held_open)]
     cuts: list[list[tuple]] = []
-    deadline = time.monotonic() + 240
     built_under_writes = None
-    while any(t.is_alive() for t in scripted) and time.monotonic() < deadline:
-        run_once()
-        cuts.append(_inconsistent())
-        if len(cuts) == 6:  # the warehouse built while the writers go on
-            built_under_writes = run_transform(["path:models/warehouse"])
-        passes.finished()
-    writers.stop.set()
+    try:
+        while any(t.is_alive() for t in scripted) and len(cuts) < MAX_PASSES:
+            run_once()
+            cuts.append(_inconsistent())
+            if len(cuts) == 6:
+                # The warehouse built while the writers go on (the held transaction is
+                # open, the stream commits): between two passes, no writer waits on a
+                # clock, so however long dbt takes changes nothing but the duration.
+                built_under_writes = run_transform(["path:models/warehouse"])
+            passes.finished()
+    finally:
+        writers.stop.set()
+        passes.close()  # a writer still waiting ends (and is reported below)
     stream.join()
-    assert not writers.errors, writers.errors
-    assert not any(t.is_alive() for t in scripted), "the writers did not finish"
-    assert writers.commits > 50 and len(cuts) >= 12, (writers.commits, len(cuts))
+    for thread in scripted:
+        thread.join()
+    assert not writers.errors, writers.errors  # a writer unfinished after MAX_PASSES too
+    assert writers.commits >= STREAM_PER_PASS * len(cuts) and len(cuts) >= 12, (
+        writers.commits,
+        len(cuts),
+    )
     assert [cut for cut in cuts if cut] == []  # every pass one consistent cut
     assert built_under_writes is not None and built_under_writes.ok, built_under_writes.render()
 

@@ -26,7 +26,13 @@ Which rows a pass reads (the changes since the table's mark):
   in 2^32 transactions it aliases into the window and is read again: a repeat, never a
   loss. Subtransactions (savepoints) take xids after their parent's, so their rows are
   caught too, which `pg_visible_in_snapshot` could not promise. Special xids (0-2) are
-  never new. When more than 2^31 transactions passed since the mark, everything is read.
+  never new.
+- **Everything** when the horizon cannot be trusted (`_read_all`, with a warning): the
+  mark is of another source (`IDENTITY_QUERY`: a restored dump, a new cluster, a promoted
+  standby, another database), the source's counter is behind the mark, 2^31 or more
+  transactions passed since it, or the mark has no horizon or identity (every mark on the
+  first pass after revision 0014). Reading by the horizon there would skip rows never
+  read; reading everything only repeats rows, dropped by content.
   Commit timestamps (`pg_xact_commit_timestamp`) need `track_commit_timestamp`, off by
   default and only set with a restart of the source; the horizon needs nothing.
 - **By stamp only** (a source without `pg_current_snapshot`): the rows whose
@@ -42,9 +48,10 @@ copy has and the source lacks lands as a delete row (the key, `dp__deleted` true
 Each table's rows of a pass go into one Parquet file (a row group per page of
 `page_rows`), put in incoming as `database/totesys/<table>/extracted=<UTC stamp>.parquet`
 (a new name every time) only when complete; then the table's mark moves. A killed
-extraction leaves no file and no moved mark. A table that fails (a source error, a value
-Parquet cannot hold) is rolled back to its savepoint and reported with its error; the
-other tables go on in the same snapshot. First run: every row.
+extraction leaves no file, no spool (an unlinked temporary file) and no moved mark. A
+table that fails (a source error, a value Parquet cannot hold) is rolled back to its
+savepoint and reported with its error; the other tables go on in the same snapshot.
+First run: every row.
 """
 
 from __future__ import annotations
@@ -52,7 +59,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import tempfile
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -67,6 +73,7 @@ from sqlalchemy import text
 from data_platform.batch.totesys import tables as T
 from data_platform.db.engine import get_engine
 from data_platform.errors import DatabaseError, DataPlatformError
+from data_platform.loads.locks import advisory_lock
 from data_platform.storage import get_zone
 
 log = logging.getLogger(__name__)
@@ -81,7 +88,25 @@ HORIZON_QUERY = (
     "SELECT pg_snapshot_xmin(s)::text::bigint, pg_snapshot_xmax(s)::text::bigint "
     "FROM pg_current_snapshot() AS s"
 )
-_LOCK = 7_401_952_114  # pg_advisory_lock on the platform: one extraction pass at a time
+# Which source a horizon is of: the cluster (system identifier; the timeline changes when
+# a standby is promoted or a backup restored to a point in time, either of which may hand
+# out xids again), and the database in it (its oid: a database dropped and restored under
+# the same name is another). pg_control_system/pg_control_checkpoint are executable by
+# every role on PostgreSQL 9.6-16 (no REVOKE in the server's catalog setup); a service that
+# revokes them gets IDENTITY_FALLBACK, which also changes when the server restarts (a full
+# re-read then: a repeat, never a loss).
+IDENTITY_QUERY = (
+    "SELECT 'pg ' || s.system_identifier::text || ' timeline ' || c.timeline_id::text "
+    "|| ' database ' || d.oid::text FROM pg_control_system() AS s, "
+    "pg_control_checkpoint() AS c, pg_database AS d WHERE d.datname = current_database()"
+)
+IDENTITY_FALLBACK = (
+    "SELECT 'server ' || coalesce(host(inet_server_addr()), 'local') || ':' "
+    "|| coalesce(inet_server_port()::text, '') || ' started ' "
+    "|| pg_postmaster_start_time()::text || ' database ' || d.oid::text "
+    "FROM pg_database AS d WHERE d.datname = current_database()"
+)
+LOCK = ("totesys_extract", 1)  # advisory_lock on the platform: one extraction pass at a time
 
 _ARROW = {
     "integer": pa.int32(),
@@ -140,6 +165,7 @@ class _Mark:
     updated: datetime
     key: str
     horizon: int | None
+    identity: str | None = None  # the source the horizon is of; None: written before 0014
 
 
 @dataclass(frozen=True)
@@ -147,6 +173,7 @@ class _Snapshot:
     xmin: int | None  # None: the source has no pg_current_snapshot
     xmax: int | None
     extracted: datetime  # the pass's time, later than any earlier pass's
+    identity: str | None = None  # IDENTITY_QUERY's; None: the source cannot say
 
 
 def schema_of(table: T.TotesysTable) -> pa.Schema:
@@ -198,7 +225,9 @@ def extract(
         # The source database, not the data: exit 3 like any database that is down.
         raise DatabaseError(f"totesys source unreachable: {_first_line(exc)}") from exc
     try:
-        with _pass_lock():
+        # Two passes at once would compare one snapshot's keys with rows another, later
+        # snapshot loaded: the second waits.
+        with advisory_lock(get_engine(), *LOCK, wait=True):
             marks = _read_marks()
             snapshot = _begin(source, marks)
             result.horizon = snapshot.xmin
@@ -236,40 +265,23 @@ def _first_line(exc: BaseException) -> str:
     return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
 
 
-@contextlib.contextmanager
-def _pass_lock() -> Iterator[None]:
-    """Hold the platform's advisory lock for one pass: two passes at once would compare
-    one snapshot's keys with rows another, later snapshot loaded."""
-    raw = get_engine().raw_connection()
-    try:
-        with raw.cursor() as cur:
-            cur.execute("SELECT pg_advisory_lock(%s)", (_LOCK,))
-        raw.commit()
-        try:
-            yield
-        finally:
-            with raw.cursor() as cur:
-                cur.execute("SELECT pg_advisory_unlock(%s)", (_LOCK,))
-            raw.commit()
-    finally:
-        raw.close()
-
-
 def _read_marks() -> dict[str, _Mark]:
     with get_engine().connect() as conn:
         rows = conn.execute(
             text(
-                "SELECT table_name, mark_updated, mark_key, horizon FROM extract_marks "
-                "WHERE source = :source"
+                "SELECT table_name, mark_updated, mark_key, horizon, source_identity "
+                "FROM extract_marks WHERE source = :source"
             ),
             {"source": T.SOURCE},
         ).all()
-    return {name: _Mark(updated, key, horizon) for name, updated, key, horizon in rows}
+    return {name: _Mark(*mark) for name, *mark in rows}
 
 
 def _begin(source, marks: dict[str, _Mark]) -> _Snapshot:
-    """Open the pass's snapshot on `source` (its first statement fixes it) and read the
-    transaction horizon; None when the source has no pg_current_snapshot."""
+    """Read the source's identity, then open the pass's snapshot on `source` (its first
+    statement fixes it) and read the transaction horizon; None when the source has no
+    pg_current_snapshot."""
+    identity = _identity(source)
     source.set_session(isolation_level="REPEATABLE READ", readonly=True)
     xmin = xmax = None
     with source.cursor() as cur:
@@ -287,21 +299,68 @@ def _begin(source, marks: dict[str, _Mark]) -> _Snapshot:
     extracted = datetime.now(UTC)
     if last is not None and extracted <= last:  # a clock set back: passes stay in order
         extracted = last + timedelta(microseconds=1)
-    return _Snapshot(xmin, xmax, extracted)
+    return _Snapshot(xmin, xmax, extracted, identity)
+
+
+def _identity(source) -> str | None:
+    """Which server and database `source` is (IDENTITY_QUERY, else IDENTITY_FALLBACK);
+    None when neither can be read (the marks' identities are then not checked)."""
+    for query in (IDENTITY_QUERY, IDENTITY_FALLBACK):
+        with source.cursor() as cur:
+            try:
+                cur.execute(query)
+                (identity,) = cur.fetchone()
+                return identity
+            except (pg_errors.InsufficientPrivilege, pg_errors.UndefinedFunction) as exc:
+                log.info("source identity: %s", _first_line(exc))
+            finally:
+                source.rollback()
+    log.warning("the source's identity cannot be read: a swapped source is not detected")
+    return None
+
+
+def _read_all(mark: _Mark, snapshot: _Snapshot) -> str | None:
+    """Why the pass must read the whole table although it has a mark, or None. Each case
+    is one where reading by the horizon would skip rows never read (a repeat is dropped
+    by content; a skipped row is lost for good):
+
+    - the mark is of another source (a restored dump, a new cluster, a promoted standby,
+      another database): its rows' xids say nothing about what was read;
+    - the mark has no horizon (written by stamp, before revision 0014) while the source
+      now has one: the overlap window is not trusted;
+    - the source's counter is behind the mark (span < 0), or 2^31 or more ahead (span
+      >= 2^31: the 32-bit `xmin` modulo cannot tell old from new)."""
+    if snapshot.identity is not None and mark.identity != snapshot.identity:
+        if mark.identity is None:
+            return "the mark does not say which source it is of (written before revision 0014)"
+        return f"the source is not the one the mark is of ({mark.identity} -> {snapshot.identity})"
+    if snapshot.xmin is None:
+        return None  # by stamp: all such a source gets
+    if mark.horizon is None:
+        return "the mark has no transaction horizon (written by stamp)"
+    assert snapshot.xmax is not None
+    span = snapshot.xmax - mark.horizon
+    if span < 0:
+        return (
+            f"the source's transaction counter ({snapshot.xmax}) is behind the mark's "
+            f"horizon ({mark.horizon})"
+        )
+    if span >= XID_SPAN // 2:
+        return f"{span} transactions since the mark: 2^31 or more"
+    return None
 
 
 def _changed(
     table: T.TotesysTable, mark: _Mark | None, snapshot: _Snapshot, overlap: timedelta
 ) -> tuple[sql.Composable, tuple]:
-    """The WHERE clause (and its parameters) of the rows a pass reads: all without a mark;
-    by the transaction horizon when both have one; else by stamp with the overlap."""
-    if mark is None:
+    """The WHERE clause (and its parameters) of the rows a pass reads: all without a mark
+    or when `_read_all` gives a reason; by the transaction horizon when both have one;
+    else by stamp with the overlap."""
+    if mark is None or _read_all(mark, snapshot) is not None:
         return sql.SQL(""), ()
-    if mark.horizon is not None and snapshot.xmin is not None:
-        assert snapshot.xmax is not None
-        span = snapshot.xmax - mark.horizon
-        if span >= XID_SPAN // 2:  # wrapped around since: the modulo cannot tell
-            return sql.SQL(""), ()
+    if snapshot.xmin is not None:
+        assert snapshot.xmax is not None and mark.horizon is not None
+        span = snapshot.xmax - mark.horizon  # 0 <= span < 2^31 (`_read_all`)
         xid = sql.SQL("xmin::text::bigint")
         return (
             sql.SQL("WHERE {x} > 2 AND ({x} - %s + %s) %% %s < %s").format(x=xid),
@@ -323,10 +382,13 @@ def _extract_table(
     page_rows: int,
 ) -> None:
     extra = {"table": table.name}
+    why = _read_all(mark, snapshot) if mark is not None else None
+    if why:
+        log.warning("reading the whole table: %s", why, extra=extra)
     where, params = _changed(table, mark, snapshot, overlap)
     query = sql.SQL("SELECT {c}, {version}::text FROM {t} {where}").format(
         c=sql.SQL(", ").join(map(sql.Identifier, table.names)),
-        version=_version(table),
+        version=T.version_sql(table),
         t=sql.Identifier(table.name),
         where=where,
     )
@@ -337,8 +399,9 @@ def _extract_table(
     schema = schema_of(table)
     position = table.names.index(T.UPDATED)
     newest: tuple[datetime, int] | None = None
-    with tempfile.NamedTemporaryFile(suffix=".parquet") as spool:
-        writer = pq.ParquetWriter(spool.name, schema)
+    # Unlinked at creation: a killed process leaves nothing behind (no name to clean).
+    with tempfile.TemporaryFile(suffix=".parquet") as spool:
+        writer = pq.ParquetWriter(spool, schema)
         try:
             # A server-side cursor: pages of page_rows, memory flat, all in the snapshot.
             with source.cursor(name=f"dp_extract_{table.name}") as cur:
@@ -363,22 +426,14 @@ def _extract_table(
             writer.close()
         landed = table_key(table, snapshot.extracted) if one.rows else None
         if landed:
-            with open(spool.name, "rb") as body:
-                get_zone("incoming").put(landed, body)
+            spool.seek(0)
+            get_zone("incoming").put(landed, spool)
     _move_mark(table, mark, snapshot, newest, landed, one.rows)
     if landed:
         one.key = landed
         log.info("%d row(s) (%d deleted) landed at %s", one.rows, one.deleted, landed, extra=extra)
     else:
         log.info("no new rows", extra=extra)
-
-
-def _version(table: T.TotesysTable) -> sql.Composable:
-    """The row's version as the loader computes it (md5 of the source columns' row text;
-    the source session's DateStyle is ISO, as the loader's). A source
-    whose types print otherwise only makes rows land again, never lose them."""
-    row = sql.SQL(", ").join(map(sql.Identifier, table.names))
-    return sql.SQL("md5(ROW({})::text)::uuid").format(row)
 
 
 def _copy_complete(table: T.TotesysTable) -> bool:
@@ -471,13 +526,15 @@ def _move_mark(
         conn.execute(
             text(
                 "INSERT INTO extract_marks (source, table_name, mark_updated, mark_key, "
-                "last_key, rows, horizon, extracted_at) VALUES (:source, :table, :updated, "
-                ":key, coalesce(:landed, ''), :rows, :horizon, :extracted) "
+                "last_key, rows, horizon, source_identity, extracted_at) VALUES (:source, "
+                ":table, :updated, :key, coalesce(:landed, ''), :rows, :horizon, :identity, "
+                ":extracted) "
                 "ON CONFLICT (source, table_name) DO UPDATE SET "
                 "mark_updated = EXCLUDED.mark_updated, mark_key = EXCLUDED.mark_key, "
                 "last_key = coalesce(:landed, extract_marks.last_key), "
                 "rows = CASE WHEN :landed IS NULL THEN extract_marks.rows ELSE EXCLUDED.rows END, "
-                "horizon = EXCLUDED.horizon, extracted_at = EXCLUDED.extracted_at"
+                "horizon = EXCLUDED.horizon, source_identity = EXCLUDED.source_identity, "
+                "extracted_at = EXCLUDED.extracted_at"
             ),
             {
                 "source": T.SOURCE,
@@ -487,6 +544,7 @@ def _move_mark(
                 "landed": landed,
                 "rows": rows,
                 "horizon": snapshot.xmin,
+                "identity": snapshot.identity,
                 "extracted": snapshot.extracted,
             },
         )

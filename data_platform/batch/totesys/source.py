@@ -225,14 +225,6 @@ def _check_not_null(cur, stage: sql.Composable, table: T.TotesysTable, error) ->
     raise error(NOT_NULL, line=found[0], column=column)
 
 
-def version_sql(table: T.TotesysTable, alias: str | None = None) -> sql.Composable:
-    """md5 of the row's source columns as a uuid: the version by content (revision 0014
-    computed the stored ones alike). The session's DateStyle must be ISO (set by
-    `apply_pass`): the row's text must not depend on it."""
-    names = [sql.Identifier(alias, n) if alias else sql.Identifier(n) for n in table.names]
-    return sql.SQL("md5(ROW({})::text)::uuid").format(sql.SQL(", ").join(names))
-
-
 def apply_pass(cur, table: T.TotesysTable, stage: sql.Composable) -> tuple[int, int, int]:
     """Apply a staged pass of `table` inside the caller's transaction; returns (keys
     deleted, new versions in the history, current rows written).
@@ -282,7 +274,7 @@ def apply_pass(cur, table: T.TotesysTable, stage: sql.Composable) -> tuple[int, 
             names=names,
             version=version,
             ex=extracted,
-            hash=version_sql(table),
+            hash=T.version_sql(table),
             stage=stage,
             deleted=deleted,
         )
@@ -307,7 +299,7 @@ def apply_pass(cur, table: T.TotesysTable, stage: sql.Composable) -> tuple[int, 
             version=version,
             ex=extracted,
             key=key,
-            hash=version_sql(table),
+            hash=T.version_sql(table),
             stage=stage,
             deleted=deleted,
             history=history,

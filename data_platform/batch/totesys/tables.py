@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from psycopg2 import sql
+
 SOURCE = "totesys"
 DB_SCHEMA = "totesys"  # current state, one row per key
 HISTORY_SCHEMA = "totesys_history"  # every distinct version seen (by content), and deletes
@@ -139,3 +141,13 @@ BY_NAME = {table.name: table for table in TABLES}
 def table_name(table: TotesysTable) -> str:
     """The platform name of a table's current-state table: totesys__sales_order."""
     return f"{SOURCE}__{table.name}"
+
+
+def version_sql(table: TotesysTable, alias: str | None = None) -> sql.Composable:
+    """The SQL of a row's version (`dp__version`): md5 of its source columns' row text,
+    `ROW(...)::text`, as a uuid; `alias` qualifies the columns. The one expression both
+    the extraction (on the source) and the loader (on the platform) compute, so a row read
+    again hashes as the stored one; revision 0014 keeps a frozen copy of it. The session's
+    DateStyle must be ISO (both set it): the row's text must not depend on it."""
+    names = [sql.Identifier(alias, n) if alias else sql.Identifier(n) for n in table.names]
+    return sql.SQL("md5(ROW({})::text)::uuid").format(sql.SQL(", ").join(names))

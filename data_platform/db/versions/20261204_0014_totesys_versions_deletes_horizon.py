@@ -8,6 +8,8 @@ Create Date: 2026-12-04 22:45:00+00:00
   pass that wrote the mark read it (`pg_snapshot_xmin`, a 64-bit xid8). The next pass
   reads every row version written by a transaction from there on, however late it
   committed; NULL for a source without the facility (the overlap window only).
+- `extract_marks.source_identity`: which source (server and database) the horizon is of;
+  a pass on another one (a restored dump, a new cluster) reads everything.
 - `totesys.<table>` and `totesys_history.<table>` keep microseconds (`timestamp(6)`:
   widening the type rewrites nothing) and gain `dp__version` (md5 of the row's source
   columns as a uuid) and `dp__extracted_at` (the extraction pass). The history is keyed
@@ -68,8 +70,9 @@ def _table(schema: str, name: str, *columns: str) -> sa.TableClause:
 
 
 def _version(table: sa.TableClause, columns: list[str]) -> sa.ColumnElement:
-    """The loader's dp__version expression (data_platform/batch/totesys/source.py): md5
-    of the row's text, ROW(...)::text, as a uuid."""
+    """The loader's dp__version expression (`tables.version_sql`): md5 of the row's
+    text, ROW(...)::text, as a uuid. A frozen copy on purpose: a revision must not import
+    code that changes after it (it must compute what it computed when it shipped)."""
     row = sa.tuple_(*(table.c[c] for c in [*columns, *STAMPS]))
     return sa.cast(sa.func.md5(sa.cast(row, sa.Text)), postgresql.UUID)
 
@@ -83,7 +86,20 @@ def upgrade() -> None:
             nullable=True,
             comment="The source's transaction horizon at the pass that wrote the mark "
             "(pg_snapshot_xmin, xid8): the next pass reads every row version written by a "
-            "transaction from there on. NULL: a source without it (overlap only).",
+            "transaction from there on. NULL: a source without it (by stamp), or a mark written "
+            "before it (the next pass on a source with it reads everything).",
+        ),
+    )
+    op.add_column(
+        "extract_marks",
+        sa.Column(
+            "source_identity",
+            sa.Text(),
+            nullable=True,
+            comment="Which source the horizon is of (system identifier, timeline and database oid, "
+            "or where pg_control_* is not callable the server address, port, start time and "
+            "database oid): a mark of another source, or NULL, makes the next pass read "
+            "everything.",
         ),
     )
     # The row text the version hashes must not depend on the session's DateStyle.
@@ -179,4 +195,5 @@ def downgrade() -> None:
                     existing_nullable=False,
                     schema=schema,
                 )
+    op.drop_column("extract_marks", "source_identity")
     op.drop_column("extract_marks", "horizon")
