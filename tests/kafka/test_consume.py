@@ -208,22 +208,30 @@ def _cli(args: list[str], env: dict[str, str], **kwargs) -> subprocess.Popen:
     )
 
 
-@pytest.mark.slow
-def test_sigkill_between_put_and_commit_loses_nothing(kafka: str, platform, tmp_path: Path) -> None:
-    create_topic(kafka, "taps", 1)
-    produce(kafka, "taps", tap_events(20))
+def _kill_between_put_and_commit(tmp_path: Path, stored: str) -> None:
+    """Run `kafka consume --topic taps --once` in a real process and SIGKILL it once its
+    file `stored` is in incoming and its offsets are not yet committed (the test-only
+    marker KAFKA_TEST_COMMIT_MARKER pauses it there)."""
     marker = tmp_path / "commit-started"
     env = {**os.environ, "KAFKA_TEST_COMMIT_MARKER": str(marker)}
     proc = _cli(["kafka", "consume", "--topic", "taps", "--once"], env, stderr=subprocess.DEVNULL)
     try:
-        _wait(marker.exists, 30, "the consumer to reach its commit")
+        # Generous: a loaded 2-core CI worker starts the interpreter and joins the group.
+        _wait(marker.exists, 90, "the consumer to reach its commit")
         # The file is stored, its offsets not committed: kill it in that gap.
-        assert list(_files("taps")) == [batch_key(PREFIX, "taps", 0, 0, 19)]
+        assert list(_files("taps")) == [stored]
         proc.send_signal(signal.SIGKILL)
         assert proc.wait(10) == -signal.SIGKILL
     finally:
         proc.kill()
         proc.stdout.close()
+
+
+@pytest.mark.slow
+def test_sigkill_between_put_and_commit_loses_nothing(kafka: str, platform, tmp_path: Path) -> None:
+    create_topic(kafka, "taps", 1)
+    produce(kafka, "taps", tap_events(20))
+    _kill_between_put_and_commit(tmp_path, batch_key(PREFIX, "taps", 0, 0, 19))
     assert _committed(kafka, "taps", 1) == {}
 
     # More arrived meanwhile; the rerun reads the uncommitted records again: an
@@ -406,17 +414,7 @@ def test_sigkill_between_put_and_commit_with_poison_records_gives_one_row_or_one
     total = offset
     produce(kafka, "taps", tap_events(400, 1, bad_every=37, poison_every=23))
 
-    marker = tmp_path / "commit-started"
-    env = {**os.environ, "KAFKA_TEST_COMMIT_MARKER": str(marker)}
-    proc = _cli(["kafka", "consume", "--topic", "taps", "--once"], env, stderr=subprocess.DEVNULL)
-    try:
-        _wait(marker.exists, 90, "the consumer to reach its commit")
-        assert list(_files("taps")) == [batch_key(PREFIX, "taps", 0, 0, 399)]
-        proc.send_signal(signal.SIGKILL)
-        assert proc.wait(10) == -signal.SIGKILL
-    finally:
-        proc.kill()
-        proc.stdout.close()
+    _kill_between_put_and_commit(tmp_path, batch_key(PREFIX, "taps", 0, 0, 399))
     assert _committed(kafka, "taps", 1) == {}
 
     produce(kafka, "taps", tap_events(40, 2, bad_every=37, poison_every=23))

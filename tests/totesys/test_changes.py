@@ -12,14 +12,14 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from click.testing import CliRunner
-from sqlalchemy import text
 
 from data_platform.batch.totesys.connection import connect
 from data_platform.batch.totesys.extract import PREFIX, extract
 from data_platform.cli.main import cli
-from data_platform.db.engine import get_engine
 from data_platform.run import run_once
 from data_platform.storage import get_zone
+from tests.totesys.sql import on_platform as _platform
+from tests.totesys.sql import on_source as _source
 
 
 @pytest.fixture
@@ -27,21 +27,6 @@ def seeded(platform, seeded: str) -> str:
     extract()
     run_once()
     return seeded
-
-
-def _source(url: str, statement: str, params=None) -> list[tuple]:
-    conn = connect(url)
-    try:
-        with conn, conn.cursor() as cur:
-            cur.execute(statement, params)
-            return cur.fetchall() if cur.description else []
-    finally:
-        conn.close()
-
-
-def _platform(query: str, params=None) -> list[tuple]:
-    with get_engine().connect() as conn:
-        return conn.execute(text(query), params or {}).all()
 
 
 def _errored(key: str) -> str:

@@ -11,33 +11,19 @@ from datetime import datetime, timedelta
 
 import pyarrow.parquet as pq
 import pytest
-from sqlalchemy import text
 
 from data_platform.batch.totesys.connection import connect
 from data_platform.batch.totesys.extract import PREFIX, extract
-from data_platform.db.engine import get_engine
 from data_platform.run import run_once
 from data_platform.storage import get_zone
+from tests.totesys.sql import on_platform as _platform
+from tests.totesys.sql import on_source as _source
 
 
 @pytest.fixture
 def seeded(platform, seeded: str) -> str:
     """A seeded source and a platform (metadata and landing tables) to extract into."""
     return seeded
-
-
-def _source(url: str, statement: str, params=None) -> None:
-    conn = connect(url)
-    try:
-        with conn, conn.cursor() as cur:
-            cur.execute(statement, params)
-    finally:
-        conn.close()
-
-
-def _platform(query: str, params=None):
-    with get_engine().connect() as conn:
-        return conn.execute(text(query), params or {}).all()
 
 
 def _files(table: str) -> list[str]:

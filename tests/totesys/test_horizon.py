@@ -32,6 +32,8 @@ from data_platform.run import run_once
 from data_platform.settings import reset_settings
 from data_platform.storage import get_zone
 from tests.totesys.conftest import _drop_database, _new_database
+from tests.totesys.sql import on_platform as _platform
+from tests.totesys.sql import on_source as _source
 
 ORDERS = T.BY_NAME["sales_order"]
 PASS = datetime(2030, 1, 1, tzinfo=UTC)
@@ -124,22 +126,6 @@ def loaded(platform, seeded: str) -> str:
     E.extract()
     run_once()
     return seeded
-
-
-def _source(url: str, statement: str, params=None) -> list[tuple]:
-    conn = connect(url)
-    try:
-        with conn, conn.cursor() as cur:
-            cur.execute(statement, params)
-            return cur.fetchall() if cur.description else []
-    finally:
-        conn.close()
-
-
-def _platform(query: str, params=None) -> list[tuple]:
-    with get_engine().begin() as conn:
-        result = conn.execute(text(query), params or {})
-        return result.all() if result.returns_rows else []
 
 
 def _copy_equals_source(url: str) -> None:
