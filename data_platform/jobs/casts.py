@@ -30,6 +30,7 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from data_platform.batch.cubic_qlik.dfm import Dfm, DfmColumn
+from data_platform.batch.cubic_qlik.types import INTEGER_RANGES
 
 LINE_COLUMN = "__dp_line"
 # A failed cast's line, column and value travel inside Spark's exception text as JSON
@@ -40,16 +41,6 @@ _ERROR_RE = re.compile(re.escape(ERROR_START) + "(.*?)" + re.escape(ERROR_END), 
 
 STRING_TYPES = frozenset({"STRING", "WSTRING", "CLOB", "NCLOB"})
 
-INTEGER_RANGES = {
-    "INT1": (-(2**7), 2**7 - 1),
-    "INT2": (-(2**15), 2**15 - 1),
-    "INT4": (-(2**31), 2**31 - 1),
-    "INT8": (-(2**63), 2**63 - 1),
-    "UINT1": (0, 2**8 - 1),
-    "UINT2": (0, 2**16 - 1),
-    "UINT4": (0, 2**32 - 1),
-    "UINT8": (0, 2**64 - 1),
-}
 
 _INTEGER = r"^[+-]?[0-9]+$"
 _REAL = r"(?i)^[+-]?((?=\.?[0-9])[0-9]*(\.[0-9]*)?(e[+-]?[0-9]+)?|nan|inf|infinity)$"

@@ -113,3 +113,80 @@ def test_a_narrower_scale_in_the_dfm_is_checked_too(qlik: QlikWorld, fare: QlikT
     assert _error(qlik, key).startswith(
         f"{key}: line 3, column AMOUNT: '1.25' is not a valid NUMERIC(7,1): more than 1 digit(s)"
     )
+
+
+# --- integer types narrower than their Postgres type -----------------------------------
+
+COUNTS = [
+    Column("COUNT_ID", "INT4", key_pos=1),
+    Column("TINY", "INT1"),
+    Column("SMALL", "UINT1"),
+    Column("WORD", "UINT2"),
+    Column("HUGE", "UINT8"),
+]
+
+
+@pytest.fixture(params=["one stream", "streams"])
+def counts(request: pytest.FixtureRequest, qlik: QlikWorld, monkeypatch: pytest.MonkeyPatch):
+    """FARES.COUNTS onboarded: INT1 and UINT1 in smallint, UINT2 in integer, UINT8 in
+    numeric(20,0), none of which refuses what the Qlik type cannot hold."""
+    if request.param == "streams":
+        monkeypatch.setenv("LOAD_COPY_STREAMS", "3")
+        monkeypatch.setenv("LOAD_PARALLEL_MIN_ROWS", "0")
+        monkeypatch.setattr(parallel_copy, "BLOCK", 64)
+    table = qlik.table("FARES.COUNTS", COUNTS)
+    table.full_load([(1, 0, 0, 0, 0)], land=False)
+    table.onboard(dfm_path=qlik.files / "FARES.COUNTS" / "LOAD00000001.dfm")
+    return table
+
+
+def test_the_ends_of_each_integer_range_are_taken(qlik: QlikWorld, counts: QlikTable) -> None:
+    counts.full_load([(1, -128, 0, 0, 0), (2, 127, 255, 65535, 18446744073709551615)])
+    assert qlik.run().ingest.errored == 0
+    assert counts.rows() == [(1, -128, 0, 0, 0), (2, 127, 255, 65535, 18446744073709551615)]
+
+
+@pytest.mark.parametrize(
+    ("row", "column", "value", "kind"),
+    [
+        ((7, 0, 300, 0, 0), "SMALL", "300", "UINT1: outside 0..255"),
+        ((7, -129, 0, 0, 0), "TINY", "-129", "INT1: outside -128..127"),
+        ((7, 0, 0, 65536, 0), "WORD", "65536", "UINT2: outside 0..65535"),
+        ((7, 0, 0, 0, -1), "HUGE", "-1", "UINT8: outside 0..18446744073709551615"),
+    ],
+)
+def test_an_integer_outside_its_qlik_type_errors_a_new_snapshot(
+    qlik: QlikWorld, counts: QlikTable, row: tuple, column: str, value: str, kind: str
+) -> None:
+    # Postgres's wider type would take each of these without a word; the Glue job refuses it.
+    key = counts.full_load([*[(i, 1, 1, 1, 1) for i in range(1, 7)], row])
+    qlik.run()
+    assert _error(qlik, key).startswith(
+        f"{key}: line 8, column {column}: '{value}' is not a valid {kind}"
+    )
+    assert counts.rows() == []
+
+
+def test_an_integer_outside_its_qlik_type_errors_a_later_part(
+    qlik: QlikWorld, counts: QlikTable
+) -> None:
+    counts.full_load([(1, 1, 1, 1, 1)])
+    part = counts.full_load([(2, 1, 256, 1, 1)], part=2)
+    qlik.run()
+    assert _error(qlik, part).startswith(
+        f"{part}: line 2, column SMALL: '256' is not a valid UINT1: outside 0..255"
+    )
+    assert counts.rows() == [(1, 1, 1, 1, 1)]
+
+
+def test_an_integer_outside_its_qlik_type_errors_a_change_file(
+    qlik: QlikWorld, counts: QlikTable
+) -> None:
+    counts.full_load([(1, 1, 1, 1, 1)])
+    qlik.run()
+    changes = counts.changes([(seq(1), "U", T, 1, 2, 2, 2, 2), (seq(2), "U", T, 1, 3, -3, 3, 3)])
+    qlik.run()
+    assert _error(qlik, changes).startswith(
+        f"{changes}: line 3, column SMALL: '-3' is not a valid UINT1: outside 0..255"
+    )
+    assert counts.rows() == [(1, 1, 1, 1, 1)]

@@ -45,7 +45,7 @@ from psycopg2 import sql
 from data_platform.batch.cubic_qlik.dfm import Dfm
 from data_platform.batch.cubic_qlik.naming import CHANGE_SEQ_COLUMN, LINEAGE_PREFIX, LOAD_ID_COLUMN
 from data_platform.batch.cubic_qlik.schema_change import blocking, compare
-from data_platform.batch.cubic_qlik.types import LOB_TYPES
+from data_platform.batch.cubic_qlik.types import INTEGER_RANGES, LOB_TYPES, RANGE_CHECKED
 from data_platform.errors import DatabaseError, LoadError
 from data_platform.loads import table_swap
 from data_platform.loads.copy_csv import NOT_NULL, copy_csv
@@ -1397,9 +1397,11 @@ class FileApplier:
         all fit, give the columns their declared types back (one rewrite, no digit
         changed). Returns False, changing nothing, when a value does not fit."""
         limits = self._numeric_limits()
-        if not limits:
+        ranges = self._integer_ranges()
+        if not limits and not ranges:
             return True
         misfits = [self._misfit(c, d, p) for c, (d, p, _) in limits.items()]
+        misfits += [self._out_of_range(c, low, high) for c, (low, high, _) in ranges.items()]
         self.cur.execute(
             sql.SQL("SELECT EXISTS (SELECT FROM {} WHERE {})").format(
                 table, sql.SQL(" OR ").join(misfits)
@@ -1407,6 +1409,8 @@ class FileApplier:
         )
         if self.cur.fetchone()[0]:
             return False
+        if not self.target.numerics:
+            return True
         self.cur.execute(
             sql.SQL("ALTER TABLE {} {}").format(
                 table,
@@ -1431,6 +1435,22 @@ class FileApplier:
                 self._check_numeric(stage)
         return self.error("a NUMERIC value does not fit its declared precision and scale")
 
+    def _integer_ranges(self) -> dict[str, tuple[int, int, str]]:
+        """Per integer column whose declared Qlik type (the file's .dfm) holds fewer values
+        than its Postgres type (`types.RANGE_CHECKED`): the lowest and highest value and
+        the type's name. The Glue job refuses the same values (`jobs/casts.py`)."""
+        return {
+            c.name.lower(): (*INTEGER_RANGES[c.type], c.type)
+            for c in self.dfm.data_columns
+            if c.type in RANGE_CHECKED and c.name.lower() in self.target.columns
+        }
+
+    @staticmethod
+    def _out_of_range(column: str, low: int, high: int) -> sql.Composable:
+        return sql.SQL("({c} < {low} OR {c} > {high})").format(
+            c=sql.Identifier(column), low=sql.Literal(low), high=sql.Literal(high)
+        )
+
     @staticmethod
     def _misfit(column: str, digits: int, places: int) -> sql.Composable:
         """The NUMERIC value has more digits after the point than `places` (other than
@@ -1446,16 +1466,34 @@ class FileApplier:
         is refused, as the Glue job refuses it (`jobs/casts.py`). Digits beyond the scale
         that are zeros (`9.990`) change nothing and are taken."""
         limits = self._numeric_limits()
-        if not limits:
+        ranges = self._integer_ranges()
+        if not limits and not ranges:
             return
         conditions = [
             self._misfit(column, digits, places) for column, (digits, places, _) in limits.items()
         ]
+        conditions += [self._out_of_range(c, low, high) for c, (low, high, _) in ranges.items()]
         firsts = self._first_matches(stage, conditions)
-        bad = [(o, c) for o, c in zip(firsts, limits, strict=True) if o is not None]
+        # One entry per condition: a UINT8 column is both a NUMERIC and a range.
+        checks = [(c, False) for c in limits] + [(c, True) for c in ranges]
+        bad = [(o, i) for i, o in enumerate(firsts) if o is not None]
         if not bad:
             return
-        ord_, column = min(bad)
+        ord_, index = min(bad)
+        column, is_range = checks[index]
+        if is_range:
+            low, high, kind = ranges[column]
+            self.cur.execute(
+                sql.SQL("SELECT {c}::text FROM {stage} WHERE {o} = %s").format(
+                    c=sql.Identifier(column), stage=stage, o=sql.Identifier(ORD)
+                ),
+                (ord_,),
+            )
+            raise self.error(
+                f"{self.cur.fetchone()[0]!r} is not a valid {kind}: outside {low}..{high}",
+                ord_ + 1,
+                self._source_name(column),
+            )
         digits, places, name = limits[column]
         self.cur.execute(
             sql.SQL("SELECT {c}::text, {c} <> round({c}, {p}) FROM {stage} WHERE {o} = %s").format(

@@ -9,6 +9,23 @@ from __future__ import annotations
 
 from data_platform.batch.cubic_qlik.dfm import DfmColumn
 
+# The values each Qlik integer type holds (Replicate's type list: INT1..INT8 signed,
+# UINT1..UINT8 unsigned, of 1, 2, 4 and 8 bytes). The Glue job checks them; the Postgres
+# apply checks those whose Postgres type is wider (RANGE_CHECKED).
+INTEGER_RANGES = {
+    "INT1": (-(2**7), 2**7 - 1),
+    "INT2": (-(2**15), 2**15 - 1),
+    "INT4": (-(2**31), 2**31 - 1),
+    "INT8": (-(2**63), 2**63 - 1),
+    "UINT1": (0, 2**8 - 1),
+    "UINT2": (0, 2**16 - 1),
+    "UINT4": (0, 2**32 - 1),
+    "UINT8": (0, 2**64 - 1),
+}
+# Stored in a wider Postgres type (no Postgres type has 1 byte, none is unsigned): COPY
+# would take 300 for a UINT1 or -1 for a UINT8 without a word.
+RANGE_CHECKED = frozenset({"INT1", "UINT1", "UINT2", "UINT4", "UINT8"})
+
 # DATETIME carries up to 9 fractional digits; Postgres keeps microseconds and rounds the
 # 7th-9th digits half-up to the nearest microsecond.
 _FIXED = {
