@@ -4,6 +4,7 @@ composite keys, types and file orders, end to end on a real server."""
 from __future__ import annotations
 
 import gzip
+import json
 from decimal import Decimal
 
 import pytest
@@ -261,10 +262,17 @@ def test_an_undecided_order_errors_until_the_table_pins_it(qlik: QlikWorld) -> N
     [(_, status, error)] = [(k, s, e) for k, s, e in qlik.loads() if k == key]
     assert status == "errored"
     assert error.startswith(f"{key}: line 2, column C12: header__change_mask '010000' is longer")
-    assert "change_mask_order" in error
+    assert "cubic-qlik set-table --table <table> --change-mask-order" in error
     assert table.rows()[1] == (2, *WIDE_ROW)
-    with get_engine().begin() as conn:
-        conn.execute(update(SourceTable).values(change_mask_order="big_endian"))
+    # The command the error names pins the order; the retried load then applies.
+    pinned = CliRunner().invoke(
+        cli, ["cubic-qlik", "set-table", "--table", "FARES.WIDE", "--change-mask-order",
+              "big_endian"],
+    )  # fmt: skip
+    assert pinned.exit_code == 0, pinned.output
+    assert pinned.output == (
+        "cubic_ods_qlik__fares_wide: sparse updates on, change mask order big_endian\n"
+    )
     load_id = qlik.load_ids()[key]
     assert CliRunner().invoke(cli, ["cubic-qlik", "retry", str(load_id)]).exit_code == 0
     qlik.run()
@@ -459,3 +467,38 @@ def test_changes_only_table_is_onboarded_from_its_change_dfm_and_applied(
     assert table.rows() == [(1, 2)]
     with get_engine().connect() as conn:
         assert conn.scalar(select(func.count()).select_from(TableSnapshot)) == 0
+
+
+def test_set_table_shows_changes_and_unpins_a_qlik_tables_settings(qlik: QlikWorld) -> None:
+    from click.testing import CliRunner
+
+    from data_platform.cli.main import cli
+
+    _wide(qlik)
+
+    def set_table(*args: str):
+        return CliRunner().invoke(cli, ["cubic-qlik", "set-table", "--table", *args])
+
+    shown = set_table("cubic_ods_qlik.fares_wide", "--json")
+    assert shown.exit_code == 0, shown.output
+    assert json.loads(shown.output) == {
+        "name": "cubic_ods_qlik__fares_wide",
+        "sparse_updates": True,
+        "change_mask_order": None,
+    }
+    changed = set_table("FARES.WIDE", "--no-sparse-updates", "--change-mask-order", "little_endian")
+    assert changed.output.endswith("sparse updates off, change mask order little_endian\n")
+    kept = set_table("FARES.WIDE", "--change-mask-order", "auto")  # sparse updates kept off
+    assert kept.output.endswith("sparse updates off, change mask order auto (from the images)\n")
+    with get_engine().connect() as conn:
+        settings = conn.execute(
+            select(SourceTable.name, SourceTable.sparse_updates, SourceTable.change_mask_order)
+        ).all()
+    # Stored for that table alone.
+    assert {(s, o) for n, s, o in settings if n == "cubic_ods_qlik__fares_wide"} == {(False, None)}
+    assert {(s, o) for n, s, o in settings if n != "cubic_ods_qlik__fares_wide"} == {(True, None)}
+    unknown = set_table("FARES.NOPE")
+    assert (unknown.exit_code, unknown.output.splitlines()[-1][:28]) == (
+        2,
+        "Error: no table 'FARES.NOPE'",
+    )

@@ -1066,8 +1066,8 @@ class FileApplier:
             f"header__change_mask {mask!r} is longer than one byte and the file's before "
             "images do not tell its byte order, which decides whether the NULL is a new value "
             "or the column was left untouched: pin the order for the table "
-            "(source_tables.change_mask_order: little_endian or big_endian; README "
-            '"Sparse updates"), then retry the load',
+            "(data-platform cubic-qlik set-table --table <table> --change-mask-order "
+            'little_endian or big_endian; README "The mask\'s byte order"), then retry the load',
             ord_ + 1,
             self._source_name(column),
         )

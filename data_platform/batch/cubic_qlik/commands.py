@@ -184,12 +184,59 @@ def retry(load_id: int) -> None:
     click.echo(f"load {load_id} is ready again ({how})")
 
 
+@click.command("set-table")
+@click.option("--table", "table", required=True, help="The table: EDW.SAMPLE or any of its names.")
+@click.option(
+    "--change-mask-order",
+    type=click.Choice(["little_endian", "big_endian", "auto"]),
+    help="Byte order of a header__change_mask longer than one byte; auto: decided per file "
+    "from its before and after images.",
+)
+@click.option(
+    "--sparse-updates/--no-sparse-updates",
+    default=None,
+    help="A U leaves untouched columns (NULL LOBs, clear mask bits) as they are.",
+)
+@json_option
+def set_table(
+    table: str, change_mask_order: str | None, sparse_updates: bool | None, as_json: bool
+) -> None:
+    """Show a Qlik table's settings, changing those given first. A change applies to the
+    loads that run after it: retry an errored load to apply it there.
+
+    \b
+    Example:
+      data-platform cubic-qlik set-table --table EDW.SAMPLE --change-mask-order big_endian
+    """
+    from data_platform.batch.cubic_qlik.table_settings import KEEP
+    from data_platform.batch.cubic_qlik.table_settings import set_table as apply_settings
+
+    settings = apply_settings(
+        table,
+        sparse_updates=KEEP if sparse_updates is None else sparse_updates,
+        change_mask_order=(
+            KEEP
+            if change_mask_order is None
+            else None
+            if change_mask_order == "auto"
+            else change_mask_order
+        ),
+    )
+    if as_json:
+        click.echo(json.dumps(settings.__dict__))
+        return
+    click.echo(
+        f"{settings.name}: sparse updates {'on' if settings.sparse_updates else 'off'}, "
+        f"change mask order {settings.change_mask_order or 'auto (from the images)'}"
+    )
+
+
 @click.group("cubic-qlik")
 def group() -> None:
-    """Cubic ODS tables from Qlik Replicate: onboard, evolve, scan, ingest, retry."""
+    """Cubic ODS tables from Qlik Replicate: onboard, evolve, set, scan, ingest, retry."""
 
 
-for command in (process_new_table, evolve_table, scan, ingest, retry):
+for command in (process_new_table, evolve_table, set_table, scan, ingest, retry):
     group.add_command(command)
 # The reference platform's name for the scan, kept for its scripts.
 group.add_command(
