@@ -57,7 +57,7 @@ def cli(ctx: click.Context, debug: bool) -> None:
 
     \b
     Examples:
-      data-platform demo                      # the whole flow on sample data
+      data-platform run                       # scan and ingest every source
       data-platform db upgrade                # migrate the metadata database
       data-platform storage ls --zone incoming
       data-platform status
@@ -74,7 +74,6 @@ def cli(ctx: click.Context, debug: bool) -> None:
 def _register() -> None:
     from data_platform.cli import (
         db,
-        demo,
         deploy,
         dmap,
         glue,
@@ -103,7 +102,6 @@ def _register() -> None:
     cli.add_command(storage.storage)
     cli.add_command(status.status)
     cli.add_command(transform)
-    cli.add_command(demo.demo)
     cli.add_command(glue.glue)
     cli.add_command(deploy.deploy)
     cli.add_command(web.web)

@@ -6,7 +6,6 @@ Fetch (HTTP side): datasets downloaded into the incoming zone.
     feeds.py       the feed table: add a feed, a feed's type and which API key it takes
     fetch/         fetch every active feed: land new datasets, advance each feed's mark
                    (its `__main__.py`: `python -m data_platform.batch.cubic_dmap.fetch`)
-    demo_api.py    a local server playing the API on sample_data/cubic/dmap_api/
 
 Commands: data_platform/cli/dmap.py (`data-platform dmap add-feed | fetch | ...`).
 
