@@ -46,7 +46,7 @@ $(STAMP): requirements.txt pyproject.toml
 	touch $(STAMP)
 
 demo: install-runtime
-	$(BIN)/data-platform demo
+	$(BIN)/python -m harness demo
 
 test: install
 	$(BIN)/python -m ruff check .
@@ -56,7 +56,7 @@ test-fast: install
 	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist worksteal -m "not slow"
 
 bench: install
-	$(BIN)/python -m data_platform.bench
+	$(BIN)/python -m harness bench
 
 lint: install
 	$(BIN)/python -m ruff check .

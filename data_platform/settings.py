@@ -84,7 +84,8 @@ class Settings(BaseSettings):
     open_data_lookback_days: int = Field(default=7, ge=0, le=366)
 
     # totesys, the sales business's OLTP database (data_platform/batch/totesys/): the URL
-    # `totesys seed`/`simulate` write with; the platform reads it as `totesys_reader`.
+    # the harness's `totesys seed`/`simulate` write with; the platform reads it as
+    # `totesys_reader`.
     # Unset: a database `totesys` on the platform's own server (embedded or DATABASE_URL's).
     totesys_database_url: str | None = None
 

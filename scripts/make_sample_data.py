@@ -11,7 +11,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from data_platform.batch.cubic_qlik.writer import Column, write_table_file
+from harness.samples.qlik import Column, write_table_file
 
 ROOT = Path(__file__).resolve().parent.parent / "sample_data" / "cubic" / "ods_qlik"
 

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from data_platform.bench.__main__ import report
-from data_platform.bench.qlik import run_qlik_bench
+from harness.bench.qlik import run_qlik_bench
+from harness.bench.run import report
 
 
 @pytest.mark.slow
@@ -48,8 +48,8 @@ def test_qlik_bench_runs_every_step(tmp_path: Path, capsys: pytest.CaptureFixtur
 
 @pytest.mark.slow
 def test_warehouse_bench_seeds_builds_and_times_the_updates(tmp_path: Path) -> None:
-    from data_platform.bench.qlik import in_fresh_process
-    from data_platform.bench.warehouse import warehouse_bench
+    from harness.bench.qlik import in_fresh_process
+    from harness.bench.warehouse import warehouse_bench
 
     try:
         figures, _ = in_fresh_process(warehouse_bench, str(tmp_path / "home"), 300)
@@ -67,8 +67,8 @@ def test_warehouse_bench_seeds_builds_and_times_the_updates(tmp_path: Path) -> N
 def test_kafka_bench_takes_taps_from_the_broker_to_the_table(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from data_platform.bench.kafka import kafka_bench, report_kafka
-    from data_platform.bench.qlik import in_fresh_process
+    from harness.bench.kafka import kafka_bench, report_kafka
+    from harness.bench.qlik import in_fresh_process
 
     try:
         figures, rss = in_fresh_process(kafka_bench, str(tmp_path / "home"), 2000)
@@ -84,7 +84,7 @@ def test_kafka_bench_takes_taps_from_the_broker_to_the_table(
 def test_a_step_whose_interpreter_dies_fails_instead_of_waiting_forever() -> None:
     import os
 
-    from data_platform.bench.qlik import in_fresh_process
+    from harness.bench.qlik import in_fresh_process
 
     with pytest.raises(RuntimeError, match=r"_exit ended without a result \(exit code 3\)"):
         in_fresh_process(os._exit, 3)

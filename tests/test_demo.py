@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import text
 
-from data_platform.batch.melbourne_pedestrian import sample
 from data_platform.db.engine import get_engine
-from data_platform.demo import REPO_SAMPLE_DIR, run_demo
 from data_platform.settings import Settings
+from harness.demo import REPO_SAMPLE_DIR, run_demo
+from harness.samples import pedestrian as sample
 
 pytestmark = pytest.mark.slow  # a whole demo each, dbt included: 20-45 s
 
@@ -68,7 +68,7 @@ def test_the_demo_prints_aligned_tables_and_logs_only_with_v(platform: Settings)
     from click.testing import CliRunner
     from wcwidth import wcswidth
 
-    from data_platform.cli.main import cli
+    from harness.cli import cli
 
     result = CliRunner().invoke(cli, ["demo", "-v"])
     assert result.exit_code == 0, result.stderr

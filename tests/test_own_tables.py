@@ -36,7 +36,7 @@ def test_a_table_onboarded_in_the_checkout_keeps_the_suite_green(tmp_path: Path)
     checkout = tmp_path / "checkout"
     shutil.copytree(REPO, checkout, ignore=IGNORED)
     dfm = tmp_path / "LOAD00000001.dfm"
-    from data_platform.batch.cubic_qlik.writer import Column, dfm_document
+    from harness.samples.qlik import Column, dfm_document
 
     columns = [Column("ID", "INT8", key_pos=1), Column("PAYLOAD", "BLOB")]
     doc = dfm_document("MY", "OWN_TABLE", columns, changes=False,

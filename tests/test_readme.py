@@ -58,7 +58,7 @@ def test_the_readmes_marked_blocks_run_as_written_after_the_demo(tmp_path: Path)
         )
 
     try:
-        demo = sh(".venv/bin/data-platform demo")
+        demo = sh(".venv/bin/python -m harness demo")
         assert demo.returncode == 0, demo.stderr
         for block in marked_blocks():
             done = sh(block)

@@ -57,7 +57,7 @@ def cli(ctx: click.Context, debug: bool) -> None:
 
     \b
     Examples:
-      data-platform demo                      # the whole flow on sample data
+      data-platform run                       # scan and ingest every source
       data-platform db upgrade                # migrate the metadata database
       data-platform storage ls --zone incoming
       data-platform status
@@ -72,17 +72,27 @@ def cli(ctx: click.Context, debug: bool) -> None:
 
 
 def _register() -> None:
-    from data_platform.batch.cubic_dmap import commands as cubic_dmap
-    from data_platform.batch.cubic_kafka import commands as cubic_kafka
-    from data_platform.batch.cubic_qlik import commands as cubic_qlik
-    from data_platform.batch.melbourne_pedestrian import commands as pedestrian
-    from data_platform.batch.totesys import commands as totesys
-    from data_platform.cli import db, demo, deploy, glue, loads, retry, run, status, storage, web
+    from data_platform.cli import (
+        db,
+        deploy,
+        dmap,
+        glue,
+        kafka,
+        loads,
+        pedestrian,
+        qlik,
+        retry,
+        run,
+        status,
+        storage,
+        totesys,
+        web,
+    )
     from data_platform.cli.transform import transform
 
-    cli.add_command(cubic_qlik.group)
-    cli.add_command(cubic_dmap.group)
-    cli.add_command(cubic_kafka.group)
+    cli.add_command(qlik.group)
+    cli.add_command(dmap.group)
+    cli.add_command(kafka.group)
     cli.add_command(pedestrian.group)
     cli.add_command(totesys.group)
     cli.add_command(run.run)
@@ -92,7 +102,6 @@ def _register() -> None:
     cli.add_command(storage.storage)
     cli.add_command(status.status)
     cli.add_command(transform)
-    cli.add_command(demo.demo)
     cli.add_command(glue.glue)
     cli.add_command(deploy.deploy)
     cli.add_command(web.web)

@@ -62,7 +62,7 @@ def _histories(conn: Connection) -> list[tuple[Config, str]]:
     histories = [(migrations.alembic_config(), migrations.VERSION_TABLE)]
     demo_table = "alembic_version_demo"
     if conn.scalar(text("SELECT to_regclass(:name) IS NOT NULL"), {"name": demo_table}):
-        from data_platform.demo import demo_config
+        from data_platform.db.demo_history import demo_config
 
         histories.append((demo_config(), demo_table))
     return histories

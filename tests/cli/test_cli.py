@@ -27,8 +27,33 @@ def run(*args: str) -> tuple[int, str, str]:
 def test_help_lists_command_groups() -> None:
     code, out, _ = run("--help")
     assert code == 0
-    for group in ("db", "storage", "status", "demo"):
+    for group in ("db", "storage", "status"):
         assert f"  {group}" in out
+
+
+def test_the_harness_has_the_demo_and_the_platform_none_of_the_harness() -> None:
+    from harness.cli import cli as harness_cli
+
+    done = CliRunner().invoke(harness_cli, ["--help"])
+    assert done.exit_code == 0
+    for group in ("demo", "bench", "totesys", "kafka"):
+        assert f"  {group}" in done.stdout
+    for args in (["demo", "-h"], ["bench", "-h"], ["totesys", "seed", "-h"]):
+        shown = CliRunner().invoke(harness_cli, args)
+        assert shown.exit_code == 0 and "Usage: " in shown.stdout, args
+    # The installed CLI runs production only.
+    for args in (["demo"], ["bench"], ["totesys", "seed"], ["totesys", "simulate"],
+                 ["kafka", "produce-sample"]):  # fmt: skip
+        assert run(*args, "-h")[0] == 2, args
+    # `make demo` and `make bench` run it from the checkout, as a module.
+    proc = subprocess.run(
+        [sys.executable, "-m", "harness", "demo", "--help"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 0 and "Usage: python -m harness demo" in proc.stdout, proc.stderr
 
 
 @pytest.mark.parametrize(
@@ -40,7 +65,6 @@ def test_help_lists_command_groups() -> None:
         ["storage", "upload", "-h"],
         ["storage", "ls", "-h"],
         ["status", "-h"],
-        ["demo", "-h"],
         ["db", "url", "-h"],
     ],
 )
@@ -186,9 +210,9 @@ def test_the_cli_reference_is_current() -> None:
 
 
 def test_run_reports_and_exits_1_when_a_load_errors(platform: Settings) -> None:
-    from data_platform.demo import REPO_SAMPLE_DIR, onboard_demo_tables
     from data_platform.storage import get_zone
     from data_platform.storage.transfer import upload_tree
+    from harness.demo import REPO_SAMPLE_DIR, onboard_demo_tables
 
     onboard_demo_tables()
     upload_tree(REPO_SAMPLE_DIR, "incoming")

@@ -29,7 +29,7 @@ from pathlib import Path, PurePosixPath
 import pytest
 from sqlalchemy import create_engine, text
 
-from data_platform.batch.cubic_qlik.writer import Column, dfm_document
+from harness.samples.qlik import Column, dfm_document
 
 REPO = Path(__file__).resolve().parents[2]
 # Not part of a build: the venv, caches, build output, local state.
@@ -151,7 +151,17 @@ def test_the_wheel_holds_the_alembic_environment_and_no_checkout_folders(
         wheel.name.split("-py3")[0] + ".dist-info",
     }
     folders = {part for name in names for part in PurePosixPath(name).parts[:-1]}
-    assert not folders & {"migrations", "tests", "__pycache__"}, sorted(folders)
+    assert not folders & {"migrations", "tests", "harness", "__pycache__"}, sorted(folders)
+    # The harness (demo, benchmarks, samples, stand-ins) is not installed: no module of
+    # the wheel may need it.
+    with zipfile.ZipFile(wheel) as archive:
+        harness_users = [
+            name
+            for name in names
+            if name.endswith(".py")
+            and re.search(rb"^\s*(from|import) harness\b", archive.read(name), re.M)
+        ]
+    assert harness_users == []
 
 
 def _dfm(directory: Path, table: str) -> Path:

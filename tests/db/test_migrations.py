@@ -104,12 +104,8 @@ def test_alembic_ini_lists_the_same_locations_as_the_package() -> None:
 
 
 def test_the_demo_has_its_own_history(db_url: str, platform) -> None:
-    from data_platform.demo import (
-        DEMO_VERSION_TABLE,
-        demo_config,
-        onboard_demo_dmap_types,
-        onboard_demo_tables,
-    )
+    from data_platform.db.demo_history import DEMO_VERSION_TABLE, demo_config
+    from harness.demo import onboard_demo_dmap_types, onboard_demo_tables
 
     (onboarded,) = onboard_demo_tables()
     (dmap,) = onboard_demo_dmap_types()
@@ -132,7 +128,7 @@ def test_a_new_core_revision_follows_onboarded_tables(
     from alembic import command
 
     from data_platform.batch.cubic_qlik.onboarding import onboard_table
-    from data_platform.batch.cubic_qlik.writer import Column, dfm_document
+    from harness.samples.qlik import Column, dfm_document
 
     sources, core = tmp_path / "sources", tmp_path / "core"
     sources.mkdir()
@@ -213,8 +209,8 @@ def test_every_table_and_column_is_commented(platform) -> None:
     onboarding commands write (the demo's Qlik table and DMAP type) and the dbt models
     (`persist_docs`: their descriptions)."""
     from data_platform.db.engine import get_engine
-    from data_platform.demo import onboard_demo_dmap_types, onboard_demo_tables
     from data_platform.transform import run_transform
+    from harness.demo import onboard_demo_dmap_types, onboard_demo_tables
 
     assert onboard_demo_tables() and onboard_demo_dmap_types()
     built = run_transform()

@@ -661,7 +661,7 @@ def test_the_fetch_on_s3(s3_env: dict[str, str], dmap: Settings, fake: FakeDmap)
 def test_the_demo_api_serves_two_rounds(platform: Settings) -> None:
     from pydantic import SecretStr
 
-    from data_platform.batch.cubic_dmap.demo_api import demo_api, load_rounds
+    from harness.stand_ins.dmap_api import demo_api, load_rounds
 
     feed, _ = load_rounds()
     add_feed(feed)

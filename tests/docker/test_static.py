@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib.metadata
+import itertools
 import json
 import os
 import re
@@ -556,14 +557,17 @@ def test_readme_paths_exist(
 
 
 def test_readme_cli_commands_parse(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, readme_runs: list[tuple[str, str, list[str]]]
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    readme_runs: list[tuple[str, str, list[str]]],
+    services: dict[str, dict[str, Any]],
 ) -> None:
     from data_platform.cli.main import CONTEXT_SETTINGS, cli
 
     # The container's working directory is the repository: relative paths resolve there.
     monkeypatch.chdir(REPO)
     checked = 0
-    for _, program, args in readme_runs:
+    for service, program, args in readme_runs:
         if program == "data-platform":
             # Unknown commands or options, bad choices and missing paths raise here.
             command: click.Command = cli
@@ -582,9 +586,16 @@ def test_readme_cli_commands_parse(
         elif program == "python":
             assert args[0] == "-m"
             module, options = args[1], [word for word in args[2:] if word.startswith("--")]
+            # A module's commands (`python -m harness kafka produce-sample ...`): their help.
+            commands = list(itertools.takewhile(lambda word: not word.startswith("-"), args[2:]))
+            # The harness is not installed: it runs from the working directory, which
+            # must be the repository (mounted), as on the host.
+            working_dir = services[service]["working_dir"]
+            assert _host_path(services[service], working_dir) == REPO, service
             result = subprocess.run(
-                [sys.executable, "-m", module, "--help"],
+                [sys.executable, "-m", module, *commands, "--help"],
                 cwd=tmp_path,  # away from a developer's .env
+                env={**os.environ, "PYTHONPATH": str(REPO)},  # the container's working dir
                 capture_output=True,
                 text=True,
                 check=False,

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from data_platform.batch.cubic_qlik.writer import CHANGE_HEADERS, Column
-from data_platform.batch.cubic_qlik.writer import dfm_document as qlik_dfm_document
+from harness.samples.qlik import CHANGE_HEADERS, Column
+from harness.samples.qlik import dfm_document as qlik_dfm_document
 
 
 @pytest.fixture(scope="session")

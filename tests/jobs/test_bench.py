@@ -7,7 +7,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
-from data_platform.bench.parquet import bench_parquet
+from harness.bench.parquet import bench_parquet
 from tests.jobs.conftest import Col, write_qlik
 
 pytestmark = [pytest.mark.spark, pytest.mark.slow]

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import ast
+import io
 import subprocess
 import sys
+import zipfile
 
 import yaml
 
+from data_platform.jobs.deploy import package_zip
 from data_platform.jobs.scripts import repo_root
 
 # Host-side dependencies a Glue 5.0 job does not have (only the zip of data_platform).
@@ -32,6 +36,27 @@ def test_the_job_imports_without_host_dependencies() -> None:
         [sys.executable, "-c", BLOCKER], capture_output=True, text=True, cwd=repo_root()
     )
     assert (done.returncode, done.stdout.strip()) == (0, "ok"), done.stderr
+
+
+def test_the_glue_zip_holds_no_harness() -> None:
+    """The demo, benchmarks, sample writers, stand-in APIs and broker, seed and simulate
+    live in harness/, outside the package: not zipped, and nothing zipped imports them."""
+    archive = zipfile.ZipFile(io.BytesIO(package_zip(repo_root() / "data_platform")))
+    names = archive.namelist()
+    assert {name.split("/")[0] for name in names} == {"data_platform"}
+    for gone in ("data_platform/demo.py", "data_platform/bench/", "demo_api.py", "mock_broker"):
+        assert not [name for name in names if gone in name], gone
+    importers = []
+    for name in names:
+        if name.endswith(".py"):
+            for node in ast.walk(ast.parse(archive.read(name))):
+                modules = (
+                    [alias.name for alias in node.names] if isinstance(node, ast.Import)
+                    else [node.module or ""] if isinstance(node, ast.ImportFrom)
+                    else []
+                )  # fmt: skip
+                importers += [name for module in modules if module.split(".")[0] == "harness"]
+    assert importers == []
 
 
 def test_ci_runs_the_tests_on_pull_requests_and_deploys_main() -> None:

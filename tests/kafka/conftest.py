@@ -8,8 +8,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from data_platform.batch.cubic_kafka.mock_broker import mock_cluster
 from data_platform.settings import reset_settings
+from harness.stand_ins.kafka_broker import mock_cluster
 
 
 @pytest.fixture(autouse=True)

@@ -27,7 +27,7 @@ if marker:
     # consume.py imports Consumer from confluent_kafka when it starts.
     confluent_kafka.Consumer = _SlowCommitConsumer
 
-from data_platform.batch.cubic_kafka.commands import group  # noqa: E402
+from data_platform.cli.kafka import group  # noqa: E402
 from data_platform.cli.main import cli  # noqa: E402
 
 if "kafka" not in cli.commands:

@@ -21,9 +21,9 @@ import pytest
 from confluent_kafka import Consumer, Producer, TopicPartition
 
 from data_platform.batch.cubic_kafka.consume import batch_key, consume
-from data_platform.batch.cubic_kafka.mock_broker import create_topic
-from data_platform.batch.cubic_kafka.sample import produce, record_key, tap_events
 from data_platform.storage import get_zone
+from harness.samples.kafka import produce, record_key, tap_events
+from harness.stand_ins.kafka_broker import create_topic
 
 REPO = Path(__file__).resolve().parents[2]
 RUN_CLI = Path(__file__).resolve().parent / "run_cli.py"
@@ -378,10 +378,11 @@ def test_the_commands_have_help_with_examples() -> None:
     from click.testing import CliRunner
 
     from data_platform.cli.main import cli
+    from harness.cli import cli as harness_cli
 
     # Through the root command: click keeps the help option a command was first shown with.
-    for command in ("consume", "produce-sample"):
-        done = CliRunner().invoke(cli, ["kafka", command, "--help"])
+    for root, command in ((cli, "consume"), (harness_cli, "produce-sample")):
+        done = CliRunner().invoke(root, ["kafka", command, "--help"])
         assert done.exit_code == 0 and "Examples:" in done.output
 
 
@@ -396,10 +397,10 @@ def test_sigkill_between_put_and_commit_with_poison_records_gives_one_row_or_one
     from click.testing import CliRunner
     from sqlalchemy import text
 
-    from data_platform.batch.cubic_kafka.sample import POISON_FIELDS
     from data_platform.cli.main import cli
     from data_platform.db.engine import get_engine
     from data_platform.run import run_once
+    from harness.samples.kafka import POISON_FIELDS
 
     create_topic(kafka, "taps", 1)
     bad: dict[int, str | None] = {}  # offset -> the field its dead letter names

@@ -14,12 +14,13 @@ from pytest_httpserver import HTTPServer
 from sqlalchemy import text
 from werkzeug import Request, Response
 
-from data_platform.batch.melbourne_pedestrian import client, fetch, sample
-from data_platform.batch.melbourne_pedestrian.demo_api import DemoApi, parse_where
+from data_platform.batch.melbourne_pedestrian import client, fetch
 from data_platform.batch.melbourne_pedestrian.naming import COUNTS, LOCATIONS, PREFIX, Dataset
 from data_platform.db.engine import get_engine
 from data_platform.settings import Settings, get_settings, reset_settings
 from data_platform.storage import get_zone
+from harness.samples import pedestrian as sample
+from harness.stand_ins.pedestrian_api import DemoApi, parse_where
 
 API_KEY = "ods-KEY-0123456789abcdef"
 # Noon in Melbourne (AEST, UTC+10) on 2026-09-02, the sample's second day: a first fetch

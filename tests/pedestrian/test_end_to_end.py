@@ -8,12 +8,12 @@ from datetime import date
 
 from sqlalchemy import text
 
-from data_platform.batch.melbourne_pedestrian import sample
-from data_platform.batch.melbourne_pedestrian.demo_api import demo_api
 from data_platform.batch.melbourne_pedestrian.fetch import fetch_pedestrian
 from data_platform.db.engine import get_engine
 from data_platform.run import run_once
 from data_platform.settings import Settings, get_settings
+from harness.samples import pedestrian as sample
+from harness.stand_ins.pedestrian_api import demo_api
 
 
 def _table_counts() -> tuple[int, int, int]:

@@ -11,9 +11,7 @@ import pytest
 from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
-from data_platform.batch.melbourne_pedestrian import sample
 from data_platform.batch.melbourne_pedestrian.client import OpenDataClient, PedestrianError
-from data_platform.batch.melbourne_pedestrian.demo_api import demo_api
 from data_platform.batch.melbourne_pedestrian.fetch import (
     FIRST_FETCH_DAYS,
     fetch_pedestrian,
@@ -32,6 +30,8 @@ from data_platform.errors import StorageError
 from data_platform.loads.locks import advisory_lock
 from data_platform.settings import Settings, reset_settings
 from data_platform.storage import ZoneStore
+from harness.samples import pedestrian as sample
+from harness.stand_ins.pedestrian_api import demo_api
 from tests.pedestrian.conftest import (
     API_KEY,
     COUNTS_PATH,

@@ -12,11 +12,11 @@ import pytest
 from click.testing import CliRunner
 from sqlalchemy import text
 
-from data_platform.batch.melbourne_pedestrian import sample
 from data_platform.batch.melbourne_pedestrian.fetch import fetch_pedestrian
 from data_platform.cli.main import cli
 from data_platform.db.engine import get_engine
 from data_platform.settings import Settings
+from harness.samples import pedestrian as sample
 from tests.pedestrian.conftest import Clock, Publication, mark
 
 pytestmark = pytest.mark.slow

@@ -19,11 +19,11 @@ import pytest
 from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
-from data_platform.batch.melbourne_pedestrian import sample
 from data_platform.batch.melbourne_pedestrian.fetch import fetch_pedestrian
 from data_platform.batch.melbourne_pedestrian.naming import COUNTS, counts_key, dataset_prefix
 from data_platform.settings import Settings
 from data_platform.storage.local import STALE_PARTIAL_SECONDS
+from harness.samples import pedestrian as sample
 from tests.pedestrian.conftest import COUNTS_PATH, NOW, landed_keys, mark
 
 REPO = Path(__file__).resolve().parents[2]

@@ -14,12 +14,12 @@ from sqlalchemy import select, text
 from sqlalchemy import table as sa_table
 
 from data_platform.batch.cubic_qlik.onboarding import OnboardResult, onboard_table
-from data_platform.batch.cubic_qlik.writer import Column, write_table_file
 from data_platform.db.engine import get_engine
 from data_platform.db.models import Load
 from data_platform.run import SourceRun, run_once
 from data_platform.settings import Settings
 from data_platform.storage import get_zone
+from harness.samples.qlik import Column, write_table_file
 
 PREFIX = "cubic/ods_qlik/"
 LINEAGE = ("dp__load_id", "dp__change_seq")

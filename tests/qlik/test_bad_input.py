@@ -11,9 +11,9 @@ import pytest
 from click.testing import CliRunner
 
 from data_platform.batch.cubic_qlik.dfm import dfm_key
-from data_platform.batch.cubic_qlik.writer import Column
 from data_platform.cli.main import cli
 from data_platform.storage import get_zone
+from harness.samples.qlik import Column
 from tests.qlik.conftest import SAMPLE_COLUMNS, QlikTable, QlikWorld, seq
 
 T = "2021-12-01 11:20:30"

@@ -14,11 +14,11 @@ from click.testing import CliRunner
 from sqlalchemy import select, text
 
 from data_platform.batch.cubic_qlik.evolve import EvolutionRefused, evolve_table
-from data_platform.batch.cubic_qlik.writer import Column
 from data_platform.cli.main import cli
 from data_platform.db.engine import get_engine
 from data_platform.db.models import Load, SchemaChange
 from data_platform.status import platform_status
+from harness.samples.qlik import Column
 from tests.conftest import assert_ruff_clean
 from tests.qlik.conftest import QlikTable, QlikWorld, seq
 

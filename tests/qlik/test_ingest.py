@@ -7,7 +7,7 @@ from datetime import datetime
 from decimal import Decimal
 
 from data_platform.batch.cubic_qlik.scan import scan_incoming
-from data_platform.batch.cubic_qlik.writer import Column
+from harness.samples.qlik import Column
 from tests.qlik.conftest import QlikTable, QlikWorld, seq
 
 T = "2021-12-01 11:20:30"

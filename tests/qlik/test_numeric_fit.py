@@ -9,8 +9,8 @@ from decimal import Decimal
 
 import pytest
 
-from data_platform.batch.cubic_qlik.writer import Column
 from data_platform.loads import parallel_copy
+from harness.samples.qlik import Column
 from tests.qlik.conftest import QlikTable, QlikWorld, seq
 
 T = "2021-12-01 11:20:30"

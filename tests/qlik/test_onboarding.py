@@ -11,11 +11,11 @@ import pytest
 from click.testing import CliRunner
 from sqlalchemy import create_engine, text
 
-from data_platform.batch.cubic_qlik.writer import Column, dfm_document
 from data_platform.cli.main import cli
 from data_platform.db import migrations
 from data_platform.db.engine import get_engine
 from data_platform.settings import Settings
+from harness.samples.qlik import Column, dfm_document
 from tests.qlik.conftest import QlikWorld
 
 

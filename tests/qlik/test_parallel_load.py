@@ -10,10 +10,10 @@ import logging
 import pytest
 from sqlalchemy import text
 
-from data_platform.batch.cubic_qlik.writer import Column
 from data_platform.db.engine import get_engine
 from data_platform.loads import parallel_copy
 from data_platform.settings import reset_settings
+from harness.samples.qlik import Column
 from tests.qlik.conftest import QlikTable, QlikWorld, seq
 
 DIRECT = [Column("ID", "INT4", key_pos=1), Column("NAME", "STRING", 40)]

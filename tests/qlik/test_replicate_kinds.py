@@ -10,9 +10,9 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import func, select, update
 
-from data_platform.batch.cubic_qlik.writer import Column
 from data_platform.db.engine import get_engine
 from data_platform.db.models import SourceTable, TableSnapshot
+from harness.samples.qlik import Column
 from tests.qlik.conftest import QlikWorld, seq
 
 T = "2024-03-01 10:00:00"

@@ -12,8 +12,8 @@ import time
 import pytest
 from sqlalchemy import text
 
-from data_platform.batch.cubic_qlik.writer import Column
 from data_platform.db.engine import get_engine
+from harness.samples.qlik import Column
 from tests.qlik.conftest import QlikTable, QlikWorld
 
 # No DATETIME: COPYed straight into the fresh table. With one: staged, then converted.

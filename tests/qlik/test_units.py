@@ -15,9 +15,9 @@ from data_platform.batch.cubic_qlik.files import (
     classify,
     is_snapshot_start,
 )
-from data_platform.batch.cubic_qlik.writer import Column, dfm_document
 from data_platform.errors import LoadError
 from data_platform.loads.csv_files import CsvDialect, DataFileReader
+from harness.samples.qlik import Column, dfm_document
 
 
 def _doc(**overrides) -> dict:

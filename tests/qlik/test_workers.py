@@ -13,11 +13,11 @@ import pytest
 from sqlalchemy import select, text
 
 from data_platform.batch.cubic_qlik.scan import scan_incoming
-from data_platform.batch.cubic_qlik.writer import Column
 from data_platform.db.engine import get_engine
 from data_platform.db.models import Load
 from data_platform.run import run_once
 from data_platform.settings import Settings
+from harness.samples.qlik import Column
 from tests.qlik.conftest import QlikWorld, seq
 
 T = "2021-12-01 11:20:30"

@@ -11,8 +11,8 @@ from psycopg2 import sql
 from sqlalchemy.engine import make_url
 
 from data_platform.batch.totesys.connection import connect
-from data_platform.batch.totesys.seed import seed
 from data_platform.settings import reset_settings
+from harness.totesys.seed import seed
 
 ORDERS = 200
 

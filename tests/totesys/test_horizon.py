@@ -25,12 +25,12 @@ from sqlalchemy import text
 from data_platform.batch.totesys import extract as E
 from data_platform.batch.totesys import tables as T
 from data_platform.batch.totesys.connection import connect, reader_url
-from data_platform.batch.totesys.seed import seed
 from data_platform.db.engine import get_engine
 from data_platform.loads.locks import _namespace, advisory_lock
 from data_platform.run import run_once
 from data_platform.settings import reset_settings
 from data_platform.storage import get_zone
+from harness.totesys.seed import seed
 from tests.totesys.conftest import _drop_database, _new_database
 from tests.totesys.sql import on_platform as _platform
 from tests.totesys.sql import on_source as _source

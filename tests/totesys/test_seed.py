@@ -21,11 +21,11 @@ from data_platform.batch.totesys.connection import (
     shown,
     source_url,
 )
-from data_platform.batch.totesys.seed import SeedError, seed
-from data_platform.batch.totesys.simulate import SimulateError, apply_updates, simulate
-from data_platform.cli.main import cli
 from data_platform.errors import ConfigError
 from data_platform.settings import reset_settings
+from harness.cli import cli
+from harness.totesys.seed import SeedError, seed
+from harness.totesys.simulate import SimulateError, apply_updates, simulate
 from tests.totesys.conftest import ORDERS, _drop_database, _new_database
 
 
@@ -299,8 +299,8 @@ def test_a_partly_present_schema_is_refused(seeded: str) -> None:
 
 
 def test_cli_seed_twice_and_help(source_db: str) -> None:
-    # Through the root command: click keeps the help option a command was first shown
-    # with, and the reference (doc/cli.md) wants the root's `-h, --help`.
+    # Through the root command (the harness's, `python -m harness`): click keeps the help
+    # option a command was first shown with, and the root gives `-h, --help`.
     runner = CliRunner()
     first = runner.invoke(cli, ["totesys", "seed", "--orders", "20", "--seed", "3"])
     assert first.exit_code == 0, first.output

@@ -370,7 +370,7 @@ def test_a_table_waiting_on_a_schema_change_shows_the_command_then_its_history(
     web_platform, tmp_path: Path, make_client: Client
 ) -> None:
     from data_platform.batch.cubic_qlik.evolve import evolve_table
-    from data_platform.batch.cubic_qlik.writer import Column
+    from harness.samples.qlik import Column
     from tests.qlik.conftest import QlikWorld, seq
 
     qlik = QlikWorld(tmp_path / "evolve")

@@ -4,9 +4,10 @@ datasets (one gzip CSV each).
 Fetch (HTTP side): datasets downloaded into the incoming zone.
     client.py      a session with retries, listing pages, results checked, downloads
     feeds.py       the feed table: add a feed, a feed's type and which API key it takes
-    fetch.py       fetch every active feed: land new datasets, advance each feed's mark
-    commands.py    `data-platform dmap add-feed | fetch`
-    demo_api.py    a local server playing the API on sample_data/cubic/dmap_api/
+    fetch/         fetch every active feed: land new datasets, advance each feed's mark
+                   (its `__main__.py`: `python -m data_platform.batch.cubic_dmap.fetch`)
+
+Commands: data_platform/cli/dmap.py (`data-platform dmap add-feed | fetch | ...`).
 
 Ingest: the landed files loaded into their type's table.
     naming.py      names: source, schema, a type's table, prefix and keys

@@ -145,7 +145,8 @@ class DmapClient:
     retries a request on 429, 5xx, connection errors and timeouts (urllib3's Retry, with
     exponential `backoff` seconds and the server's Retry-After honoured).
     `allow_http_downloads` accepts http:// download links: only for the local demo API
-    (`demo_api.py`) and tests, which cannot sign https links; the vendor's are https."""
+    (`harness/stand_ins/dmap_api.py`) and tests, which cannot sign https links; the
+    vendor's are https."""
 
     def __init__(
         self,

@@ -1,5 +1,5 @@
 """The eleven totesys tables: columns, Postgres types, keys. One description serves the
-source schema that `totesys seed` creates, the extraction's queries and the landing
+source schema that the harness's `totesys seed` creates, the extraction's queries and the landing
 tables' revision (migrations/totesys/), which was written from it and is reviewed as any.
 
 Every table has `created_at` and `last_updated` (timestamp, milliseconds, not null); the

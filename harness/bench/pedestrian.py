@@ -1,6 +1,6 @@
 """Pedestrian counts at the size of the city's legacy export: 4.4 million hourly rows in one
 fetched window, loaded against raw COPY of the same file, then the dbt models built over
-them (run by `data_platform.bench.qlik.run_qlik_bench`, same private server)."""
+them (run by `harness.bench.qlik.run_qlik_bench`, same private server)."""
 
 from __future__ import annotations
 
@@ -40,7 +40,7 @@ def write_counts(directory: Path, rows: int) -> tuple[Path, int]:
 
 
 def _configure(home: Path) -> None:
-    from data_platform.bench.qlik import _configure as configure
+    from harness.bench.qlik import _configure as configure
 
     configure(str(home))
 

@@ -15,19 +15,19 @@ MOCK_RETAINS = 20_000
 
 def kafka_bench(home: str, events: int) -> dict[str, float]:
     """Seconds of producing, consuming and loading `events` taps, and the rows loaded."""
-    from data_platform.bench.qlik import _configure
+    from harness.bench.qlik import _configure
 
     _configure(home)
     from sqlalchemy import text
 
     from data_platform.batch.cubic_kafka.consume import consume
-    from data_platform.batch.cubic_kafka.mock_broker import create_topic, mock_cluster
-    from data_platform.batch.cubic_kafka.sample import produce, tap_events
     from data_platform.batch.cubic_kafka.source import KAFKA
     from data_platform.db import migrations
     from data_platform.db.engine import get_engine
     from data_platform.loads.worker import ingest
     from data_platform.settings import get_settings
+    from harness.samples.kafka import produce, tap_events
+    from harness.stand_ins.kafka_broker import create_topic, mock_cluster
 
     with get_engine().connect() as conn:
         migrated = conn.scalar(text("SELECT to_regclass('cubic_kafka.taps') IS NOT NULL"))

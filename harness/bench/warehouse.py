@@ -8,7 +8,7 @@ import time
 
 
 def _configure(home: str) -> None:
-    from data_platform.bench.qlik import _configure as configure
+    from harness.bench.qlik import _configure as configure
 
     configure(home)
 
@@ -44,10 +44,10 @@ def warehouse_bench(home: str, orders: int) -> dict[str, float]:
     _configure(home)
     from sqlalchemy import text
 
-    from data_platform.batch.totesys.seed import seed
-    from data_platform.batch.totesys.simulate import apply_updates
     from data_platform.db import migrations
     from data_platform.db.engine import get_engine
+    from harness.totesys.seed import seed
+    from harness.totesys.simulate import apply_updates
 
     with get_engine().connect() as conn:
         migrated = conn.scalar(text("SELECT to_regclass('public.extract_marks') IS NOT NULL"))

@@ -1,5 +1,5 @@
 """DMAP dataset load benchmark: a dataset's rows replacing its partition, against raw COPY
-of the same file (run by `data_platform.bench.qlik.run_qlik_bench`, same private server)."""
+of the same file (run by `harness.bench.qlik.run_qlik_bench`, same private server)."""
 
 from __future__ import annotations
 
@@ -38,7 +38,7 @@ def write_dataset(directory: Path, rows: int) -> Path:
 
 
 def _configure(home: Path) -> None:
-    from data_platform.bench.qlik import _configure as configure
+    from harness.bench.qlik import _configure as configure
 
     configure(str(home))
 

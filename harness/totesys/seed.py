@@ -1,5 +1,5 @@
 """Create the totesys source database and fill it with a made-up but plausible history of
-a design and sales business (`data-platform totesys seed`).
+a design and sales business (`python -m harness totesys seed`).
 
 The schema comes from `tables.py`: the eleven tables in the `public` schema, keys
 (identity columns, so `simulate` can insert), NOT NULL, foreign keys and an index on

@@ -7,7 +7,6 @@ import logging
 import os
 import signal
 import threading
-from pathlib import Path
 
 import click
 
@@ -96,67 +95,9 @@ def consume_command(
     alert_fetch(f"cubic_kafka:{topic}", False, result.render())
 
 
-@click.command("produce-sample", short_help="Send sample tap events to a topic (demo).")
-@click.option("--topic", required=True, help="The topic to send to, e.g. taps.")
-@click.option(
-    "--count", type=click.IntRange(min=0), default=100, show_default=True, help="How many."
-)
-@click.option(
-    "--bad-every",
-    type=click.IntRange(min=1),
-    help="Make every N-th event malformed (not JSON, incomplete, wrong type).",
-)
-@click.option(
-    "--poison-every",
-    type=click.IntRange(min=1),
-    help="Make every N-th event a poison record: well-formed, with a value PostgreSQL "
-    "cannot store (a NUL, a lone surrogate, a fare past the integer column, 1e999).",
-)
-@click.option("--seed", type=int, default=1, show_default=True, help="Same seed, same events.")
-@click.option(
-    "--file",
-    "path",
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    help="Send each line of this file as one record instead (JSON lines; sent as is).",
-)
-def produce_sample_command(
-    topic: str,
-    count: int,
-    bad_every: int | None,
-    poison_every: int | None,
-    seed: int,
-    path: Path | None,
-) -> None:
-    """Send sample tap events (JSON: tapId, tokenId, stopId, deviceId, tapTime, fare,
-    mode) to TOPIC on KAFKA_BOOTSTRAP_SERVERS, keyed by tokenId; or the lines of --file.
-
-    \b
-    Examples:
-      data-platform kafka produce-sample --topic taps --count 1000
-      data-platform kafka produce-sample --topic taps --count 100 --bad-every 10
-      data-platform kafka produce-sample --topic taps --count 400 --poison-every 40
-      data-platform kafka produce-sample --topic taps --file taps.jsonl
-    """
-    from data_platform.batch.cubic_kafka import sample
-    from data_platform.batch.cubic_kafka.consume import client_config
-    from data_platform.settings import get_settings
-
-    config = client_config(get_settings())
-    bootstrap = config.pop("bootstrap.servers")
-    if path is not None:
-        with path.open(encoding="utf-8") as lines:
-            events = (line.rstrip("\r\n") for line in lines if line.strip())
-            sent = sample.produce(bootstrap, topic, events, config=config)
-    else:
-        events = sample.tap_events(count, seed, bad_every=bad_every, poison_every=poison_every)
-        sent = sample.produce(bootstrap, topic, events, config=config)
-    click.echo(f"sent {sent} record{'s' if sent != 1 else ''} to {topic}")
-
-
 @click.group("kafka")
 def group() -> None:
     """Kafka tap events: consume a topic into batch files in incoming."""
 
 
 group.add_command(consume_command)
-group.add_command(produce_sample_command)

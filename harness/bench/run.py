@@ -1,42 +1,36 @@
 """`make bench`: speed and memory of the platform's paths, as ratios to baselines measured
-in the same run. Usage: python -m data_platform.bench [--rows N] [--keep DIR]"""
+in the same run. Usage: python -m harness bench [--rows N] [--work-dir DIR] [--repeats N]"""
 
 from __future__ import annotations
 
-import argparse
 import shutil
 import tempfile
 from pathlib import Path
 
-from data_platform.bench.qlik import run_qlik_bench
+from harness.bench.qlik import run_qlik_bench
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(prog="python -m data_platform.bench", description=__doc__)
-    parser.add_argument("--rows", type=int, default=1_000_000, help="rows per file (default 1M)")
-    parser.add_argument("--work-dir", type=Path, help="where to put files (default: a temp dir)")
-    parser.add_argument(
-        "--repeats", type=int, default=2, help="runs of each step, each bracketed (default 2)"
-    )
-    args = parser.parse_args()
-    work = args.work_dir or Path(tempfile.mkdtemp(prefix="dp-bench-"))
+def run_bench(rows: int = 1_000_000, work_dir: Path | None = None, repeats: int = 2) -> None:
+    """Every benchmark on files of `rows` rows, printed as it goes: the Qlik, DMAP and
+    pedestrian loads (`repeats` bracketed runs each), the sales warehouse, Kafka taps and
+    the Parquet conversion. Files go to `work_dir` (kept), else to a temporary directory
+    removed at the end with its embedded Postgres stopped."""
+    work = work_dir or Path(tempfile.mkdtemp(prefix="dp-bench-"))
     try:
-        report(run_qlik_bench(work, args.rows, repeats=args.repeats))
-        from data_platform.bench.qlik import in_fresh_process
-        from data_platform.bench.warehouse import report_warehouse, warehouse_bench
+        report(run_qlik_bench(work, rows, repeats=repeats))
+        from harness.bench.qlik import in_fresh_process
+        from harness.bench.warehouse import report_warehouse, warehouse_bench
 
-        figures, _ = in_fresh_process(warehouse_bench, str(work / "home"), args.rows)
-        report_warehouse(figures, args.rows)
-        from data_platform.bench.kafka import MOCK_RETAINS, kafka_bench, report_kafka
+        figures, _ = in_fresh_process(warehouse_bench, str(work / "home"), rows)
+        report_warehouse(figures, rows)
+        from harness.bench.kafka import MOCK_RETAINS, kafka_bench, report_kafka
 
         # Three partitions of the mock broker, each keeping MOCK_RETAINS records.
-        taps, rss = in_fresh_process(
-            kafka_bench, str(work / "home"), min(args.rows, 3 * MOCK_RETAINS)
-        )
+        taps, rss = in_fresh_process(kafka_bench, str(work / "home"), min(rows, 3 * MOCK_RETAINS))
         report_kafka(taps, rss)
         report_parquet(work / "parquet_input", work / "parquet")
     finally:
-        if args.work_dir is None:
+        if work_dir is None:
             from data_platform.db.embedded import stop
 
             stop(work / "home")
@@ -86,7 +80,7 @@ def report(steps) -> None:
 
 def report_parquet(source: Path, work: Path) -> None:
     """The Glue job's conversion on local Spark against single-process pyarrow."""
-    from data_platform.bench.parquet import bench_parquet
+    from harness.bench.parquet import bench_parquet
 
     figures = bench_parquet(source / "LOAD00000001.csv.gz", source / "LOAD00000001.dfm", work)
     rows = int(figures["rows"])
@@ -98,7 +92,3 @@ def report_parquet(source: Path, work: Path) -> None:
     print(f"  pyarrow, one process:         {figures['pyarrow_rows_per_s']:>12,.0f} rows/s "
           f"({figures['pyarrow_seconds']:.2f} s)")  # fmt: skip
     print(f"  Spark time / pyarrow time:    {figures['ratio']:.2f}")
-
-
-if __name__ == "__main__":
-    main()

@@ -6,7 +6,6 @@ from collections.abc import Callable
 from datetime import date
 from pathlib import Path
 
-from alembic.config import Config
 from pydantic import SecretStr
 from sqlalchemy import select, text
 from sqlalchemy import table as sa_table
@@ -18,6 +17,12 @@ from data_platform.batch.cubic_qlik.dfm import dfm_key
 from data_platform.batch.cubic_qlik.files import CHANGE_SUFFIX
 from data_platform.batch.cubic_qlik.onboarding import OnboardResult, onboard_table
 from data_platform.db import migrations
+from data_platform.db.demo_history import (
+    DEMO_DMAP_VERSIONS_DIR,
+    DEMO_VERSIONS_DIR,
+    REPO_SAMPLE_DIR,
+    demo_config,
+)
 from data_platform.db.engine import get_engine
 from data_platform.db.models import Load
 from data_platform.errors import ConfigError, DataPlatformError
@@ -26,23 +31,9 @@ from data_platform.settings import get_settings
 from data_platform.status import platform_status
 from data_platform.storage.transfer import upload_tree
 
-REPO_SAMPLE_DIR = Path(__file__).resolve().parent.parent / "sample_data"
-# The demo's tables are not in the main history (`alembic upgrade head` never creates
-# them): their revisions live here, with a version table of their own.
-DEMO_MIGRATIONS = REPO_SAMPLE_DIR / "migrations"
-DEMO_VERSIONS_DIR = DEMO_MIGRATIONS / "cubic_qlik"
-DEMO_DMAP_VERSIONS_DIR = DEMO_MIGRATIONS / "cubic_dmap"
-DEMO_VERSION_TABLE = "alembic_version_demo"
 DEMO_API_KEY = "demo-public-key"  # the local demo API's; never a real key
 DEMO_DMAP_SAMPLE = REPO_SAMPLE_DIR / "cubic" / "dmap_api"
 SHOW_ROWS = 20
-
-
-def demo_config() -> Config:
-    """The demo's own migration history (run after the main one, which it needs)."""
-    return migrations.alembic_config(
-        locations=[DEMO_VERSIONS_DIR, DEMO_DMAP_VERSIONS_DIR], version_table=DEMO_VERSION_TABLE
-    )
 
 
 def onboard_demo_tables(sample_dir: Path | None = None) -> list[OnboardResult]:
@@ -66,9 +57,9 @@ def sample_tables(sample_dir: Path) -> list[str]:
 
 def onboard_demo_dmap_types() -> list[DmapOnboardResult]:
     """Onboard the sample DMAP type in the demo's history (its committed revision)."""
-    from data_platform.batch.cubic_dmap.demo_api import load_rounds
     from data_platform.batch.cubic_dmap.feeds import dataset_type
     from data_platform.batch.cubic_dmap.onboarding import onboard_dataset_type
+    from harness.stand_ins.dmap_api import load_rounds
 
     feed, rounds = load_rounds()
     first = DEMO_DMAP_SAMPLE / rounds[0][0]["file"]
@@ -86,9 +77,9 @@ def onboard_demo_dmap_types() -> list[DmapOnboardResult]:
 def fetch_demo_round(round_number: int) -> FetchResult:
     """Fetch the sample DMAP feed from a local server playing the vendor's API as it
     published at `round_number` (1: two datasets; 2: one of them re-issued)."""
-    from data_platform.batch.cubic_dmap.demo_api import demo_api, load_rounds
     from data_platform.batch.cubic_dmap.feeds import add_feed
     from data_platform.batch.cubic_dmap.fetch import fetch_feeds
+    from harness.stand_ins.dmap_api import demo_api, load_rounds
 
     feed, _ = load_rounds()
     add_feed(feed)
@@ -110,9 +101,9 @@ KAFKA_TOPIC = "taps"
 def fetch_pedestrian_demo():
     """`pedestrian fetch` of the sample's two months from a local server playing the
     city's Opendatasoft API (fixed dates, so every demo shows the same days)."""
-    from data_platform.batch.melbourne_pedestrian import sample
-    from data_platform.batch.melbourne_pedestrian.demo_api import demo_api
     from data_platform.batch.melbourne_pedestrian.fetch import fetch_pedestrian
+    from harness.samples import pedestrian as sample
+    from harness.stand_ins.pedestrian_api import demo_api
 
     with get_engine().connect() as conn:
         if conn.scalar(text("SELECT EXISTS (SELECT FROM pedestrian.fetch_marks)")):
@@ -128,8 +119,8 @@ def consume_kafka_demo(sample_dir: Path) -> str:
     """Produce the sample taps into a local mock Kafka cluster (librdkafka's, real
     protocol on a TCP port) and `kafka consume --once` them into incoming."""
     from data_platform.batch.cubic_kafka.consume import consume
-    from data_platform.batch.cubic_kafka.mock_broker import create_topic, mock_cluster
-    from data_platform.batch.cubic_kafka.sample import produce
+    from harness.samples.kafka import produce
+    from harness.stand_ins.kafka_broker import create_topic, mock_cluster
 
     lines = (sample_dir / "cubic" / "kafka" / "taps.jsonl").read_text().splitlines()
     with get_engine().connect() as conn:
@@ -180,7 +171,7 @@ def sales_summary() -> str:
 
 def pedestrian_rankings() -> list[tuple[str, str]]:
     """(title, table text) of the top 10 of the sample's tie day and tie month."""
-    from data_platform.batch.melbourne_pedestrian import sample
+    from harness.samples import pedestrian as sample
 
     year, month = sample.TIE_MONTH
     shown = []
@@ -231,7 +222,7 @@ def run_demo(sample_dir: Path | None = None, echo: Callable[[str], None] = print
 
     echo("== 3c. seed the totesys sales database and extract it (totesys seed, extract)")
     from data_platform.batch.totesys.extract import extract
-    from data_platform.batch.totesys.seed import seed
+    from harness.totesys.seed import seed
 
     echo("   " + seed(orders=DEMO_ORDERS).render().replace("\n", "\n   "))
     echo("   " + extract().render().splitlines()[0])

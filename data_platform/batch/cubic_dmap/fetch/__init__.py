@@ -326,9 +326,3 @@ class _Feed:
                 .where(DmapFeed.id == self.feed_id)
                 .values(last_fetched_at=func.now(), last_error=self.outcome.error)
             )
-
-
-if __name__ == "__main__":
-    from data_platform.cli.main import run_standalone
-
-    run_standalone("dmap", "fetch")

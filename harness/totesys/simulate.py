@@ -1,5 +1,5 @@
 """Keep a seeded totesys database busy as the live business would be
-(`data-platform totesys simulate`).
+(`python -m harness totesys simulate`).
 
 About `rate` actions a second, each one transaction: a new sales order (with its
 transaction and payment), a burst of new orders, an update of a few orders (units, price,
@@ -29,8 +29,8 @@ from sqlalchemy.engine import URL
 
 from data_platform.batch.totesys import tables as T
 from data_platform.batch.totesys.connection import as_url, connect, shown
-from data_platform.batch.totesys.seed import SCHEMA, existing_tables
 from data_platform.errors import DataPlatformError
+from harness.totesys.seed import SCHEMA, existing_tables
 
 log = logging.getLogger(__name__)
 
@@ -279,7 +279,7 @@ def simulate(
             present = existing_tables(cur)
         if len(present) < len(T.TABLES):
             raise SimulateError(
-                f"{result.database} is not seeded: run `data-platform totesys seed` first"
+                f"{result.database} is not seeded: run `python -m harness totesys seed` first"
             )
         business = _Business(conn, rng, lock)
         next_long = started + 1.0

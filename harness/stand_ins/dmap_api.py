@@ -24,7 +24,7 @@ from werkzeug.security import safe_join
 from werkzeug.serving import WSGIRequestHandler, make_server
 from werkzeug.wrappers import Request, Response
 
-SAMPLE_DIR = Path(__file__).resolve().parents[3] / "sample_data" / "cubic" / "dmap_api"
+SAMPLE_DIR = Path(__file__).resolve().parents[2] / "sample_data" / "cubic" / "dmap_api"
 
 
 def load_rounds(sample_dir: Path = SAMPLE_DIR) -> tuple[str, list[list[dict[str, str]]]]:

@@ -20,7 +20,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from data_platform.batch.cubic_qlik.writer import Column, write_table_file
+from harness.samples.qlik import Column, write_table_file
 
 SCHEMA, TABLE = "BENCH", "FARES"
 COLUMNS = [
@@ -347,7 +347,7 @@ def run_qlik_bench(work: Path, rows: int, echo=print, repeats: int = 2) -> dict[
     )
     steps["raw_copy_changes"], steps["changes"] = baseline, measured
     echo(f"generating a {rows:,}-row DMAP dataset ...")
-    from data_platform.bench.dmap import (
+    from harness.bench.dmap import (
         dmap_ingest,
         dmap_land,
         dmap_reset,
@@ -362,7 +362,7 @@ def run_qlik_bench(work: Path, rows: int, echo=print, repeats: int = 2) -> dict[
         lambda: in_fresh_process(dmap_reset, home), dmap_land, dmap_ingest,
     )  # fmt: skip
     steps["raw_copy_dmap"], steps["dmap"] = baseline, measured
-    from data_platform.bench import pedestrian
+    from harness.bench import pedestrian
 
     counts = rows * 44 // 10  # 4.4M at the default: the size of the city's legacy export
     echo(f"generating {counts:,} hourly pedestrian counts ...")

@@ -1,0 +1,7 @@
+"""`python -m data_platform.batch.cubic_qlik.process_new_table`: the same as
+`data-platform cubic-qlik process-new-table` (data_platform/cli/qlik.py)."""
+
+from data_platform.cli.main import run_standalone
+
+if __name__ == "__main__":
+    run_standalone("cubic-qlik", "process_new_table")

@@ -1,0 +1,1 @@
+"""Local stand-ins for the sources' services: the DMAP and pedestrian APIs, a Kafka broker."""

@@ -1,0 +1,1 @@
+"""The totesys source database played: seeded with a sales history, kept busy."""
