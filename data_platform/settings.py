@@ -1,6 +1,7 @@
 """Settings, read once on demand from the environment and an optional `.env` file.
 
-Every field is documented one to one in `.env.template`. Nothing here runs at import.
+Every field carries its documentation (`description`), from which doc/configuration.md is
+generated; `.env.template` lists every one with its default. Nothing here runs at import.
 """
 
 from __future__ import annotations
@@ -22,154 +23,320 @@ def _positive_number(value: object) -> bool:
 
 
 class Settings(BaseSettings):
+    """Every setting, by its environment variable (the field name in upper case).
+
+    Each field's `description` is its documentation: `doc/configuration.md` is generated
+    from them (`python -m data_platform.cli.settings_reference`), and `.env.template`
+    lists every one with its default."""
+
     model_config = SettingsConfigDict(
         env_file=".env", env_file_encoding="utf-8", extra="ignore", case_sensitive=False
     )
 
-    # Where embedded state lives: the embedded Postgres cluster and the local object store.
-    data_platform_home: Path = Path(".data")
+    # --- Where embedded state lives ---
+    data_platform_home: Path = Field(
+        Path(".data"),
+        description="Home of the embedded defaults: the embedded PostgreSQL cluster "
+        "(`postgres/`), the local object store (`storage/<zone>/`) and dbt's target and "
+        "logs (`dbt/`).",
+    )
 
-    # Unset: an embedded PostgreSQL server under DATA_PLATFORM_HOME.
-    database_url: str | None = None
-    database_sslmode: str | None = None
-    database_sslrootcert: str | None = None
+    # --- Metadata database ---
+    database_url: str | None = Field(
+        None,
+        description="The metadata database (SQLAlchemy URL; `postgres://` and "
+        "`postgresql://` are taken). Unset: an embedded PostgreSQL 16 server under "
+        "DATA_PLATFORM_HOME, started on demand. Its password is masked wherever the URL "
+        "is printed or logged.",
+    )
+    database_sslmode: str | None = Field(
+        None,
+        description="Added to DATABASE_URL's query as `sslmode`; for RDS: `verify-full`.",
+    )
+    database_sslrootcert: str | None = Field(
+        None,
+        description="Added to DATABASE_URL's query as `sslrootcert`; for RDS: the RDS CA bundle.",
+    )
 
-    # Object storage: S3 when any bucket is set, else a local directory store.
-    s3_endpoint_url: str | None = None
-    s3_bucket_incoming: str | None = None
-    s3_bucket_archive: str | None = None
-    s3_bucket_error: str | None = None
-    s3_bucket_springboard: str | None = None
-    s3_bucket_operations: str | None = None
-    s3_bucket_prefix_incoming: str = ""
-    s3_bucket_prefix_archive: str = ""
-    s3_bucket_prefix_error: str = ""
-    s3_bucket_prefix_springboard: str = ""
-    s3_bucket_prefix_operations: str = ""
+    # --- Object storage: S3 when any bucket is set, else a local directory store ---
+    s3_endpoint_url: str | None = Field(
+        None, description="An S3 API other than AWS's: MinIO or a test server."
+    )
+    s3_bucket_incoming: str | None = Field(
+        None,
+        description="The incoming zone's bucket. Setting any `S3_BUCKET_*` puts every zone "
+        "on S3 (all five are then required); unset, every zone is "
+        "`DATA_PLATFORM_HOME/storage/<zone>/`.",
+    )
+    s3_bucket_archive: str | None = Field(None, description="The archive zone's bucket.")
+    s3_bucket_error: str | None = Field(None, description="The error zone's bucket.")
+    s3_bucket_springboard: str | None = Field(
+        None, description="The springboard zone's bucket (the Glue job's Parquet)."
+    )
+    s3_bucket_operations: str | None = Field(
+        None, description="The operations zone's bucket (Glue scripts and the package zip)."
+    )
+    s3_bucket_prefix_incoming: str = Field(
+        "", description="A prefix inside the incoming bucket, e.g. `<username>/incoming/`."
+    )
+    s3_bucket_prefix_archive: str = Field("", description="A prefix inside the archive bucket.")
+    s3_bucket_prefix_error: str = Field("", description="A prefix inside the error bucket.")
+    s3_bucket_prefix_springboard: str = Field(
+        "", description="A prefix inside the springboard bucket."
+    )
+    s3_bucket_prefix_operations: str = Field(
+        "", description="A prefix inside the operations bucket."
+    )
 
-    # AWS Glue catalog databases and job settings.
-    glue_database_incoming: str = "incoming"
-    glue_database_springboard: str = "springboard"
-    springboard_enabled: bool = False
+    # --- AWS Glue ---
+    glue_database_incoming: str = Field(
+        "incoming", description="The Glue Data Catalog database of the incoming zone."
+    )
+    glue_database_springboard: str = Field(
+        "springboard", description="The Glue Data Catalog database of the springboard zone."
+    )
+    springboard_enabled: bool = Field(
+        False,
+        description="Hand every Qlik load to the Glue job before applying it (Parquet in "
+        "the springboard zone): local PySpark on the local store, AWS Glue on S3.",
+    )
 
-    # Where source-table revisions are written and read (one folder per source);
-    # unset: `migrations/` of the checkout, else of the working directory.
-    migrations_dir: Path | None = None
+    # --- Migrations ---
+    migrations_dir: Path | None = Field(
+        None,
+        description="Where source-table revisions are written and read, one folder per "
+        "source. Unset: `migrations/` of the checkout, else of the working directory.",
+    )
 
-    # Sources.
-    cubic_qlik_prefix: str = "cubic/ods_qlik/"
+    # --- Sources ---
+    cubic_qlik_prefix: str = Field(
+        "cubic/ods_qlik/",
+        description="Where Qlik Replicate writes in the incoming zone: "
+        "`<prefix><SCHEMA.TABLE>/` and `<prefix><SCHEMA.TABLE>__ct/`.",
+    )
 
-    # DMAP: the vendor's de-personalised data API (data_platform/batch/cubic_dmap/).
-    cubic_dmap_base_url: str | None = None
-    # Feeds under /datasetpublicusersapi/ use the public key; the others the controlled one.
-    cubic_dmap_public_user_api_key: SecretStr | None = None
-    cubic_dmap_controlled_user_api_key: SecretStr | None = None
-    # Where fetched datasets land in the incoming zone: <prefix><type>/<dataset_id>.csv.gz.
-    cubic_dmap_prefix: str = "cubic/dmap/"
-    # Per request: to connect, and between two reads of a response.
-    cubic_dmap_timeout_seconds: float = Field(default=60, gt=0)
-    # Retries on 429, 5xx, connection errors and timeouts (urllib3's Retry): the first at
-    # once, then after backoff * 2, 4, 8, ... seconds (at most 120 s).
-    cubic_dmap_retries: int = Field(default=5, ge=0)
-    cubic_dmap_backoff_seconds: float = Field(default=1.0, ge=0)
+    cubic_dmap_base_url: str | None = Field(
+        None,
+        description="The DMAP API's base URL, without the feed path "
+        "(e.g. https://dmap.example.com).",
+    )
+    cubic_dmap_public_user_api_key: SecretStr | None = Field(
+        None,
+        description="API key of the feeds under /datasetpublicusersapi/, sent in the "
+        "`apikey` header, never in a URL or a log.",
+    )
+    cubic_dmap_controlled_user_api_key: SecretStr | None = Field(
+        None,
+        description="API key of the other feeds (/datasetcontrolleduserapi/, "
+        "/controlledresearchusersapi/), sent in the `apikey` header.",
+    )
+    cubic_dmap_prefix: str = Field(
+        "cubic/dmap/",
+        description="Where fetched datasets land in the incoming zone: "
+        "`<prefix><type>/<dataset_id>.csv.gz`.",
+    )
+    cubic_dmap_timeout_seconds: float = Field(
+        default=60,
+        gt=0,
+        description="Per DMAP request: seconds to connect, and between two reads of a response.",
+    )
+    cubic_dmap_retries: int = Field(
+        default=5,
+        ge=0,
+        description="Retries of a DMAP request on 429, 5xx, connection errors and timeouts "
+        "(urllib3's Retry; a Retry-After header is honoured).",
+    )
+    cubic_dmap_backoff_seconds: float = Field(
+        default=1.0,
+        ge=0,
+        description="Backoff between DMAP retries: the first at once, then after backoff "
+        "* 2, 4, 8, ... seconds (at most 120 s; 0: no wait).",
+    )
 
-    # City of Melbourne open data, an Opendatasoft portal (Explore API v2.1), for the
-    # pedestrian counts (data_platform/batch/melbourne_pedestrian/).
-    open_data_base_url: str = "https://data.melbourne.vic.gov.au"
-    # Optional: raises the portal's quotas. Sent as `Authorization: Apikey <key>`, never
-    # in a URL, a log line or an error.
-    open_data_api_key: SecretStr | None = None
-    # Days before the last day the portal had counts for that every fetch reads again:
-    # a portal that publishes late, fills a hole or corrects a past day is caught up.
-    open_data_lookback_days: int = Field(default=7, ge=0, le=366)
+    open_data_base_url: str = Field(
+        "https://data.melbourne.vic.gov.au",
+        description="The City of Melbourne's Opendatasoft portal (Explore API v2.1), for "
+        "the pedestrian counts.",
+    )
+    open_data_api_key: SecretStr | None = Field(
+        None,
+        description="Optional: raises the portal's quotas. Sent as `Authorization: Apikey "
+        "...`, never in a URL, a log line or an error.",
+    )
+    open_data_lookback_days: int = Field(
+        default=7,
+        ge=0,
+        le=366,
+        description="Days before the last day the portal had counts for that every fetch "
+        "reads again: a portal that publishes late, fills a hole or corrects a past day is "
+        "caught up.",
+    )
 
-    # totesys, the sales business's OLTP database (data_platform/batch/totesys/): the URL
-    # the harness's `totesys seed`/`simulate` write with; the platform reads it as
-    # `totesys_reader`.
-    # Unset: a database `totesys` on the platform's own server (embedded or DATABASE_URL's).
-    totesys_database_url: str | None = None
+    totesys_database_url: str | None = Field(
+        None,
+        description="The totesys sales database (the OLTP source), which the platform "
+        "reads as the role `totesys_reader` and the harness seeds and simulates. Unset: a "
+        "database `totesys` on the platform's own server (embedded or DATABASE_URL's).",
+    )
 
-    # Kafka tap events (data_platform/batch/cubic_kafka/): the brokers, host:port comma list
-    # (unset: `kafka consume` refuses to start), and the consumer group that owns offsets.
-    kafka_bootstrap_servers: str | None = None
-    kafka_group_id: str = "data-platform"
-    # The group protocol: `classic` (every Kafka), or `consumer` (KIP-848, Kafka 4.0+: no
-    # stop-the-world rebalances; librdkafka's mock cluster needs it to see a member leave).
-    kafka_group_protocol: Literal["classic", "consumer"] = "classic"
-    # PLAINTEXT locally; Amazon MSK: SASL_SSL with SCRAM-SHA-512 (or SSL for mTLS/TLS).
-    kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_SSL", "SASL_PLAINTEXT"] = "PLAINTEXT"
-    kafka_sasl_mechanism: str | None = None
-    kafka_sasl_username: str | None = None
-    kafka_sasl_password: SecretStr | None = None
-    # A CA bundle (PEM) that verifies the brokers; unset: the system's CAs.
-    kafka_ssl_ca_location: Path | None = None
-    # Where batches land in the incoming zone:
-    # <prefix><topic>/partition=<p>/offsets=<first>-<last>.jsonl.gz.
-    kafka_prefix: str = "cubic/kafka/"
-    # A partition's open batch is flushed at this many records, or when its first record
-    # has waited this many seconds, whichever comes first.
-    kafka_max_records: int = Field(default=10000, gt=0)
-    kafka_max_seconds: float = Field(default=3600, gt=0)
+    kafka_bootstrap_servers: str | None = Field(
+        None,
+        description="The Kafka brokers, a host:port comma list. Unset: `kafka consume` "
+        "refuses to start.",
+    )
+    kafka_group_id: str = Field(
+        "data-platform", description="The consumer group that owns the committed offsets."
+    )
+    kafka_group_protocol: Literal["classic", "consumer"] = Field(
+        "classic",
+        description="The group protocol: `classic` (every Kafka), or `consumer` (KIP-848, "
+        "Kafka 4.0+: no stop-the-world rebalances; librdkafka's mock cluster needs it to see "
+        "a member leave).",
+    )
+    kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_SSL", "SASL_PLAINTEXT"] = Field(
+        "PLAINTEXT",
+        description="PLAINTEXT locally; Amazon MSK: SASL_SSL with SCRAM-SHA-512 (or SSL for "
+        "mTLS/TLS).",
+    )
+    kafka_sasl_mechanism: str | None = Field(
+        None, description="The SASL mechanism, e.g. SCRAM-SHA-512 (Amazon MSK)."
+    )
+    kafka_sasl_username: str | None = Field(None, description="The SASL user name.")
+    kafka_sasl_password: SecretStr | None = Field(None, description="The SASL password.")
+    kafka_ssl_ca_location: Path | None = Field(
+        None, description="A CA bundle (PEM) that verifies the brokers; unset: the system's CAs."
+    )
+    kafka_prefix: str = Field(
+        "cubic/kafka/",
+        description="Where batches land in the incoming zone: "
+        "`<prefix><topic>/partition=<p>/offsets=<first>-<last>.jsonl.gz`.",
+    )
+    kafka_max_records: int = Field(
+        default=10000,
+        gt=0,
+        description="A partition's open batch is flushed at this many records (or at "
+        "KAFKA_MAX_SECONDS, whichever comes first).",
+    )
+    kafka_max_seconds: float = Field(
+        default=3600,
+        gt=0,
+        description="A partition's open batch is flushed when its first record has waited "
+        "this many seconds (or at KAFKA_MAX_RECORDS).",
+    )
 
-    # dbt vars of every transform (`data-platform transform` and `run`): a YAML or JSON
-    # mapping, e.g. {footfall_before_start: 2023-01-01}; `transform --vars` overrides it
-    # name by name. Empty: the defaults of transform/dbt_project.yml.
-    transform_vars: str = ""
+    # --- dbt ---
+    transform_vars: str = Field(
+        "",
+        description="dbt vars of every transform (`data-platform transform` and `run`): a "
+        "YAML or JSON mapping, e.g. {footfall_before_start: 2023-01-01}; `transform --vars` "
+        "overrides it name by name. Empty: the defaults of transform/dbt_project.yml.",
+    )
 
-    log_level: str = "INFO"
-    log_format: Literal["text", "json"] = "text"
+    # --- Logging ---
+    log_level: str = Field(
+        "INFO", description="DEBUG, INFO, WARNING, ERROR or CRITICAL (any case)."
+    )
+    log_format: Literal["text", "json"] = Field(
+        "text",
+        description="`text`, or `json`: one JSON object per line (with `table` and "
+        "`load_id` fields), for containers.",
+    )
 
-    # Memory a load's set operations may use in Postgres (SET LOCAL work_mem).
-    load_work_mem: str = Field(default="256MB", pattern=r"^\d+\s*(kB|MB|GB)$")
-    # COPY streams (connections) that load a large new snapshot at once; 0: one per core
-    # of this machine, at most 4. At most 8: a load holds two connections besides, and
-    # the pool has 15. A file is large from this many records (its .dfm's recordCount).
-    load_copy_streams: int = Field(default=0, ge=0, le=8)
-    load_parallel_min_rows: int = Field(default=200_000, ge=0)
+    # --- Loading ---
+    load_work_mem: str = Field(
+        default="256MB",
+        pattern=r"^\d+\s*(kB|MB|GB)$",
+        description="Memory a load's set operations may use in Postgres (SET LOCAL work_mem).",
+    )
+    # At most 8: a load holds two connections besides its streams, and the pool has 15.
+    load_copy_streams: int = Field(
+        default=0,
+        ge=0,
+        le=8,
+        description="COPY streams (connections) that load a large new Qlik snapshot at "
+        "once; 0: one per core of this machine, at most 4; 1: always one.",
+    )
+    load_parallel_min_rows: int = Field(
+        default=200_000,
+        ge=0,
+        description="A file is large (COPY streams for a new snapshot, an unlogged stage "
+        "for a change file) from this many records (its .dfm's recordCount).",
+    )
 
-    # Alerts (data_platform/alerts/): each failure is sent once to these channels, a comma
-    # list of email, sns, webhook; empty: alerts are only logged.
-    alert_channels: str = ""
-    # A label in every alert, naming the deployment: local, dev, prod, ...
-    alert_environment: str = "local"
-    # E-mail over SMTP: STARTTLS unless ALERT_SMTP_STARTTLS=false; a login when a username
-    # is set. The CA file (PEM) verifies the server's certificate; unset: the system's CAs.
-    alert_smtp_host: str | None = None
-    alert_smtp_port: int = Field(default=587, gt=0, lt=65536)
-    alert_smtp_username: str | None = None
-    alert_smtp_password: SecretStr | None = None
-    alert_smtp_starttls: bool = True
-    alert_smtp_ca_file: Path | None = None
-    alert_email_from: str | None = None
-    # Comma list of recipients.
-    alert_email_to: str = ""
-    # SNS: the topic alerts are published to; region unset: the topic ARN's. The endpoint
-    # is for tests and local stacks only.
-    alert_sns_topic_arn: str | None = None
-    alert_sns_region: str | None = None
-    alert_sns_endpoint_url: str | None = None
-    # Webhook: the alert POSTed as JSON. A secret: such URLs hold tokens.
-    alert_webhook_url: SecretStr | None = None
-    # Per channel: seconds to connect and to wait for an answer; retries (webhook, SNS).
-    alert_timeout_seconds: float = Field(default=10, gt=0)
-    alert_retries: int = Field(default=3, ge=0)
+    # --- Alerts ---
+    alert_channels: str = Field(
+        "",
+        description="Where each failure is sent, once: a comma list of email, sns, "
+        "webhook. Empty: alerts are only logged.",
+    )
+    alert_environment: str = Field(
+        "local", description="A label in every alert, naming the deployment: local, dev, prod."
+    )
+    alert_smtp_host: str | None = Field(None, description="The SMTP server of e-mail alerts.")
+    alert_smtp_port: int = Field(default=587, gt=0, lt=65536, description="The SMTP server's port.")
+    alert_smtp_username: str | None = Field(None, description="The SMTP login; unset: no login.")
+    alert_smtp_password: SecretStr | None = Field(None, description="The SMTP password.")
+    alert_smtp_starttls: bool = Field(
+        True, description="STARTTLS before the login and the message."
+    )
+    alert_smtp_ca_file: Path | None = Field(
+        None,
+        description="A CA bundle (PEM) that verifies the SMTP server's certificate; unset: "
+        "the system's CAs.",
+    )
+    alert_email_from: str | None = Field(None, description="The sender of e-mail alerts.")
+    alert_email_to: str = Field("", description="The recipients of e-mail alerts, a comma list.")
+    alert_sns_topic_arn: str | None = Field(
+        None, description="The SNS topic alerts are published to."
+    )
+    alert_sns_region: str | None = Field(
+        None, description="The SNS topic's region; unset: the topic ARN's."
+    )
+    alert_sns_endpoint_url: str | None = Field(
+        None, description="An SNS endpoint for tests and local stacks only."
+    )
+    alert_webhook_url: SecretStr | None = Field(
+        None,
+        description="The URL an alert is POSTed to as JSON. A secret: such URLs hold tokens.",
+    )
+    alert_timeout_seconds: float = Field(
+        default=10,
+        gt=0,
+        description="Per alert channel: seconds to connect and to wait for an answer.",
+    )
+    alert_retries: int = Field(default=3, ge=0, description="Retries of a webhook or SNS alert.")
 
-    # The operator's time zone (IANA name): the operations page shows every time in it.
-    data_platform_timezone: str = "UTC"
-    # Freshness: a table is late when no load of it was archived for this many hours;
-    # per table (any of its names) as a JSON object, e.g. {"cubic_dmap__agg_daily_fareprod": 48}.
-    freshness_hours: float = Field(default=24, gt=0)
-    freshness_hours_by_table: Annotated[dict[str, float], NoDecode] = Field(default_factory=dict)
-
-    # The operations page (`data-platform web`). Credentials: a bearer token, and/or a user
-    # and password (basic auth, or the login form). Once any is set, every page and /api
-    # needs them; `--allow-actions` (retry, run a pass) needs them.
-    web_token: SecretStr | None = None
-    web_user: str | None = None
-    web_password: SecretStr | None = None
-    # Signs the login session and CSRF tokens; unset: a new random key per server start
-    # (everyone logs in again after a restart).
-    web_secret_key: SecretStr | None = None
+    # --- The operations page ---
+    data_platform_timezone: str = Field(
+        "UTC",
+        description="The operator's time zone (an IANA name such as Australia/Melbourne): "
+        "the operations page shows every time in it.",
+    )
+    freshness_hours: float = Field(
+        default=24,
+        gt=0,
+        description="A table is late when no load of it was archived for this many hours.",
+    )
+    freshness_hours_by_table: Annotated[dict[str, float], NoDecode] = Field(
+        default_factory=dict,
+        description="FRESHNESS_HOURS per table (any of its names), a JSON object, e.g. "
+        '{"cubic_dmap__agg_daily_fareprod": 48}.',
+    )
+    web_token: SecretStr | None = Field(
+        None,
+        description="A bearer token for the operations page. Once it, or WEB_USER and "
+        "WEB_PASSWORD, is set, every page and /api needs credentials; `web "
+        "--allow-actions` refuses to start without them.",
+    )
+    web_user: str | None = Field(
+        None, description="A user of the operations page (basic auth or the login form)."
+    )
+    web_password: SecretStr | None = Field(None, description="WEB_USER's password.")
+    web_secret_key: SecretStr | None = Field(
+        None,
+        description="Signs the page's login session and CSRF tokens; unset: a new random "
+        "key per server start (everyone logs in again after a restart).",
+    )
 
     @field_validator("data_platform_timezone")
     @classmethod

@@ -1,5 +1,7 @@
-"""The README is true: its shell blocks marked `<!-- tested: ... -->` run as written after
-`make demo`, from the repository root, on a data home of their own."""
+"""The README and the doc/ pages are true: their shell blocks marked `<!-- tested: ... -->`
+run as written after `make demo`, from the repository root, on a data home of their own,
+and the demo's output the README quotes is what the demo prints. What the pages name
+(commands, paths, settings, links) is checked without running anything in test_docs.py."""
 
 from __future__ import annotations
 
@@ -14,10 +16,19 @@ import pytest
 REPO = Path(__file__).resolve().parent.parent
 MARK = "<!-- tested: runs as written after make demo"
 BLOCK = re.compile(r"^```sh\n(.*?)^```", re.MULTILINE | re.DOTALL)
+# The pages that keep marked blocks, and how many each keeps.
+MARKED = {"README.md": 1, "doc/sources/qlik.md": 1, "doc/glue.md": 1, "doc/operations.md": 1}
 
 
-def marked_blocks() -> list[str]:
-    text = (REPO / "README.md").read_text()
+def pages() -> list[Path]:
+    """The README and every hand-written page of doc/ (not the generated references)."""
+    generated = {REPO / "doc" / "cli.md", REPO / "doc" / "configuration.md"}
+    found = [REPO / "README.md", *sorted((REPO / "doc").rglob("*.md"))]
+    return [page for page in found if page not in generated]
+
+
+def marked_blocks(page: Path) -> list[str]:
+    text = page.read_text()
     blocks = []
     for part in text.split(MARK)[1:]:
         match = BLOCK.search(part)
@@ -26,19 +37,69 @@ def marked_blocks() -> list[str]:
     return blocks
 
 
-def test_the_readme_marks_the_blocks_it_keeps_true() -> None:
-    assert len(marked_blocks()) == 3
+def demo_command() -> str:
+    """What `make demo` runs after its install, as the README's reader would type it."""
+    makefile = (REPO / "Makefile").read_text()
+    recipe = re.search(r"^demo:.*\n((?:\t.*\n)+)", makefile, re.MULTILINE)
+    assert recipe, "the Makefile has no demo target"
+    (line,) = recipe.group(1).splitlines()
+    return line.strip().replace("$(BIN)/", ".venv/bin/")
+
+
+def quoted_demo_output() -> list[str]:
+    """The lines of the plain ``` blocks of the README's "What the demo shows"."""
+    text = (REPO / "README.md").read_text()
+    start = text.index("\n## What the demo shows")
+    section = text[start : text.index("\n## ", start + 1)]
+    blocks = re.findall(r"^```\n(.*?)^```", section, re.MULTILINE | re.DOTALL)
+    return [line for block in blocks for line in block.splitlines() if line.strip()]
+
+
+def _cells(line: str) -> list[str]:
+    return [cell.strip() for cell in line.split("|")]
+
+
+def _is_subsequence(part: list[str], whole: list[str]) -> bool:
+    rest = iter(whole)
+    return all(any(cell == other for other in rest) for cell in part)
+
+
+def printed(quoted: str, output: list[str]) -> bool:
+    """Is the quoted line one the demo printed? A table row may leave columns out."""
+    if quoted.strip() in (line.strip() for line in output):
+        return True
+    if set(quoted) <= set("-+ "):  # a table's rule under the header
+        return any(set(line) <= set("-+ ") and "+" in line for line in output)
+    if "|" not in quoted:
+        return False
+    return any("|" in line and _is_subsequence(_cells(quoted), _cells(line)) for line in output)
+
+
+def test_the_pages_mark_the_blocks_they_keep_true() -> None:
+    found = {str(page.relative_to(REPO)): len(marked_blocks(page)) for page in pages()}
+    assert {page: n for page, n in found.items() if n} == MARKED
+
+
+def test_the_readme_quotes_demo_output() -> None:
+    assert len(quoted_demo_output()) >= 20
+
+
+def test_printed_matches_whole_lines_and_table_rows_with_columns_left_out() -> None:
+    output = ["a | b | c", "--+---+--", "1 | 2 | 3", "== 1. step"]
+    assert printed("== 1. step", output) and printed("1 | 3", output)
+    assert printed("a | c", output) and printed("--+--", output)
+    assert not printed("3 | 1", output) and not printed("== 2. step", output)
 
 
 @pytest.mark.slow
-def test_the_readmes_marked_blocks_run_as_written_after_the_demo(tmp_path: Path) -> None:
+def test_the_marked_blocks_run_as_written_after_the_demo(tmp_path: Path) -> None:
     venv_bin = Path(sys.executable).parent
     env = {
         k: v
         for k, v in os.environ.items()
         if not k.startswith(("DATABASE_", "S3_", "MIGRATIONS_", "DATA_PLATFORM_"))
     }
-    # The README's `.venv/bin/...` is this interpreter's venv; its home is the test's.
+    # The pages' `.venv/bin/...` is this interpreter's venv; its home is the test's.
     env.update(
         PATH=f"{venv_bin}:{env['PATH']}",
         DATA_PLATFORM_HOME=str(tmp_path / "home"),
@@ -58,12 +119,15 @@ def test_the_readmes_marked_blocks_run_as_written_after_the_demo(tmp_path: Path)
         )
 
     try:
-        demo = sh(".venv/bin/python -m harness demo")
+        demo = sh(demo_command())
         assert demo.returncode == 0, demo.stderr
-        for block in marked_blocks():
-            done = sh(block)
-            assert done.returncode == 0, (
-                f"{block}\n--- stdout\n{done.stdout}\n--- stderr\n{done.stderr}"
-            )
+        output = demo.stdout.splitlines()
+        assert [line for line in quoted_demo_output() if not printed(line, output)] == []
+        for page in pages():
+            for block in marked_blocks(page):
+                done = sh(block)
+                assert done.returncode == 0, (
+                    f"{page.name}:\n{block}\n--- stdout\n{done.stdout}\n--- stderr\n{done.stderr}"
+                )
     finally:
         sh(".venv/bin/data-platform db stop")

@@ -1,7 +1,7 @@
 """Static checks of the docker-compose stack: no Docker engine needed.
 
-What these prove is listed in the README's Docker section; what they cannot prove (images
-pull, containers start) is listed there too.
+What these prove is listed in doc/docker.md; what they cannot prove (images pull,
+containers start) is listed there too.
 
 compose-spec.json is the Compose Specification's JSON schema, vendored because tests must
 not use the network: `schemas/compose.schema.json` from the npm package dclint 3.1.0
@@ -49,7 +49,7 @@ CREATE_BUCKETS = REPO / "docker" / "create-buckets.sh"
 
 # The containers that run data_platform code: all they are given must be read by it.
 APP_SERVICES = ("main__local", "glue__local", "consume__local", "web__local")
-# Those the README's Docker section runs commands in (web__local is a server it opens).
+# Those doc/docker.md runs commands in (web__local is a server it opens).
 README_SERVICES = ("main__local", "glue__local", "consume__local")
 # Where compose mounts the repository; gluesparksubmit puts it on PYTHONPATH.
 REPO_MOUNT = "/data_platform"
@@ -211,13 +211,11 @@ def _dockerignored(path: str) -> bool:
 
 
 def _readme_commands() -> list[list[str]]:
-    """The shell commands in the README's Docker section, split as the shell would."""
-    text = (REPO / "README.md").read_text()
-    start = text.index("\n## Docker")
-    end = text.find("\n## ", start + 1)
-    section = text[start : end if end > 0 else None]
-    blocks = re.findall(r"```sh\n(.*?)```", section, re.S)
-    assert blocks, "the README's Docker section has no ```sh block"
+    """The shell commands of doc/docker.md (once the README's Docker section), split as the
+    shell would."""
+    text = (REPO / "doc" / "docker.md").read_text()
+    blocks = re.findall(r"```sh\n(.*?)```", text, re.S)
+    assert blocks, "doc/docker.md has no ```sh block"
     commands = []
     for line in "".join(blocks).replace("\\\n", " ").splitlines():
         tokens = shlex.split(line, comments=True)
@@ -253,7 +251,7 @@ def services(compose: dict[str, Any]) -> dict[str, dict[str, Any]]:
 
 @pytest.fixture(scope="module")
 def readme_runs() -> list[tuple[str, str, list[str]]]:
-    """(service, program, arguments) of the README's `docker-compose run --rm` lines."""
+    """(service, program, arguments) of doc/docker.md's `docker-compose run --rm` lines."""
     runs = []
     for command in _readme_commands():
         if command[:3] == ["docker-compose", "run", "--rm"]:
@@ -508,7 +506,7 @@ def test_dockerignore_keeps_large_private_and_cache_files_out() -> None:
     assert not _dockerignored(".env.template")
 
 
-# --- the README's commands ----------------------------------------------------------------
+# --- doc/docker.md's commands -------------------------------------------------------------
 
 
 def test_readme_workflow_starts_from_the_template_and_up() -> None:
@@ -619,7 +617,7 @@ def test_readme_glue_job_arguments_are_what_the_job_accepts(
     assert job_env.s3_endpoint_url == env["S3_ENDPOINT_URL"]
     for zone, location in job_env.zones.items():
         assert location.bucket == env[f"S3_BUCKET_{zone.upper()}"]
-    # The keys are those the README's `storage upload sample_data/cubic/ods_qlik --zone
+    # The keys are those doc/docker.md's `storage upload sample_data/cubic/ods_qlik --zone
     # incoming --prefix cubic/ods_qlik` puts in the zone.
     for load in JobInput.from_json(options["--INPUT"]).loads:
         assert (REPO / "sample_data" / load.source_key).is_file(), load.source_key
