@@ -35,7 +35,7 @@ import logging
 import os
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import BinaryIO
 
 import psycopg2
@@ -43,10 +43,11 @@ from psycopg2 import errors as pg_errors
 from psycopg2 import sql
 
 from data_platform.batch.cubic_qlik.dfm import Dfm
-from data_platform.batch.cubic_qlik.naming import CHANGE_SEQ_COLUMN, LINEAGE_PREFIX, LOAD_ID_COLUMN
+from data_platform.batch.cubic_qlik.naming import CHANGE_SEQ_COLUMN, LOAD_ID_COLUMN
 from data_platform.batch.cubic_qlik.schema_change import blocking, compare
+from data_platform.batch.cubic_qlik.target import TargetTable
 from data_platform.batch.cubic_qlik.types import INTEGER_RANGES, LOB_TYPES, RANGE_CHECKED
-from data_platform.errors import DatabaseError, LoadError
+from data_platform.errors import LoadError
 from data_platform.loads import table_swap
 from data_platform.loads.copy_csv import NOT_NULL, copy_csv
 from data_platform.loads.csv_files import DataFileReader
@@ -62,9 +63,7 @@ MASK = "header__change_mask"
 ORD = "dp__ord"  # record number in the file (1 = first row after the header)
 COUNT = "dp__n"  # changes of the key in the file
 OPERATIONS = ("I", "U", "D", "B")
-TIMESTAMP = "timestamp without time zone"
 _QUOTED_VALUE = re.compile(r'"(.*)"', re.DOTALL)
-_NUMERIC_TYPE = re.compile(r"^numeric\((\d+),(\d+)\)$")
 _EVERY_ROW = sql.SQL("true")
 _NOTHING = sql.SQL("")
 KEY_NULL = "key column is empty (NULL)"
@@ -75,93 +74,10 @@ MASK_ORDERS = (LITTLE_ENDIAN, BIG_ENDIAN)
 
 
 @dataclass(frozen=True)
-class TargetTable:
-    schema: str
-    name: str
-    columns: tuple[str, ...]  # source columns in table order, lineage excluded
-    key: tuple[str, ...]
-    types: dict[str, str] = field(default_factory=dict)  # column -> format_type()
-    not_null: frozenset[str] = frozenset()
-
-    @property
-    def ident(self) -> sql.Composable:
-        return sql.Identifier(self.schema, self.name)
-
-    @property
-    def qualified(self) -> str:
-        return f"{self.schema}.{self.name}"
-
-    @property
-    def bytea(self) -> frozenset[str]:
-        return frozenset(c for c in self.columns if self.types.get(c) == "bytea")
-
-    @property
-    def timestamps(self) -> frozenset[str]:
-        return frozenset(c for c in self.columns if self.types.get(c) == TIMESTAMP)
-
-    @property
-    def numerics(self) -> dict[str, tuple[int, int]]:
-        """NUMERIC columns with a declared precision and scale: column -> (p, s)."""
-        found = {}
-        for column in self.columns:
-            match = _NUMERIC_TYPE.match(self.types.get(column, ""))
-            if match:
-                found[column] = (int(match[1]), int(match[2]))
-        return found
-
-    @property
-    def converted(self) -> frozenset[str]:
-        """Columns staged as text and converted by SQL."""
-        return self.bytea | self.timestamps
-
-
-@dataclass(frozen=True)
 class ApplyResult:
     rows: int  # rows in the file
     upserted: int = 0
     deleted: int = 0
-
-
-def describe_target(cur, schema: str, table: str) -> TargetTable:
-    """Columns, types and key of a current-state table. The key is its primary key, else
-    its unique NULLS NOT DISTINCT index (a key whose columns may be NULL).
-
-    Raises DatabaseError when the table does not exist (not the file's fault)."""
-    cur.execute(
-        """
-        SELECT a.attname, format_type(a.atttypid, a.atttypmod), a.attnotnull,
-               coalesce((SELECT k.ord FROM unnest(key.indkey) WITH ORDINALITY AS k(attnum, ord)
-                         WHERE k.attnum = a.attnum), 0)
-        FROM pg_attribute a
-        JOIN pg_class c ON c.oid = a.attrelid
-        JOIN pg_namespace n ON n.oid = c.relnamespace
-        LEFT JOIN LATERAL (
-            SELECT i.indkey FROM pg_index i
-            WHERE i.indrelid = c.oid AND i.indisunique
-            ORDER BY i.indisprimary DESC, i.indexrelid
-            LIMIT 1
-        ) key ON true
-        WHERE n.nspname = %s AND c.relname = %s AND a.attnum > 0 AND NOT a.attisdropped
-        ORDER BY a.attnum
-        """,
-        (schema, table),
-    )
-    rows = cur.fetchall()
-    if not rows:
-        # Not the file's fault: the load stays ready until the migration is applied.
-        raise DatabaseError(
-            f"table {schema}.{table} does not exist: run `data-platform db upgrade`"
-        )
-    source = [r for r in rows if not r[0].startswith(LINEAGE_PREFIX)]
-    key = tuple(name for name, _, _, pos in sorted(rows, key=lambda r: r[3]) if pos > 0)
-    return TargetTable(
-        schema,
-        table,
-        columns=tuple(r[0] for r in source),
-        key=key,
-        types={r[0]: r[1] for r in source},
-        not_null=frozenset(r[0] for r in source if r[2]),
-    )
 
 
 class FileApplier:

@@ -18,11 +18,12 @@ from collections.abc import Sequence
 import psycopg2
 from sqlalchemy import Connection, func, select, text, update
 
-from data_platform.batch.cubic_qlik.apply import FileApplier, describe_target
+from data_platform.batch.cubic_qlik.apply import FileApplier
 from data_platform.batch.cubic_qlik.dfm import dfm_key, parse_dfm
 from data_platform.batch.cubic_qlik.files import is_full_load, is_snapshot_start
 from data_platform.batch.cubic_qlik.naming import SOURCE
 from data_platform.batch.cubic_qlik.scan import ScanResult, scan_incoming
+from data_platform.batch.cubic_qlik.target import describe_target
 from data_platform.db.models import (
     ERROR_STATES,
     Load,
