@@ -10,12 +10,13 @@ A source COPYs a file into a staging table (`create_stage`, `copy_csv`), then ca
 - `append`: rows added; with `unique`, a row whose unique key is there already is
   skipped (a replayed file, a record delivered twice).
 - `merge_by_key`: the newest row per key by an ordering column wins, and a stored row is
-  only overwritten by a newer one (re-applying a file changes nothing).
+  only overwritten by a newer one (re-applying a file changes nothing); without an
+  ordering column, the row staged last wins over the stored one.
 - `delete_keys`: rows whose key the stage marks as deleted go, optionally leaving
   tombstones so an older change cannot bring them back.
 
-Qlik's change apply has rules of its own on top (key renames, sparse LOBs, tombstones by
-change sequence): `data_platform/batch/cubic_qlik/apply.py`.
+Qlik's change apply has rules of its own on top (key renames, sparse updates, tombstones
+by change sequence): `data_platform/batch/cubic_qlik/change_apply.py`.
 
 Every identifier goes through psycopg2.sql; values are bound.
 """
@@ -146,32 +147,94 @@ def merge_by_key(
     stage: sql.Composable,
     columns: Sequence[str],
     key: Sequence[str],
-    order_by: str,
+    order_by: str | None,
+    *,
+    values: Mapping[str, sql.Composable] | None = None,
+    where: sql.Composable | None = None,
+    args: Mapping[str, object] | None = None,
+    one_per_key: bool = False,
+    then_by: str | None = None,
+    newer_only: bool = False,
 ) -> int:
     """Upsert the newest staged row per `key` (by `order_by`, the last staged row among
     equals) into `target`, whose `key` is its primary key or a unique index; a stored row
-    is replaced only by a row whose `order_by` is not older. Returns rows written."""
+    is replaced only by a row whose `order_by` is not older (a stored NULL is older than
+    any). Returns rows written.
+
+    - `values`: the SQL expression of a column over the staged row `s`, for a column not
+      staged as is (a converted value, a bound parameter from `args`); the others are
+      the staged column of the same name.
+    - `where`: only the staged rows `s` matching it.
+    - `one_per_key`: the stage holds at most one row per key, so no sort picks the
+      newest (a key staged twice raises CardinalityViolation when both rows write).
+    - `order_by` None: no column orders the rows: the staged row last (by `then_by`)
+      wins, and replaces the stored row whatever it holds.
+    - `then_by`: the staged column ordering a key's rows among equals (the highest
+      wins); by default the stage's physical order (ctid), its insertion order.
+    - `newer_only`: a stored row is replaced only by a strictly newer one (a change
+      applied twice writes nothing, and counts no row)."""
     others = [column for column in columns if column not in key]
-    newest = sql.SQL(
-        "SELECT DISTINCT ON ({key}) {cols} FROM (SELECT *, ctid AS dp__ctid FROM {stage}) s "
-        "ORDER BY {key}, {order} DESC, dp__ctid DESC"
-    ).format(key=_columns(key), cols=_columns(columns), stage=stage, order=sql.Identifier(order_by))
+    rows = _staged_rows(stage, columns, key, order_by, values, where, one_per_key, then_by)
     statement = sql.SQL("INSERT INTO {} AS t ({}) {} ON CONFLICT ({}) ").format(
-        target, _columns(columns), newest, _columns(key)
+        target, _columns(columns), rows, _columns(key)
     )
     if others:
-        statement += sql.SQL("DO UPDATE SET {} WHERE t.{} <= EXCLUDED.{}").format(
+        statement += sql.SQL("DO UPDATE SET {}").format(
             sql.SQL(", ").join(
                 sql.SQL("{} = EXCLUDED.{}").format(sql.Identifier(c), sql.Identifier(c))
                 for c in others
-            ),
-            sql.Identifier(order_by),
-            sql.Identifier(order_by),
+            )
         )
+        if order_by is not None:
+            statement += sql.SQL(" WHERE t.{o} IS NULL OR t.{o} {op} EXCLUDED.{o}").format(
+                o=sql.Identifier(order_by), op=sql.SQL("<" if newer_only else "<=")
+            )
     else:
         statement += sql.SQL("DO NOTHING")
-    cur.execute(statement)
+    cur.execute(statement, args)
     return cur.rowcount
+
+
+def _staged_rows(
+    stage: sql.Composable,
+    columns: Sequence[str],
+    key: Sequence[str],
+    order_by: str | None,
+    values: Mapping[str, sql.Composable] | None,
+    where: sql.Composable | None,
+    one_per_key: bool,
+    then_by: str | None,
+) -> sql.Composable:
+    """The SELECT of `merge_by_key`: its `columns` from the staged rows, the newest per
+    key unless `one_per_key`."""
+    filtered = sql.SQL("") if where is None else sql.SQL(" WHERE {}").format(where)
+    if values is None:
+        items: sql.Composable = sql.SQL("*") if not one_per_key else _columns(columns)
+    else:
+        items = sql.SQL(", ").join(
+            sql.SQL("{} AS {}").format(
+                values.get(c, sql.SQL("s.{}").format(sql.Identifier(c))), sql.Identifier(c)
+            )
+            for c in columns
+        )
+    if one_per_key:
+        return sql.SQL("SELECT {} FROM {} s{}").format(items, stage, filtered)
+    last = sql.SQL("ctid") if then_by is None else sql.SQL("s.{}").format(sql.Identifier(then_by))
+    order = (
+        sql.SQL("") if order_by is None else sql.SQL("{} DESC, ").format(sql.Identifier(order_by))
+    )
+    return sql.SQL(
+        "SELECT DISTINCT ON ({key}) {cols} FROM (SELECT {items}, {last} AS dp__ctid FROM {stage} s"
+        "{where}) s ORDER BY {key}, {order}dp__ctid DESC"
+    ).format(
+        key=_columns(key),
+        cols=_columns(columns),
+        items=items,
+        last=last,
+        stage=stage,
+        where=filtered,
+        order=order,
+    )
 
 
 def delete_keys(

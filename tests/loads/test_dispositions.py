@@ -84,6 +84,48 @@ def test_merge_by_key_takes_the_newest_row_and_never_goes_back(cur) -> None:
     assert _rows(cur) == [(1, "stored", 5), (2, "newest", 7), (3, "last of equals", 1)]
 
 
+def test_merge_by_key_a_stored_row_without_an_order_is_older_than_any(cur) -> None:
+    cur.execute("CREATE TABLE t (k int PRIMARY KEY, v text, at int)")
+    cur.execute("INSERT INTO t VALUES (1, 'from a snapshot', NULL)")
+    stage = _stage(cur, ["k", "v", "at"], [(1, "changed", 1)])
+    assert dispositions.merge_by_key(cur, T, stage, ["k", "v", "at"], ["k"], "at") == 1
+    assert _rows(cur) == [(1, "changed", 1)]
+
+
+def test_merge_by_key_newer_only_over_one_row_per_key_filtered_and_computed(cur) -> None:
+    cur.execute("CREATE TABLE t (k int PRIMARY KEY, v text, at int)")
+    cur.execute("INSERT INTO t VALUES (1, 'stored', 5), (2, 'stored', 5)")
+    # The staged ordering column has another name: `values` maps it, and adds a suffix.
+    cur.execute("CREATE TEMP TABLE s (k int, v text, seq int, op text)")
+    cur.execute(
+        "INSERT INTO s VALUES (1, 'same change', 5, 'U'), (2, 'newer', 6, 'U'), "
+        "(3, 'deleted', 7, 'D'), (4, 'new', 1, 'I')"
+    )
+    merge = dict(
+        values={"at": sql.SQL("s.seq"), "v": sql.SQL("s.v || %(suffix)s")},
+        where=sql.SQL("s.op <> 'D'"),
+        args={"suffix": "!"},
+        one_per_key=True,
+        newer_only=True,
+    )
+    S = sql.Identifier("s")
+    assert dispositions.merge_by_key(cur, T, S, ["k", "v", "at"], ["k"], "at", **merge) == 2
+    assert _rows(cur) == [(1, "stored", 5), (2, "newer!", 6), (4, "new!", 1)]
+    cur.execute("INSERT INTO s VALUES (5, 'twice', 1, 'I'), (5, 'twice', 2, 'U')")
+    with pytest.raises(psycopg2.errors.CardinalityViolation):
+        dispositions.merge_by_key(cur, T, S, ["k", "v", "at"], ["k"], "at", **merge)
+
+
+def test_merge_by_key_without_an_order_the_row_staged_last_replaces_the_stored(cur) -> None:
+    cur.execute("CREATE TABLE t (k int PRIMARY KEY, v text)")
+    cur.execute("INSERT INTO t VALUES (1, 'stored'), (2, 'stored')")
+    cur.execute("CREATE TEMP TABLE s (k int, v text, n int)")
+    cur.execute("INSERT INTO s VALUES (1, 'last', 3), (1, 'first', 1), (3, 'new', 2)")
+    S = sql.Identifier("s")
+    assert dispositions.merge_by_key(cur, T, S, ["k", "v"], ["k"], None, then_by="n") == 2
+    assert _rows(cur) == [(1, "last"), (2, "stored"), (3, "new")]
+
+
 def test_delete_keys_leaves_tombstones(cur) -> None:
     cur.execute("CREATE TABLE t (k int PRIMARY KEY, v text)")
     cur.execute("CREATE TABLE gone (k int PRIMARY KEY)")

@@ -29,7 +29,7 @@ def streams(qlik: QlikWorld, monkeypatch: pytest.MonkeyPatch, caplog) -> QlikWor
     monkeypatch.setenv("LOAD_PARALLEL_MIN_ROWS", "0")
     monkeypatch.setattr(parallel_copy, "BLOCK", 512)
     reset_settings()
-    caplog.set_level(logging.DEBUG, logger="data_platform.batch.cubic_qlik.apply")
+    caplog.set_level(logging.DEBUG, logger="data_platform.batch.cubic_qlik.new_snapshot")
     return qlik
 
 

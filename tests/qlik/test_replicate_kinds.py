@@ -322,6 +322,23 @@ def test_same_key_twice_in_a_part_and_across_parts_last_read_wins(qlik: QlikWorl
     assert table.rows() == [(1, 2), (2, 3), (3, 9)]
 
 
+def test_a_later_part_repeating_a_key_keeps_the_row_read_last_and_stamps_its_load(
+    qlik: QlikWorld,
+) -> None:
+    table = qlik.table("FARES.PART", [Column("CARD_ID", "INT4", key_pos=1), Column("V", "INT4")])
+    first = table.full_load([(1, 1), (2, 1)])
+    table.onboard()
+    second = table.full_load([(2, 3), (3, 1), (2, 4)], part=2)
+    summary = qlik.run()
+    assert summary.ingest.errored == 0
+    ids = qlik.load_ids()
+    assert table.lineage() == [
+        (1, 1, ids[first], None),
+        (2, 4, ids[second], None),
+        (3, 1, ids[second], None),
+    ]
+
+
 # --- 6. nullable keys ------------------------------------------------------------------------
 
 

@@ -193,7 +193,7 @@ def test_a_table_a_view_depends_on_is_reloaded_in_place(
         conn.execute(text(f'CREATE VIEW "{schema}".names AS SELECT name FROM "{schema}"."{name}"'))
     time.sleep(1.1)
     table.full_load(_rows(DIRECT, 10, 2))
-    with caplog.at_level(logging.INFO, logger="data_platform.batch.cubic_qlik.apply"):
+    with caplog.at_level(logging.INFO, logger="data_platform.batch.cubic_qlik.full_load"):
         summary = qlik.run()
     assert summary.ingest.archived == 1
     assert "not by a swap: views or rules refer to it" in caplog.text

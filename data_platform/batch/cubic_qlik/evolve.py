@@ -16,10 +16,10 @@ from alembic.config import Config
 from sqlalchemy import Connection
 
 from data_platform.batch.cubic_qlik import naming
-from data_platform.batch.cubic_qlik.apply import TargetTable, describe_target
 from data_platform.batch.cubic_qlik.dfm import Dfm, dfm_key, parse_dfm
 from data_platform.batch.cubic_qlik.schema_change import blocking, compare
 from data_platform.batch.cubic_qlik.source import companions
+from data_platform.batch.cubic_qlik.target import TargetTable, describe_target
 from data_platform.db.engine import get_engine
 from data_platform.db.evolution_revision import ColumnEvolution
 from data_platform.db.models import LoadStatus, SourceTable

@@ -7,7 +7,8 @@ waits until the load is retried (order matters); other tables go on. A full-load
 that arrives after change files of its snapshot were applied rebuilds the table from the
 archive. With SPRINGBOARD_ENABLED, the Glue job writes each load's Parquet first.
 
-Where a file's row becomes a table row: `QlikTableLoader.apply` -> `FileApplier`.
+Where a file's row becomes a table row: `QlikTableLoader.apply` -> `full_load.apply_full_load`
+or `change_apply.apply_changes`, over an `ApplyContext` (`context`).
 """
 
 from __future__ import annotations
@@ -18,11 +19,14 @@ from collections.abc import Sequence
 import psycopg2
 from sqlalchemy import Connection, func, select, text, update
 
-from data_platform.batch.cubic_qlik.apply import FileApplier, describe_target
+from data_platform.batch.cubic_qlik.change_apply import apply_changes
+from data_platform.batch.cubic_qlik.context import ApplyContext
 from data_platform.batch.cubic_qlik.dfm import dfm_key, parse_dfm
 from data_platform.batch.cubic_qlik.files import is_full_load, is_snapshot_start
+from data_platform.batch.cubic_qlik.full_load import apply_full_load
 from data_platform.batch.cubic_qlik.naming import SOURCE
 from data_platform.batch.cubic_qlik.scan import ScanResult, scan_incoming
+from data_platform.batch.cubic_qlik.target import describe_target
 from data_platform.db.models import (
     ERROR_STATES,
     Load,
@@ -165,7 +169,7 @@ class QlikTableLoader(TableLoader):
         cursor = conn.connection.dbapi_connection.cursor()
         try:
             target = describe_target(cursor, table.db_schema, table.db_table)
-            applier = FileApplier(
+            ctx = ApplyContext(
                 cursor,
                 target,
                 dfm,
@@ -187,14 +191,14 @@ class QlikTableLoader(TableLoader):
             except ObjectChangedError:
                 raise
             except StorageError as exc:
-                raise applier.error(f"file is gone from {zone_name}: {exc}") from exc
+                raise ctx.error(f"file is gone from {zone_name}: {exc}") from exc
             with DataFileReader(source, load.key) as reader:
                 if full_load:
                     if truncate is None:
                         truncate = is_snapshot_start(load.key)
-                    result = applier.apply_full_load(reader, truncate=truncate)
+                    result = apply_full_load(ctx, reader, truncate=truncate)
                 else:
-                    result = applier.apply_changes(reader)
+                    result = apply_changes(ctx, reader)
         except (psycopg2.OperationalError, psycopg2.InterfaceError):
             raise  # the connection, not the file
         except psycopg2.Error as exc:

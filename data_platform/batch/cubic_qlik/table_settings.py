@@ -3,7 +3,7 @@
 - `sparse_updates`: a U leaves untouched columns as they are (README "Sparse updates").
 - `change_mask_order`: the byte order of a `header__change_mask` longer than one byte,
   pinned for the table, or None to decide it per file from the before and after images
-  (README "The mask's byte order"; `apply.FileApplier`).
+  (README "The mask's byte order"; `sparse.decide_mask_order`).
 
 A setting applies to the loads that run after it; an errored load needs `retry`.
 """
@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import Engine, select, update
 
-from data_platform.batch.cubic_qlik.apply import MASK_ORDERS
+from data_platform.batch.cubic_qlik.context import MASK_ORDERS
 from data_platform.db.engine import get_engine
 from data_platform.db.models import SourceTable
 from data_platform.errors import ConfigError
