@@ -27,6 +27,7 @@ def retry(load_id: int, who: Identity, client: str) -> ActionResult:
     from data_platform.db.engine import get_engine
     from data_platform.db.models import Load
     from data_platform.loads.retry import retry_load
+    from data_platform.run import all_sources
     from data_platform.web.queries import NotFound
 
     extra = {"load_id": load_id, "actor": who.actor, "client": client}
@@ -34,7 +35,7 @@ def retry(load_id: int, who: Identity, client: str) -> ActionResult:
         if conn.scalar(select(Load.id).where(Load.id == load_id)) is None:
             raise NotFound(f"no load {load_id}")
     try:
-        how = retry_load(load_id, actor=who.actor)
+        how = retry_load(load_id, actor=who.actor, sources=all_sources())
     except DataPlatformError as exc:
         log.warning("%s could not retry load %s: %s", who.actor, load_id, exc, extra=extra)
         raise

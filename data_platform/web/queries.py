@@ -556,6 +556,7 @@ def load_page(load_id: int, settings: Settings | None = None) -> LoadPage:
     error in its parts, the files that travel with it. Raises NotFound."""
     from data_platform.loads.history import load_detail
     from data_platform.loads.retry import source_of_load
+    from data_platform.run import all_sources
 
     settings = settings or get_settings()
     clean = Scrubber(settings)
@@ -570,7 +571,7 @@ def load_page(load_id: int, settings: Settings | None = None) -> LoadPage:
     detail = load_detail(load_id)
     load = detail.load
     try:
-        companions = source_of_load(load_id).companions(load.key)
+        companions = source_of_load(load_id, all_sources()).companions(load.key)
     except DataPlatformError:  # a source this platform does not run
         companions = []
     events, previous = [], None

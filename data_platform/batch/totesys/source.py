@@ -18,7 +18,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-import psycopg2
 from psycopg2 import sql
 from sqlalchemy import Connection, text
 
@@ -133,14 +132,8 @@ class TotesysTableLoader(TableLoader):
                 )
             _check_not_null(cur, stage, table, error)
             deleted, versions, written = apply_pass(cur, table, stage)
-        except (psycopg2.OperationalError, psycopg2.InterfaceError):
-            raise
-        except psycopg2.Error as exc:
-            diag = exc.diag
-            raise error(
-                (diag.message_primary or str(exc)).strip(), column=diag.column_name
-            ) from exc
         finally:
+            # A database error goes on as it is: the worker decides whose fault it is.
             cur.close()
         log.info(
             "%d row(s): %d new version(s), %d current row(s) written, %d deleted",

@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from sqlalchemy import select
 
 from data_platform.db.engine import get_engine
-from data_platform.db.models import Load, LoadStatus
+from data_platform.db.models import Load, LoadStatus, SourceTable
 from data_platform.errors import DataPlatformError
+from data_platform.loads.source import Source
+
+# What landing a file again does when its source is not among those given.
+AGAIN = "a new load, applied again"
 
 
 class RelandingError(DataPlatformError):
@@ -14,27 +20,17 @@ class RelandingError(DataPlatformError):
     loads. Exit code 1; `--force` lands them."""
 
 
-def consequence(key: str) -> str:
-    """What landing `key` again does, in words."""
-    from data_platform.batch.cubic_qlik.files import is_snapshot_start
-
-    name = key.rsplit("/", 1)[-1]
-    if key.startswith("cubic/ods_qlik/") and is_snapshot_start(name):
-        return "a new load and a new snapshot: the table is reloaded from it"
-    if key.startswith("cubic/dmap/"):
-        return "a new load: the dataset's rows are replaced by the file's"
-    return "a new load, applied again"
-
-
-def refuse_relanding(keys: list[str]) -> None:
+def refuse_relanding(keys: list[str], sources: Iterable[Source]) -> None:
     """Raise RelandingError naming each key that a load recorded before and that is no
     longer in incoming (ingested: archived, errored or skipped), with what landing it
-    again would do."""
+    again would do: its source's word (`Source.consequence`, among `sources`, the
+    caller's: `data_platform.run.all_sources()`)."""
     if not keys:
         return
     with get_engine().connect() as conn:
         rows = conn.execute(
-            select(Load.s3_key, Load.id, Load.status)
+            select(Load.s3_key, Load.id, Load.status, SourceTable.source)
+            .join(SourceTable, SourceTable.id == Load.table_id)
             .where(Load.s3_key.in_(keys))
             .where(Load.status.in_([LoadStatus.ARCHIVED, LoadStatus.ERRORED, LoadStatus.SKIPPED]))
             .order_by(Load.s3_key, Load.id.desc())
@@ -42,9 +38,15 @@ def refuse_relanding(keys: list[str]) -> None:
         ).all()
     if not rows:
         return
+    by_name = {source.name: source for source in sources}
+
+    def consequence(key: str, name: str) -> str:
+        source = by_name.get(name)
+        return source.consequence(key) if source is not None else AGAIN
+
     lines = [
-        f"{key} (load {load_id}, {LoadStatus(status).value}): {consequence(key)}"
-        for key, load_id, status in rows
+        f"{key} (load {load_id}, {LoadStatus(status).value}): {consequence(key, name)}"
+        for key, load_id, status, name in rows
     ]
     raise RelandingError(
         f"{len(rows)} file(s) were ingested already; landing again makes: "
