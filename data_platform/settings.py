@@ -72,6 +72,10 @@ class Settings(BaseSettings):
     # once, then after backoff * 2, 4, 8, ... seconds (at most 120 s).
     cubic_dmap_retries: int = Field(default=5, ge=0)
     cubic_dmap_backoff_seconds: float = Field(default=1.0, ge=0)
+    # Landing by `data-platform run` (data_platform/loads/landing.py): at most every this
+    # many seconds since the last landing started (0: every run), when the source is set up.
+    # DMAP: when CUBIC_DMAP_BASE_URL is set; hourly, as the vendor publishes daily.
+    cubic_dmap_land_every: float = Field(default=3600, ge=0)
 
     # City of Melbourne open data, an Opendatasoft portal (Explore API v2.1), for the
     # pedestrian counts (data_platform/batch/melbourne_pedestrian/).
@@ -82,11 +86,17 @@ class Settings(BaseSettings):
     # Days before the last day the portal had counts for that every fetch reads again:
     # a portal that publishes late, fills a hole or corrects a past day is caught up.
     open_data_lookback_days: int = Field(default=7, ge=0, le=366)
+    # `run` lands the pedestrian counts only when this is set (the portal is public and
+    # OPEN_DATA_BASE_URL has a default, so landing it is opt-in), e.g. 3600.
+    open_data_land_every: float | None = Field(default=None, ge=0)
 
     # totesys, the sales business's OLTP database (data_platform/batch/totesys/): the URL
     # `totesys seed`/`simulate` write with; the platform reads it as `totesys_reader`.
     # Unset: a database `totesys` on the platform's own server (embedded or DATABASE_URL's).
     totesys_database_url: str | None = None
+    # `run` extracts when TOTESYS_DATABASE_URL is set or a table was extracted before:
+    # every run by default.
+    totesys_land_every: float = Field(default=0, ge=0)
 
     # Kafka tap events (data_platform/batch/cubic_kafka/): the brokers, host:port comma list
     # (unset: `kafka consume` refuses to start), and the consumer group that owns offsets.
@@ -109,6 +119,11 @@ class Settings(BaseSettings):
     # has waited this many seconds, whichever comes first.
     kafka_max_records: int = Field(default=10000, gt=0)
     kafka_max_seconds: float = Field(default=3600, gt=0)
+    # Topics `run` consumes (comma list), each drained as `kafka consume --once` does, when
+    # KAFKA_BOOTSTRAP_SERVERS is set; empty: `run` consumes none (a `kafka consume` service
+    # does, as docker-compose's consume__local).
+    kafka_topics: str = ""
+    kafka_land_every: float = Field(default=0, ge=0)
 
     # dbt vars of every transform (`data-platform transform` and `run`): a YAML or JSON
     # mapping, e.g. {footfall_before_start: 2023-01-01}; `transform --vars` overrides it

@@ -13,8 +13,6 @@ events (``loads.hooks``) that ``register_alerts`` subscribes to at a process's s
 """
 
 from data_platform.alerts.hooks import (
-    alert_extract,
-    alert_fetch,
     alert_landing,
     alert_load,
     alert_run,
@@ -31,8 +29,6 @@ __all__ = [
     "AlertKind",
     "AlertOutcome",
     "Delivery",
-    "alert_extract",
-    "alert_fetch",
     "alert_landing",
     "alert_load",
     "alert_run",

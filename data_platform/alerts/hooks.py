@@ -26,30 +26,13 @@ def alert_landing(event: hooks.LandingEnded) -> None:
     whole-landing alert and the alerts of the items it went through; an item not tried
     this time (a command limited to some) keeps its alert."""
     whole = f"land:{event.source}"
-    if event.error is not None:
-        notify("land", event.source, event.error, fingerprint=whole)
+    if event.error is not None:  # the subject names the cause, as a run's alert does
+        notify("land", f"{event.source}: {event.error}", event.error, fingerprint=whole)
         return
     for item, why in event.failures.items():
         notify("land", f"{event.source}:{item}", why, fingerprint=f"{whole}:{item}")
     resolve(whole, below=False)
     resolve([f"{whole}:{item}" for item in event.passed])
-
-
-def alert_fetch(source: str, failed: bool, report: str) -> None:
-    """After a fetch of `source` (cubic_dmap, melbourne_pedestrian): alert when it
-    `failed`, with its `report`; else clear an earlier alert."""
-    if failed:
-        notify("fetch", source, report)
-    else:
-        resolve(f"fetch:{source}")
-
-
-def alert_extract(source: str, table: str, error: str | None) -> None:
-    """After the extraction of one table of a database source."""
-    if error:
-        notify("extract", f"{source}:{table}", error)
-    else:
-        resolve(f"extract:{source}:{table}")
 
 
 def register_alerts() -> None:

@@ -15,8 +15,6 @@ class AlertKind(StrEnum):
     before revision 0016, are closed by it: no alert of theirs is open.)"""
 
     LOAD = "load"
-    FETCH = "fetch"
-    EXTRACT = "extract"
     LAND = "land"
     TRANSFORM = "transform"
     RUN = "run"

@@ -5,13 +5,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import DateTime, and_, cast, func, select
 from sqlalchemy.orm import Session
 
 from data_platform.db.models import (
     DeadLetter,
     DmapDataset,
     DmapFeed,
+    LandingMark,
     Load,
     LoadStatus,
     SourceTable,
@@ -151,14 +152,21 @@ def feed_statuses(session: Session) -> list[FeedStatus]:
         .correlate(DmapFeed)
         .scalar_subquery()
     )
+    # The feed's mark is its landing mark (revision 0016): the vendor's naive time.
+    mark = cast(LandingMark.mark["last_updated"].astext, DateTime(timezone=False))
     rows = session.execute(
         select(
             DmapFeed.relative_url,
             DmapFeed.is_active,
-            DmapFeed.last_updated,
+            mark,
             DmapFeed.last_fetched_at,
             DmapFeed.last_error,
             datasets,
-        ).order_by(DmapFeed.relative_url)
+        )
+        .outerjoin(
+            LandingMark,
+            and_(LandingMark.source == "cubic_dmap", LandingMark.item == DmapFeed.relative_url),
+        )
+        .order_by(DmapFeed.relative_url)
     )
     return [FeedStatus(*row) for row in rows]

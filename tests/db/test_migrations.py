@@ -31,7 +31,8 @@ METADATA_TABLES = {
     "deleted_keys",
     "schema_changes",
     "load_events",
-    "extract_marks",
+    "landing_marks",
+    "landings",
     "alert_events",
     "dead_letters",
 }
