@@ -46,10 +46,7 @@ def test_first_run_lands_everything_then_only_changes(seeded: str) -> None:
     run_once()  # loads them (and extracts again: nothing new)
     again = extract()
     assert again.landed == 0 and again.failed == []
-    assert (
-        _platform(f"SELECT table_name, mark_updated, mark_key FROM {MARKS} ORDER BY 1")
-        == marks
-    )
+    assert _platform(f"SELECT table_name, mark_updated, mark_key FROM {MARKS} ORDER BY 1") == marks
     assert _platform("SELECT count(*) FROM totesys.sales_order") == [(200,)]
     assert _platform("SELECT count(*) FROM totesys_history.sales_order") == [(200,)]
 
@@ -131,9 +128,7 @@ def test_a_killed_extraction_lands_no_file_and_keeps_the_mark(
         extract(["sales_order"])
     monkeypatch.undo()
     assert _files("sales_order") == []
-    assert (
-        _platform(f"SELECT mark_updated, mark_key, last_key FROM {MARKS} ORDER BY 1") == marks
-    )
+    assert _platform(f"SELECT mark_updated, mark_key, last_key FROM {MARKS} ORDER BY 1") == marks
     retried = extract(["sales_order"])
     # Order 3's new version; rows of transactions other sessions of the server held open
     # at the last pass may come again (the horizon is the cluster's), and load as nothing.

@@ -209,8 +209,7 @@ def test_a_counter_behind_the_mark_still_reads_the_changes(loaded: str, caplog) 
     assert "is behind the mark's horizon" in caplog.text
     # The mark took the source's own horizon: the next pass reads by it again.
     assert _platform(
-        f"SELECT count(*) FROM {MARKS} WHERE table_name = 'sales_order' "
-        "AND horizon < 1000000000"
+        f"SELECT count(*) FROM {MARKS} WHERE table_name = 'sales_order' AND horizon < 1000000000"
     ) == [(1,)]
 
 
@@ -218,9 +217,7 @@ def test_a_counter_behind_the_mark_still_reads_the_changes(loaded: str, caplog) 
 def test_the_first_pass_after_the_upgrade_reads_everything(loaded: str, identity: str) -> None:
     """Marks written by stamp (no horizon; before revision 0014 no identity either): a row
     committed stamped older than the mark minus the overlap is still read."""
-    set_marks(
-        '{"horizon": null' + (', "identity": null' if identity == "cleared" else "") + "}"
-    )
+    set_marks('{"horizon": null' + (', "identity": null' if identity == "cleared" else "") + "}")
     _source(
         loaded,
         "UPDATE sales_order SET units_sold = 6161, last_updated = '2000-01-01' "
