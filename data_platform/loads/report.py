@@ -12,6 +12,7 @@ from data_platform.db.models import (
     DeadLetter,
     DmapDataset,
     DmapFeed,
+    Landing,
     LandingMark,
     Load,
     LoadStatus,
@@ -170,3 +171,42 @@ def feed_statuses(session: Session) -> list[FeedStatus]:
         .order_by(DmapFeed.relative_url)
     )
     return [FeedStatus(*row) for row in rows]
+
+
+@dataclass
+class LandingStatus:
+    """A source's last landing (`landings`): when, the files it landed, why it failed."""
+
+    source: str
+    started_at: datetime
+    ended_at: datetime
+    files: int | None
+    error: str | None
+    succeeded_at: datetime | None
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "source": self.source,
+            "started_at": self.started_at.isoformat(),
+            "ended_at": self.ended_at.isoformat(),
+            "files": self.files,
+            "error": self.error,
+            "succeeded_at": self.succeeded_at.isoformat() if self.succeeded_at else None,
+        }
+
+
+def landing_statuses(session: Session) -> list[LandingStatus]:
+    """Every source's last landing, by source (none before revision 0016)."""
+    if not session.scalar(select(func.to_regclass("landings"))):
+        return []
+    rows = session.execute(
+        select(
+            Landing.source,
+            Landing.started_at,
+            Landing.ended_at,
+            Landing.files,
+            Landing.error,
+            Landing.succeeded_at,
+        ).order_by(Landing.source)
+    )
+    return [LandingStatus(*row) for row in rows]

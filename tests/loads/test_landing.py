@@ -23,6 +23,7 @@ from data_platform.loads.landing import LandResult, land, land_due
 from data_platform.loads.scan import FileScanResult
 from data_platform.run import run_once
 from data_platform.settings import Settings
+from data_platform.status import platform_status
 from tests.loads.test_worker import PREFIX, FakeSource, _items, _land, fake  # noqa: F401
 
 T0 = datetime(2026, 12, 1, 8, 0, tzinfo=UTC)
@@ -164,6 +165,9 @@ def test_a_failed_landing_is_recorded_alerted_once_and_resolved_by_the_next(
     assert recorded.succeeded_at is None and recorded.ended_at >= T0
     run_once(now=T0 + timedelta(seconds=1))  # fails again: not alerted again
     assert _alerts() == [("land:fake", True)]
+    shown = platform_status().render().splitlines()
+    assert "landing fake: last 2026-12-01 08:00:01 UTC, failed" in shown
+    assert "  error: bucket gone" in shown
 
     # An item fails while the other goes through: its own alert; the whole one resolved.
     lander.error = None
