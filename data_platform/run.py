@@ -1,13 +1,17 @@
-"""One run of the whole platform: for every source, the scan that records new files as
-loads, then the ingest that applies them (`data-platform run`)."""
+"""One run of the whole platform (`data-platform run`): every source the platform lands
+itself whose schedule is due lands its new files in incoming (`loads.landing.land_due`),
+then, for every source, the scan records new files as loads and the ingest applies them.
+`run_once` is the one entry: the CLI, the demo and the web's run action call it."""
 
 from __future__ import annotations
 
 import logging
 from dataclasses import asdict, dataclass, field
+from datetime import datetime
 from typing import Any
 
-from data_platform.errors import DataPlatformError, exit_code_for
+from data_platform.errors import DataPlatformError, exit_code_for, one_line
+from data_platform.loads.landing import Lander, LandResult, land_due
 from data_platform.loads.source import IngestResult, Source
 from data_platform.loads.worker import ingest
 
@@ -25,16 +29,32 @@ def all_sources() -> list[Source]:
     return [QLIK, DMAP, KAFKA, PEDESTRIAN, TOTESYS]
 
 
+def all_landers() -> list[Lander]:
+    """Every source the platform lands itself, in run order, as `run` lands it: on the
+    platform's settings, every feed, dataset, table or topic (KAFKA_TOPICS)."""
+    from data_platform.batch.cubic_dmap.lander import DmapLander
+    from data_platform.batch.cubic_kafka.lander import KafkaLander
+    from data_platform.batch.melbourne_pedestrian.lander import PedestrianLander
+    from data_platform.batch.totesys.lander import TotesysLander
+
+    return [DmapLander(), KafkaLander(), PedestrianLander(), TotesysLander()]
+
+
 @dataclass
 class SourceRun:
+    """What one source did in a pass: its scan, its ingest, and its landing (a
+    LandResult, the exception that failed it, or None when it did not land)."""
+
     name: str
     scan: Any  # the source's scan result: new_loads, render_lines()
     ingest: IngestResult
+    land: LandResult | Exception | None = None
 
     def render_lines(self) -> list[str]:
         ingest = self.ingest
+        landed = f"{self.land.summary}, " if isinstance(self.land, LandResult) else ""
         head = (
-            f"{self.name}: {self.scan.summary()}; archived {ingest.archived} "
+            f"{self.name}: {landed}{self.scan.summary()}; archived {ingest.archived} "
             f"({ingest.superseded} superseded), errored {ingest.errored}, "
             f"{ingest.rows} row(s) applied"
         )
@@ -52,31 +72,47 @@ class SourceRun:
                 "their new versions are loads of their own at the next scan"
             )
         lines += self.scan.notes()
+        if isinstance(self.land, LandResult):
+            lines += self.land.notes
+        elif self.land is not None:
+            lines.append(f"  landing failed: {one_line(self.land)[0]}")
         return lines
+
+    def to_dict(self) -> dict[str, object]:
+        found: dict[str, object] = {"scan": asdict(self.scan), "ingest": asdict(self.ingest)}
+        if isinstance(self.land, LandResult):
+            found["land"] = self.land.to_dict()
+        elif self.land is not None:
+            found["land"] = {"error": one_line(self.land)[0]}
+        return found
 
 
 @dataclass
 class RunSummary:
-    """What each source did (`runs`), and the sources that stopped (`stopped`: name ->
-    the exception that stopped its scan or ingest)."""
+    """What each source did (`runs`), the sources that stopped (`stopped`: name -> the
+    exception that stopped its scan or ingest), and the landings of the pass (`landings`:
+    name -> its LandResult, or the exception that failed it; a failed landing does not
+    stop its source: the files already in incoming are still loaded)."""
 
     runs: list[SourceRun] = field(default_factory=list)
     stopped: dict[str, BaseException] = field(default_factory=dict)
+    landings: dict[str, LandResult | Exception] = field(default_factory=dict)
 
     def source(self, name: str) -> SourceRun:
         return next(run for run in self.runs if run.name == name)
 
     def to_dict(self) -> dict[str, object]:
-        return {
-            run.name: {"scan": asdict(run.scan), "ingest": asdict(run.ingest)} for run in self.runs
-        }
+        return {run.name: run.to_dict() for run in self.runs}
 
     @property
     def changed(self) -> bool:
-        """Did the run record or finish anything?"""
+        """Did the run land, record or finish anything?"""
         return any(
             run.scan.new_loads or run.ingest.archived or run.ingest.errored or run.ingest.replaced
             for run in self.runs
+        ) or any(
+            not isinstance(landed, LandResult) or landed.files or landed.failed
+            for landed in self.landings.values()
         )
 
     @property
@@ -93,27 +129,58 @@ class RunSummary:
         return sum(run.ingest.errored for run in self.runs)
 
     @property
-    def scan_errors(self) -> int:
-        """Failures of a source's scan that did not stop the source (a totesys table
-        whose extraction failed while the other tables went on): `run` exits 1."""
-        return sum(len(getattr(run.scan, "errors", None) or []) for run in self.runs)
+    def landing_failures(self) -> int:
+        """Landings of the pass that failed as a whole, and their items that failed while
+        the others went on (a totesys table whose extraction failed): `run` exits 1."""
+        return sum(
+            len(landed.failures) if isinstance(landed, LandResult) else 1
+            for landed in self.landings.values()
+        )
+
+    @property
+    def exit_code(self) -> int:
+        """What `run` exits with when no source stopped: the most specific code of the
+        landings that failed as a whole (3 database, 4 storage, ...); else 1 when an item
+        of a landing failed or a load errored; else 0."""
+        codes = [exit_code_for(exc) for exc in self.landings.values() if isinstance(exc, Exception)]
+        if codes:
+            return next((code for code in codes if code != 1), 1)
+        return 1 if self.errored or self.landing_failures else 0
 
     def render(self) -> str:
         return "\n".join(line for run in self.runs for line in run.render_lines())
 
 
-def run_once(sources: list[Source] | None = None) -> RunSummary:
-    """Scan then ingest every source. A source that stops (database, storage, a bug)
+def run_once(
+    sources: list[Source] | None = None,
+    *,
+    land: bool = True,
+    tables: list[str] | None = None,
+    now: datetime | None = None,
+) -> RunSummary:
+    """One pass over `sources` (default `all_sources()`): first each of them the platform
+    lands itself lands when its schedule is due at `now` (default: the clock's now; see
+    `loads.landing.land_due`; `land=False` skips landing), then each is scanned and
+    ingested (only `tables`, by platform name, when given: the web's run of one table).
+
+    A landing that fails is recorded, alerted and kept in the summary's `landings`; its
+    source is still scanned and ingested. A source that stops (database, storage, a bug)
     does not stop the others; the run then raises (the one cause, or DataPlatformError
     with the most specific exit code of the causes) after the others ran, the summary of
     those on the exception's `run_summary` (with each stopped source's own exception in
     its `stopped`)."""
+    sources = sources or all_sources()
     summary = RunSummary()
+    if land:
+        names = {source.name for source in sources}
+        landers = [lander for lander in all_landers() if lander.source in names]
+        summary.landings = land_due(landers, now=now)
     failures: list[tuple[str, BaseException]] = []
-    for source in sources or all_sources():
+    for source in sources:
         try:
             scan = source.scan()
-            summary.runs.append(SourceRun(source.name, scan, ingest(source)))
+            landed = summary.landings.get(source.name)
+            summary.runs.append(SourceRun(source.name, scan, ingest(source, tables), landed))
         except Exception as exc:
             log.error("%s stopped: %s", source.name, exc, extra={"source": source.name})
             failures.append((source.name, exc))

@@ -152,6 +152,13 @@ class Settings(BaseSettings):
         description="Backoff between DMAP retries: the first at once, then after backoff "
         "* 2, 4, 8, ... seconds (at most 120 s; 0: no wait).",
     )
+    cubic_dmap_land_every: float = Field(
+        default=3600,
+        ge=0,
+        description="`data-platform run` lands DMAP (fetches every feed) at most every this "
+        "many seconds since its last landing started (0: every run), when CUBIC_DMAP_BASE_URL "
+        "is set; hourly by default, as the vendor publishes daily.",
+    )
 
     open_data_base_url: str = Field(
         "https://data.melbourne.vic.gov.au",
@@ -171,12 +178,25 @@ class Settings(BaseSettings):
         "reads again: a portal that publishes late, fills a hole or corrects a past day is "
         "caught up.",
     )
+    open_data_land_every: float | None = Field(
+        default=None,
+        ge=0,
+        description="`data-platform run` lands the pedestrian counts at most every this many "
+        "seconds (0: every run). Unset: run never fetches them (the portal is public and "
+        "OPEN_DATA_BASE_URL has a default, so landing it is opt-in), e.g. 3600.",
+    )
 
     totesys_database_url: str | None = Field(
         None,
         description="The totesys sales database (the OLTP source), which the platform "
         "reads as the role `totesys_reader` and the harness seeds and simulates. Unset: a "
         "database `totesys` on the platform's own server (embedded or DATABASE_URL's).",
+    )
+    totesys_land_every: float = Field(
+        default=0,
+        ge=0,
+        description="`data-platform run` extracts totesys at most every this many seconds "
+        "(0: every run), when TOTESYS_DATABASE_URL is set or a table was extracted before.",
     )
 
     kafka_bootstrap_servers: str | None = Field(
@@ -222,6 +242,18 @@ class Settings(BaseSettings):
         gt=0,
         description="A partition's open batch is flushed when its first record has waited "
         "this many seconds (or at KAFKA_MAX_RECORDS).",
+    )
+    kafka_topics: str = Field(
+        "",
+        description="Topics `data-platform run` consumes (a comma list), each drained as "
+        "`kafka consume --once` does, when KAFKA_BOOTSTRAP_SERVERS is set. Empty: run "
+        "consumes none (a `kafka consume` service does, as docker-compose's consume__local).",
+    )
+    kafka_land_every: float = Field(
+        default=0,
+        ge=0,
+        description="`data-platform run` consumes KAFKA_TOPICS at most every this many "
+        "seconds (0: every run).",
     )
 
     # --- dbt ---

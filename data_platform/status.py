@@ -7,7 +7,14 @@ from dataclasses import dataclass, field
 from data_platform.batch.cubic_qlik.files import TablePrefixes
 from data_platform.db import migrations
 from data_platform.db.engine import masked, session_factory
-from data_platform.loads.report import FeedStatus, TableStatus, feed_statuses, table_statuses
+from data_platform.loads.report import (
+    FeedStatus,
+    LandingStatus,
+    TableStatus,
+    feed_statuses,
+    landing_statuses,
+    table_statuses,
+)
 from data_platform.storage import get_zone
 
 
@@ -22,6 +29,7 @@ class PlatformStatus:
     unregistered_keys: list[str]
     error_zone: str = ""  # where errored files lie, ending in "/"
     feeds: list[FeedStatus] = field(default_factory=list)  # DMAP
+    landings: list[LandingStatus] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, object]:
         return {
@@ -33,6 +41,7 @@ class PlatformStatus:
             "tables": [t.to_dict() for t in self.tables],
             "unregistered_keys": self.unregistered_keys,
             "dmap_feeds": [f.to_dict() for f in self.feeds],
+            "landings": [landing.to_dict() for landing in self.landings],
         }
 
     def render(self) -> str:
@@ -92,6 +101,13 @@ class PlatformStatus:
                          f"{feed.datasets} dataset(s)")  # fmt: skip
             if feed.last_error:
                 lines.append(f"  last error: {feed.last_error}")
+        for landing in self.landings:
+            landed = "failed" if landing.files is None else f"{landing.files} file(s)"
+            lines.append(
+                f"landing {landing.source}: last {landing.started_at:%Y-%m-%d %H:%M:%S %Z}, "
+                f"{landed}"
+            )
+            lines += [f"  error: {line}" for line in (landing.error or "").splitlines()]
         if self.unregistered_keys:
             lines.append(f"unregistered files in incoming ({len(self.unregistered_keys)}):")
             lines.extend(f"  {key}" for key in self.unregistered_keys[:20])
@@ -122,10 +138,12 @@ def platform_status() -> PlatformStatus:
     incoming = get_zone("incoming")
     tables: list[TableStatus] = []
     feeds: list[FeedStatus] = []
+    landings: list[LandingStatus] = []
     if revisions:
         with session_factory()() as session:
             tables = table_statuses(session)
             feeds = feed_statuses(session)
+            landings = landing_statuses(session)
     owners = [TablePrefixes(t.s3_prefix) for t in tables]
     # Streamed: only the count and the unregistered keys are kept, however large the zone.
     count, unregistered = 0, []
@@ -143,4 +161,5 @@ def platform_status() -> PlatformStatus:
         unregistered_keys=unregistered,
         error_zone=shown_path(get_zone("error").describe()),
         feeds=feeds,
+        landings=landings,
     )

@@ -26,6 +26,7 @@ from data_platform.db.demo_history import (
 from data_platform.db.engine import get_engine
 from data_platform.db.models import Load
 from data_platform.errors import ConfigError, DataPlatformError
+from data_platform.loads.landing import land
 from data_platform.run import run_once
 from data_platform.settings import get_settings
 from data_platform.status import platform_status
@@ -78,7 +79,7 @@ def fetch_demo_round(round_number: int) -> FetchResult:
     """Fetch the sample DMAP feed from a local server playing the vendor's API as it
     published at `round_number` (1: two datasets; 2: one of them re-issued)."""
     from data_platform.batch.cubic_dmap.feeds import add_feed
-    from data_platform.batch.cubic_dmap.fetch import fetch_feeds
+    from data_platform.batch.cubic_dmap.lander import DmapLander
     from harness.stand_ins.dmap_api import demo_api, load_rounds
 
     feed, _ = load_rounds()
@@ -91,7 +92,7 @@ def fetch_demo_round(round_number: int) -> FetchResult:
             }
         )
         # The local server cannot serve https links; only the demo allows http.
-        return fetch_feeds([feed], settings=settings, allow_http_downloads=True)
+        return land(DmapLander([feed], settings, allow_http_downloads=True)).detail
 
 
 DEMO_ORDERS = 2000  # totesys sales orders the demo seeds
@@ -101,24 +102,27 @@ KAFKA_TOPIC = "taps"
 def fetch_pedestrian_demo():
     """`pedestrian fetch` of the sample's two months from a local server playing the
     city's Opendatasoft API (fixed dates, so every demo shows the same days)."""
-    from data_platform.batch.melbourne_pedestrian.fetch import fetch_pedestrian
+    from data_platform.batch.melbourne_pedestrian.lander import PedestrianLander
+    from data_platform.batch.melbourne_pedestrian.naming import SOURCE
     from harness.samples import pedestrian as sample
     from harness.stand_ins.pedestrian_api import demo_api
 
     with get_engine().connect() as conn:
-        if conn.scalar(text("SELECT EXISTS (SELECT FROM pedestrian.fetch_marks)")):
+        if conn.scalar(
+            text("SELECT EXISTS (SELECT FROM landing_marks WHERE source = :s)"), {"s": SOURCE}
+        ):
             # Fetching the same window again would replace its rows with the same rows:
             # nothing to show, and a re-run of the demo lands nothing twice.
             return "the sample counts were fetched by an earlier demo"
     with demo_api() as base_url:
         settings = get_settings().model_copy(update={"open_data_base_url": base_url})
-        return fetch_pedestrian(since=sample.FIRST_DAY, until=sample.END_DAY, settings=settings)
+        return land(PedestrianLander(sample.FIRST_DAY, sample.END_DAY, settings)).detail
 
 
 def consume_kafka_demo(sample_dir: Path) -> str:
     """Produce the sample taps into a local mock Kafka cluster (librdkafka's, real
     protocol on a TCP port) and `kafka consume --once` them into incoming."""
-    from data_platform.batch.cubic_kafka.consume import consume
+    from data_platform.batch.cubic_kafka.lander import KafkaLander
     from harness.samples.kafka import produce
     from harness.stand_ins.kafka_broker import create_topic, mock_cluster
 
@@ -135,7 +139,8 @@ def consume_kafka_demo(sample_dir: Path) -> str:
         settings = get_settings().model_copy(
             update={"kafka_bootstrap_servers": bootstrap, "kafka_group_protocol": "consumer"}
         )
-        result = consume(KAFKA_TOPIC, once=True, settings=settings, idle_seconds=3)
+        lander = KafkaLander([KAFKA_TOPIC], settings=settings, idle_seconds=3)
+        result = land(lander).detail[KAFKA_TOPIC]
     return f"produced {len(lines)} tap(s); " + result.render().replace("\n", "\n   ")
 
 
@@ -221,11 +226,11 @@ def run_demo(sample_dir: Path | None = None, echo: Callable[[str], None] = print
     echo("   " + (fetched if isinstance(fetched, str) else fetched.render()).replace("\n", "\n   "))
 
     echo("== 3c. seed the totesys sales database and extract it (totesys seed, extract)")
-    from data_platform.batch.totesys.extract import extract
+    from data_platform.batch.totesys.lander import TotesysLander
     from harness.totesys.seed import seed
 
     echo("   " + seed(orders=DEMO_ORDERS).render().replace("\n", "\n   "))
-    echo("   " + extract().render().splitlines()[0])
+    echo("   " + land(TotesysLander()).detail.render().splitlines()[0])
 
     echo("== 3d. produce sample taps into a local Kafka broker and consume them (kafka consume)")
     echo("   " + consume_kafka_demo(sample_dir))

@@ -33,7 +33,12 @@ def test_the_demo_runs_both_sources_and_again_changes_nothing(platform: Settings
                 "JOIN source_tables t ON t.id = l.table_id GROUP BY 1, 2 ORDER BY 1, 2"
             )
         ).all()
-        mark = conn.scalar(text("SELECT last_updated FROM dmap_feeds"))
+        mark = conn.scalar(  # the feed's landing mark (revision 0016)
+            text(
+                "SELECT (mark->>'last_updated')::timestamp FROM landing_marks "
+                "WHERE source = 'cubic_dmap'"
+            )
+        )
     # The 17th as re-issued in round 2 (its counts), never both copies.
     assert datasets == [
         ("agg_daily_fareprod_20220516", 5, 43396),

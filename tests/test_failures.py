@@ -25,7 +25,7 @@ def test_watch_logs_a_failed_pass_and_goes_on(
 
     passes = []
 
-    def run_once():
+    def run_once(**options):
         passes.append(1)
         if len(passes) == 1:
             raise StorageError("store unreachable")
@@ -87,7 +87,7 @@ def test_watch_prints_each_pass_that_changed_something_with_its_time(
 
     passes = iter([1, 0, 0, 2])
 
-    def run_once():
+    def run_once(**options):
         try:
             new = next(passes)
         except StopIteration:

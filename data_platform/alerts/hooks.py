@@ -1,29 +1,45 @@
-"""The alerts of the platform's commands that are not loads: one per failing fetch,
-extraction or source of a run, cleared when the next attempt succeeds (so a recurrence
-alerts again)."""
+"""The alerts of the platform's failures that are not a single call: a load errored or a
+landing ended (events of the load machinery, `data_platform.loads.hooks`, which this
+module listens to once `register_alerts` ran at startup) and a pass of `data-platform
+run`. Each is cleared when the next attempt succeeds, so a recurrence alerts again."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 
 from data_platform.alerts.notify import notify, resolve
+from data_platform.loads import hooks
 
 
-def alert_fetch(source: str, failed: bool, report: str) -> None:
-    """After a fetch of `source` (cubic_dmap, melbourne_pedestrian): alert when it
-    `failed`, with its `report`; else clear an earlier alert."""
-    if failed:
-        notify("fetch", source, report)
-    else:
-        resolve(f"fetch:{source}")
+def alert_load(event: hooks.LoadErrored) -> None:
+    """A load errored: alerted before it reaches `errored`, since only from there can it
+    be retried or skipped (which resolves the alert, `loads.state.transition`), so the
+    alert is always recorded before its resolution, never after it (where it would stay
+    open and swallow the next one)."""
+    notify("load", str(event.load_id), f"{event.table}: {event.message}", load_id=event.load_id)
 
 
-def alert_extract(source: str, table: str, error: str | None) -> None:
-    """After the extraction of one table of a database source."""
-    if error:
-        notify("extract", f"{source}:{table}", error)
-    else:
-        resolve(f"extract:{source}:{table}")
+def alert_landing(event: hooks.LandingEnded) -> None:
+    """A landing ended. Fingerprints: `land:<source>` for the landing as a whole (it
+    raised), `land:<source>:<item>` for one item (a feed, dataset, table or topic) that
+    failed while the others went on. A landing that ran to its end resolves the source's
+    whole-landing alert and the alerts of the items it went through; an item not tried
+    this time (a command limited to some) keeps its alert."""
+    whole = f"land:{event.source}"
+    if event.error is not None:  # the subject names the cause, as a run's alert does
+        notify("land", f"{event.source}: {event.error}", event.error, fingerprint=whole)
+        return
+    for item, why in event.failures.items():
+        notify("land", f"{event.source}:{item}", why, fingerprint=f"{whole}:{item}")
+    resolve(whole, below=False)
+    resolve([f"{whole}:{item}" for item in event.passed])
+
+
+def register_alerts() -> None:
+    """Listen to the load machinery's events (a process's startup: the CLI, the web app);
+    safe to call again."""
+    hooks.register(hooks.LoadErrored, alert_load)
+    hooks.register(hooks.LandingEnded, alert_landing)
 
 
 # The fingerprint subject of a failure of the whole run, before any source ran (settings,

@@ -42,7 +42,7 @@ def _first_line(text: str, limit: int = 200) -> str:
 
 def fingerprint_for(kind: AlertKind | str, subject: str, settings: Settings | None = None) -> str:
     """The default fingerprint of a failure: `<kind>:<subject>` (subject scrubbed, on one
-    line), e.g. `load:42`, `fetch:dmap/tap_events`, `transform:pedestrian:test_x`.
+    line), e.g. `load:42`, `land:totesys:sales_order`, `transform:pedestrian:test_x`.
 
     Not a digest of the message: the same failure's text changes between attempts (times,
     counts, attempt numbers), and the subject is what names it."""
@@ -109,14 +109,16 @@ def notify(
 def resolve(
     fingerprint: str | Sequence[str],
     *,
+    below: bool = True,
     settings: Settings | None = None,
     engine: Engine | None = None,
 ) -> int:
     """The failure named `fingerprint` has cleared: its open alert is resolved, and so is
-    every open one below it (`<fingerprint>:...`), so that a recurrence alerts again.
-    `resolve("load:42")` clears load 42 (not load 420); `resolve("run:totesys")` every
-    run-level cause of that source. Several fingerprints clear in one statement. Returns
-    how many alerts were resolved."""
+    every open one below it (`<fingerprint>:...`) unless `below` is False, so that a
+    recurrence alerts again. `resolve("load:42")` clears load 42 (not load 420);
+    `resolve("run:totesys")` every run-level cause of that source; `resolve("land:totesys",
+    below=False)` the failure of the whole landing, not its tables'. Several fingerprints
+    clear in one statement. Returns how many alerts were resolved."""
     names = [fingerprint] if isinstance(fingerprint, str) else list(fingerprint)
     if not names:
         return 0
@@ -129,7 +131,7 @@ def resolve(
             _OPEN,
             sa.or_(
                 column.in_(fps),
-                *(column.startswith(fp + ":", autoescape=True) for fp in fps),
+                *(column.startswith(fp + ":", autoescape=True) for fp in fps if below),
             ),
         )
         .values(resolved_at=sa.func.now())

@@ -8,7 +8,6 @@ from pathlib import Path
 
 import click
 
-from data_platform.alerts import alert_fetch
 from data_platform.cli.options import json_option
 
 
@@ -56,7 +55,8 @@ def fetch_command(
     (<CUBIC_DMAP_PREFIX><type>/<dataset_id>.csv.gz) and record it.
 
     A feed that fails stops at that dataset (the next fetch resumes there); the others go
-    on. Exits 1 when a feed failed.
+    on. Exits 1 when a feed failed. A landing like `data-platform run`'s (recorded, alerted
+    as land:cubic_dmap:<feed>).
 
     \b
     Examples:
@@ -64,12 +64,13 @@ def fetch_command(
       data-platform dmap fetch --feed /datasetpublicusersapi/aggregations/agg_daily_fareprod
       data-platform dmap fetch --json
     """
-    from data_platform.batch.cubic_dmap.fetch import fetch_feeds
+    from data_platform.batch.cubic_dmap.lander import DmapLander
+    from data_platform.loads.landing import land
 
-    result = fetch_feeds(list(feeds) or None, allow_http_downloads=allow_http_downloads)
+    landed = land(DmapLander(list(feeds) or None, allow_http_downloads=allow_http_downloads))
+    result = landed.detail
     click.echo(json.dumps(result.to_dict()) if as_json else result.render())
-    alert_fetch("cubic_dmap", result.failed, result.render())
-    if result.failed:
+    if landed.failed:
         ctx.exit(1)
 
 

@@ -65,8 +65,8 @@ def consume_command(
       data-platform kafka consume --topic taps --once          # drain and exit
       data-platform kafka consume --topic taps --max-records 500 --max-seconds 60
     """
-    from data_platform.alerts import alert_fetch
-    from data_platform.batch.cubic_kafka.consume import consume
+    from data_platform.batch.cubic_kafka.lander import KafkaLander
+    from data_platform.loads.landing import land
 
     stopping = threading.Event()
 
@@ -76,23 +76,20 @@ def consume_command(
 
     previous = {sig: signal.signal(sig, request_stop) for sig in (signal.SIGTERM, signal.SIGINT)}
     log.info("consuming %s (pid %d; SIGTERM stops it cleanly)", topic, os.getpid())
+    lander = KafkaLander(
+        [topic],
+        once=once,
+        stop=stopping.is_set,
+        max_records=max_records,
+        max_seconds=max_seconds,
+        idle_seconds=idle_seconds,
+    )
     try:
-        result = consume(
-            topic,
-            max_records=max_records,
-            max_seconds=max_seconds,
-            once=once,
-            stop=stopping.is_set,
-            idle_seconds=idle_seconds,
-        )
-    except Exception as exc:
-        alert_fetch(f"cubic_kafka:{topic}", True, str(exc))
-        raise
+        result = land(lander).detail[topic]
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
     click.echo(json.dumps(result.to_dict()) if as_json else result.render())
-    alert_fetch(f"cubic_kafka:{topic}", False, result.render())
 
 
 @click.group("kafka")

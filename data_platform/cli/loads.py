@@ -89,6 +89,7 @@ def skip_command(load_id: int, reason: str, actor: str | None) -> None:
     Example:  data-platform loads skip 42 --reason "vendor resent it as 43"
     """
     from data_platform.loads.history import skip_load
+    from data_platform.run import all_sources
 
-    how = skip_load(load_id, reason, actor)
+    how = skip_load(load_id, reason, actor, sources=all_sources())
     click.echo(f"load {load_id} skipped ({how})")

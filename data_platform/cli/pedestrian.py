@@ -7,7 +7,6 @@ from datetime import date, datetime
 
 import click
 
-from data_platform.alerts import alert_fetch
 from data_platform.cli.options import json_option
 
 
@@ -50,7 +49,8 @@ def fetch_command(
     OPEN_DATA_LOOKBACK_DAYS (default 7) before it, so days the portal publishes late,
     fills in or corrects are caught up; a re-read day replaces that day's rows, sensor
     by sensor. Prints "no new day" when the portal had no day after the mark (exit 0);
-    exits 1 when a dataset failed.
+    exits 1 when a dataset failed. A landing like `data-platform run`'s (recorded,
+    alerted as land:melbourne_pedestrian:<dataset>).
 
     \b
     Examples:
@@ -58,14 +58,15 @@ def fetch_command(
       data-platform pedestrian fetch --since 2026-09-01 --until 2026-11-01
       data-platform pedestrian fetch --json
     """
-    from data_platform.batch.melbourne_pedestrian.fetch import fetch_pedestrian
+    from data_platform.batch.melbourne_pedestrian.lander import PedestrianLander
+    from data_platform.loads.landing import land
 
     if since is not None and until is not None and since >= until:
         raise click.BadParameter(f"{until} is not after --since {since}", param_hint="--until")
-    result = fetch_pedestrian(since=since, until=until)
+    landed = land(PedestrianLander(since, until))
+    result = landed.detail
     click.echo(json.dumps(result.to_dict()) if as_json else result.render())
-    alert_fetch("melbourne_pedestrian", result.failed, result.render())
-    if result.failed:
+    if landed.failed:
         ctx.exit(1)
 
 

@@ -19,6 +19,7 @@ def retry(load_id: int) -> None:
     Example:  data-platform retry 42 && data-platform run
     """
     from data_platform.loads.retry import retry_load
+    from data_platform.run import all_sources
 
-    how = retry_load(load_id)
+    how = retry_load(load_id, sources=all_sources())
     click.echo(f"load {load_id} is ready again ({how})")

@@ -1,4 +1,5 @@
-"""`data-platform run`: scan and ingest every source once, or again every N seconds."""
+"""`data-platform run`: land the sources that are due, then scan and ingest every source,
+once or again every N seconds."""
 
 from __future__ import annotations
 
@@ -27,23 +28,33 @@ log = logging.getLogger(__name__)
     is_flag=True,
     help="Do not rebuild the dbt models after new loads (see `data-platform transform`).",
 )
+@click.option(
+    "--no-land",
+    is_flag=True,
+    help="Do not land (fetch, extract, consume) any source first: only scan and ingest.",
+)
 @json_option
-def run(watch: float | None, no_transform: bool, as_json: bool) -> None:
-    """Scan the incoming zone and ingest every ready load, for all sources; when loads
-    of a source the dbt models read (pedestrian, totesys) were archived, build the models and
-    run their data tests (`data-platform transform`).
+def run(watch: float | None, no_transform: bool, no_land: bool, as_json: bool) -> None:
+    """Land the new files of every source the platform fetches itself whose schedule is
+    due (DMAP, pedestrian, totesys, Kafka: each set up by its settings, at most every
+    <SOURCE>_LAND_EVERY seconds), then scan the incoming zone and ingest every ready load,
+    for all sources; when loads of a source the dbt models read (pedestrian, totesys) were
+    archived, build the models and run their data tests (`data-platform transform`).
 
     \b
-    Exits 1 when a load was errored, a table's extraction failed (totesys) or a model
-    or data test failed, so a scheduler notices; a run that stopped exits with the code
-    of its cause (3 database, 4 storage, 5 job run; README, "Exit codes"). With --watch,
-    each pass that changed something is printed after its time (passes with nothing new
-    print nothing), and a failed pass is logged and the next one runs.
+    Exits 1 when a load was errored, an item of a landing failed (a DMAP feed, a totesys
+    table) or a model or data test failed, so a scheduler notices; a landing that failed
+    as a whole exits with its cause's code once the sources are loaded, and a run that
+    stopped with the code of its cause (3 database, 4 storage, 5 job run; README, "Exit
+    codes"). With --watch, each pass that changed something is printed after its time
+    (passes with nothing new print nothing), and a failed pass is logged and the next one
+    runs.
 
     \b
     Examples:
       data-platform run
       data-platform run --watch 60
+      data-platform run --no-land
     """
     from datetime import datetime
 
@@ -53,7 +64,7 @@ def run(watch: float | None, no_transform: bool, as_json: bool) -> None:
     previous: str | None = None
     while True:
         try:
-            summary = run_once()
+            summary = run_once(land=not no_land)
         except Exception as exc:
             ran = getattr(exc, "run_summary", None)
             if ran is None:
@@ -80,9 +91,9 @@ def run(watch: float | None, no_transform: bool, as_json: bool) -> None:
             alert_transform(transformed)
         if watch is None:
             click.echo(text)
-            failed = summary.errored or summary.scan_errors
-            if failed or (transformed is not None and not transformed.ok):
-                raise SystemExit(1)
+            code = summary.exit_code
+            if code or (transformed is not None and not transformed.ok):
+                raise SystemExit(code or 1)
             return
         if summary.changed or text != previous:
             stamp = datetime.now().astimezone().strftime("%Y-%m-%d %H:%M:%S %Z")

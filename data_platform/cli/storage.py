@@ -37,9 +37,12 @@ def upload(src_dir: Path, zone: str, prefix: str, overwrite: bool, force: bool) 
 
     check = None
     if zone == "incoming" and not force:
-        from data_platform.loads.landing import refuse_relanding
+        from functools import partial
 
-        check = refuse_relanding
+        from data_platform.loads.relanding import refuse_relanding
+        from data_platform.run import all_sources
+
+        check = partial(refuse_relanding, sources=all_sources())
     result = upload_tree(src_dir, zone, prefix=prefix, overwrite=overwrite, check=check)
     click.echo(f"uploaded {result.uploaded} file(s), skipped {result.skipped} already present")
 

@@ -30,25 +30,24 @@ def extract_command(ctx: click.Context, tables: tuple[str, ...], as_json: bool) 
     key set compared with the copy's); land them as one Parquet file per table in the
     incoming zone (database/totesys/<table>/extracted=<UTC>.parquet). The mark moves
     only after the file is in place. `data-platform run` then loads them (and extracts
-    first, once a table was extracted or TOTESYS_DATABASE_URL is set). Exits 1 when a
-    table failed (the others are extracted).
+    first, once a table was extracted or TOTESYS_DATABASE_URL is set: every
+    TOTESYS_LAND_EVERY seconds). Exits 1 when a table failed (the others are extracted).
 
     \b
     Examples:
       data-platform totesys extract
       data-platform totesys extract --table sales_order --json
     """
-    from data_platform.alerts import alert_extract
-    from data_platform.batch.totesys.extract import extract
+    from data_platform.batch.totesys.lander import TotesysLander
+    from data_platform.loads.landing import land
 
-    result = extract(list(tables) or None)
-    for table in result.tables:
-        alert_extract("totesys", table.table, table.error)
+    landed = land(TotesysLander(list(tables) or None))
+    result = landed.detail
     if as_json:
         click.echo(json.dumps([vars(t) for t in result.tables], default=str))
     else:
         click.echo(result.render())
-    if result.failed:
+    if landed.failed:
         ctx.exit(1)
 
 

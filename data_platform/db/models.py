@@ -338,12 +338,8 @@ class DmapFeed(Base):
     relative_url: Mapped[str] = mapped_column(
         Text, unique=True, comment="e.g. /controlledresearchusersapi/transactional/device_event"
     )
-    # Naive: DMAP answers naive times and the next request sends the mark back as given.
-    last_updated: Mapped[datetime | None] = mapped_column(
-        DateTime(timezone=False),
-        comment="Newest dataset last_updated fetched (the vendor's naive time, as given); "
-        "the next fetch asks after it.",
-    )
+    # The feed's mark (the newest last_updated fetched) is a landing mark since revision
+    # 0016: landing_marks, source cubic_dmap, item the relative_url.
     is_active: Mapped[bool] = mapped_column(
         Boolean,
         server_default=text("true"),
@@ -390,40 +386,73 @@ class DmapDataset(Base):
     updated_at: Mapped[datetime] = _updated()
 
 
-class ExtractMark(Base):
-    __tablename__ = "extract_marks"
+class LandingMark(Base):
+    __tablename__ = "landing_marks"
     __table_args__ = {
-        "comment": "Where the incremental extraction of a database source's table resumes; "
-        "advanced only after the extracted file is in incoming."
+        "comment": "Where the next landing of each item of a source resumes (a totesys "
+        "table, a DMAP feed, a pedestrian dataset); moved only after the file that reached "
+        "it is in incoming."
     }
 
-    source: Mapped[str] = mapped_column(Text, primary_key=True, comment="The source, e.g. totesys.")
-    table_name: Mapped[str] = mapped_column(Text, primary_key=True, comment="The source's table.")
-    mark_updated: Mapped[datetime] = mapped_column(
-        DateTime(timezone=False),
-        comment="last_updated of the last row landed (the source's own clock).",
+    source: Mapped[str] = mapped_column(
+        Text, primary_key=True, comment="The source (source_tables.source), e.g. totesys."
     )
-    mark_key: Mapped[str] = mapped_column(
-        Text, comment="The key of that row, as text: rows sharing the timestamp are paged by it."
-    )
-    last_key: Mapped[str] = mapped_column(Text, comment="Incoming key of the last file.")
-    rows: Mapped[int] = mapped_column(BigInteger, comment="Rows in the last file.")
-    extracted_at: Mapped[datetime] = mapped_column(
-        DateTime(timezone=True), server_default=func.now(), comment="When the last file was landed."
-    )
-    horizon: Mapped[int | None] = mapped_column(
-        BigInteger,
-        comment="The source's transaction horizon at the pass that wrote the mark "
-        "(pg_snapshot_xmin, xid8): the next pass reads every row version written by a "
-        "transaction from there on. NULL: a source without it (by stamp), or a mark written "
-        "before it (the next pass on a source with it reads everything).",
-    )
-    source_identity: Mapped[str | None] = mapped_column(
+    item: Mapped[str] = mapped_column(
         Text,
-        comment="Which source the horizon is of (system identifier, timeline and database oid, "
-        "or where pg_control_* is not callable the server address, port, start time and "
-        "database oid): a mark of another source, or NULL, makes the next pass read "
-        "everything.",
+        primary_key=True,
+        comment="What of the source the mark is of: a totesys table, a DMAP feed's path, "
+        "a pedestrian dataset id.",
+    )
+    mark: Mapped[dict] = mapped_column(
+        JSONB,
+        comment="Where the next landing resumes, in the source's own terms (a JSON object "
+        "only the source reads and writes): totesys {updated, key, horizon, identity}, "
+        "cubic_dmap {last_updated}, melbourne_pedestrian {next_date}.",
+    )
+    last_key: Mapped[str | None] = mapped_column(
+        Text, comment="Incoming key of the last file that moved the mark; NULL: none yet."
+    )
+    rows: Mapped[int | None] = mapped_column(
+        BigInteger, comment="Rows in that file, where the source counts them."
+    )
+    marked_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True),
+        server_default=func.now(),
+        comment="When the mark last moved (totesys: its pass's time, which orders passes).",
+    )
+
+
+class Landing(Base):
+    __tablename__ = "landings"
+    __table_args__ = {
+        "comment": "The last landing of each source (a fetch, an extraction, a topic "
+        "consumed into incoming), by `data-platform run` or the source's own command: when, "
+        "what it landed, why it failed. `run` lands a source again once its interval "
+        "(<SOURCE>_LAND_EVERY) has passed since started_at."
+    }
+
+    source: Mapped[str] = mapped_column(
+        Text, primary_key=True, comment="The source (source_tables.source), e.g. cubic_dmap."
+    )
+    started_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), comment="When the last landing started."
+    )
+    ended_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True),
+        comment="When it ended (a landing is recorded when it ends: one killed leaves the "
+        "last one's).",
+    )
+    files: Mapped[int | None] = mapped_column(
+        Integer, comment="Files it put into incoming; NULL when it failed as a whole."
+    )
+    error: Mapped[str | None] = mapped_column(
+        Text,
+        comment="Why it failed: the whole landing's reason, or one line per failed item "
+        "(feed, dataset, table, topic); NULL: it went through.",
+    )
+    succeeded_at: Mapped[datetime | None] = mapped_column(
+        DateTime(timezone=True),
+        comment="When a landing of the source last ended without a failure.",
     )
 
 
@@ -449,7 +478,9 @@ class AlertEvent(Base):
         Text,
         comment="What failed, stably named (kind and subject): one open alert per failure.",
     )
-    kind: Mapped[str] = mapped_column(Text, comment="load, fetch, extract, transform, run.")
+    kind: Mapped[str] = mapped_column(
+        Text, comment="load, land, transform, run (fetch, extract: landings before revision 0016)."
+    )
     subject: Mapped[str] = mapped_column(Text, comment="What failed: a load id, ...")
     message: Mapped[str] = mapped_column(Text, comment="The alert's text, no secrets.")
     channels: Mapped[str] = mapped_column(Text, comment="Where it was sent, how it went.")

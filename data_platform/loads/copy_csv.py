@@ -71,7 +71,8 @@ def copy_csv(
         cur.copy_expert(statement, reader, size=BLOCK)
     except psycopg2.Error as exc:
         if reader.failure is not None:
-            raise error(reader.failure.reason) from exc
+            # The stream broke (COPY only reports it cancelled): the file's fault.
+            raise error(reader.failure.reason) from reader.failure
         raise copy_error(exc, columns, file_columns, dialect, error=error, reopen=reopen) from exc
     return cur.rowcount
 

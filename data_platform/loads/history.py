@@ -4,6 +4,7 @@ that must never be applied (`data-platform loads list | show | skip`)."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -22,6 +23,7 @@ from data_platform.db.models import (
 from data_platform.errors import DataPlatformError
 from data_platform.loads.moves import error_key, find_archived, find_errored, move_out
 from data_platform.loads.retry import operator, source_of_load
+from data_platform.loads.source import Source
 from data_platform.loads.state import ERROR_COLUMNS, LoadErrorParts, load_file, transition
 
 log = logging.getLogger(__name__)
@@ -244,9 +246,13 @@ def _where(load: Load) -> str:
     return f"incoming: {load.s3_key}"
 
 
-def skip_load(load_id: int, reason: str, actor: str | None = None) -> str:
+def skip_load(
+    load_id: int, reason: str, actor: str | None = None, *, sources: Iterable[Source] = ()
+) -> str:
     """Mark a ready or errored load `skipped`: it is never applied, its file stays (or is
     moved) in the error zone, and the table's later loads proceed. Records who and why.
+    A ready load's file moves with its companions, those of its source among `sources`
+    (the caller's: `data_platform.run.all_sources()`).
 
     Raises DataPlatformError for an unknown load, one in another state, or no reason."""
     if not reason.strip():
@@ -261,7 +267,7 @@ def skip_load(load_id: int, reason: str, actor: str | None = None) -> str:
         )
     if status == S.READY:
         # Into the error zone first (keyed by its landing time, as an errored file).
-        names = [key, *source_of_load(load_id).companions(key)]
+        names = [key, *source_of_load(load_id, sources).companions(key)]
         move_out(names, "error", lambda name: error_key(name, landed))
     with engine.begin() as conn:
         transition(conn, load_id, status, S.SKIPPED, actor=actor, reason=reason.strip())

@@ -5,13 +5,15 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import DateTime, and_, cast, func, select
 from sqlalchemy.orm import Session
 
 from data_platform.db.models import (
     DeadLetter,
     DmapDataset,
     DmapFeed,
+    Landing,
+    LandingMark,
     Load,
     LoadStatus,
     SourceTable,
@@ -151,14 +153,60 @@ def feed_statuses(session: Session) -> list[FeedStatus]:
         .correlate(DmapFeed)
         .scalar_subquery()
     )
+    # The feed's mark is its landing mark (revision 0016): the vendor's naive time.
+    mark = cast(LandingMark.mark["last_updated"].astext, DateTime(timezone=False))
     rows = session.execute(
         select(
             DmapFeed.relative_url,
             DmapFeed.is_active,
-            DmapFeed.last_updated,
+            mark,
             DmapFeed.last_fetched_at,
             DmapFeed.last_error,
             datasets,
-        ).order_by(DmapFeed.relative_url)
+        )
+        .outerjoin(
+            LandingMark,
+            and_(LandingMark.source == "cubic_dmap", LandingMark.item == DmapFeed.relative_url),
+        )
+        .order_by(DmapFeed.relative_url)
     )
     return [FeedStatus(*row) for row in rows]
+
+
+@dataclass
+class LandingStatus:
+    """A source's last landing (`landings`): when, the files it landed, why it failed."""
+
+    source: str
+    started_at: datetime
+    ended_at: datetime
+    files: int | None
+    error: str | None
+    succeeded_at: datetime | None
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "source": self.source,
+            "started_at": self.started_at.isoformat(),
+            "ended_at": self.ended_at.isoformat(),
+            "files": self.files,
+            "error": self.error,
+            "succeeded_at": self.succeeded_at.isoformat() if self.succeeded_at else None,
+        }
+
+
+def landing_statuses(session: Session) -> list[LandingStatus]:
+    """Every source's last landing, by source (none before revision 0016)."""
+    if not session.scalar(select(func.to_regclass("landings"))):
+        return []
+    rows = session.execute(
+        select(
+            Landing.source,
+            Landing.started_at,
+            Landing.ended_at,
+            Landing.files,
+            Landing.error,
+            Landing.succeeded_at,
+        ).order_by(Landing.source)
+    )
+    return [LandingStatus(*row) for row in rows]

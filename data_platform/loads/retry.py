@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
 from sqlalchemy import select, update
 
 from data_platform.db.engine import get_engine
-from data_platform.db.models import Load, LoadStatus
+from data_platform.db.models import Load, LoadStatus, SourceTable
 from data_platform.errors import DataPlatformError
 from data_platform.loads.moves import find_errored
+from data_platform.loads.source import Source
 from data_platform.loads.state import load_file, transition
 from data_platform.storage import get_zone
 
@@ -21,6 +22,8 @@ def retry_load(
     load_id: int,
     companions: Callable[[str], list[str]] | None = None,
     actor: str | None = None,
+    *,
+    sources: Iterable[Source] = (),
 ) -> str:
     """errored -> ready, in the load's own snapshot. Uses the file in incoming if one was
     put back there (a fixed file, also a fixed first part of a full load: the scan holds
@@ -30,12 +33,12 @@ def retry_load(
     did it (`actor`, by default the user running the command). Returns what it did.
 
     `companions` gives the files that travel with the data file; by default the load's
-    source's (any source of `data_platform.run.all_sources`).
+    source's, found among `sources` (the caller's: `data_platform.run.all_sources()`).
 
     Raises DataPlatformError for an unknown or not errored load, or a file found nowhere."""
     engine = get_engine()
     if companions is None:
-        companions = source_of_load(load_id).companions
+        companions = source_of_load(load_id, sources).companions
     with engine.connect() as conn:
         key, status, landed = load_file(conn, load_id)
     if status != LoadStatus.ERRORED:
@@ -90,12 +93,10 @@ def operator() -> str:
         return "unknown"
 
 
-def source_of_load(load_id: int):
-    """The Source (of `data_platform.run.all_sources`) a load belongs to. Raises
-    DataPlatformError for an unknown load or a source this platform does not run."""
-    from data_platform.db.models import SourceTable
-    from data_platform.run import all_sources
-
+def source_of_load(load_id: int, sources: Iterable[Source]) -> Source:
+    """The Source among `sources` (the platform's: `data_platform.run.all_sources()`, which
+    this layer may not import) a load belongs to. Raises DataPlatformError for an unknown
+    load or a source not among them."""
     with get_engine().connect() as conn:
         name = conn.scalar(
             select(SourceTable.source)
@@ -104,9 +105,9 @@ def source_of_load(load_id: int):
         )
     if name is None:
         raise DataPlatformError(f"no load {load_id}")
-    sources = {source.name: source for source in all_sources()}
-    if name not in sources:
+    by_name = {source.name: source for source in sources}
+    if name not in by_name:
         raise DataPlatformError(
             f"load {load_id} belongs to source {name!r}, which this platform does not run"
         )
-    return sources[name]
+    return by_name[name]

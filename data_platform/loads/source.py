@@ -2,7 +2,8 @@
 
 A source (Qlik Replicate files, DMAP datasets, ...) is a `Source`: its name (the
 `source_tables.source` value), how it records new files as loads (`scan`), which files
-travel with a data file (`companions`), and a `TableLoader` per table and run, which
+travel with a data file (`companions`), what landing a file again does
+(`consequence`), and a `TableLoader` per table and run, which
 orders the table's ready loads and applies one load inside the load's transaction. The
 worker does everything else, the same for every source: table selection, the advisory
 lock, recovery of interrupted loads, claim, archive or error, replaced files, retry.
@@ -156,18 +157,22 @@ class TableLoader:
 class FileSource:
     """A `Source` whose data files travel alone: its name, its scan and its loader.
     `transforms`: the dbt models read its tables (`data-platform run` rebuilds them
-    after new loads)."""
+    after new loads). `relanded`: what landing one of its files again does, in words."""
 
     name: str
     scan_files: Callable[[], object]
     loader_class: type[TableLoader]
     transforms: bool = False
+    relanded: str = "a new load, applied again"
 
     def scan(self) -> object:
         return self.scan_files()
 
     def companions(self, key: str) -> list[str]:
         return []
+
+    def consequence(self, key: str) -> str:
+        return self.relanded
 
     def loader(self, worker: TableWorker) -> TableLoader:
         return self.loader_class(worker)
@@ -183,6 +188,11 @@ class Source(Protocol):
 
     def companions(self, key: str) -> list[str]:
         """Keys of the files that move with data file `key` (a .dfm, say)."""
+        ...
+
+    def consequence(self, key: str) -> str:
+        """What landing `key` again (a file ingested before) does, in words: told before
+        `storage upload` lands it (`data_platform.loads.relanding`)."""
         ...
 
     def loader(self, worker: TableWorker) -> TableLoader:

@@ -6,7 +6,8 @@ its ready loads are claimed and applied in the loader's order, each in one trans
 then archived; a bad file is errored (file, line, column) and the table waits for a
 retry; a file replaced after the scan is archived unapplied (its new version is a load
 of its own). A failure that is not the file's (database, storage, a bug) puts the load
-back to `ready` and stops that table; the other tables go on.
+back to `ready` and stops that table; the other tables go on. Whose fault a failure is,
+the worker decides, the same for every source (`data_platform.loads.faults`).
 
 Where a row of a file becomes a table row: `TableLoader.apply` of the source
 (`data_platform/batch/<source>/source.py`).
@@ -15,14 +16,14 @@ Where a row of a file becomes a table row: `TableLoader.apply` of the source
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from sqlalchemy import Engine, func, select, update
 
 from data_platform.db.engine import get_engine
 from data_platform.db.models import Load, LoadSnapshot, LoadStatus, SourceTable, TableSnapshot
 from data_platform.errors import DataPlatformError, LoadError, exit_code_for
-from data_platform.loads import table_swap
+from data_platform.loads import faults, hooks, table_swap
 from data_platform.loads.locks import table_lock
 from data_platform.loads.moves import find_archived, finish_load
 from data_platform.loads.source import IngestResult, PendingLoad, Source, TableLoader, TableRef
@@ -236,12 +237,10 @@ class TableWorker:
         with self.engine.begin() as conn:
             transition(conn, load.id, S.INGESTING, S.READY_FOR_ERRORING, error=error)
         self.result.errors.append(message)
-        from data_platform.alerts import notify
-
-        # Alerted before the load can reach `errored`: only from there can it be retried or
-        # skipped (which resolves the alert), so the alert is always recorded before its
-        # resolution, never after it (where it would stay open and swallow the next one).
-        notify("load", str(load.id), f"{self.table.name}: {message}", load_id=load.id)
+        # Published before the load can reach `errored`: only from there can it be retried
+        # or skipped (which resolves an alert on it), so a listener's alert is recorded
+        # before its resolution, never after it.
+        hooks.publish(hooks.LoadErrored(load.id, self.table.name, message))
         self.finish(load, S.READY_FOR_ERRORING)
 
     def replaced(self, load: PendingLoad) -> None:
@@ -289,18 +288,18 @@ class TableWorker:
         try:
             self.loader.dead_letters = 0
             with self.engine.connect() as conn, conn.begin():
-                rows = self.loader.apply(conn, load)
+                rows = self.applying(load, lambda: self.loader.apply(conn, load))
                 conn.execute(update(Load).where(Load.id == load.id).values(rows=rows))
                 transition(conn, load.id, S.INGESTING, S.READY_FOR_ARCHIVING)
         except ObjectChangedError:
             self.replaced(load)
             return False  # a new pass: the loader may owe the key a fresh start
-        except LoadError as exc:
+        except LoadError as exc:  # the file's fault (`applying`)
             self.error(load, exc)
             return False
         except BaseException:
-            # Not the file's fault (database gone, storage down, a bug): leave the load
-            # for the next run instead of erroring it.
+            # Not the file's fault (database gone, permission denied, storage down, a
+            # bug): leave the load for the next run instead of erroring it.
             self.release([load])
             raise
         self.result.rows += rows
@@ -308,3 +307,26 @@ class TableWorker:
         log.info("applied %d row(s) from %s", rows, load.key, extra=extra)
         self.finish(load, S.READY_FOR_ARCHIVING)
         return True
+
+    def applying(self, load: PendingLoad, apply: Callable[[], int]) -> int:
+        """Run `apply` (the loader applying `load`; Qlik's rebuild calls it for each file
+        it applies again) and classify its failure, once for every source
+        (`faults.is_file_fault`): the file's fault is raised as a LoadError naming file,
+        table and load (the load is errored); the platform's as what stops the pass (a
+        database failure as DatabaseError, exit code 3, raised from it; anything else as
+        it is). ObjectChangedError passes through. Only what the loader raised is
+        classified: a failure of the worker's own bookkeeping is never the file's."""
+        try:
+            return apply()
+        except ObjectChangedError:
+            raise
+        except Exception as exc:
+            if faults.is_file_fault(exc):
+                error = faults.as_load_error(exc, self.loader.load_error(load))
+                if error is exc:
+                    raise
+                raise error from exc
+            stop = faults.platform_error(exc, f"{load.key} (load {load.id})")
+            if stop is None:
+                raise
+            raise stop from exc

@@ -60,7 +60,7 @@ def upload_tree(
     seeding twice does not rewrite objects (which would give them new versions and new
     loads); one with other content is replaced. Keys in `skip` are not uploaded at all.
     `check` sees the keys about to be uploaded before any is, and may refuse them by
-    raising (the CLI refuses files that were ingested already, see `loads.landing`)."""
+    raising (the CLI refuses files that were ingested already, see `loads.relanding`)."""
     store = get_zone(zone)
     if prefix and not prefix.endswith("/"):
         prefix += "/"

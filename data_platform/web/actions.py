@@ -2,9 +2,9 @@
 
 - retry an errored load: `data_platform.loads.retry.retry_load`, with the load's
   source's companions (as `data-platform retry` does), recorded as `web:<who>`;
-- run a table's pass: its source's scan (`Source.scan`, as `data-platform run`) and the
-  worker's ingest of that table alone (`data_platform.loads.worker.ingest(source,
-  [table])`, as `data-platform cubic-qlik ingest --table`); its lines are `run`'s.
+- run a table's pass: `data-platform run`'s own entry (`data_platform.run.run_once`) for
+  the table's source alone: its landing when due, its scan, and the ingest of that table
+  alone (as `data-platform cubic-qlik ingest --table`); its lines are `run`'s.
 
 Every action is logged with who did it and from where, done or refused.
 """
@@ -27,6 +27,7 @@ def retry(load_id: int, who: Identity, client: str) -> ActionResult:
     from data_platform.db.engine import get_engine
     from data_platform.db.models import Load
     from data_platform.loads.retry import retry_load
+    from data_platform.run import all_sources
     from data_platform.web.queries import NotFound
 
     extra = {"load_id": load_id, "actor": who.actor, "client": client}
@@ -34,7 +35,7 @@ def retry(load_id: int, who: Identity, client: str) -> ActionResult:
         if conn.scalar(select(Load.id).where(Load.id == load_id)) is None:
             raise NotFound(f"no load {load_id}")
     try:
-        how = retry_load(load_id, actor=who.actor)
+        how = retry_load(load_id, actor=who.actor, sources=all_sources())
     except DataPlatformError as exc:
         log.warning("%s could not retry load %s: %s", who.actor, load_id, exc, extra=extra)
         raise
@@ -49,11 +50,11 @@ def retry(load_id: int, who: Identity, client: str) -> ActionResult:
 
 
 def run_table(name: str, who: Identity, client: str) -> ActionResult:
-    """Scan the table's source and ingest that table. Raises DataPlatformError (an
-    unknown table: NotFound) or what the pass raised (the table stopped)."""
+    """Land the table's source when due, scan it and ingest that table (`run_once`).
+    Raises DataPlatformError (an unknown table: NotFound) or what the pass raised (the
+    table stopped)."""
     from data_platform.db.engine import get_engine
-    from data_platform.loads.worker import ingest
-    from data_platform.run import SourceRun, all_sources
+    from data_platform.run import all_sources, run_once
     from data_platform.web.queries import find_table
 
     with get_engine().connect() as conn:
@@ -67,12 +68,13 @@ def run_table(name: str, who: Identity, client: str) -> ActionResult:
         )
     log.info("%s runs the pass of %s", who.actor, table.name, extra=extra)
     try:
-        scan = source.scan()
-        result = ingest(source, [table.name])
+        summary = run_once([source], tables=[table.name])
     except Exception as exc:
         log.error("%s: the pass of %s stopped: %s", who.actor, table.name, exc, extra=extra)
         raise
-    lines = SourceRun(source.name, scan, result).render_lines()
+    ran = summary.source(source.name)
+    result = ran.ingest
+    lines = ran.render_lines()
     lines += [f"  {busy}: another worker is on it" for busy in result.busy_tables]
     log.info(
         "%s ran the pass of %s: archived %s, errored %s, %s row(s)",
@@ -84,7 +86,7 @@ def run_table(name: str, who: Identity, client: str) -> ActionResult:
         extra=extra,
     )
     return ActionResult(
-        ok=not result.errored,
+        ok=not result.errored and not summary.landing_failures,
         action="run",
         subject=table.name,
         actor=who.actor,

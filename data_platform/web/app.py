@@ -25,6 +25,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from data_platform import __version__
+from data_platform.alerts import register_alerts
 from data_platform.alerts.scrub import secrets
 from data_platform.errors import ConfigError, DataPlatformError, one_line
 from data_platform.settings import Settings, get_settings
@@ -107,6 +108,8 @@ def create_app(settings: Settings | None = None, *, allow_actions: bool = False)
 
     Raises ConfigError for actions without credentials, or half a user/password pair."""
     settings = settings or get_settings()
+    # A run from the page alerts as the CLI's does (loads.hooks; the CLI registered too).
+    register_alerts()
     credentials = Credentials(settings)
     if allow_actions and not credentials.required:
         raise ConfigError(

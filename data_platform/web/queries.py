@@ -11,13 +11,13 @@ secrets once more in every value it prints.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from psycopg2 import errors as pg_errors
 from sqlalchemy import Connection, func, select, text
-from sqlalchemy import column as sa_column
 from sqlalchemy import table as sa_table
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
@@ -27,7 +27,7 @@ from data_platform.db import migrations
 from data_platform.db.engine import get_engine, masked, session_factory
 from data_platform.db.models import (
     AlertEvent,
-    ExtractMark,
+    LandingMark,
     Load,
     LoadEvent,
     LoadStatus,
@@ -63,16 +63,6 @@ EXACT_COUNT_BELOW = 1_000_000
 COUNT_TIMEOUT_MS = 2000
 ACTIVITY_HOURS = 48
 FINAL = (LoadStatus.ARCHIVED.value, LoadStatus.ERRORED.value, LoadStatus.SKIPPED.value)
-
-# pedestrian.fetch_marks (revisions p001, 0013), as far as the page reads it.
-_fetch_marks = sa_table(
-    "fetch_marks",
-    sa_column("dataset"),
-    sa_column("next_date"),
-    sa_column("last_key"),
-    sa_column("fetched_at"),
-    schema="pedestrian",
-)
 
 
 class NotFound(DataPlatformError):
@@ -258,42 +248,30 @@ def source_summaries(tables: Sequence[TableSummary]) -> list[SourceSummary]:
 
 
 def marks(session: Session) -> list[Mark]:
-    """Where the incremental sources resume: totesys' extract marks, the pedestrian
-    counts' fetch mark."""
-    found = [
+    """Where the sources the platform lands itself resume (`landing_marks`): totesys'
+    tables, the pedestrian counts; each mark in its source's words (`Lander.position`).
+    DMAP's feeds have a table of their own (`feed_statuses`)."""
+    from data_platform.run import all_landers
+
+    landers = {lander.source: lander for lander in all_landers()}
+    found = session.scalars(
+        select(LandingMark)
+        .where(LandingMark.source != "cubic_dmap")
+        .order_by(LandingMark.source, LandingMark.item)
+    )
+    return [
         Mark(
             source=mark.source,
-            subject=mark.table_name,
-            # The source's transaction horizon when it has one (the real mark), else the
-            # newest last_updated landed (the overlap is read back from it).
-            position=(
-                f"transaction horizon {mark.horizon}"
-                if mark.horizon is not None
-                else f"{mark.mark_updated.isoformat(sep=' ')} (key {mark.mark_key})"
-            ),
+            subject=mark.item,
+            position=landers[mark.source].position(mark.mark)
+            if mark.source in landers
+            else json.dumps(mark.mark),
             last_key=mark.last_key,
-            at=mark.extracted_at,
+            at=mark.marked_at,
             rows=mark.rows,
         )
-        for mark in session.scalars(
-            select(ExtractMark).order_by(ExtractMark.source, ExtractMark.table_name)
-        )
+        for mark in found
     ]
-    conn = session.connection()
-    if conn.scalar(text("SELECT to_regclass('pedestrian.fetch_marks') IS NOT NULL")):
-        for dataset, next_date, last_key, at in conn.execute(
-            select(_fetch_marks).order_by(_fetch_marks.c.dataset)
-        ):
-            found.append(
-                Mark(
-                    source="melbourne_pedestrian",
-                    subject=dataset,
-                    position=f"portal's counts end {next_date.isoformat()}",
-                    last_key=last_key,
-                    at=at,
-                )
-            )
-    return found
 
 
 def open_alerts(session: Session, settings: Settings, limit: int = 50) -> list[OpenAlert]:
@@ -556,6 +534,7 @@ def load_page(load_id: int, settings: Settings | None = None) -> LoadPage:
     error in its parts, the files that travel with it. Raises NotFound."""
     from data_platform.loads.history import load_detail
     from data_platform.loads.retry import source_of_load
+    from data_platform.run import all_sources
 
     settings = settings or get_settings()
     clean = Scrubber(settings)
@@ -570,7 +549,7 @@ def load_page(load_id: int, settings: Settings | None = None) -> LoadPage:
     detail = load_detail(load_id)
     load = detail.load
     try:
-        companions = source_of_load(load_id).companions(load.key)
+        companions = source_of_load(load_id, all_sources()).companions(load.key)
     except DataPlatformError:  # a source this platform does not run
         companions = []
     events, previous = [], None

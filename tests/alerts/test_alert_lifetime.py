@@ -224,10 +224,12 @@ def test_a_second_source_stopping_while_the_first_is_down_alerts_too(
         **smtp_env(smtp),
     )
 
-    # 1. totesys stops (its source refuses connections); the others run.
+    # 1. totesys's landing fails (its source refuses connections): the landing's alert
+    #    (the files already in incoming are still loaded); the others run.
     code, output = invoke("run", "--no-transform")
     assert code == 3, output
-    assert alert_rows("run:") == [("run:totesys:database connection", True)]
+    assert alert_rows("land:") == [("land:totesys", True)]
+    assert alert_rows("run:") == []
     assert len(smtp.messages) == 1
 
     # 2. While totesys is still down, cubic_dmap stops too (S3 answers 503 to its listing):
@@ -235,16 +237,14 @@ def test_a_second_source_stopping_while_the_first_is_down_alerts_too(
     s3_proxy.refuse = "cubic/dmap/"
     code, output = invoke("run", "--no-transform")
     assert code == 4, output  # the most specific code of the causes: storage
-    assert alert_rows("run:") == [
-        ("run:totesys:database connection", True),
-        ("run:cubic_dmap:storage SlowDown", True),
-    ]
+    assert alert_rows("land:") == [("land:totesys", True)]
+    assert alert_rows("run:") == [("run:cubic_dmap:storage SlowDown", True)]
     sent = titles(smtp.messages)
     assert len(sent) == 2, sent
-    assert sent[0].startswith("[data-platform test] run failed: totesys: totesys source unreach")
+    assert sent[0].startswith("[data-platform test] land failed: totesys: totesys source unrea")
     assert sent[1].startswith("[data-platform test] run failed: cubic_dmap: S3 error on s3://")
     page = open_on_the_page()
-    assert {subject.split(":")[0] for kind, subject in page if kind == "run"} == {
+    assert {subject.split(":")[0] for kind, subject in page if kind in ("run", "land")} == {
         "totesys",
         "cubic_dmap",
     }
@@ -253,10 +253,8 @@ def test_a_second_source_stopping_while_the_first_is_down_alerts_too(
     #    stays open and is not sent again.
     s3_proxy.refuse = None
     assert invoke("run", "--no-transform")[0] == 3
-    assert alert_rows("run:") == [
-        ("run:totesys:database connection", True),
-        ("run:cubic_dmap:storage SlowDown", False),
-    ]
+    assert alert_rows("land:") == [("land:totesys", True)]
+    assert alert_rows("run:") == [("run:cubic_dmap:storage SlowDown", False)]
     assert len(smtp.messages) == 2
 
     # 4. cubic_dmap stops again: its cause came back, a new alert.

@@ -355,7 +355,7 @@ def test_a_failing_channel_does_not_stop_the_others(
         **webhook_env(httpserver),
     )
     with caplog.at_level(logging.INFO, logger="data_platform.alerts"):
-        outcome = notify("fetch", "dmap/tap_events", "HTTP 503")
+        outcome = notify("land", "cubic_dmap:/tap_events", "HTTP 503")
 
     assert outcome.channels == {"email": Delivery.FAILED, "webhook": Delivery.SENT}
     assert outcome.failed == ("email",) and outcome.sent == ("webhook",)
@@ -393,10 +393,10 @@ def test_when_every_channel_failed_the_next_occurrence_tries_again(
     httpserver.expect_request(f"/hook/{WEBHOOK_TOKEN}").respond_with_data("no", status=500)
     configure(monkeypatch, alert_channels="webhook", alert_retries="0", **webhook_env(httpserver))
 
-    first = notify("extract", "totesys:sales_order", "connection refused")
+    first = notify("land", "totesys:sales_order", "connection refused")
     assert first.channels == {"webhook": Delivery.FAILED} and not first.recorded
     assert rows(db_url) == []
-    second = notify("extract", "totesys:sales_order", "connection refused")
+    second = notify("land", "totesys:sales_order", "connection refused")
     assert second.new and second.channels == {"webhook": Delivery.FAILED}
 
 
@@ -431,7 +431,7 @@ def test_no_secret_in_any_sent_text(
         f"aws {AWS_SECRET}"
     )
     with caplog.at_level(logging.DEBUG):
-        outcome = notify("fetch", f"open data {SECRETS['OPEN_DATA_API_KEY']}", message)
+        outcome = notify("land", f"open data {SECRETS['OPEN_DATA_API_KEY']}", message)
     assert set(outcome.channels.values()) == {Delivery.SENT}
 
     (mail,) = smtp.messages
@@ -451,7 +451,7 @@ def test_no_secret_in_any_sent_text(
     assert "postgresql://etl:***@db:5432/totesys" in posted["message"]
     assert "x.csv.gz?…" in posted["message"]
     assert posted["subject"] == "open data ***"
-    assert outcome.fingerprint == "fetch:open data ***"
+    assert outcome.fingerprint == "land:open data ***"
 
 
 def test_no_channels_means_logged_only(monkeypatch, platform, db_url, caplog) -> None:

@@ -31,7 +31,8 @@ METADATA_TABLES = {
     "deleted_keys",
     "schema_changes",
     "load_events",
-    "extract_marks",
+    "landing_marks",
+    "landings",
     "alert_events",
     "dead_letters",
 }
@@ -325,3 +326,117 @@ def test_revision_0011_resolves_the_alerts_of_loads_no_longer_failed(empty_db_ur
         )
     engine.dispose()
     assert found == {ids["archived"]: False, ids["errored"]: True, ids["ready"]: False}
+
+
+def test_revision_0016_moves_the_three_marks_into_landing_marks_and_back(
+    empty_db_url: str,
+) -> None:
+    """totesys' extract_marks, pedestrian.fetch_marks and each DMAP feed's last_updated
+    become landing_marks rows (the position as JSON); open fetch/extract alerts are
+    resolved; the downgrade puts every mark back as it was."""
+    config = migrations.alembic_config(empty_db_url)
+    migrations.upgrade("0015", config)
+    engine = create_engine(empty_db_url)
+    extract = (
+        "SELECT source, table_name, mark_updated, mark_key, last_key, rows, extracted_at, "
+        "horizon, source_identity FROM extract_marks ORDER BY 2"
+    )
+    fetch = "SELECT dataset, next_date, last_key, fetched_at FROM pedestrian.fetch_marks"
+    feeds = "SELECT relative_url, last_updated FROM dmap_feeds ORDER BY 1"
+    with engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO extract_marks VALUES "
+                "('totesys', 'currency', '2026-11-01 09:00:00.123456', '7', "
+                "'database/totesys/currency/extracted=x.parquet', 3, "
+                "'2026-11-02 10:00:00+00', 123456789012, 'pg 1 timeline 1 database 5'), "
+                "('totesys', 'staff', '2026-11-01 09:00:00', '2', '', 0, "
+                "'2026-11-02 10:00:00+00', NULL, NULL)"
+            )
+        )
+        conn.execute(
+            text(
+                "INSERT INTO pedestrian.fetch_marks VALUES ('counts-id', '2026-10-31', "
+                "'open_data/x.csv.gz', '2026-11-01 00:00:00+00')"
+            )
+        )
+        feed = conn.scalar(
+            text(
+                "INSERT INTO dmap_feeds (relative_url, last_updated, last_fetched_at) VALUES "
+                "('/datasetpublicusersapi/aggregations/agg', '2022-05-18 13:39:43.546303', "
+                "'2022-05-19 00:00:00+00') RETURNING id"
+            )
+        )
+        conn.execute(text("INSERT INTO dmap_feeds (relative_url) VALUES ('/never/fetched')"))
+        conn.execute(
+            text(
+                "INSERT INTO dmap_datasets (feed_id, type, dataset_id, start_date, end_date, "
+                "last_updated, s3_key) VALUES (:f, 'agg', 'agg_20220517', '2022-05-17', "
+                "'2022-05-17', '2022-05-18 13:39:43.546303', 'cubic/dmap/agg/agg_20220517.csv.gz')"
+            ),
+            {"f": feed},
+        )
+        conn.execute(
+            text(
+                "INSERT INTO alert_events (fingerprint, kind, subject, message, channels) VALUES "
+                "('fetch:cubic_dmap', 'fetch', 'cubic_dmap', 'm', 'log'), "
+                "('load:1', 'load', '1', 'm', 'log')"
+            )
+        )
+        before = [conn.execute(text(q)).all() for q in (extract, fetch, feeds)]
+
+    migrations.upgrade("0016", config)
+    with engine.connect() as conn:
+        marks = conn.execute(
+            text("SELECT source, item, mark, last_key, rows FROM landing_marks ORDER BY 1, 2")
+        ).all()
+        alerts = dict(
+            conn.execute(text("SELECT kind, resolved_at IS NULL FROM alert_events")).all()
+        )
+    assert marks == [
+        (
+            "cubic_dmap",
+            "/datasetpublicusersapi/aggregations/agg",
+            {"last_updated": "2022-05-18T13:39:43.546303"},
+            "cubic/dmap/agg/agg_20220517.csv.gz",
+            None,
+        ),
+        (
+            "melbourne_pedestrian",
+            "counts-id",
+            {"next_date": "2026-10-31"},
+            "open_data/x.csv.gz",
+            None,
+        ),
+        (
+            "totesys",
+            "currency",
+            {
+                "updated": "2026-11-01T09:00:00.123456",
+                "key": "7",
+                "horizon": 123456789012,
+                "identity": "pg 1 timeline 1 database 5",
+            },
+            "database/totesys/currency/extracted=x.parquet",
+            3,
+        ),
+        (
+            "totesys",
+            "staff",
+            {"updated": "2026-11-01T09:00:00", "key": "2", "horizon": None, "identity": None},
+            None,
+            0,
+        ),
+    ]
+    assert alerts == {"fetch": False, "load": True}  # the retired kind's alert is closed
+    assert {"extract_marks", "landing_marks", "landings"} & _tables(empty_db_url) == {
+        "landing_marks",
+        "landings",
+    }
+    assert "fetch_marks" not in _tables(empty_db_url, "pedestrian")
+
+    migrations.downgrade("0015", config)
+    with engine.connect() as conn:
+        after = [conn.execute(text(q)).all() for q in (extract, fetch, feeds)]
+    engine.dispose()
+    assert after == before

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 from pytest_httpserver import HTTPServer
-from sqlalchemy import select
+from sqlalchemy import select, text
 from werkzeug import Request, Response
 
 from data_platform.db.engine import get_engine
@@ -197,8 +197,15 @@ def dmap(platform: Settings, fake: FakeDmap, monkeypatch: pytest.MonkeyPatch) ->
 
 
 def mark(feed: str) -> datetime | None:
+    """The feed's stored mark (its landing mark, the vendor's naive time)."""
     with get_engine().connect() as conn:
-        return conn.scalar(select(DmapFeed.last_updated).where(DmapFeed.relative_url == feed))
+        return conn.scalar(
+            text(
+                "SELECT (mark->>'last_updated')::timestamp FROM landing_marks "
+                "WHERE source = 'cubic_dmap' AND item = :feed"
+            ),
+            {"feed": feed},
+        )
 
 
 def feed_row(feed: str) -> Any:

@@ -138,7 +138,10 @@ def read_landed(key: str) -> bytes:
 def mark() -> tuple[date, str] | None:
     with get_engine().connect() as conn:
         row = conn.execute(
-            text("SELECT next_date, last_key FROM pedestrian.fetch_marks WHERE dataset = :d"),
+            text(
+                "SELECT (mark->>'next_date')::date AS next_date, last_key FROM landing_marks "
+                "WHERE source = 'melbourne_pedestrian' AND item = :d"
+            ),
             {"d": COUNTS.dataset_id},
         ).one_or_none()
     return (row.next_date, row.last_key) if row else None

@@ -82,7 +82,7 @@ def test_deletes_leave_the_current_state_and_the_history_records_them(seeded: st
         cur.execute("DELETE FROM sales_order WHERE sales_order_id = %s", (order,))
     conn.close()
     summary = run_once()
-    found = {t.table: t.deleted for t in summary.source("totesys").scan.extract.tables}
+    found = {t.table: t.deleted for t in summary.source("totesys").land.detail.tables}
     assert {table: n for table, n in found.items() if n} == {
         "sales_order": 1,
         "transaction": 1,
@@ -112,7 +112,7 @@ def test_deletes_leave_the_current_state_and_the_history_records_them(seeded: st
     ) == [(0,)]
     assert _platform("SELECT count(*) FROM totesys_history.sales_order") == [(before[0][0] + 1,)]
     # A pass with nothing deleted lands nothing.
-    assert run_once().source("totesys").scan.extract.landed == 0
+    assert run_once().source("totesys").land.detail.landed == 0
 
 
 def test_a_version_sharing_the_millisecond_and_one_stamped_older_both_become_current(
@@ -213,7 +213,7 @@ def test_one_tables_trouble_stays_that_tables(seeded: str) -> None:
     body = io.BytesIO(get_zone("error").open(_errored(key)).read())
     assert pq.read_table(body).to_pylist()[int(line) - 1]["staff_id"] == 3
     alerts = {row[0] for row in _platform("SELECT fingerprint FROM alert_events")}
-    assert "extract:totesys:purchase_order" in alerts
+    assert "land:totesys:purchase_order" in alerts
     loads = dict(_platform("SELECT s3_key, id FROM loads WHERE status = 'errored'"))
     assert {f"load:{i}" for i in loads.values()} <= alerts
     # The purchase order's mark did not move: fixed at the source, it is read then.

@@ -16,6 +16,7 @@ from data_platform.batch.totesys.connection import connect
 from data_platform.batch.totesys.extract import PREFIX, extract
 from data_platform.run import run_once
 from data_platform.storage import get_zone
+from tests.totesys.sql import MARKS
 from tests.totesys.sql import on_platform as _platform
 from tests.totesys.sql import on_source as _source
 
@@ -41,14 +42,11 @@ def test_first_run_lands_everything_then_only_changes(seeded: str) -> None:
     orders = _rows_in(_files("sales_order")[0])
     assert len(orders) == 200 and len({o["sales_order_id"] for o in orders}) == 200
     # Nothing changed: nothing lands, the marks stay.
-    marks = _platform("SELECT table_name, mark_updated, mark_key FROM extract_marks ORDER BY 1")
+    marks = _platform(f"SELECT table_name, mark_updated, mark_key FROM {MARKS} ORDER BY 1")
     run_once()  # loads them (and extracts again: nothing new)
     again = extract()
     assert again.landed == 0 and again.failed == []
-    assert (
-        _platform("SELECT table_name, mark_updated, mark_key FROM extract_marks ORDER BY 1")
-        == marks
-    )
+    assert _platform(f"SELECT table_name, mark_updated, mark_key FROM {MARKS} ORDER BY 1") == marks
     assert _platform("SELECT count(*) FROM totesys.sales_order") == [(200,)]
     assert _platform("SELECT count(*) FROM totesys_history.sales_order") == [(200,)]
 
@@ -114,7 +112,7 @@ def test_a_killed_extraction_lands_no_file_and_keeps_the_mark(
 ) -> None:
     extract(["sales_order"])
     run_once()  # loaded: the overlap's rows are known versions now
-    marks = _platform("SELECT mark_updated, mark_key, last_key FROM extract_marks ORDER BY 1")
+    marks = _platform(f"SELECT mark_updated, mark_key, last_key FROM {MARKS} ORDER BY 1")
     _source(seeded, "UPDATE sales_order SET last_updated = '2032-01-01' WHERE sales_order_id = 3")
 
     class Killed(BaseException):
@@ -130,9 +128,7 @@ def test_a_killed_extraction_lands_no_file_and_keeps_the_mark(
         extract(["sales_order"])
     monkeypatch.undo()
     assert _files("sales_order") == []
-    assert (
-        _platform("SELECT mark_updated, mark_key, last_key FROM extract_marks ORDER BY 1") == marks
-    )
+    assert _platform(f"SELECT mark_updated, mark_key, last_key FROM {MARKS} ORDER BY 1") == marks
     retried = extract(["sales_order"])
     # Order 3's new version; rows of transactions other sessions of the server held open
     # at the last pass may come again (the horizon is the cluster's), and load as nothing.
@@ -154,7 +150,7 @@ def test_an_updated_order_is_a_second_version_and_reingesting_changes_nothing(
         "WHERE sales_order_id = 5",
     )
     summary = run_once().source("totesys")
-    assert summary.scan.extract.landed == 1 and summary.ingest.archived == 1
+    assert summary.land.detail.landed == 1 and summary.ingest.archived == 1
     versions = _platform(
         "SELECT last_updated FROM totesys_history.sales_order WHERE sales_order_id = 5 ORDER BY 1"
     )

@@ -32,6 +32,7 @@ from data_platform.settings import reset_settings
 from data_platform.storage import get_zone
 from harness.totesys.seed import seed
 from tests.totesys.conftest import _drop_database, _new_database
+from tests.totesys.sql import MARKS, set_marks
 from tests.totesys.sql import on_platform as _platform
 from tests.totesys.sql import on_source as _source
 
@@ -178,7 +179,7 @@ def test_a_swapped_source_is_read_whole(
         _copy_equals_source(other)
         assert "reading the whole table: the source is not the one the mark is of" in caplog.text
         assert _platform("SELECT count(*) FROM totesys.sales_order") == [(60,)]
-        identities = _platform("SELECT DISTINCT source_identity FROM extract_marks")
+        identities = _platform(f"SELECT DISTINCT source_identity FROM {MARKS}")
         conn = connect(other)
         try:
             assert identities == [(E._identity(conn),)]
@@ -191,7 +192,10 @@ def test_a_swapped_source_is_read_whole(
 def test_a_counter_behind_the_mark_still_reads_the_changes(loaded: str, caplog) -> None:
     """The marks hold a horizon far beyond the source's counter (a restored dump on the
     same server, a cluster restored to an earlier point): the changes are still read."""
-    _platform("UPDATE extract_marks SET horizon = horizon + 1000000000")
+    _platform(
+        "UPDATE landing_marks SET mark = jsonb_set(mark, '{horizon}', "
+        "to_jsonb((mark->>'horizon')::bigint + 1000000000)) WHERE source = 'totesys'"
+    )
     _source(loaded, "UPDATE sales_order SET units_sold = 5150 WHERE sales_order_id = 15")
     with caplog.at_level(logging.WARNING, logger=E.__name__):
         result = E.extract(["sales_order"])
@@ -205,8 +209,7 @@ def test_a_counter_behind_the_mark_still_reads_the_changes(loaded: str, caplog) 
     assert "is behind the mark's horizon" in caplog.text
     # The mark took the source's own horizon: the next pass reads by it again.
     assert _platform(
-        "SELECT count(*) FROM extract_marks WHERE table_name = 'sales_order' "
-        "AND horizon < 1000000000"
+        f"SELECT count(*) FROM {MARKS} WHERE table_name = 'sales_order' AND horizon < 1000000000"
     ) == [(1,)]
 
 
@@ -214,10 +217,7 @@ def test_a_counter_behind_the_mark_still_reads_the_changes(loaded: str, caplog) 
 def test_the_first_pass_after_the_upgrade_reads_everything(loaded: str, identity: str) -> None:
     """Marks written by stamp (no horizon; before revision 0014 no identity either): a row
     committed stamped older than the mark minus the overlap is still read."""
-    _platform(
-        "UPDATE extract_marks SET horizon = NULL"
-        + (", source_identity = NULL" if identity == "cleared" else "")
-    )
+    set_marks('{"horizon": null' + (', "identity": null' if identity == "cleared" else "") + "}")
     _source(
         loaded,
         "UPDATE sales_order SET units_sold = 6161, last_updated = '2000-01-01' "
@@ -231,7 +231,7 @@ def test_the_first_pass_after_the_upgrade_reads_everything(loaded: str, identity
         (6161,)
     ]
     assert _platform(
-        "SELECT count(*) FROM extract_marks WHERE horizon IS NULL OR source_identity IS NULL"
+        f"SELECT count(*) FROM {MARKS} WHERE horizon IS NULL OR source_identity IS NULL"
     ) == [(0,)]
 
 
@@ -286,7 +286,7 @@ extract(["sales_order"])
 def test_a_killed_extraction_leaves_no_spool(loaded: str, tmp_path) -> None:
     """SIGKILL while the spooled Parquet is being put: nothing is left in the temporary
     directory (the spool had no name), no file in incoming, no moved mark."""
-    marks = _platform("SELECT horizon, extracted_at FROM extract_marks ORDER BY table_name")
+    marks = _platform(f"SELECT horizon, extracted_at FROM {MARKS} ORDER BY table_name")
     _source(loaded, "UPDATE sales_order SET units_sold = 7171 WHERE sales_order_id = 17")
     spool = tmp_path / "tmp"
     spool.mkdir()
@@ -298,7 +298,7 @@ def test_a_killed_extraction_leaves_no_spool(loaded: str, tmp_path) -> None:
     assert done.returncode == -signal.SIGKILL, done.stderr.decode()
     assert list(spool.iterdir()) == []
     assert list(get_zone("incoming").list(f"{E.PREFIX}sales_order/")) == []
-    assert _platform("SELECT horizon, extracted_at FROM extract_marks ORDER BY table_name") == marks
+    assert _platform(f"SELECT horizon, extracted_at FROM {MARKS} ORDER BY table_name") == marks
 
 
 def test_a_source_hiding_its_control_data_is_known_by_its_server(loaded: str, caplog) -> None:
@@ -320,5 +320,5 @@ def test_a_source_hiding_its_control_data_is_known_by_its_server(loaded: str, ca
     with caplog.at_level(logging.WARNING, logger=E.__name__):
         E.extract(["currency"])
     assert "reading the whole table" not in caplog.text
-    assert _platform("SELECT DISTINCT source_identity FROM extract_marks "
+    assert _platform(f"SELECT DISTINCT source_identity FROM {MARKS} "
                      "WHERE table_name = 'currency'") == [(identity,)]  # fmt: skip

@@ -149,4 +149,9 @@ def stored_columns(cur, schema: str, table: str) -> list[str]:
     return [name for (name,) in cur.fetchall() if name not in keep]
 
 
-DMAP = FileSource(naming.SOURCE, scan_dmap, DmapTableLoader)
+DMAP = FileSource(
+    naming.SOURCE,
+    scan_dmap,
+    DmapTableLoader,
+    relanded="a new load: the dataset's rows are replaced by the file's",
+)

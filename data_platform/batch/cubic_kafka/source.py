@@ -34,7 +34,6 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import psycopg2
 from psycopg2 import sql
 from sqlalchemy import Connection
 from sqlalchemy.dialects.postgresql import insert
@@ -42,7 +41,7 @@ from sqlalchemy.dialects.postgresql import insert
 from data_platform.batch.cubic_kafka import schema
 from data_platform.db.models import DeadLetter
 from data_platform.errors import LoadError
-from data_platform.loads import dispositions
+from data_platform.loads import dispositions, faults
 from data_platform.loads.copy_csv import copy_csv
 from data_platform.loads.csv_files import ChunkStream, CsvDialect
 from data_platform.loads.scan import FileScanResult, scan_files
@@ -115,8 +114,8 @@ class _Apply:
     def run(self, lines: Iterator[bytes]) -> None:
         """Stage every record of `lines` that PostgreSQL takes (in blocks of about
         `_BLOCK` bytes of CSV) and record the others in dead_letters. Raises LoadError
-        for a broken file or a failure that is no record's (psycopg2's own errors for
-        the connection)."""
+        for a broken file or a failure that is no record's; a failure that is the
+        platform's (`loads.faults`: the connection, a privilege) as it is."""
         self.stage = dispositions.create_stage(self.cur, self.target, schema.COLUMNS)
         block: list[_Row] = []
         size = 0
@@ -223,9 +222,9 @@ class _Apply:
                 ),
             )
         except LoadError as exc:
+            if not faults.is_file_fault(exc):
+                raise  # the platform's (connection, privilege, disk): the worker stops
             cause = exc.__cause__
-            if isinstance(cause, psycopg2.OperationalError | psycopg2.InterfaceError):
-                raise cause from None  # the connection, not a record: the worker retries
             self.cur.execute("ROLLBACK TO SAVEPOINT dp_kafka_block")
             code = getattr(cause, "pgcode", None) or ""
             if not code.startswith(_REFUSED):
@@ -296,11 +295,8 @@ class KafkaTableLoader(TableLoader):
                 work.run(iter(lines))
             assert work.stage is not None
             added = dispositions.append(cur, target, work.stage, schema.COLUMNS, unique=_KEY)
-        except (psycopg2.OperationalError, psycopg2.InterfaceError):
-            raise
-        except psycopg2.Error as exc:
-            raise error((exc.diag.message_primary or str(exc)).strip()) from exc
         finally:
+            # A database error goes on as it is: the worker decides whose fault it is.
             cur.close()
         self.dead_letters = work.dead_new
         extra = {**self.worker.extra, "load_id": load.id}

@@ -16,7 +16,6 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 
-import psycopg2
 from sqlalchemy import Connection, func, select, text, update
 
 from data_platform.batch.cubic_qlik.change_apply import apply_changes
@@ -62,6 +61,11 @@ class QlikSource:
 
     def companions(self, key: str) -> list[str]:
         return companions(key)
+
+    def consequence(self, key: str) -> str:
+        if is_snapshot_start(key.rsplit("/", 1)[-1]):
+            return "a new load and a new snapshot: the table is reloaded from it"
+        return "a new load, applied again"
 
     def loader(self, worker: TableWorker) -> QlikTableLoader:
         return QlikTableLoader(worker)
@@ -144,7 +148,8 @@ class QlikTableLoader(TableLoader):
         `truncate`, by default when it is a LOAD00000001. Returns the file's row count.
 
         Raises LoadError for a bad file, ObjectChangedError when the file in incoming is no
-        longer the version the load recorded."""
+        longer the version the load recorded; a database error as the database raised it
+        (whose fault it is, the worker decides: `data_platform.loads.faults`)."""
         table = self.table
         zone, key, expect = self.worker.source_file(load, zone_name)
         meta_key = dfm_key(key)
@@ -199,12 +204,8 @@ class QlikTableLoader(TableLoader):
                     result = apply_full_load(ctx, reader, truncate=truncate)
                 else:
                     result = apply_changes(ctx, reader)
-        except (psycopg2.OperationalError, psycopg2.InterfaceError):
-            raise  # the connection, not the file
-        except psycopg2.Error as exc:
-            message = (exc.diag.message_primary or str(exc)).strip()
-            raise LoadError(message, key=load.key, table=table.name, load_id=load.id) from exc
         finally:
+            # A database error goes on as it is: the worker decides whose fault it is.
             cursor.close()
         return result.rows
 
@@ -271,7 +272,12 @@ class QlikTableLoader(TableLoader):
                 for index, load in enumerate([*parts, *changes]):
                     zone = "incoming" if load.id in late_ids else "archive"
                     try:
-                        rows += self.apply(conn, load, zone, truncate=index == 0)
+                        rows += worker.applying(
+                            load,
+                            lambda load=load, zone=zone, first=index == 0: self.apply(
+                                conn, load, zone, truncate=first
+                            ),
+                        )
                     except (LoadError, ObjectChangedError) as exc:
                         if load.id in late_ids:
                             failed = load

@@ -7,7 +7,8 @@ One run (under an advisory lock: one fetch at a time):
    first fetch, FIRST_FETCH_DAYS days before today; end = `until`, else tomorrow. "Today"
    is the Melbourne date (the portal's sensing_date is local), whatever the host's zone.
 
-The mark (`pedestrian.fetch_marks.next_date`) follows the data, not the calendar: it is
+The mark (the counts' landing mark, `loads.marks`: {"next_date"}) follows the data, not
+the calendar: it is
 the last sensing_date the portal actually had counts for. After the file is in place it
 moves to that day of the landed file, never back (a backfill of old days leaves it) and
 never past today. So a portal that publishes late leaves the mark where its data ends,
@@ -37,7 +38,9 @@ never empty, and landing it would empty the table.
 Before anything lands, temporary files that killed fetches left under the source's prefix
 are removed (`ZoneStore.clean_partials`: only those whose writer is gone).
 
-A failed dataset does not stop the other: its error is in `PedestrianFetch.errors`.
+A failed dataset does not stop the other: its error is in `PedestrianFetch.errors` (and
+by dataset in `failed_datasets`). A landing of the platform (`lander.PedestrianLander`):
+`pedestrian fetch` and `data-platform run` go through it.
 """
 
 from __future__ import annotations
@@ -54,8 +57,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import IO, Any, NamedTuple
 
-from sqlalchemy import Column, Date, DateTime, Engine, MetaData, Table, Text, func, select
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy import Engine
 
 from data_platform.batch.cubic_dmap.client import redact
 from data_platform.batch.melbourne_pedestrian.client import (
@@ -67,16 +69,17 @@ from data_platform.batch.melbourne_pedestrian.client import (
 from data_platform.batch.melbourne_pedestrian.naming import (
     COLUMNS,
     COUNTS,
-    DB_SCHEMA,
     LOCATIONS,
     MELBOURNE,
     PREFIX,
+    SOURCE,
     Dataset,
     counts_key,
     locations_key,
 )
 from data_platform.db.engine import get_engine
 from data_platform.errors import DataPlatformError
+from data_platform.loads import marks
 from data_platform.loads.locks import advisory_lock
 from data_platform.settings import Settings, get_settings
 from data_platform.storage import ZoneStore, get_zone
@@ -87,18 +90,6 @@ log = logging.getLogger(__name__)
 FIRST_FETCH_DAYS = 60
 INT32_MAX = 2**31 - 1
 _LOCK = ("pedestrian_fetch", 1)
-
-# pedestrian.fetch_marks (data_platform/db/versions/..._p001_...): one row per
-# incrementally fetched dataset, keyed by its portal id. Only the counts have one.
-_marks = Table(
-    "fetch_marks",
-    MetaData(),
-    Column("dataset", Text, primary_key=True),
-    Column("next_date", Date, nullable=False),
-    Column("last_key", Text, nullable=False),
-    Column("fetched_at", DateTime(timezone=True), nullable=False),
-    schema=DB_SCHEMA,
-)
 
 
 def _utcnow() -> datetime:
@@ -169,6 +160,7 @@ class PedestrianFetch:
     partials_removed: int = 0
     errors: list[str] = field(default_factory=list)
     skipped: str | None = None
+    failed_datasets: dict[str, str] = field(default_factory=dict)  # name -> its error
 
     @property
     def failed(self) -> bool:
@@ -284,13 +276,15 @@ def fetch_pedestrian(
                 # Ours never hold the key; redact anyway, as a library's text might.
                 message = redact(str(exc), secret)
                 result.errors.append(message)
+                result.failed_datasets[name] = message
                 log.error("not fetched: %s", message, extra={"dataset": name})
     return result
 
 
 def _read_mark(engine: Engine) -> date | None:
     with engine.connect() as conn:
-        return conn.scalar(select(_marks.c.next_date).where(_marks.c.dataset == COUNTS.dataset_id))
+        mark = marks.read_mark(conn, SOURCE, COUNTS.dataset_id)
+    return date.fromisoformat(mark["next_date"]) if mark else None
 
 
 def _locations(
@@ -334,11 +328,9 @@ def _counts(
         )
     if last is None or (before is not None and last <= before):
         return  # the mark stays (and names the last file that moved it)
-    values = {"next_date": last, "last_key": key, "fetched_at": func.now()}
-    statement = insert(_marks).values(dataset=COUNTS.dataset_id, **values)
     with engine.begin() as conn:
-        conn.execute(
-            statement.on_conflict_do_update(index_elements=[_marks.c.dataset], set_=values)
+        marks.write_mark(
+            conn, SOURCE, COUNTS.dataset_id, {"next_date": last.isoformat()}, last_key=key
         )
     result.mark = last
     log.info(

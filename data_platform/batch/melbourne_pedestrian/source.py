@@ -103,12 +103,9 @@ class PedestrianTableLoader(TableLoader):
                 deleted, _ = dispositions.replace_all(cur, target, stage, header)
             else:
                 deleted, _ = replace_sensor_days(cur, target, stage, window, error)
-        except (psycopg2.OperationalError, psycopg2.InterfaceError):
-            raise  # the connection, not the file
-        except psycopg2.IntegrityError as exc:
-            # A key twice in the file (the portal re-issuing a record): refused whole.
-            raise error((exc.diag.message_detail or str(exc)).strip()) from exc
         finally:
+            # A database error goes on as it is: the worker decides whose fault it is (a
+            # key twice in a locations file, the portal re-issuing a record, is the file's).
             cur.close()
         log.info(
             "%s: %d row(s) replaced by %d%s",

@@ -73,6 +73,7 @@ from sqlalchemy import text
 from data_platform.batch.totesys import tables as T
 from data_platform.db.engine import get_engine
 from data_platform.errors import DatabaseError, DataPlatformError
+from data_platform.loads import marks as landing_marks
 from data_platform.loads.locks import advisory_lock
 from data_platform.storage import get_zone
 
@@ -266,15 +267,19 @@ def _first_line(exc: BaseException) -> str:
 
 
 def _read_marks() -> dict[str, _Mark]:
+    """Each table's mark (its landing mark, `loads.marks`: {updated, key, horizon,
+    identity}, `updated` the source's naive time as ISO text)."""
     with get_engine().connect() as conn:
-        rows = conn.execute(
-            text(
-                "SELECT table_name, mark_updated, mark_key, horizon, source_identity "
-                "FROM extract_marks WHERE source = :source"
-            ),
-            {"source": T.SOURCE},
-        ).all()
-    return {name: _Mark(*mark) for name, *mark in rows}
+        found = landing_marks.read_marks(conn, T.SOURCE)
+    return {
+        name: _Mark(
+            datetime.fromisoformat(mark["updated"]),
+            mark["key"],
+            mark.get("horizon"),
+            mark.get("identity"),
+        )
+        for name, mark in found.items()
+    }
 
 
 def _begin(source, marks: dict[str, _Mark]) -> _Snapshot:
@@ -292,10 +297,7 @@ def _begin(source, marks: dict[str, _Mark]) -> _Snapshot:
             source.rollback()
             cur.execute("SELECT 1")  # the snapshot of the pass, without a horizon
     with get_engine().connect() as conn:
-        last = conn.scalar(
-            text("SELECT max(extracted_at) FROM extract_marks WHERE source = :s"),
-            {"s": T.SOURCE},
-        )
+        last = landing_marks.last_marked(conn, T.SOURCE)  # the last pass's time
     extracted = datetime.now(UTC)
     if last is not None and extracted <= last:  # a clock set back: passes stay in order
         extracted = last + timedelta(microseconds=1)
@@ -523,30 +525,19 @@ def _move_mark(
     # The newest stamp landed so far (a row committed late may be stamped older).
     updated, key = max(candidates, key=lambda mark: mark[0])
     with get_engine().begin() as conn:
-        conn.execute(
-            text(
-                "INSERT INTO extract_marks (source, table_name, mark_updated, mark_key, "
-                "last_key, rows, horizon, source_identity, extracted_at) VALUES (:source, "
-                ":table, :updated, :key, coalesce(:landed, ''), :rows, :horizon, :identity, "
-                ":extracted) "
-                "ON CONFLICT (source, table_name) DO UPDATE SET "
-                "mark_updated = EXCLUDED.mark_updated, mark_key = EXCLUDED.mark_key, "
-                "last_key = coalesce(:landed, extract_marks.last_key), "
-                "rows = CASE WHEN :landed IS NULL THEN extract_marks.rows ELSE EXCLUDED.rows END, "
-                "horizon = EXCLUDED.horizon, source_identity = EXCLUDED.source_identity, "
-                "extracted_at = EXCLUDED.extracted_at"
-            ),
+        landing_marks.write_mark(
+            conn,
+            T.SOURCE,
+            table.name,
             {
-                "source": T.SOURCE,
-                "table": table.name,
-                "updated": updated,
+                "updated": updated.isoformat(),
                 "key": str(key),
-                "landed": landed,
-                "rows": rows,
                 "horizon": snapshot.xmin,
                 "identity": snapshot.identity,
-                "extracted": snapshot.extracted,
             },
+            last_key=landed,
+            rows=rows if landed else None,
+            marked_at=snapshot.extracted,
         )
 
 

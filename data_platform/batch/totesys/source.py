@@ -1,11 +1,12 @@
 """totesys as a source of the one worker: each extracted Parquet file is a load.
 
-Scan: first the extraction (`extract.extract`), when the source is in use (the setting
-TOTESYS_DATABASE_URL is set, or a table was extracted before), then the files under
-`database/totesys/<table>/` not recorded yet. Apply (`apply_pass`): the file's columns must be the
-table's plus the pass (`dp__extracted_at`) and the delete flag (`dp__deleted`); its rows
-are COPYed into a staging table typed like the table (every value checked, NOT NULL
-checked with row and column), then in one transaction: deleted keys leave
+Scan: the files under `database/totesys/<table>/` not recorded yet. (The extraction that
+puts them there is the source's landing, `lander.TotesysLander`: `data-platform run` lands
+it first when the source is in use, `totesys extract` on demand.) Apply (`apply_pass`):
+the file's columns must be the table's plus the pass (`dp__extracted_at`) and the delete
+flag (`dp__deleted`); its rows are COPYed into a staging table typed like the table (every
+value checked, NOT NULL checked with row and column), then in one transaction: deleted
+keys leave
 `totesys.<table>` and the history records each delete; every distinct version (by
 content) goes into `totesys_history.<table>` once; each key's row of the latest pass is
 the current state, whatever its `last_updated`. Re-ingesting a file changes nothing.
@@ -15,16 +16,13 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-import psycopg2
 from psycopg2 import sql
-from sqlalchemy import Connection, text
+from sqlalchemy import Connection
 
 from data_platform.batch.totesys import tables as T
-from data_platform.batch.totesys.extract import PREFIX, STAMP, ExtractResult
-from data_platform.db.engine import get_engine
+from data_platform.batch.totesys.extract import PREFIX, STAMP
 from data_platform.db.models import ERROR_STATES
 from data_platform.errors import LoadError
 from data_platform.loads import dispositions
@@ -32,48 +30,14 @@ from data_platform.loads.copy_csv import NOT_NULL, copy_csv
 from data_platform.loads.parquet_files import DIALECT, ParquetCsvReader
 from data_platform.loads.scan import FileScanResult, record_source_files
 from data_platform.loads.source import FileSource, PendingLoad, TableLoader
-from data_platform.settings import get_settings
 
 log = logging.getLogger(__name__)
 SUFFIX = ".parquet"
 
 
-@dataclass
-class TotesysScanResult(FileScanResult):
-    extract: ExtractResult | None = None
-    errors: list[str] = field(default_factory=list)
-
-    def summary(self) -> str:
-        landed = f"{self.extract.landed} file(s) extracted, " if self.extract else ""
-        return f"{landed}{self.new_loads} new load(s)"
-
-    def notes(self) -> list[str]:
-        return [f"  extraction failed: {error}" for error in self.errors]
-
-
-def in_use() -> bool:
-    """Does `run` extract? When TOTESYS_DATABASE_URL is set or a table was extracted."""
-    if get_settings().totesys_database_url is not None:
-        return True
-    with get_engine().connect() as conn:
-        return bool(
-            conn.scalar(
-                text("SELECT EXISTS (SELECT FROM extract_marks WHERE source = :s)"), {"s": T.SOURCE}
-            )
-        )
-
-
-def scan_totesys(*, extract: bool | None = None) -> TotesysScanResult:
-    """Extract (when in use, or `extract`), then record every new extracted file."""
-    result = TotesysScanResult()
-    if extract if extract is not None else in_use():
-        from data_platform.alerts import alert_extract
-        from data_platform.batch.totesys.extract import extract as run_extract
-
-        result.extract = run_extract()
-        result.errors = [f"{t.table}: {t.error}" for t in result.extract.failed]
-        for extracted in result.extract.tables:
-            alert_extract(T.SOURCE, extracted.table, extracted.error)
+def scan_totesys() -> FileScanResult:
+    """Record every new extracted file of the source's active tables as a `ready` load."""
+    result = FileScanResult()
     result.new_loads, result.tables = record_source_files(
         T.SOURCE, lambda prefix, key: key.endswith(SUFFIX) and "/" not in key[len(prefix) :]
     )
@@ -133,14 +97,8 @@ class TotesysTableLoader(TableLoader):
                 )
             _check_not_null(cur, stage, table, error)
             deleted, versions, written = apply_pass(cur, table, stage)
-        except (psycopg2.OperationalError, psycopg2.InterfaceError):
-            raise
-        except psycopg2.Error as exc:
-            diag = exc.diag
-            raise error(
-                (diag.message_primary or str(exc)).strip(), column=diag.column_name
-            ) from exc
         finally:
+            # A database error goes on as it is: the worker decides whose fault it is.
             cur.close()
         log.info(
             "%d row(s): %d new version(s), %d current row(s) written, %d deleted",

@@ -3,12 +3,15 @@ zone, then record it and advance the mark, one dataset at a time.
 
 Per feed, results are taken oldest first. For each: the file is streamed into the zone
 (`put` is atomic: the whole file or nothing), and only then the dataset row is upserted and
-the feed's mark set to its last_updated, in one transaction. A failure stops the feed (its
-last_error is recorded; the next run resumes after the last dataset landed) and the other
-feeds go on. A crash between the put and the commit only makes the next run download the
-same dataset to the same key again.
+the feed's mark (its landing mark, `loads.marks`: item the feed's path) set to its
+last_updated, in one transaction. A failure stops the feed (its last_error is recorded;
+the next run resumes after the last dataset landed) and the other feeds go on. A crash
+between the put and the commit only makes the next run download the same dataset to the
+same key again.
 
-Also `python -m data_platform.batch.cubic_dmap.fetch [--feed PATH ...] [--json]`.
+A landing of the platform (`lander.DmapLander`, `data_platform.loads.landing`): `dmap fetch`
+and `data-platform run` go through it. Also `python -m data_platform.batch.cubic_dmap.fetch
+[--feed PATH ...] [--json]`.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Engine, func, select, update
+from sqlalchemy import Connection, Engine, func, select, update
 from sqlalchemy.dialects.postgresql import insert
 
 from data_platform.batch.cubic_dmap.client import (
@@ -30,9 +33,11 @@ from data_platform.batch.cubic_dmap.client import (
     redact,
 )
 from data_platform.batch.cubic_dmap.feeds import api_key_for, dataset_type
+from data_platform.batch.cubic_dmap.naming import SOURCE
 from data_platform.db.engine import get_engine
 from data_platform.db.models import DmapDataset, DmapFeed
 from data_platform.errors import ConfigError, DataPlatformError
+from data_platform.loads import marks
 from data_platform.loads.locks import advisory_lock
 from data_platform.settings import Settings, get_settings
 from data_platform.storage import ZoneStore, get_zone
@@ -179,6 +184,13 @@ def fetch_feeds(
     return result
 
 
+def read_feed_mark(conn: Connection, relative_url: str) -> datetime | None:
+    """A feed's mark: the newest dataset last_updated fetched (the vendor's naive time, to
+    the microsecond, as given); None before its first dataset."""
+    mark = marks.read_mark(conn, SOURCE, relative_url)
+    return datetime.fromisoformat(mark["last_updated"]) if mark else None
+
+
 class _Feed:
     """One feed's fetch (with its lock held)."""
 
@@ -203,9 +215,7 @@ class _Feed:
 
     def run(self, landed: list[LandedDataset]) -> FeedFetch:
         with self.engine.connect() as conn:
-            self.outcome.mark = conn.scalar(
-                select(DmapFeed.last_updated).where(DmapFeed.id == self.feed_id)
-            )
+            self.outcome.mark = read_feed_mark(conn, self.url)
         api_key = ""
         try:
             kind = dataset_type(self.url)
@@ -305,10 +315,12 @@ class _Feed:
                     set_={**values, "updated_at": func.now()},
                 )
             )
-            conn.execute(
-                update(DmapFeed)
-                .where(DmapFeed.id == self.feed_id)
-                .values(last_updated=result.last_updated)
+            marks.write_mark(
+                conn,
+                SOURCE,
+                self.url,
+                {"last_updated": result.last_updated.isoformat()},
+                last_key=key,
             )
         self.outcome.mark = result.last_updated
         log.info(
