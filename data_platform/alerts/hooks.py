@@ -1,10 +1,11 @@
 """The alerts of the platform's commands that are not loads: one per failing fetch,
-extraction or source of a run, cleared when the next attempt succeeds (so a recurrence
-alerts again)."""
+extraction or source of a run, and per failing model or data test of a transformation,
+cleared when the next attempt succeeds (so a recurrence alerts again)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from typing import Protocol
 
 from data_platform.alerts.notify import notify, resolve
 
@@ -93,3 +94,34 @@ def alert_whole_run(exc: BaseException) -> None:
     from data_platform.errors import one_line
 
     notify("run", WHOLE_RUN, one_line(exc)[0])
+
+
+class BuiltNode(Protocol):
+    """A model or data test of a dbt build as its alert needs it. The transformation's
+    `NodeResult` is one: alerts and the transformation are peers, neither imports the
+    other, and the commands above both (`transform`, `run`) hand the one to the other."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def kind(self) -> str: ...
+
+    @property
+    def failed(self) -> bool: ...
+
+    def describe(self) -> str: ...
+
+
+def alert_transform(nodes: Iterable[BuiltNode]) -> None:
+    """After a transformation: alert on each failed node of its build (`nodes`, e.g.
+    `TransformResult.nodes`), fingerprinted `transform:dbt <kind> <name>`; clear the
+    alerts of the nodes that passed."""
+    passed = []
+    for node in nodes:
+        subject = f"dbt {node.kind} {node.name}"
+        if node.failed:
+            notify("transform", subject, node.describe())
+        else:
+            passed.append(f"transform:{subject}")
+    resolve(passed)  # one statement for the hundreds of nodes that passed
