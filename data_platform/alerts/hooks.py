@@ -1,6 +1,6 @@
 """The alerts of the platform's commands that are not loads: one per failing fetch,
-extraction or source of a run, and per failing model or data test of a transformation,
-cleared when the next attempt succeeds (so a recurrence alerts again)."""
+extraction or source of a run, cleared when the next attempt succeeds (so a recurrence
+alerts again)."""
 
 from __future__ import annotations
 
