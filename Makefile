@@ -58,9 +58,12 @@ test-fast: install
 bench: install
 	$(BIN)/python -m harness bench
 
+# The layers of data_platform (.importlinter, doc/adr/0012-layers.md); tests/test_layers.py
+# checks them in `make test` too. PYTHONPATH: this checkout's package, whichever is installed.
 lint: install
 	$(BIN)/python -m ruff check .
 	$(BIN)/python -m ruff format --check .
+	PYTHONPATH=. $(BIN)/lint-imports --no-cache
 
 # Re-pin requirements.txt from requirements.in (needs the network).
 lock:

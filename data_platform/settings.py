@@ -7,6 +7,7 @@ generated; `.env.template` lists every one with its default. Nothing here runs a
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -447,11 +448,24 @@ def get_settings() -> Settings:
     return Settings()
 
 
-def reset_settings() -> None:
-    """Forget cached settings and everything built from them (tests, CLI overrides)."""
-    get_settings.cache_clear()
-    from data_platform.db.engine import reset_engine
-    from data_platform.storage.zones import reset_storage
+# What is built from the settings and cached (the engine, the storage backends): each
+# cache registers its reset here when its module is imported, so that settings, the
+# bottom of the platform, imports none of the layers above it.
+_resets: list[Callable[[], None]] = []
 
-    reset_engine()
-    reset_storage()
+
+def on_reset(reset: Callable[[], None]) -> Callable[[], None]:
+    """Run `reset` whenever `reset_settings` runs (once per registration; registering it
+    again does nothing). Returns `reset`, so it serves as a decorator."""
+    if reset not in _resets:
+        _resets.append(reset)
+    return reset
+
+
+def reset_settings() -> None:
+    """Forget cached settings and everything built from them (tests, CLI overrides): the
+    caches registered with `on_reset`, in the order they registered. A cache whose
+    module was never imported holds nothing to forget."""
+    get_settings.cache_clear()
+    for reset in _resets:
+        reset()

@@ -6,6 +6,7 @@ run`. Each is cleared when the next attempt succeeds, so a recurrence alerts aga
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from typing import Protocol
 
 from data_platform.alerts.notify import notify, resolve
 from data_platform.loads import hooks
@@ -109,3 +110,34 @@ def alert_whole_run(exc: BaseException) -> None:
     from data_platform.errors import one_line
 
     notify("run", WHOLE_RUN, one_line(exc)[0])
+
+
+class BuiltNode(Protocol):
+    """A model or data test of a dbt build as its alert needs it. The transformation's
+    `NodeResult` is one: alerts and the transformation are peers, neither imports the
+    other, and the commands above both (`transform`, `run`) hand the one to the other."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def kind(self) -> str: ...
+
+    @property
+    def failed(self) -> bool: ...
+
+    def describe(self) -> str: ...
+
+
+def alert_transform(nodes: Iterable[BuiltNode]) -> None:
+    """After a transformation: alert on each failed node of its build (`nodes`, e.g.
+    `TransformResult.nodes`), fingerprinted `transform:dbt <kind> <name>`; clear the
+    alerts of the nodes that passed."""
+    passed = []
+    for node in nodes:
+        subject = f"dbt {node.kind} {node.name}"
+        if node.failed:
+            notify("transform", subject, node.describe())
+        else:
+            passed.append(f"transform:{subject}")
+    resolve(passed)  # one statement for the hundreds of nodes that passed

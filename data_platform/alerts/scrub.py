@@ -12,7 +12,7 @@ from urllib.parse import unquote, urlsplit
 
 from pydantic import SecretStr
 
-from data_platform.batch.cubic_dmap.client import redact
+from data_platform.http import redact
 from data_platform.settings import Settings
 
 # `scheme://user:password@`: the password, up to the `@` (an unencoded `@` in a password

@@ -39,8 +39,8 @@ def run(
     """
     import json
 
+    from data_platform.batch.cubic_qlik.spark import ingest_incoming
     from data_platform.errors import LoadError
-    from data_platform.jobs import ingest_incoming
     from data_platform.jobs.env import local_job_env
     from data_platform.jobs.runtime import local_session
     from data_platform.jobs.scripts import script_path

@@ -9,8 +9,8 @@ import time
 
 import click
 
+from data_platform.alerts.hooks import alert_transform
 from data_platform.cli.options import json_option
-from data_platform.transform.alerts import alert_transform
 
 log = logging.getLogger(__name__)
 
@@ -88,7 +88,7 @@ def run(watch: float | None, no_transform: bool, no_land: bool, as_json: bool) -
 
             transformed = run_transform()
             text += "\n" + transformed.render() if not as_json else ""
-            alert_transform(transformed)
+            alert_transform(transformed.nodes)
         if watch is None:
             click.echo(text)
             code = summary.exit_code

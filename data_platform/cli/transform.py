@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from data_platform.transform.alerts import alert_transform
+from data_platform.alerts.hooks import alert_transform
 
 
 @click.command()
@@ -58,7 +58,7 @@ def transform(select: tuple[str, ...], vars_text: str | None) -> None:
         raise click.BadParameter(
             f"{' '.join(select)} matches no model or test of transform/", param_hint="--select"
         )
-    alert_transform(result)
+    alert_transform(result.nodes)
     click.echo(result.render())
     if not result.ok:
         failed = "; ".join(node.describe() for node in result.failed) or "dbt reported a failure"

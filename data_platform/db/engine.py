@@ -13,7 +13,7 @@ from sqlalchemy.exc import ArgumentError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from data_platform.errors import ConfigError, DatabaseError
-from data_platform.settings import Settings, get_settings
+from data_platform.settings import Settings, get_settings, on_reset
 
 log = logging.getLogger(__name__)
 
@@ -71,7 +71,9 @@ def get_engine() -> Engine:
     return create_engine(url, pool_pre_ping=True, future=True)
 
 
+@on_reset
 def reset_engine() -> None:
+    """Dispose of the engine: the next `get_engine` connects with the settings of then."""
     if get_engine.cache_info().currsize:
         get_engine().dispose()
     get_engine.cache_clear()

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import BinaryIO
 
 from data_platform.errors import ConfigError
-from data_platform.settings import ZONES, Settings, get_settings
+from data_platform.settings import ZONES, Settings, get_settings, on_reset
 from data_platform.storage.base import ObjectInfo, ObjectStore, check_key
 
 
@@ -107,5 +107,7 @@ def get_zone(name: str, settings: Settings | None = None) -> ZoneStore:
     return ZoneStore(name, _backend("local", root, None), name, prefix)
 
 
+@on_reset
 def reset_storage() -> None:
+    """Forget the backends: the next `get_zone` makes them with the settings of then."""
     _backend.cache_clear()

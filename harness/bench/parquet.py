@@ -22,8 +22,8 @@ import pyarrow.parquet as pq
 from pyspark.sql import types as T
 
 from data_platform.batch.cubic_qlik.dfm import Dfm, parse_dfm
+from data_platform.batch.cubic_qlik.spark.casts import cast_rule
 from data_platform.errors import LoadError
-from data_platform.jobs.casts import cast_rule
 
 
 def arrow_type(spark_type: T.DataType) -> pa.DataType:
@@ -89,7 +89,7 @@ def convert_with_pyarrow(data_path: Path, dfm: Dfm, output: Path) -> int:
 
 def convert_with_spark(data_path: Path, dfm: Dfm, output: Path) -> int:
     """The job's typed conversion of one file; answers the rows written."""
-    from data_platform.jobs.convert import convert_to_parquet
+    from data_platform.batch.cubic_qlik.spark.convert import convert_to_parquet
     from data_platform.jobs.runtime import configure_output, local_session
 
     spark = local_session("bench")

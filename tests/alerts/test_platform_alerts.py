@@ -27,3 +27,23 @@ def test_an_errored_load_sends_exactly_one_email(monkeypatch, platform, smtp) ->
     assert first.exit_code == 1 and second.exit_code == 0, (first.output, second.output)
     (mail,) = smtp.messages
     assert b"load failed" in mail and b"line 2, column pedestriancount" in mail
+
+
+def test_a_transform_alerts_its_failed_nodes_and_clears_the_passed(monkeypatch) -> None:
+    """`alert_transform` takes the transformation's node results as they are (alerts
+    import nothing of the transformation, their peer)."""
+    from data_platform.alerts import hooks
+    from data_platform.transform import NodeResult
+
+    sent, cleared = [], []
+    monkeypatch.setattr(hooks, "notify", lambda *args, **kw: sent.append(args))
+    monkeypatch.setattr(hooks, "resolve", lambda names, **kw: cleared.append(list(names)))
+    hooks.alert_transform(
+        [
+            NodeResult("not_null_id", "test", "fail", failures=3),
+            NodeResult("daily_totals", "model", "success"),
+        ]
+    )
+    failed = "test not_null_id failed: 3 failing rows"
+    assert sent == [("transform", "dbt test not_null_id", failed)]
+    assert cleared == [["transform:dbt model daily_totals"]]

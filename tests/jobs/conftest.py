@@ -110,7 +110,7 @@ def springboard(env) -> Path:
 
 def run_job(env, *, loads=None, object_key: str | None = None, extra: tuple[str, ...] = ()):
     """The job exactly as the Glue script runs it, with a sys.argv-style list."""
-    from data_platform.jobs.ingest_incoming import run
+    from data_platform.batch.cubic_qlik.spark.ingest_incoming import run
     from data_platform.jobs.job_input import JobInput
 
     source = ("--INPUT", JobInput(tuple(loads)).to_json()) if loads is not None else ()

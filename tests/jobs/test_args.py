@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from data_platform.batch.cubic_qlik.spark.ingest_incoming import parse_args, table_name_for_key
 from data_platform.errors import ConfigError
-from data_platform.jobs.ingest_incoming import parse_args, table_name_for_key
 from data_platform.jobs.job_input import JobEnv, JobInput, JobLoad, ZoneLocation
 
 ENV = JobEnv({z: ZoneLocation(f"{z}-bucket") for z in ("incoming", "springboard", "operations")})

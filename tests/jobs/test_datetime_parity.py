@@ -25,7 +25,7 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from data_platform.batch.cubic_qlik.dfm import DfmColumn, parse_dfm
-from data_platform.jobs import casts
+from data_platform.batch.cubic_qlik.spark import casts
 from data_platform.jobs.runtime import configure_output
 from tests.jobs.conftest import Col, dfm_document
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import ast
 import io
 import json
+import re
 import zipfile
 
 import pytest
@@ -39,7 +40,7 @@ def test_plan_changes_nothing_and_apply_creates_everything(glue, s3_env: dict[st
     apply_glue_deploy(plan, glue=glue)
     assert _read(SCRIPT_KEY) == (aws_s3_dir() / SCRIPT_KEY).read_bytes()
     names = zipfile.ZipFile(io.BytesIO(_read(ZIP_KEY))).namelist()
-    assert "data_platform/jobs/ingest_incoming.py" in names
+    assert "data_platform/batch/cubic_qlik/spark/ingest_incoming.py" in names
     assert "data_platform/batch/cubic_qlik/dfm.py" in names
     job = glue.get_job(JobName="ingest_incoming")["Job"]
     ops = s3_env["operations"]
@@ -135,8 +136,11 @@ def test_every_glue_script_is_registered_and_stays_thin() -> None:
     for relative in scripts:
         tree = ast.parse((aws_s3_dir() / relative).read_text())
         module = relative.rsplit("/", 1)[-1].removesuffix(".py")
-        assert [ast.unparse(node) for node in tree.body[1:]] == [  # after the docstring
-            "import sys",
-            f"from data_platform.jobs.{module} import main",
-            "main(sys.argv)",
-        ]
+        # After the docstring; a job is a source's Spark code (its `spark/` package).
+        statements = [ast.unparse(node) for node in tree.body[1:]]
+        assert len(statements) == 3, statements
+        assert statements[0] == "import sys"
+        assert re.fullmatch(
+            rf"from data_platform\.batch\.\w+\.spark\.{module} import main", statements[1]
+        )
+        assert statements[2] == "main(sys.argv)"

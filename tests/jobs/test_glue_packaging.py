@@ -26,7 +26,7 @@ class Block(importlib.abc.MetaPathFinder):
         return None
 
 sys.meta_path.insert(0, Block())
-import data_platform.jobs.ingest_incoming
+import data_platform.batch.cubic_qlik.spark.ingest_incoming
 print("ok")
 """
 

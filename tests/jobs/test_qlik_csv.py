@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from data_platform.batch.cubic_qlik.dfm import parse_dfm
-from data_platform.jobs.qlik_csv import NULL_SENTINEL, csv_options, read_qlik_csv
+from data_platform.batch.cubic_qlik.spark.qlik_csv import NULL_SENTINEL, csv_options, read_qlik_csv
 from tests.jobs.conftest import Col, dfm_document
 
 pytestmark = pytest.mark.spark

@@ -21,7 +21,7 @@ import requests
 import urllib3.exceptions
 
 from data_platform.errors import DataPlatformError
-from data_platform.http import retrying_session
+from data_platform.http import describe_failure, redact, retrying_session
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +35,6 @@ GZIP_MAGIC = b"\x1f\x8b"
 
 _TIMESTAMP = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?")
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
-_QUERY = re.compile(r"\?[^\s'\"<>)]+")
 
 
 class DmapError(DataPlatformError):
@@ -114,28 +113,6 @@ def _install_log_filter() -> None:
         logger = logging.getLogger(name)
         if not any(isinstance(f, _RedactQueries) for f in logger.filters):
             logger.addFilter(_RedactQueries())
-
-
-def redact(text: str, *secrets: str) -> str:
-    """`text` with URL query strings and the given secrets replaced by `?…` and `***`."""
-    text = _QUERY.sub("?…", text)
-    for secret in secrets:
-        if secret:
-            text = text.replace(secret, "***")
-    return text
-
-
-def _describe(exc: requests.RequestException) -> str:
-    """A short reason for a failed request, without URLs (a download's is signed)."""
-    if isinstance(exc, requests.exceptions.RetryError):
-        reason = getattr(exc.args[0], "reason", None) if exc.args else None
-        return f"gave up retrying: {redact(str(reason or exc))}"
-    if isinstance(exc, requests.Timeout):
-        return "timed out"
-    if isinstance(exc, requests.ConnectionError):
-        reason = getattr(exc.args[0], "reason", None) if exc.args else None
-        return f"connection failed: {redact(str(reason or exc))}"
-    return f"{type(exc).__name__}: {redact(str(exc))}"
 
 
 class DmapClient:
@@ -231,7 +208,7 @@ class DmapClient:
                 allow_redirects=False,
             )
         except requests.RequestException as exc:
-            raise DmapError(f"{where}: {redact(_describe(exc), api_key)}") from None
+            raise DmapError(f"{where}: {redact(describe_failure(exc), api_key)}") from None
         with response:
             if response.status_code in (401, 403):
                 raise DmapError(f"{where}: HTTP {response.status_code} (API key refused?)")
@@ -277,7 +254,7 @@ class DmapClient:
             )
         except requests.RequestException as exc:
             # `from None`: the cause's text holds the signed URL.
-            raise DmapError(f"{where}: download: {_describe(exc)}") from None
+            raise DmapError(f"{where}: download: {describe_failure(exc)}") from None
         with response:
             if response.status_code == 403:
                 raise LinkExpired(f"{where}: download: HTTP 403 (link expired?)")

@@ -234,7 +234,7 @@ def numeric_limits(ctx: ApplyContext) -> dict[str, tuple[int, int, str]]:
 def integer_ranges(ctx: ApplyContext) -> dict[str, tuple[int, int, str]]:
     """Per integer column whose declared Qlik type (the file's .dfm) holds fewer values
     than its Postgres type (`types.RANGE_CHECKED`): the lowest and highest value and
-    the type's name. The Glue job refuses the same values (`jobs/casts.py`)."""
+    the type's name. The Glue job refuses the same values (`spark/casts.py`)."""
     return {
         c.name.lower(): (*INTEGER_RANGES[c.type], c.type)
         for c in ctx.dfm.data_columns
@@ -270,7 +270,7 @@ def check_numeric(ctx: ApplyContext, stage: sql.Composable) -> None:
     range-checked integer its range, checked in one pass over the stage: else an error
     naming the first bad record and column. Postgres would round `9.999` into
     numeric(8,2) to 10.00 without a word; here it is refused, as the Glue job refuses it
-    (`jobs/casts.py`). Digits beyond the scale that are zeros (`9.990`) change nothing
+    (`spark/casts.py`). Digits beyond the scale that are zeros (`9.990`) change nothing
     and are taken."""
     limits, ranges = numeric_limits(ctx), integer_ranges(ctx)
     if not limits and not ranges:

@@ -22,11 +22,9 @@ from urllib.parse import urlsplit, urlunsplit
 import requests
 import urllib3.exceptions
 
-# One way to word a failed request and to keep secrets out of text: DMAP's.
-from data_platform.batch.cubic_dmap.client import _describe, redact
 from data_platform.batch.melbourne_pedestrian.naming import Dataset
 from data_platform.errors import DataPlatformError
-from data_platform.http import retrying_session
+from data_platform.http import describe_failure, redact, retrying_session
 
 log = logging.getLogger(__name__)
 
@@ -145,7 +143,8 @@ class OpenDataClient:
                 timeout=(self.timeout, self.timeout),
             )
         except requests.RequestException as exc:
-            raise PedestrianError(f"{what}: {shown}: {self._scrub(_describe(exc))}") from None
+            why = self._scrub(describe_failure(exc))
+            raise PedestrianError(f"{what}: {shown}: {why}") from None
         with response:
             if response.status_code != 200:
                 hint = " (OPEN_DATA_API_KEY refused?)" if response.status_code in (401, 403) else ""

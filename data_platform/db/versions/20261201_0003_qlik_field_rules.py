@@ -5,7 +5,7 @@ Revises: 0002
 Create Date: 2026-12-01 08:00:00+00:00
 
 `qlik_datetime(text)` is the one DATETIME rule of the Postgres path (the Glue job applies
-the same rule in `data_platform/jobs/casts.py`): `YYYY-MM-DD[ T]HH:MM:SS[.f{1,9}]` with an
+the same rule in `data_platform/batch/cubic_qlik/spark/casts.py`): `YYYY-MM-DD[ T]HH:MM:SS[.f{1,9}]` with an
 optional `Z` or `+-HH:MM` suffix (converted to UTC); digits 7-9 rounded to the nearest
 microsecond in exact decimal arithmetic, ties to even; never later than
 9999-12-31 23:59:59.999999. PostgreSQL's own timestamp input rounds through a binary

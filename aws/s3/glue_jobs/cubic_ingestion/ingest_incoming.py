@@ -2,12 +2,12 @@
 
 The same file runs on AWS Glue (StartJobRun), in the Glue container (gluesparksubmit) and
 with plain PySpark (`python ingest_incoming.py ...`). Arguments and behaviour are
-documented in data_platform/jobs/ingest_incoming.py, where the code lives.
+documented in data_platform/batch/cubic_qlik/spark/ingest_incoming.py, where the code lives.
 """
 
 import sys
 
-from data_platform.jobs.ingest_incoming import main
+from data_platform.batch.cubic_qlik.spark.ingest_incoming import main
 
 # No __main__ guard: Glue executes this file as the job; nothing imports it.
 main(sys.argv)

@@ -12,10 +12,11 @@ from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
 from data_platform.batch.cubic_qlik.dfm import Dfm, dfm_key, parse_dfm
+from data_platform.batch.cubic_qlik.spark import casts
+from data_platform.batch.cubic_qlik.spark.qlik_csv import read_qlik_csv
 from data_platform.errors import DataPlatformError, LoadError
-from data_platform.jobs import casts, hadoop_fs
+from data_platform.jobs import hadoop_fs
 from data_platform.jobs.job_input import JobEnv, JobLoad
-from data_platform.jobs.qlik_csv import read_qlik_csv
 
 log = logging.getLogger(__name__)
 

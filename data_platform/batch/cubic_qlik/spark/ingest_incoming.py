@@ -24,9 +24,9 @@ from typing import Any
 
 from pyspark.sql import SparkSession
 
+from data_platform.batch.cubic_qlik.spark.convert import run_loads
 from data_platform.errors import ConfigError, LoadError
 from data_platform.jobs import hadoop_fs
-from data_platform.jobs.convert import run_loads
 from data_platform.jobs.job_input import JobEnv, JobInput, JobLoad
 from data_platform.jobs.runtime import start_runtime
 
