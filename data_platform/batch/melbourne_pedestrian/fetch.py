@@ -59,7 +59,6 @@ from typing import IO, Any, NamedTuple
 
 from sqlalchemy import Engine
 
-from data_platform.batch.cubic_dmap.client import redact
 from data_platform.batch.melbourne_pedestrian.client import (
     DELIMITER,
     OpenDataClient,
@@ -79,6 +78,7 @@ from data_platform.batch.melbourne_pedestrian.naming import (
 )
 from data_platform.db.engine import get_engine
 from data_platform.errors import DataPlatformError
+from data_platform.http import redact
 from data_platform.loads import marks
 from data_platform.loads.locks import advisory_lock
 from data_platform.settings import Settings, get_settings
