@@ -29,6 +29,7 @@ from alembic.config import Config
 from alembic.operations import ops
 from alembic.script import ScriptDirectory
 from sqlalchemy import create_engine, pool
+from sqlalchemy.sql import ClauseElement
 
 from data_platform.db.engine import connection_errors, database_url
 from data_platform.settings import get_settings
@@ -37,7 +38,6 @@ if TYPE_CHECKING:
     from alembic.runtime.migration import MigrationContext
     from alembic.script import Script
     from sqlalchemy.engine import Dialect
-    from sqlalchemy.sql import ClauseElement
 
 PACKAGE_DB_DIR = Path(__file__).resolve().parent
 CORE_VERSIONS_DIR = PACKAGE_DB_DIR / "versions"
@@ -217,7 +217,7 @@ def literal_sql(statement: ClauseElement, dialect: Dialect) -> str:
 
 def _renderable(op: ops.MigrateOperation, dialect: Dialect) -> ops.MigrateOperation:
     """Alembic renders an ExecuteSQLOp only when it holds SQL text."""
-    if isinstance(op, ops.ExecuteSQLOp) and not isinstance(op.sqltext, str):
+    if isinstance(op, ops.ExecuteSQLOp) and isinstance(op.sqltext, ClauseElement):
         return ops.ExecuteSQLOp(literal_sql(op.sqltext, dialect))
     return op
 

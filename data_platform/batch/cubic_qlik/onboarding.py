@@ -157,12 +157,13 @@ def table_of(spec: TableSpec) -> sa.Table:
         for col, db_name in spec.columns
     ]
     if nullable_key:
-        parts = [sa.column(k) for k in spec.key]
         key: list[sa.Constraint] = [
             sa.UniqueConstraint(
                 *spec.key, name=f"uq_{spec.db_table}_key", postgresql_nulls_not_distinct=True
             ),
-            sa.CheckConstraint(sa.func.num_nonnulls(*parts) > 0, name=f"ck_{spec.db_table}_key"),
+            sa.CheckConstraint(
+                sa.func.num_nonnulls(*map(sa.column, spec.key)) > 0, name=f"ck_{spec.db_table}_key"
+            ),
         ]
     else:
         key = [sa.PrimaryKeyConstraint(*spec.key)]
