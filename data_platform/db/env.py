@@ -3,7 +3,8 @@
 The URL comes from `sqlalchemy.url` when a caller set it (data_platform.db.migrations),
 else from settings (DATABASE_URL or the embedded server). Tests and the CLI may pass an
 open connection in `config.attributes["connection"]`, and another version table in
-`config.attributes["version_table"]` (the demo's history).
+`config.attributes["version_table"]` (the demo's history). `migrations.write_revision`
+passes the revision template's arguments in `config.attributes["template_args"]`.
 
 Every revision follows the current head (doc/adr/0006-migration-layout.md): a history
 with more than one head is refused, and `alembic revision` writes core revisions into
@@ -64,6 +65,7 @@ def _configure(**kwargs) -> None:
         transaction_per_migration=True,
         version_table=config.attributes.get("version_table", VERSION_TABLE),
         process_revision_directives=_one_history,
+        template_args=config.attributes.get("template_args"),
         **kwargs,
     )
 

@@ -6,20 +6,38 @@ location per source for its tables' revisions (`migrations/<source>/` in the che
 `MIGRATIONS_DIR`), never inside the installed package. Every revision follows the current
 head, so `alembic upgrade head` has one head to go to. The demo keeps its own revisions
 and its own version table (`alembic_version_demo`) outside that history.
+
+Onboarding and evolution revisions are written by Alembic itself (`write_revision`):
+`command.revision` with a `process_revision_directives` callback that fills in the
+operations, rendered by Alembic's autogenerate renderer into `script.py.mako`, then the
+post-write hooks run ruff on the file, so it is ruff-clean as written.
 """
 
 from __future__ import annotations
 
+import importlib.util
+import logging
 import os
+import re
+import uuid
+from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from alembic import command
 from alembic.config import Config
+from alembic.operations import ops
 from alembic.script import ScriptDirectory
 from sqlalchemy import create_engine, pool
+from sqlalchemy.sql import ClauseElement
 
 from data_platform.db.engine import connection_errors, database_url
 from data_platform.settings import get_settings
+
+if TYPE_CHECKING:
+    from alembic.runtime.migration import MigrationContext
+    from alembic.script import Script
+    from sqlalchemy.engine import Dialect
 
 PACKAGE_DB_DIR = Path(__file__).resolve().parent
 CORE_VERSIONS_DIR = PACKAGE_DB_DIR / "versions"
@@ -28,6 +46,31 @@ CHECKOUT_ROOT = PACKAGE_DB_DIR.parent.parent
 # Sources whose tables are onboarded by revisions, each in its own version location.
 SOURCES = ("cubic_qlik", "cubic_dmap", "melbourne_pedestrian", "totesys", "cubic_kafka")
 VERSION_TABLE = "alembic_version"
+# How revisions are written, the same from a checkout (alembic.ini holds these too, for
+# the `alembic` command; a test keeps the two equal) and from an installed copy (no ini).
+# env.py runs for `revision`: it keeps the history linear and renders the operations.
+FILE_TEMPLATE = "%(year)d%(month).2d%(day).2d_%(rev)s_%(slug)s"
+REVISION_OPTIONS = {
+    "revision_environment": "true",
+    "file_template": FILE_TEMPLATE,
+    "timezone": "UTC",
+    "truncate_slug_length": "40",
+}
+# Alembic's post-write hooks (`[post_write_hooks]`, the "module" runner): `ruff check`
+# fixes what it can (the order of imports, one unused), then `ruff format` formats the
+# file, with the project's configuration (run from the checkout's root, so a file outside
+# it gets the same rules).
+RUFF_HOOKS = {
+    "hooks": "ruff_fix, ruff_format",
+    "ruff_fix.type": "module",
+    "ruff_fix.module": "ruff",
+    "ruff_fix.options": "check --fix --quiet --no-cache REVISION_SCRIPT_FILENAME",
+    "ruff_format.type": "module",
+    "ruff_format.module": "ruff",
+    "ruff_format.options": "format --quiet --no-cache REVISION_SCRIPT_FILENAME",
+}
+
+log = logging.getLogger(__name__)
 
 
 def source_migrations_root() -> Path:
@@ -75,28 +118,108 @@ def alembic_config(
     config.set_main_option("path_separator", "os")
     config.set_main_option("version_locations", os.pathsep.join(str(p) for p in dirs))
     config.set_main_option("sqlalchemy.url", (url or database_url()).replace("%", "%%"))
+    for key, value in REVISION_OPTIONS.items():
+        config.set_main_option(key, value.replace("%", "%%"))
+    for key, value in ruff_hooks(CHECKOUT_ROOT if ini.exists() else None).items():
+        config.set_section_option("post_write_hooks", key, value)
     config.attributes["configure_logging"] = False
     config.attributes["version_table"] = version_table
     return config
 
 
-def new_revision_file(config: Config, target_dir: Path, slug: str) -> tuple[str, str | None, Path]:
-    """A new revision id, its down_revision (the one head of `config`'s history, None for
-    an empty one) and the file to write it to in `target_dir`, which is created.
+def ruff_hooks(cwd: Path | None) -> dict[str, str]:
+    """The `[post_write_hooks]` options: RUFF_HOOKS run in `cwd` (None: the caller's
+    working directory), or no hook where ruff is not installed (a deployment may lack the
+    linters; its revisions are then correct but not formatted)."""
+    if importlib.util.find_spec("ruff") is None:
+        log.info("ruff is not installed: revisions are written without formatting")
+        return {"hooks": ""}
+    hooks = dict(RUFF_HOOKS)
+    if cwd is not None:
+        for name in hooks["hooks"].split(", "):
+            hooks[f"{name}.cwd"] = str(cwd)
+    return hooks
+
+
+def new_revision_id() -> str:
+    """A revision id as Alembic makes them: 12 hex digits of a random UUID."""
+    return uuid.uuid4().hex[:12]
+
+
+def write_revision(
+    config: Config,
+    version_dir: Path,
+    *,
+    message: str,
+    slug: str,
+    upgrade: Sequence[ops.MigrateOperation],
+    downgrade: Sequence[ops.MigrateOperation],
+    constants: dict[str, str],
+    rev_id: str | None = None,
+) -> Script:
+    """Write a revision by Alembic's `command.revision`, after the one head of `config`'s
+    history, into `version_dir` (created; it must be one of the history's locations), as
+    `<yyyymmdd>_<rev_id>_<slug>.py`, and return it.
+
+    `message` is its docstring (first line: what it does). `upgrade` and `downgrade` are
+    Alembic operations (`ops.CreateTableOp`, `ops.AddColumnOp`, `ops.ExecuteSQLOp`...),
+    rendered by Alembic's autogenerate renderer; an ExecuteSQLOp may hold a SQLAlchemy
+    statement: it is rendered as SQL text with its values inline (`literal_sql`).
+    `constants` become module-level names the platform reads back (SOURCE_TABLE...).
+    The post-write hooks (RUFF_HOOKS) then lint and format the file.
 
     Raises alembic's CommandError when the history has more than one head."""
-    import uuid
-    from datetime import UTC, datetime
 
-    from alembic.util import CommandError
+    def fill(context: MigrationContext, revision: object, directives: list) -> None:
+        (script,) = directives
+        script.upgrade_ops.ops[:] = [_renderable(op, context.dialect) for op in upgrade]
+        script.downgrade_ops.ops[:] = [_renderable(op, context.dialect) for op in downgrade]
 
-    heads = ScriptDirectory.from_config(config).get_heads()
-    if len(heads) > 1:
-        raise CommandError(f"the migration history has {len(heads)} heads: {', '.join(heads)}")
-    revision = uuid.uuid4().hex[:12]
-    target_dir.mkdir(parents=True, exist_ok=True)
-    stamp = datetime.now(UTC).strftime("%Y%m%d")
-    return revision, (heads[0] if heads else None), target_dir / f"{stamp}_{revision}_{slug}.py"
+    version_dir.mkdir(parents=True, exist_ok=True)
+    template = config.get_main_option("file_template") or FILE_TEMPLATE
+    # The file is named by `slug`, not by the message Alembic would slug.
+    named = template.replace("%(slug)s", slug.replace("%", "%%"))
+    config.set_main_option("file_template", named.replace("%", "%%"))
+    config.attributes["template_args"] = {"constants": constants}
+    try:
+        written = command.revision(
+            config,
+            message,
+            rev_id=rev_id or new_revision_id(),
+            version_path=str(version_dir.resolve()),
+            process_revision_directives=fill,
+        )
+    finally:
+        config.set_main_option("file_template", template.replace("%", "%%"))
+        config.attributes.pop("template_args", None)
+    assert written is not None and not isinstance(written, list)
+    return written
+
+
+# SQLAlchemy's text() takes `:name` (not after a colon, word character or backslash, not
+# before a colon or word character) for a bound parameter, and `\:name` for the text
+# `:name`; Alembic's op.execute(str) goes through text() (its docs: escape colons).
+_TEXT_BIND = re.compile(r"(?<![:\w\\]):(\w+)(?![:\w])")
+
+
+def literal_sql(statement: ClauseElement, dialect: Dialect) -> str:
+    """`statement` (a SQLAlchemy statement or DDL element) as the SQL text of an
+    `op.execute("...")`, which Alembic runs through text(): values inline as `dialect`
+    quotes them (a connected dialect knows the server's standard_conforming_strings),
+    colons of values escaped, percent signs single."""
+    sql = str(statement.compile(dialect=dialect, compile_kwargs={"literal_binds": True}))
+    if dialect.paramstyle in ("format", "pyformat"):
+        # Compiled for a driver that takes %s: every % doubled, which text() does again
+        # when the revision runs. Halving each run of them is the exact inverse.
+        sql = sql.replace("%%", "%")
+    return _TEXT_BIND.sub(lambda match: "\\" + match.group(0), sql)
+
+
+def _renderable(op: ops.MigrateOperation, dialect: Dialect) -> ops.MigrateOperation:
+    """Alembic renders an ExecuteSQLOp only when it holds SQL text."""
+    if isinstance(op, ops.ExecuteSQLOp) and isinstance(op.sqltext, ClauseElement):
+        return ops.ExecuteSQLOp(literal_sql(op.sqltext, dialect))
+    return op
 
 
 def upgrade(revision: str = "head", config: Config | None = None) -> None:

@@ -14,6 +14,14 @@ revision: str = ${repr(up_revision)}
 down_revision: str | Sequence[str] | None = ${repr(down_revision)}
 branch_labels: str | Sequence[str] | None = ${repr(branch_labels)}
 depends_on: str | Sequence[str] | None = ${repr(depends_on)}
+<% constants = context.get("constants") or {} %>\
+% if constants:
+
+# Read back by the platform (onboarding, evolve, status, the web page): what this changes.
+% for name, value in constants.items():
+${name} = ${repr(value)}
+% endfor
+% endif
 
 
 def upgrade() -> None:

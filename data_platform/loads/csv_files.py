@@ -11,10 +11,10 @@ import gzip
 import io
 import logging
 import zlib
-from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import BinaryIO
 
+from data_platform import streams
 from data_platform.errors import LoadError
 
 log = logging.getLogger(__name__)
@@ -37,31 +37,14 @@ class CsvDialect:
     record_delimiter: str = "\n"
 
 
-class _Raw(io.RawIOBase):
-    """Adapts any object with read(n) (a file, a botocore StreamingBody) to RawIOBase."""
-
-    def __init__(self, source: BinaryIO) -> None:
-        self._source = source
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer) -> int:  # type: ignore[override]
-        data = self._source.read(len(buffer))
-        buffer[: len(data)] = data
-        return len(data)
-
-    def close(self) -> None:
-        self._source.close()
-        super().close()
-
-
 class DataFileReader:
     """`read(n)` for COPY, counting records-ish lines so a read error can name one."""
 
     def __init__(self, source: BinaryIO, key: str) -> None:
+        """`source`: anything with read(n) (a file, a botocore StreamingBody); closed
+        with the reader."""
         self.key = key
-        buffered = io.BufferedReader(_Raw(source), BUFFER)
+        buffered = streams.reader(streams.chunks_of(source, BUFFER), BUFFER, on_close=source.close)
         self._compressed = buffered.peek(2)[:2] == _GZIP_MAGIC
         self._stream: io.BufferedIOBase = (
             gzip.GzipFile(fileobj=buffered, mode="rb") if self._compressed else buffered
@@ -127,28 +110,12 @@ class DataFileReader:
         self.close()
 
 
-class ChunkStream:
+class ChunkStream(streams.ChunkReader):
     """`read(n)` over an iterator of byte chunks, for COPY: a source that renders its
     rows as CSV (Parquet, Kafka batch files) yields blocks, COPY pulls them. `failure`
     holds the LoadError of a read that broke (COPY reports only "error in .read()")."""
 
-    def __init__(self, chunks: Iterator[bytes]) -> None:
-        self._chunks = chunks
-        self._pending = bytearray()
-        self.failure: LoadError | None = None
-
-    def read(self, size: int = -1) -> bytes:
-        while size < 0 or len(self._pending) < size:
-            chunk = next(self._chunks, None)
-            if chunk is None:
-                break
-            self._pending += chunk
-        if size < 0 or size >= len(self._pending):
-            data, self._pending = bytes(self._pending), bytearray()
-        else:
-            data = bytes(self._pending[:size])
-            del self._pending[:size]
-        return data
+    failure: LoadError | None = None
 
 
 @dataclass(frozen=True)

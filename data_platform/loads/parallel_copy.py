@@ -20,9 +20,11 @@ import logging
 import queue
 import threading
 from collections.abc import Callable, Iterator
-from typing import Protocol
 
 from psycopg2 import sql
+
+# Imported by name: `streams` is copy_in_streams' count of them.
+from data_platform.streams import ChunkReader, SupportsRead
 
 log = logging.getLogger(__name__)
 
@@ -39,11 +41,7 @@ class ParallelCopyFailed(Exception):
     """A stream failed: the caller falls back to one COPY, which names the error."""
 
 
-class Readable(Protocol):
-    def read(self, size: int = -1) -> bytes: ...
-
-
-def record_chunks(source: Readable, quote: str, block: int | None = None) -> Iterator[bytes]:
+def record_chunks(source: SupportsRead, quote: str, block: int | None = None) -> Iterator[bytes]:
     """The bytes of `source` (CSV records after the header, doubled-quote escaping) in
     chunks that each end at the end of a record.
 
@@ -121,36 +119,27 @@ def _check_line_end(chunk: bytes, mark: bytes, crlf: bool | None) -> bool:
     return first
 
 
-class ChunkQueue:
+class ChunkQueue(ChunkReader):
     """`read(n)` for one COPY stream, over the chunks the reader puts into its queue; the
     end marker ends the stream, the stop marker makes it raise (COPY is abandoned)."""
 
+    failure = None  # as DataFileReader's: the reader's failure is the caller's
+
     def __init__(self) -> None:
         self.queue: queue.Queue[object] = queue.Queue(maxsize=_DEPTH)
-        self._pending = b""
-        self._ended = False
-        self.failure = None  # as DataFileReader's: the reader's failure is the caller's
+        super().__init__(self._taken())
 
     @property
     def ended(self) -> bool:
         """Has the stream read every chunk and the end?"""
-        return self._ended and not self._pending
+        return self.exhausted
 
-    def read(self, size: int = -1) -> bytes:
-        if not self._pending and not self._ended:
-            chunk = self.queue.get()
+    def _taken(self) -> Iterator[bytes]:
+        while (chunk := self.queue.get()) is not _EOF:
             if chunk is _STOP:
                 raise ParallelCopyFailed("stopped: another stream failed")
-            if chunk is _EOF:
-                self._ended = True
-                return b""
             assert isinstance(chunk, bytes)
-            self._pending = chunk
-        if size < 0 or size >= len(self._pending):
-            data, self._pending = self._pending, b""
-        else:
-            data, self._pending = self._pending[:size], self._pending[size:]
-        return data
+            yield chunk
 
 
 Work = Callable[[object, ChunkQueue], int]

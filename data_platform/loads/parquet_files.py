@@ -31,6 +31,7 @@ class ParquetCsvReader(ChunkStream):
     file's column names, in order. Raises LoadError when the file is not Parquet."""
 
     def __init__(self, source: BinaryIO, key: str) -> None:
+        super().__init__(self._csv_chunks())  # a generator: it reads nothing yet
         self.key = key
         self._spool = tempfile.SpooledTemporaryFile(max_size=_SPOOL)  # noqa: SIM115
         with source:
@@ -43,7 +44,6 @@ class ParquetCsvReader(ChunkStream):
             raise LoadError(f"not a Parquet file: {exc}", key=key) from exc
         self.columns: list[str] = self._file.schema_arrow.names
         self.rows = self._file.metadata.num_rows
-        super().__init__(self._csv_chunks())
 
     def _csv_chunks(self) -> Iterator[bytes]:
         options = pa_csv.WriteOptions(include_header=False)
@@ -60,9 +60,4 @@ class ParquetCsvReader(ChunkStream):
 
     def close(self) -> None:
         self._spool.close()
-
-    def __enter__(self) -> ParquetCsvReader:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+        super().close()

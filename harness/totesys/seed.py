@@ -26,7 +26,7 @@ import logging
 import random
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from datetime import date, datetime, timedelta
 from typing import IO
@@ -34,6 +34,7 @@ from typing import IO
 from psycopg2 import sql
 from sqlalchemy.engine import URL
 
+from data_platform import streams
 from data_platform.batch.totesys import tables as T
 from data_platform.batch.totesys.connection import (
     READER_ROLE,
@@ -265,28 +266,6 @@ def _grant_reader(cur, database: str) -> None:
 # --- loading ---------------------------------------------------------------------------
 
 
-class _GeneratedFile:
-    """A read-only file over generated text chunks, for copy_expert: memory stays flat."""
-
-    def __init__(self, chunks: Iterator[str]) -> None:
-        self._chunks = chunks
-        self._buffer = b""
-
-    def read(self, size: int = -1) -> bytes:
-        while size < 0 or len(self._buffer) < size:
-            chunk = next(self._chunks, None)
-            if chunk is None:
-                break
-            self._buffer += chunk.encode()
-        if size < 0:
-            size = len(self._buffer)
-        out, self._buffer = self._buffer[:size], self._buffer[size:]
-        return out
-
-    def readline(self, size: int = -1) -> bytes:  # not used by COPY FROM; for completeness
-        return self.read(size)
-
-
 def _copy(cur, table: T.TotesysTable, source) -> None:
     statement = sql.SQL("COPY {} ({}) FROM STDIN").format(
         _ident(table.name), sql.SQL(", ").join(map(sql.Identifier, table.names))
@@ -294,11 +273,16 @@ def _copy(cur, table: T.TotesysTable, source) -> None:
     cur.copy_expert(statement, source, size=65536)
 
 
+def _generated(chunks: Iterable[str]) -> streams.ChunkReader:
+    """Generated text as a file for copy_expert: memory stays flat."""
+    return streams.ChunkReader(chunk.encode() for chunk in chunks)
+
+
 def _load(cur, gen: _Generator, orders: int) -> dict[str, int]:
     rows: dict[str, int] = {}
     for name, data in gen.reference_tables():
         rows[name] = len(data)
-        _copy(cur, T.BY_NAME[name], _GeneratedFile(iter(["".join(_line(r) for r in data)])))
+        _copy(cur, T.BY_NAME[name], _generated(["".join(_line(r) for r in data)]))
     with contextlib.ExitStack() as stack:
         spools = {
             name: stack.enter_context(
@@ -307,7 +291,7 @@ def _load(cur, gen: _Generator, orders: int) -> dict[str, int]:
             for name in ("purchase_order", "transaction", "payment")
         }
         counts: dict[str, int] = {}
-        _copy(cur, T.BY_NAME["sales_order"], _GeneratedFile(gen.orders(orders, spools, counts)))
+        _copy(cur, T.BY_NAME["sales_order"], _generated(gen.orders(orders, spools, counts)))
         rows["sales_order"] = counts["sales_order"]
         for name, spool in spools.items():
             spool.seek(0)

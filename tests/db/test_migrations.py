@@ -14,7 +14,7 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from alembic.util import CommandError
-from sqlalchemy import create_engine, inspect, text
+from sqlalchemy import Text, column, create_engine, inspect, table, text
 from sqlalchemy.exc import IntegrityError
 
 from data_platform.db import migrations
@@ -102,6 +102,35 @@ def test_alembic_ini_lists_the_same_locations_as_the_package() -> None:
     # Every location is in the checkout (git keeps no empty folder).
     assert all(path.is_dir() for path in from_ini)
     assert migrations.version_locations() == from_ini
+
+
+def test_alembic_ini_writes_revisions_as_the_package_does() -> None:
+    """`alembic revision` and the onboarding commands name, date and format revisions
+    alike: alembic.ini holds the package's options and ruff hooks."""
+    config = Config(str(REPO / "alembic.ini"))
+    for key, value in migrations.REVISION_OPTIONS.items():
+        assert config.get_main_option(key) == value, key
+    hooks = config.get_section("post_write_hooks", {})
+    hooks.pop("here")  # the ini's own folder, which configparser offers every section
+    assert hooks == migrations.ruff_hooks(REPO)
+
+
+def test_literal_sql_keeps_every_value_through_op_execute(db_url: str) -> None:
+    """A generated revision's `op.execute("...")` holds its values inline: quotes,
+    backslashes, percent signs and colons (which text() would take for parameters) reach
+    the database unchanged."""
+    values = ["it's", "back\\slash", "a :colon", ":b", "x::y", "50%", "100%%", "é"]
+    checked = table("literal_check", column("v", Text))
+    engine = create_engine(db_url)
+    with engine.begin() as conn:
+        conn.execute(text("CREATE TEMP TABLE literal_check (v text)"))
+        for value in values:
+            # What Alembic's op.execute(str) does with the revision's text.
+            conn.execute(
+                text(migrations.literal_sql(checked.insert().values(v=value), conn.dialect))
+            )
+        assert list(conn.scalars(text("SELECT v FROM literal_check"))) == values
+    engine.dispose()
 
 
 def test_the_demo_has_its_own_history(db_url: str, platform) -> None:

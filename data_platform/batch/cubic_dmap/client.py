@@ -8,18 +8,21 @@ are signed, are never logged or echoed: messages name the dataset_id instead.
 
 from __future__ import annotations
 
+import io
+import itertools
 import logging
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import Any, BinaryIO, cast
+from typing import Any, BinaryIO
 from urllib.parse import urlsplit
 
 import requests
 import urllib3.exceptions
 
+from data_platform import streams
 from data_platform.errors import DataPlatformError
 from data_platform.http import describe_failure, redact, retrying_session
 
@@ -263,78 +266,54 @@ class DmapClient:
             length = response.headers.get("Content-Length")
             if length is not None and not length.isdigit():
                 raise DmapError(f"{where}: download: bad Content-Length {length!r}")
-            stream = CheckedStream(response.raw, int(length) if length else None, where)
-            yield cast(BinaryIO, stream)
+            yield checked_body(response.raw, int(length) if length else None, where)
 
 
-class CheckedStream:
-    """A reader over a response's raw body that refuses what must not land: not gzip
-    (checked on construction, from the first two bytes), or a byte count other than the
-    Content-Length (checked at EOF, so it raises before the consumer sees the end).
+def checked_body(raw: Any, expected: int | None, where: str) -> io.BufferedReader:
+    """A reader over a response's raw body (bytes as sent) that refuses what must not
+    land: not gzip (checked here, from the first two bytes), or a byte count other than
+    the Content-Length `expected` (checked at the end, so it raises before the consumer
+    sees the end).
 
     `read(n)` returns exactly n bytes unless at the end (S3 uploads treat a short read as
-    the end of a part). Errors are DmapError, without the URL."""
+    the end of a part); closing it closes `raw`. Errors are DmapError, naming `where`,
+    never the URL."""
+    chunks = _checked_chunks(raw, expected, where)
+    head = next(chunks)  # the gzip check
+    return streams.reader(itertools.chain([head], chunks), on_close=raw.close)
 
-    def __init__(self, raw: Any, expected: int | None, where: str) -> None:
-        self._raw = raw
-        self._expected = expected
-        self._where = where
-        self._count = 0
-        head = b""
-        while len(head) < len(GZIP_MAGIC):
-            chunk = self._read_raw(len(GZIP_MAGIC) - len(head))
-            if not chunk:
-                break
-            head += chunk
-        if head != GZIP_MAGIC:
-            shown = f"starts with {head!r}" if head else "empty"
-            raise DmapError(f"{where}: not a gzip file ({shown}): not landed")
-        self._pending = head
 
-    def readable(self) -> bool:
-        return True
+def _checked_chunks(raw: Any, expected: int | None, where: str) -> Iterator[bytes]:
+    """The body in chunks: first its two gzip bytes, checked, then the rest, then (at
+    the end) its length checked against `expected`."""
+    count = 0
+    of = f" of {expected} (Content-Length)" if expected is not None else ""
 
-    def seekable(self) -> bool:
-        return False
-
-    def read(self, size: int | None = -1) -> bytes:
-        if size is None or size < 0:
-            return b"".join(iter(lambda: self.read(1 << 20), b""))
-        if size == 0:
-            return b""
-        out = self._pending[:size]
-        self._pending = self._pending[size:]
-        if len(out) < size:
-            chunk = self._read_raw(size - len(out))
-            if not chunk:
-                self._check_complete()
-            out += chunk
-        return out
-
-    def close(self) -> None:
-        self._raw.close()
-
-    def _read_raw(self, size: int) -> bytes:
+    def read(size: int) -> bytes:
+        nonlocal count
         try:
-            chunk = self._raw.read(size, decode_content=False)
+            chunk = raw.read(size, decode_content=False)
         except (urllib3.exceptions.HTTPError, OSError) as exc:
             raise DmapError(
-                f"{self._where}: download broken after {self._count} byte(s)"
-                f"{self._of()}: {type(exc).__name__}: not landed"
+                f"{where}: download broken after {count} byte(s){of}: "
+                f"{type(exc).__name__}: not landed"
             ) from None
-        self._count += len(chunk)
-        if self._expected is not None and self._count > self._expected:
-            raise DmapError(
-                f"{self._where}: more bytes than the Content-Length {self._expected}: not landed"
-            )
+        count += len(chunk)
+        if expected is not None and count > expected:
+            raise DmapError(f"{where}: more bytes than the Content-Length {expected}: not landed")
         return chunk
 
-    def _check_complete(self) -> None:
-        if self._expected is not None and self._count != self._expected:
-            raise DmapError(f"{self._where}: got {self._count} byte(s){self._of()}: not landed")
-
-    def _of(self) -> str:
-        return f" of {self._expected} (Content-Length)" if self._expected is not None else ""
+    head = b""
+    while len(head) < len(GZIP_MAGIC) and (chunk := read(len(GZIP_MAGIC) - len(head))):
+        head += chunk
+    if head != GZIP_MAGIC:
+        shown = f"starts with {head!r}" if head else "empty"
+        raise DmapError(f"{where}: not a gzip file ({shown}): not landed")
+    yield head
+    while chunk := read(streams.BUFFER):
+        yield chunk
+    if expected is not None and count != expected:
+        raise DmapError(f"{where}: got {count} byte(s){of}: not landed")
 
 
 # --- results ------------------------------------------------------------------------------

@@ -25,8 +25,6 @@ DECLARED: dict[str, dict[str, str]] = {
     "agg_hourly_entry_exit_count": {"hour": INT, "entries": INT, "exits": INT},
 }
 
-SA_TYPES = {INT: "sa.BigInteger()", FLOAT: "sa.Double()", TEXT: "sa.Text()"}
-
 
 def column_type(dataset_type: str, column: str) -> str:
     """The Postgres type of `column` of `dataset_type`: declared, else TEXT."""

@@ -2,7 +2,7 @@
 `.dfm` of the loads waiting on the change, then (with --apply) applied, and the waiting
 loads re-queued so the next pass loads them with no other step.
 
-The rules of what may change are `schema_change`'s; the revision's text is
+The rules of what may change are `schema_change`'s; the revision's operations are
 `db.evolution_revision`'s. Nothing is written when any difference would lose or
 reinterpret stored data (a changed key, a key column gone, a change of kind).
 """

@@ -4,20 +4,20 @@ current-state table and registers it, so every environment gets both via `upgrad
 from __future__ import annotations
 
 import logging
-import textwrap
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 
+import sqlalchemy as sa
 from alembic.config import Config
+from alembic.operations import ops
 from alembic.script import ScriptDirectory
 
 from data_platform.batch.cubic_qlik import naming
 from data_platform.batch.cubic_qlik.dfm import Dfm, DfmColumn, parse_dfm
 from data_platform.batch.cubic_qlik.files import CHANGE_RE, FULL_LOAD_RE, TablePrefixes, file_name
-from data_platform.batch.cubic_qlik.types import describe_type, sa_type
+from data_platform.batch.cubic_qlik.types import describe_type, pg_type
 from data_platform.db import migrations
-from data_platform.db.revision_text import SOURCE_TABLES, UNREGISTER, py_literal, register
+from data_platform.db.revision_ops import create_schema, register, sa_type_of, unregister
 from data_platform.errors import OnboardingError
 from data_platform.settings import get_settings
 from data_platform.storage import get_zone
@@ -137,107 +137,42 @@ def build_spec(
     )
 
 
-def _quote(name: str) -> str:
-    """A Postgres identifier, double-quoted, for the key CHECK's SQL text."""
-    return '"' + name.replace('"', '""') + '"'
-
-
-def _call(function: str, args: list[str]) -> str:
-    """A call with one argument per line and a trailing comma: what `ruff format` keeps
-    as written, however long the arguments."""
-    inner = "".join(f"    {arg},\n" for arg in args)
-    return f"{function}(\n{inner}),"
-
-
-_py = py_literal
-
-
-def render_revision(
-    spec: TableSpec, revision: str, down_revision: str | None, dfm_source: str
-) -> str:
-    key_set = set(spec.key)
+def table_of(spec: TableSpec) -> sa.Table:
+    """The current-state table the onboarding revision creates: the source's columns
+    (commented with the source column and its declared type), then the lineage columns."""
     # A one-column key is a primary key. A composite key may be a unique index of the
     # source whose columns can be NULL (Qlik uses one when a table has no primary key):
     # its columns stay nullable, NULLs compare equal (NULLS NOT DISTINCT, PostgreSQL 15+),
     # and a key NULL in every part is refused.
     nullable_key = len(spec.key) > 1
-    column_lines = []
-    for col, db_name in spec.columns:
-        comment = f"{spec.source_table}.{col.name} ({describe_type(col)})"
-        args = [_py(db_name), sa_type(col, raw=spec.is_raw)]
-        if db_name in key_set:
+    columns = [
+        sa.Column(
+            db_name,
+            sa.Text() if spec.is_raw else sa_type_of(pg_type(col)),
             # A copy of a source table holds the source's keys only: no sequence default.
-            args.append("autoincrement=False")
-            if not nullable_key:
-                args.append("nullable=False")
-        column_lines.append(_call("sa.Column", [*args, f"comment={_py(comment)}"]))
-    columns = textwrap.indent("\n".join(column_lines), " " * 8)
-    now = datetime.now(UTC).isoformat(timespec="seconds")
-    table_comment = (
-        f"Current state of Qlik Replicate source table {spec.source_table} "
-        f"(snapshot plus changes). Files: {spec.s3_prefix}"
-    )
-    keys = [_py(k) for k in spec.key]
+            autoincrement=False if db_name in spec.key else "auto",
+            nullable=nullable_key or db_name not in spec.key,
+            comment=f"{spec.source_table}.{col.name} ({describe_type(col)})",
+        )
+        for col, db_name in spec.columns
+    ]
     if nullable_key:
-        not_all_null = f"num_nonnulls({', '.join(_quote(k) for k in spec.key)}) > 0"
-        constraints = [
-            _call(
-                "sa.UniqueConstraint",
-                [
-                    *keys,
-                    f"name={_py('uq_' + spec.db_table + '_key')}",
-                    "postgresql_nulls_not_distinct=True",
-                ],
+        key: list[sa.Constraint] = [
+            sa.UniqueConstraint(
+                *spec.key, name=f"uq_{spec.db_table}_key", postgresql_nulls_not_distinct=True
             ),
-            _call(
-                "sa.CheckConstraint",
-                [_py(not_all_null), f"name={_py('ck_' + spec.db_table + '_key')}"],
+            sa.CheckConstraint(
+                sa.func.num_nonnulls(*map(sa.column, spec.key)) > 0, name=f"ck_{spec.db_table}_key"
             ),
         ]
     else:
-        constraints = [_call("sa.PrimaryKeyConstraint", keys)]
-    key_constraint = textwrap.indent("\n".join(constraints), " " * 8).lstrip()
-    down_literal = _py(down_revision) if down_revision else "None"
-    # Only what the column types use, so the revision is ruff-clean as written.
-    dialect_import = (
-        "from sqlalchemy.dialects import postgresql\n" if "postgresql." in columns else ""
-    )
-    return f'''"""onboard {spec.source_table} as {spec.db_schema}.{spec.db_table}
-
-Generated by `data-platform cubic-qlik process-new-table` from {dfm_source}.
-Creates the current-state table and registers it in source_tables.
-
-Revision ID: {revision}
-Revises: {down_revision}
-Create Date: {now}
-"""
-
-from collections.abc import Sequence
-
-import sqlalchemy as sa
-from alembic import op
-{dialect_import}
-revision: str = {_py(revision)}
-down_revision: str | Sequence[str] | None = {down_literal}
-branch_labels: str | Sequence[str] | None = None
-depends_on: str | Sequence[str] | None = None
-
-# Read by process-new-table to find tables onboarded already.
-SOURCE_TABLE = {_py(spec.source_table)}
-DB_SCHEMA = {_py(spec.db_schema)}
-DB_TABLE = {_py(spec.db_table)}
-TABLE_NAME = {_py(spec.name)}
-
-{SOURCE_TABLES}
-
-
-def upgrade() -> None:
-    op.execute(sa.schema.CreateSchema(DB_SCHEMA, if_not_exists=True))
-    op.create_table(
-        DB_TABLE,
-{columns}
+        key = [sa.PrimaryKeyConstraint(*spec.key)]
+    return sa.Table(
+        spec.db_table,
+        sa.MetaData(),
+        *columns,
         sa.Column(
-            {_py(naming.LOAD_ID_COLUMN)},
+            naming.LOAD_ID_COLUMN,
             sa.BigInteger(),
             # Bulk loads set this per transaction (SET LOCAL data_platform.load_id).
             server_default=sa.text("current_setting('data_platform.load_id')::bigint"),
@@ -245,22 +180,59 @@ def upgrade() -> None:
             comment="Lineage: the load (loads.id) that last wrote this row.",
         ),
         sa.Column(
-            {_py(naming.CHANGE_SEQ_COLUMN)},
+            naming.CHANGE_SEQ_COLUMN,
             sa.String(35, collation="C"),
             nullable=True,
             comment="Lineage: header__change_seq of the change that last wrote this row; "
             "NULL when it comes from a full load.",
         ),
-        {key_constraint}
-        schema=DB_SCHEMA,
-        comment={_py(table_comment)},
+        *key,
+        schema=spec.db_schema,
+        comment=(
+            f"Current state of Qlik Replicate source table {spec.source_table} "
+            f"(snapshot plus changes). Files: {spec.s3_prefix}"
+        ),
     )
-{register(naming.SOURCE, spec.s3_prefix, spec.is_raw)}
 
 
-def downgrade() -> None:
-{UNREGISTER}
-'''
+def write_revision(
+    spec: TableSpec, config: Config, target_dir: Path, dfm_source: str
+) -> tuple[str, Path]:
+    """Write the revision that creates `spec`'s table and registers it in source_tables
+    (its downgrade undoes both) into `target_dir`, after the head of `config`'s history.
+    Returns its id and file."""
+    table = table_of(spec)
+    written = migrations.write_revision(
+        config,
+        target_dir,
+        message=(
+            f"onboard {spec.source_table} as {spec.db_schema}.{spec.db_table}\n\n"
+            f"Generated by `data-platform cubic-qlik process-new-table` from {dfm_source}.\n"
+            "Creates the current-state table and registers it in source_tables."
+        ),
+        slug=f"onboard_{naming.revision_slug(spec.source_table)}",
+        upgrade=[
+            create_schema(spec.db_schema),
+            ops.CreateTableOp.from_table(table),
+            register(
+                name=spec.name,
+                source=naming.SOURCE,
+                s3_prefix=spec.s3_prefix,
+                db_schema=spec.db_schema,
+                db_table=spec.db_table,
+                is_raw=spec.is_raw,
+            ),
+        ],
+        downgrade=[unregister(spec.name), ops.DropTableOp.from_table(table)],
+        # Read by process-new-table to find tables onboarded already.
+        constants={
+            "SOURCE_TABLE": spec.source_table,
+            "DB_SCHEMA": spec.db_schema,
+            "DB_TABLE": spec.db_table,
+            "TABLE_NAME": spec.name,
+        },
+    )
+    return written.revision, Path(written.path)
 
 
 def onboard_table(
@@ -307,10 +279,7 @@ def onboard_table(
                     f"{source_table} maps to {schema}.{table}, which {other} (revision {rev}) "
                     "already uses"
                 )
-        revision, down, path = migrations.new_revision_file(
-            config, target_dir, f"onboard_{naming.revision_slug(source_table)}"
-        )
-        path.write_text(render_revision(spec, revision, down, dfm_source))
+        revision, path = write_revision(spec, config, target_dir, dfm_source)
         log.info("wrote revision %s for %s", revision, source_table, extra={"table": spec.name})
         db_schema, db_table, created = spec.db_schema, spec.db_table, True
     if apply:

@@ -1,6 +1,6 @@
 """Qlik Replicate column types to PostgreSQL types that lose no valid value.
 
-Each mapping gives the SQLAlchemy type expression written into the generated migration.
+Each mapping gives the Postgres type of the column onboarding creates (`pg_type`).
 Values reach Postgres through COPY in their text form; Postgres parses them, so a value
 that does not fit fails the load with the line and column instead of being changed.
 """
@@ -26,50 +26,12 @@ INTEGER_RANGES = {
 # would take 300 for a UINT1 or -1 for a UINT8 without a word.
 RANGE_CHECKED = frozenset({"INT1", "UINT1", "UINT2", "UINT4", "UINT8"})
 
-# DATETIME carries up to 9 fractional digits; Postgres keeps microseconds and rounds the
-# 7th-9th digits half-up to the nearest microsecond.
-_FIXED = {
-    "INT1": "sa.SmallInteger()",
-    "INT2": "sa.SmallInteger()",
-    "INT4": "sa.Integer()",
-    "INT8": "sa.BigInteger()",
-    "UINT1": "sa.SmallInteger()",
-    "UINT2": "sa.Integer()",
-    "UINT4": "sa.BigInteger()",
-    "UINT8": "sa.Numeric(20, 0)",
-    "REAL4": "sa.REAL()",
-    "REAL8": "sa.Double()",
-    "CLOB": "sa.Text()",
-    "NCLOB": "sa.Text()",
-    "BYTES": "postgresql.BYTEA()",
-    "BLOB": "postgresql.BYTEA()",
-    "DATE": "sa.Date()",
-    "TIME": "sa.Time()",
-    "DATETIME": "sa.DateTime()",
-    "BOOLEAN": "sa.Boolean()",
-}
-
 # Binary columns arrive as hex text without Postgres's `\x` prefix, so they are staged
 # as text and decoded; every other type is parsed by COPY directly.
 HEX_TYPES = frozenset({"BYTES", "BLOB"})
 # Large objects: an Oracle source's U row leaves them NULL when the update did not touch
 # them (Qlik Replicate, "Oracle source limitations").
 LOB_TYPES = frozenset({"CLOB", "NCLOB", "BLOB"})
-
-
-def sa_type(column: DfmColumn, *, raw: bool = False) -> str:
-    """The SQLAlchemy type, as source code, for a column of the generated migration."""
-    if raw:
-        return "sa.Text()"
-    if column.type in _FIXED:
-        return _FIXED[column.type]
-    if column.type == "NUMERIC":
-        if column.precision > 0:
-            return f"sa.Numeric({column.precision}, {max(column.scale, 0)})"
-        return "sa.Numeric()"
-    if column.type in ("STRING", "WSTRING"):
-        return f"sa.String({column.length})" if column.length > 0 else "sa.Text()"
-    raise ValueError(f"no Postgres type for Qlik type {column.type}")
 
 
 def describe_type(column: DfmColumn) -> str:
@@ -81,8 +43,10 @@ def describe_type(column: DfmColumn) -> str:
     return column.type
 
 
-# --- the Postgres type of a declared type (schema_change compares with it) -----------
+# --- the Postgres type of a declared type (onboarding creates it; schema_change compares) ---
 
+# DATETIME carries up to 9 fractional digits; Postgres keeps microseconds and rounds the
+# 7th-9th digits half-up to the nearest microsecond.
 _PG_FIXED = {
     "INT1": "smallint",
     "INT2": "smallint",

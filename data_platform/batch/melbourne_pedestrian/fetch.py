@@ -59,6 +59,7 @@ from typing import IO, Any, NamedTuple
 
 from sqlalchemy import Engine
 
+from data_platform import streams
 from data_platform.batch.melbourne_pedestrian.client import (
     DELIMITER,
     OpenDataClient,
@@ -455,31 +456,6 @@ CHECKS: dict[str, dict[str, Check]] = {
 }
 
 
-class _Tee(io.RawIOBase):
-    """A raw reader over byte chunks that writes every chunk to `sink` as it is read."""
-
-    def __init__(self, chunks: Iterable[bytes], sink: IO[bytes] | None) -> None:
-        self._chunks: Iterator[bytes] = iter(chunks)
-        self._sink = sink
-        self._pending = memoryview(b"")
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer: Any) -> int:
-        while not self._pending:
-            chunk = next(self._chunks, None)
-            if chunk is None:
-                return 0
-            if self._sink is not None:
-                self._sink.write(chunk)
-            self._pending = memoryview(chunk)
-        size = min(len(buffer), len(self._pending))
-        buffer[:size] = self._pending[:size]
-        self._pending = self._pending[size:]
-        return size
-
-
 def validate_export(
     dataset: Dataset,
     chunks: Iterable[bytes],
@@ -498,7 +474,9 @@ def validate_export(
     sensing_date and the empty pedestriancounts (`Checked`). Raises InvalidExport naming
     `what` (default: the dataset's name), the line and the column."""
     what = what or dataset.name
-    text = io.TextIOWrapper(io.BufferedReader(_Tee(chunks, sink), 1 << 16), "utf-8", newline="")
+    if sink is not None:
+        chunks = streams.tee(chunks, sink.write)
+    text = io.TextIOWrapper(streams.reader(chunks), "utf-8", newline="")
     reader = csv.reader(text, delimiter=DELIMITER, strict=True)
     line = 1  # the first line of the record being read
 
