@@ -8,6 +8,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from datetime import UTC, datetime
+from typing import cast
 
 import sqlalchemy as sa
 from sqlalchemy import Engine
@@ -24,7 +25,8 @@ from data_platform.settings import Settings, get_settings
 
 log = logging.getLogger(__name__)
 
-_events = AlertEvent.__table__
+# A mapped class's __table__ is its Table (SQLAlchemy types the attribute FromClause).
+_events = cast(sa.Table, AlertEvent.__table__)
 # The rows `on conflict` meets: the open alerts (revision 0011's partial unique index).
 _OPEN = _events.c.resolved_at.is_(None)
 # What "only logged" is recorded as in alert_events.channels.
@@ -169,6 +171,7 @@ def _settle(
     that the next occurrence tries again. Returns whether the row stays."""
     keep = not channels or Delivery.SENT in channels.values()
     where = sa.and_(_events.c.fingerprint == fp, _OPEN)
+    statement: sa.Update | sa.Delete
     if keep:
         shown = ",".join(f"{name}={d}" for name, d in channels.items()) or LOGGED
         statement = sa.update(_events).where(where).values(channels=shown)

@@ -46,10 +46,13 @@ def run(
     from data_platform.jobs.scripts import script_path
     from data_platform.settings import get_settings
 
-    if (input_json is None) == (object_key is None):
+    if input_json is not None and object_key is None:
+        source = ["--INPUT", input_json]
+    elif object_key is not None and input_json is None:
+        source = ["--OBJECT_KEY", object_key]
+    else:
         raise click.UsageError("give exactly one of --INPUT and --OBJECT_KEY")
     env = local_job_env(get_settings())
-    source = ("--INPUT", input_json) if input_json is not None else ("--OBJECT_KEY", object_key)
     argv = [str(script_path(job)), "--JOB_NAME", job, "--ENV", env.to_json(), *source]
     args = ingest_incoming.parse_args(argv)  # bad arguments fail before Spark starts
     session = local_session(job)

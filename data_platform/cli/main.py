@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import sys
 import traceback
+from collections.abc import Sequence
+from typing import Any
 
 import click
 
@@ -16,12 +18,19 @@ CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 
 class AppGroup(click.Group):
     """Turns every failure into one line on stderr and a non-zero exit code."""
 
-    def main(self, args=None, prog_name=None, standalone_mode=True, **extra):
+    def main(
+        self,
+        args: Sequence[str] | None = None,
+        prog_name: str | None = None,
+        complete_var: str | None = None,
+        standalone_mode: bool = True,
+        **extra: Any,
+    ) -> Any:
         if not standalone_mode:
-            return super().main(args, prog_name, standalone_mode=False, **extra)
+            return super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
         try:
             # Not standalone, click returns the code of a ctx.exit() instead of exiting.
-            code = super().main(args, prog_name, standalone_mode=False, **extra)
+            code = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
             sys.exit(code if isinstance(code, int) else 0)
         except click.UsageError as exc:
             # One line, naming the argument and what is accepted, and where help is.

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy.engine import make_url
 
@@ -52,7 +53,8 @@ def ensure_database(home: Path, database: str = DATABASE_NAME) -> str:
     from psycopg2 import sql
 
     admin = make_url(server_url(home))
-    connect_args = {"dbname": "postgres", "user": admin.username, **admin.query}
+    # libpq keywords, passed through to psycopg2.connect's **kwargs.
+    connect_args: dict[str, Any] = {"dbname": "postgres", "user": admin.username, **admin.query}
     conn = psycopg2.connect(**connect_args)
     try:
         conn.autocommit = True
@@ -77,7 +79,8 @@ def stop(home: Path) -> bool:
     if not (pgdata / "postmaster.pid").exists():
         return False
     server = _server(home)  # imports pgserver first, quietly (see _server)
-    from pgserver._commands import pg_ctl
+    # pgserver._commands defines a function per PostgreSQL executable at import (setattr).
+    from pgserver._commands import pg_ctl  # type: ignore[attr-defined]
 
     try:
         pg_ctl(["-w", "stop"], pgdata=pgdata, user=server.system_user)

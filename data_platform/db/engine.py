@@ -7,7 +7,8 @@ import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from sqlalchemy import Engine, create_engine
+import psycopg2.extensions
+from sqlalchemy import Connection, Engine, create_engine
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
@@ -86,6 +87,17 @@ def _session_factory(engine: Engine) -> sessionmaker[Session]:
 
 def session_factory(engine: Engine | None = None) -> sessionmaker[Session]:
     return _session_factory(engine or get_engine())
+
+
+def dbapi_cursor(conn: Connection) -> psycopg2.extensions.cursor:
+    """A psycopg2 cursor on `conn`'s own connection, inside its transaction: for COPY and
+    psycopg2.sql statements. The caller closes it.
+
+    Raises DatabaseError when `conn` holds no psycopg2 connection (it was invalidated)."""
+    raw = conn.connection.dbapi_connection
+    if not isinstance(raw, psycopg2.extensions.connection):
+        raise DatabaseError("the connection was invalidated: no psycopg2 connection under it")
+    return raw.cursor()
 
 
 @contextmanager

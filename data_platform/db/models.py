@@ -26,6 +26,8 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
+from data_platform.errors import OnboardingError
+
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
     "uq": "uq_%(table_name)s_%(column_0_N_name)s",
@@ -124,6 +126,14 @@ class SourceTable(Base):
     updated_at: Mapped[datetime] = _updated()
 
     snapshots: Mapped[list[TableSnapshot]] = relationship(back_populates="table")
+
+    @property
+    def target(self) -> tuple[str, str]:
+        """(db_schema, db_table): its current-state table. Raises OnboardingError for a
+        table registered without one (every table the sources onboard has one)."""
+        if self.db_schema is None or self.db_table is None:
+            raise OnboardingError(f"{self.name} has no current-state table (db_schema, db_table)")
+        return self.db_schema, self.db_table
 
 
 class TableSnapshot(Base):

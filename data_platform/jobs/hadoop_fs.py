@@ -13,9 +13,18 @@ from typing import Any
 from pyspark.sql import SparkSession
 
 
-def _fs_and_path(spark: SparkSession, uri: str) -> tuple[Any, Any]:
+def _jvm(spark: SparkSession) -> Any:
+    """The JVM of `spark`'s context, through py4j (pyspark types it None once stopped).
+
+    Raises RuntimeError when the context is stopped."""
     jvm = spark.sparkContext._jvm
-    path = jvm.org.apache.hadoop.fs.Path(uri)
+    if jvm is None:
+        raise RuntimeError("the SparkContext is stopped: no JVM to reach Hadoop's FileSystem")
+    return jvm
+
+
+def _fs_and_path(spark: SparkSession, uri: str) -> tuple[Any, Any]:
+    path = _jvm(spark).org.apache.hadoop.fs.Path(uri)
     return path.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration()), path
 
 
@@ -28,7 +37,7 @@ def read_bytes(spark: SparkSession, uri: str) -> bytes:
     fs, path = _fs_and_path(spark, uri)
     stream = fs.open(path)
     try:
-        return bytes(spark.sparkContext._jvm.org.apache.commons.io.IOUtils.toByteArray(stream))
+        return bytes(_jvm(spark).org.apache.commons.io.IOUtils.toByteArray(stream))
     finally:
         stream.close()
 

@@ -17,11 +17,22 @@ from psycopg2 import errors as pg_errors
 from psycopg2 import sql
 
 from data_platform.errors import LoadError
-from data_platform.loads.csv_files import CsvDialect, DataFileReader, locate_record
+from data_platform.loads.csv_files import CsvDialect, locate_record
 
 _COPY_CONTEXT = re.compile(r"line (\d+)(?:, column ([^:]+))?")
 BLOCK = 1 << 20  # bytes COPY pulls per read
 NOT_NULL = "NULL in a NOT NULL column"
+
+
+class CopySource(Protocol):
+    """What COPY reads a load's records from (`csv_files.DataFileReader`, a
+    `csv_files.ChunkStream` such as `parquet_files.ParquetCsvReader`): `read(n)`, and
+    `failure`, the LoadError of a read that broke (COPY itself reports only "error in
+    .read() call")."""
+
+    failure: LoadError | None
+
+    def read(self, size: int = -1, /) -> bytes: ...
 
 
 class ErrorFactory(Protocol):
@@ -34,7 +45,7 @@ def copy_csv(
     cur,
     into: sql.Composable,
     columns: Sequence[str],
-    reader: DataFileReader,
+    reader: CopySource,
     dialect: CsvDialect,
     *,
     file_columns: Sequence[str],

@@ -46,7 +46,7 @@ class DataFileReader:
         self.key = key
         buffered = streams.reader(streams.chunks_of(source, BUFFER), BUFFER, on_close=source.close)
         self._compressed = buffered.peek(2)[:2] == _GZIP_MAGIC
-        self._stream: io.BufferedIOBase = (
+        self._stream: gzip.GzipFile | io.BufferedReader = (
             gzip.GzipFile(fileobj=buffered, mode="rb") if self._compressed else buffered
         )
         self._buffered = buffered

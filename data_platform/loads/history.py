@@ -85,7 +85,19 @@ def list_loads(
         query = query.where(Load.status.in_(statuses))
     with get_engine().connect() as conn:
         return [
-            LoadRow(*row[:9], error_parts=LoadErrorParts.of(row)) for row in conn.execute(query)
+            LoadRow(
+                row.id,
+                row.name,
+                row.status,
+                row.s3_key,
+                row.s3_size,
+                row.rows,
+                row.s3_modified,
+                row.updated_at,
+                row.error,
+                error_parts=LoadErrorParts.of(row),
+            )
+            for row in conn.execute(query)
         ]
 
 

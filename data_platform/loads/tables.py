@@ -47,8 +47,8 @@ def resolve_tables(conn: Connection, given: list[str]) -> list[SourceTable]:
             by_name.setdefault(name.lower(), table)
     found = []
     for name in given:
-        table = by_name.get(name.strip().lower())
-        if table is None:
+        match = by_name.get(name.strip().lower())
+        if match is None:
             close = difflib.get_close_matches(name.lower(), list(by_name), n=5, cutoff=0.6)
             hint = (
                 f"; did you mean {', '.join(sorted({by_name[c].name for c in close}))}?"
@@ -56,5 +56,5 @@ def resolve_tables(conn: Connection, given: list[str]) -> list[SourceTable]:
                 else f"; known tables: {', '.join(t.name for t in tables) or 'none onboarded'}"
             )
             raise UnknownTable(f"no table {name!r}{hint}")
-        found.append(table)
+        found.append(match)
     return found

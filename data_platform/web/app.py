@@ -428,7 +428,7 @@ def create_app(settings: Settings | None = None, *, allow_actions: bool = False)
 
     # --- the API ------------------------------------------------------------------------------
 
-    errors = {
+    errors: dict[int | str, dict[str, Any]] = {  # FastAPI's `responses`
         401: {"model": ApiError, "description": "No or wrong credentials."},
         403: {"model": ApiError, "description": "Refused (read-only server)."},
         404: {"model": ApiError, "description": "No such table or load."},

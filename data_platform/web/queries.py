@@ -425,7 +425,7 @@ def load_views(conn: Connection, settings: Settings, where: Sequence, limit: int
     ).all()
     ids = [row.id for row in rows]
     timing: dict[int, tuple] = {}
-    actors: dict[int, str] = {}
+    actors: dict[int, str | None] = {}  # the SQL leaves out the NULLs
     if ids:
         finished = LoadEvent.to_status.in_(FINAL)
         timing = {
@@ -447,7 +447,9 @@ def load_views(conn: Connection, settings: Settings, where: Sequence, limit: int
                 .where(LoadEvent.load_id.in_(ids), LoadEvent.actor.is_not(None))
                 .distinct(LoadEvent.load_id)
                 .order_by(LoadEvent.load_id, LoadEvent.id.desc())
-            ).all()
+            )
+            .tuples()
+            .all()
         )
     views = []
     for row in rows:

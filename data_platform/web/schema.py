@@ -93,7 +93,7 @@ def _applied(conn: Connection, script_dir: ScriptDirectory, version_table: str) 
     if not conn.scalar(text("SELECT to_regclass(:name) IS NOT NULL"), {"name": version_table}):
         return set()
     versions = sa_table(version_table, sa_column("version_num"))
-    heads = list(conn.scalars(select(versions.c.version_num)))
+    heads = tuple(conn.scalars(select(versions.c.version_num)))
     try:
         return {rev.revision for rev in script_dir.iterate_revisions(heads, "base")}
     except Exception as exc:  # alembic's errors for a revision it cannot locate

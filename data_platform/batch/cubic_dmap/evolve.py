@@ -9,7 +9,6 @@ of the table's leaves them NULL, as before (the vendor omits empty optional colu
 
 from __future__ import annotations
 
-import io
 from pathlib import Path
 
 from alembic.config import Config
@@ -20,7 +19,7 @@ from data_platform.batch.cubic_dmap import naming
 from data_platform.batch.cubic_dmap.onboarding import read_header
 from data_platform.batch.cubic_dmap.source import DMAP, stored_columns
 from data_platform.batch.cubic_dmap.types import column_type
-from data_platform.db.engine import get_engine
+from data_platform.db.engine import dbapi_cursor, get_engine
 from data_platform.db.evolution_revision import ColumnEvolution
 from data_platform.db.models import LoadStatus, SourceTable
 from data_platform.errors import OnboardingError
@@ -44,7 +43,7 @@ def _header(load: WaitingLoad) -> list[str]:
     if not key:
         raise OnboardingError(f"load {load.id}: {load.key} is in neither incoming nor error")
     with zone.open(key) as body:
-        return read_header(io.BufferedReader(body), key)
+        return read_header(body, key)
 
 
 def _find(session: Session, dataset_type: str) -> SourceTable:
@@ -80,9 +79,10 @@ def evolve_type(
     with engine.connect() as conn, Session(conn) as session:
         table = _find(session, dataset_type)
         errored = [w for w in waiting_loads(conn, table.id) if w.status == LoadStatus.ERRORED]
-        cur = conn.connection.dbapi_connection.cursor()
+        db_schema, db_table = table.target
+        cur = dbapi_cursor(conn)
         try:
-            existing = set(stored_columns(cur, table.db_schema, table.db_table))
+            existing = set(stored_columns(cur, db_schema, db_table))
         finally:
             cur.close()
     if not errored:
@@ -104,10 +104,10 @@ def evolve_type(
         result,
         source=naming.SOURCE,
         slug=f"evolve_dmap_{dataset_type}",
-        title=f"evolve DMAP {dataset_type} ({table.db_schema}.{table.db_table})",
+        title=f"evolve DMAP {dataset_type} ({db_schema}.{db_table})",
         generated_by=f"data-platform dmap evolve-type --type {dataset_type}",
-        db_schema=table.db_schema,
-        db_table=table.db_table,
+        db_schema=db_schema,
+        db_table=db_table,
         changes=[
             ColumnEvolution(
                 column=c.column,

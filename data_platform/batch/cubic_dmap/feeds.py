@@ -100,8 +100,10 @@ def add_feed(relative_url: str, active: bool = True) -> tuple[int, bool]:
             )
             if feed_id is not None:
                 return feed_id, True
-            # Added by another process meanwhile.
-            feed_id = conn.scalar(select(DmapFeed.id).where(DmapFeed.relative_url == relative_url))
+            # Added by another process meanwhile: the conflict says it is there.
+            feed_id = conn.execute(
+                select(DmapFeed.id).where(DmapFeed.relative_url == relative_url)
+            ).scalar_one()
         conn.execute(
             update(DmapFeed)
             .where(DmapFeed.id == feed_id, DmapFeed.is_active.is_not(active))

@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import csv
 import gzip
-import io
 import logging
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 import sqlalchemy as sa
 from alembic.config import Config
@@ -45,8 +45,9 @@ class DmapOnboardResult:
         return self.path is not None
 
 
-def read_header(data: io.BufferedIOBase, where: str) -> list[str]:
-    """The header record of a (gzip) CSV stream. Raises OnboardingError."""
+def read_header(data: BinaryIO, where: str) -> list[str]:
+    """The header record of a (gzip) CSV stream (a file or a store's body: gzip reads it
+    `read(n)` at a time). Raises OnboardingError."""
     try:
         with gzip.GzipFile(fileobj=data) as unzipped:
             line = unzipped.readline()
@@ -73,7 +74,7 @@ def newest_incoming_header(dataset_type: str) -> tuple[list[str], str]:
         )
     newest = max(files, key=lambda info: (info.last_modified, info.key))
     with incoming.open(newest.key) as body:
-        return read_header(io.BufferedReader(body), newest.key), newest.key
+        return read_header(body, newest.key), newest.key
 
 
 def table_columns(dataset_type: str, header: list[str]) -> list[tuple[str, str]]:
@@ -111,7 +112,7 @@ def onboard_dataset_type(
     onboarded = onboarded_types(ScriptDirectory.from_config(config))
     if csv_path is not None:
         with csv_path.open("rb") as body:
-            header, where = read_header(io.BufferedReader(body), str(csv_path)), csv_path.name
+            header, where = read_header(body, str(csv_path)), csv_path.name
     elif dataset_type not in onboarded:
         header, where = newest_incoming_header(dataset_type)
     columns = table_columns(dataset_type, header) if dataset_type not in onboarded else []

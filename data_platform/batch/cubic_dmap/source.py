@@ -20,7 +20,7 @@ from psycopg2 import sql
 from sqlalchemy import Connection
 
 from data_platform.batch.cubic_dmap import naming
-from data_platform.db.engine import get_engine
+from data_platform.db.engine import dbapi_cursor, get_engine
 from data_platform.loads import dispositions
 from data_platform.loads.copy_csv import copy_csv
 from data_platform.loads.csv_files import CsvDialect, DataFileReader
@@ -87,7 +87,7 @@ class DmapTableLoader(TableLoader):
         error = self.load_error(load)
         target = sql.Identifier(table.db_schema, table.db_table)
         body, reopen = self.open_file(conn, load)
-        cur = conn.connection.dbapi_connection.cursor()
+        cur = dbapi_cursor(conn)
         try:
             columns = stored_columns(cur, table.db_schema, table.db_table)
             with DataFileReader(body, load.key) as reader:

@@ -39,6 +39,7 @@ from sqlalchemy import Connection
 from sqlalchemy.dialects.postgresql import insert
 
 from data_platform.batch.cubic_kafka import schema
+from data_platform.db.engine import dbapi_cursor
 from data_platform.db.models import DeadLetter
 from data_platform.errors import LoadError
 from data_platform.loads import dispositions, faults
@@ -288,7 +289,7 @@ class KafkaTableLoader(TableLoader):
         error = self.load_error(load)
         target = sql.Identifier(table.db_schema, table.db_table)
         body, _ = self.open_file(conn, load)
-        cur = conn.connection.dbapi_connection.cursor()
+        cur = dbapi_cursor(conn)
         work = _Apply(cur, conn, load, table.id, target, error)
         try:
             with gzip.GzipFile(fileobj=body) as lines:

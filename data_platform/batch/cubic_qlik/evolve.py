@@ -20,7 +20,7 @@ from data_platform.batch.cubic_qlik.dfm import Dfm, dfm_key, parse_dfm
 from data_platform.batch.cubic_qlik.schema_change import blocking, compare
 from data_platform.batch.cubic_qlik.source import companions
 from data_platform.batch.cubic_qlik.target import TargetTable, describe_target
-from data_platform.db.engine import get_engine
+from data_platform.db.engine import dbapi_cursor, get_engine
 from data_platform.db.evolution_revision import ColumnEvolution
 from data_platform.db.models import LoadStatus, SourceTable
 from data_platform.errors import DataPlatformError, OnboardingError
@@ -228,10 +228,10 @@ def evolve_table(
 
 
 def _describe(conn: Connection, table: SourceTable) -> tuple[TargetTable, dict[str, str | None]]:
-    cur = conn.connection.dbapi_connection.cursor()
+    schema, name = table.target
+    cur = dbapi_cursor(conn)
     try:
-        target = describe_target(cur, table.db_schema, table.db_table)
-        return target, _comments(cur, table.db_schema, table.db_table)
+        return describe_target(cur, schema, name), _comments(cur, schema, name)
     finally:
         cur.close()
 

@@ -55,7 +55,7 @@ def classify(prefixes: TablePrefixes, key: str) -> FileKind:
 def is_snapshot_start(key: str) -> bool:
     """The first part of a full load: a new one starts a new snapshot."""
     match = FULL_LOAD_RE.match(file_name(key))
-    return bool(match) and int(match.group(1)) == 1
+    return match is not None and int(match.group(1)) == 1
 
 
 def is_full_load(key: str) -> bool:

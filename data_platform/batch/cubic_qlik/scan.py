@@ -192,11 +192,11 @@ def _start_snapshot(
     """Record a new snapshot, and move the table's loads that have not run and are not
     older than it into it: a change file can be listed before the LOAD00000001 that
     precedes it becomes visible (S3 shows a multipart upload when it completes)."""
-    snapshot_id = conn.scalar(
+    snapshot_id = conn.execute(
         insert(TableSnapshot)
         .values(table_id=table.id, snapshot=info.last_modified, snapshot_s3_key=info.key)
         .returning(TableSnapshot.id)
-    )
+    ).scalar_one()
     snapshots.append((info.last_modified, snapshot_id))
     not_run = select(Load.id).where(
         Load.table_id == table.id,

@@ -27,6 +27,7 @@ as removed (`schema_changes`), files without it load and leave it NULL in new ro
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -99,9 +100,11 @@ def _fit_exact(
     table_num: tuple[int | None, int | None],
 ) -> Fit:
     """Integers and NUMERICs: the least exact type holding both shapes' digits."""
-    if table_num[0] is None:
-        return Fit(narrower=declared_num[0] is not None)  # unconstrained numeric: anything
-    if declared_num[0] is None:
+    d_precision, d_scale = declared_num
+    t_precision, t_scale = table_num
+    if t_precision is None or t_scale is None:
+        return Fit(narrower=d_precision is not None)  # unconstrained numeric: anything
+    if d_precision is None or d_scale is None:
         return Fit("numeric", "an unconstrained NUMERIC")
     if declared in _INTEGERS and table_type in _INTEGERS:
         if _rank(declared) > _rank(table_type):
@@ -109,8 +112,7 @@ def _fit_exact(
         return Fit(narrower=True)
     # A declared integer may use all its maximum's digits; a table integer surely holds
     # every value with one digit fewer than its maximum.
-    d_int, d_scale = declared_num[0] - declared_num[1], declared_num[1]
-    t_int, t_scale = table_num[0] - table_num[1], table_num[1]
+    d_int, t_int = d_precision - d_scale, t_precision - t_scale
     if table_type in _INTEGER_HOLDS:
         t_int = _INTEGER_HOLDS[table_type]
     if d_int <= t_int and d_scale <= t_scale:
@@ -194,19 +196,20 @@ def compare(
             )
             continue
         result = fit(column, types[name], raw=raw)
-        base = {
-            "column": name,
-            "source_name": column.name,
-            "from_type": types[name],
-            "declared": describe_type(column),
-            "table_version": version,
-        }
+        change = functools.partial(  # what the three outcomes share
+            ColumnChange,
+            column=name,
+            source_name=column.name,
+            from_type=types[name],
+            declared=describe_type(column),
+            table_version=version,
+        )
         if result.refused:
-            changes.append(ColumnChange("refused", why=result.refused, **base))
+            changes.append(change("refused", why=result.refused))
         elif result.type is not None:
-            changes.append(ColumnChange("widened", to_type=result.type, why=result.why, **base))
+            changes.append(change("widened", to_type=result.type, why=result.why))
         elif result.narrower:
-            changes.append(ColumnChange("kept", **base))
+            changes.append(change("kept"))
     for name in table_columns:
         if name in in_file or name in removed:
             continue

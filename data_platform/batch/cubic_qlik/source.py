@@ -26,6 +26,7 @@ from data_platform.batch.cubic_qlik.full_load import apply_full_load
 from data_platform.batch.cubic_qlik.naming import SOURCE
 from data_platform.batch.cubic_qlik.scan import ScanResult, scan_incoming
 from data_platform.batch.cubic_qlik.target import describe_target
+from data_platform.db.engine import dbapi_cursor
 from data_platform.db.models import (
     ERROR_STATES,
     Load,
@@ -171,7 +172,7 @@ class QlikTableLoader(TableLoader):
             ),
             {"id": str(load.id), "mem": get_settings().load_work_mem.replace(" ", "")},
         )
-        cursor = conn.connection.dbapi_connection.cursor()
+        cursor = dbapi_cursor(conn)
         try:
             target = describe_target(cursor, table.db_schema, table.db_table)
             ctx = ApplyContext(
@@ -341,12 +342,12 @@ class QlikTableLoader(TableLoader):
         loads = list(newest.values())
         if not loads:
             return
-        job_loads = {
-            load.id: JobLoad.create(
+        job_loads = {}
+        for load in loads:
+            assert load.snapshot_time is not None  # TableWorker.pending() always sets it
+            job_loads[load.id] = JobLoad.create(
                 load.key, self.table.name, load.snapshot_time, is_raw=load.is_raw, load_id=load.id
             )
-            for load in loads
-        }
         # A JobRunError (job not deployed, crashed, timed out) blames no file: it stops this
         # table for this run with every load still ready, and the run ends in an error.
         results = run_springboard(list(job_loads.values()))

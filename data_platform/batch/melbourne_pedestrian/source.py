@@ -28,6 +28,7 @@ from psycopg2 import sql
 from sqlalchemy import Connection
 
 from data_platform.batch.melbourne_pedestrian import naming
+from data_platform.db.engine import dbapi_cursor
 from data_platform.db.models import ERROR_STATES
 from data_platform.errors import LoadError
 from data_platform.loads import dispositions
@@ -74,7 +75,7 @@ class PedestrianTableLoader(TableLoader):
         target = sql.Identifier(table.db_schema, table.db_table)
         expected = naming.COLUMNS[dataset.name]
         body, reopen = self.open_file(conn, load)
-        cur = conn.connection.dbapi_connection.cursor()
+        cur = dbapi_cursor(conn)
         try:
             with DataFileReader(body, load.key) as reader:
                 header = reader.header(DIALECT)

@@ -9,6 +9,7 @@ shown masked (`data_platform.db.engine.masked`).
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
@@ -67,7 +68,7 @@ def connect(url: URL | str | None = None, *, database: str | None = None, autoco
     if database is not None:
         url = url.set(database=database)
     query = {k: v if isinstance(v, str) else v[-1] for k, v in url.query.items()}
-    params = {
+    params: dict[str, Any] = {  # libpq keywords, for psycopg2.connect's **kwargs
         "dbname": url.database,
         "user": url.username,
         "password": url.password,

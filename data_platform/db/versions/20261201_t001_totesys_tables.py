@@ -11,6 +11,7 @@ Create Date: 2026-12-01 12:00:00+00:00
 """
 
 from collections.abc import Sequence
+from typing import Any
 
 import sqlalchemy as sa
 from alembic import op
@@ -36,7 +37,7 @@ source_tables = sa.table(
 )
 
 # (column, type, nullable) of each source table, key first (tables.py when written).
-TABLES = {
+TABLES: dict[str, list[tuple[str, sa.types.TypeEngine[Any], bool]]] = {
     "address": [
         ("address_id", sa.Integer(), False),
         ("address_line_1", sa.Text(), False),

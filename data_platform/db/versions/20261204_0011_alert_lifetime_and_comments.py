@@ -15,6 +15,7 @@ the core tables, and pedestrian.sensor_locations' note, latitude and longitude.
 """
 
 from collections.abc import Sequence
+from typing import Any
 
 import sqlalchemy as sa
 from alembic import op
@@ -27,7 +28,7 @@ depends_on: str | Sequence[str] | None = None
 TABLE_ID = "The source table (source_tables.id)."
 # (schema, table, column, type, comment): the columns revisions 0001-0010 and p001 left
 # without a comment.
-COMMENTS = (
+COMMENTS: tuple[tuple[str | None, str, str, sa.types.TypeEngine[Any], str], ...] = (
     (None, "source_tables", "id", sa.BigInteger(), "The table's id (loads.table_id and the "
      "other tables' table_id)."),
     (None, "table_snapshots", "id", sa.BigInteger(),

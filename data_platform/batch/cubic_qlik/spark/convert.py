@@ -135,7 +135,7 @@ def _root_cause(text: str) -> str:
     lines = [line.strip() for line in text.splitlines() if line.strip()]
     starts = [i for i, line in enumerate(lines) if line.startswith("Caused by:")]
     start = starts[-1] if starts else 0
-    message = []
+    message: list[str] = []
     for line in lines[start:]:
         if message and (line.startswith("at ") or line.startswith("...")):
             break
