@@ -39,12 +39,20 @@ if TYPE_CHECKING:
     from alembic.script import Script
     from sqlalchemy.engine import Dialect
 
+    from data_platform.db.models import SourceName
+
 PACKAGE_DB_DIR = Path(__file__).resolve().parent
 CORE_VERSIONS_DIR = PACKAGE_DB_DIR / "versions"
 # A checkout holds alembic.ini beside the package; an installed copy does not.
 CHECKOUT_ROOT = PACKAGE_DB_DIR.parent.parent
 # Sources whose tables are onboarded by revisions, each in its own version location.
-SOURCES = ("cubic_qlik", "cubic_dmap", "melbourne_pedestrian", "totesys", "cubic_kafka")
+SOURCES: tuple[SourceName, ...] = (
+    "cubic_qlik",
+    "cubic_dmap",
+    "melbourne_pedestrian",
+    "totesys",
+    "cubic_kafka",
+)
 VERSION_TABLE = "alembic_version"
 # How revisions are written, the same from a checkout (alembic.ini holds these too, for
 # the `alembic` command; a test keeps the two equal) and from an installed copy (no ini).
@@ -84,7 +92,7 @@ def source_migrations_root() -> Path:
     return Path.cwd() / "migrations"
 
 
-def source_versions_dir(source: str) -> Path:
+def source_versions_dir(source: SourceName) -> Path:
     """The version location of `source`'s table revisions (may not exist yet)."""
     if source not in SOURCES:
         raise ValueError(f"unknown source {source!r}; known: {', '.join(SOURCES)}")

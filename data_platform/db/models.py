@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import enum
 from datetime import date, datetime
+from typing import Literal, get_args
 
 from sqlalchemy import (
     BigInteger,
@@ -20,6 +21,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    column,
     func,
     text,
 )
@@ -56,6 +58,26 @@ class LoadStatus(enum.StrEnum):
 # A load that failed, or is on its way to the error zone.
 ERROR_STATES = (LoadStatus.READY_FOR_ERRORING, LoadStatus.ERRORING, LoadStatus.ERRORED)
 
+# The platform's sources (`loads.source.Source.name`), a closed set: every core column that
+# names a source holds one of them, checked by the database (`_source_name_check`, revision
+# 0017). A new source is added here and by a core revision that re-creates those checks.
+SourceName = Literal["cubic_qlik", "cubic_dmap", "cubic_kafka", "melbourne_pedestrian", "totesys"]
+SOURCE_NAMES: tuple[SourceName, ...] = get_args(SourceName)
+SOURCE_COMMENT = (
+    "The source, one of the platform's: cubic_qlik, cubic_dmap, cubic_kafka, "
+    "melbourne_pedestrian, totesys."
+)
+
+
+def _source_name_check() -> CheckConstraint:
+    """The CHECK that a table's `source` column holds one of SOURCE_NAMES
+    (ck_<table>_source_name)."""
+    return CheckConstraint(
+        column("source").in_(SOURCE_NAMES),
+        name="source_name",
+        comment="Source names are a closed set: the sources the platform has.",
+    )
+
 
 def _created() -> Mapped[datetime]:
     return mapped_column(
@@ -86,6 +108,7 @@ class SourceTable(Base):
         CheckConstraint(
             "change_mask_order IN ('little_endian', 'big_endian')", name="change_mask_order"
         ),
+        _source_name_check(),
         {"comment": "Every source table the platform ingests, one row per table."},
     )
 
@@ -93,7 +116,7 @@ class SourceTable(Base):
     name: Mapped[str] = mapped_column(
         Text, unique=True, comment="Platform name, e.g. cubic_ods_qlik__edw_sample."
     )
-    source: Mapped[str] = mapped_column(Text, comment="Source kind: cubic_qlik, dmap, kafka.")
+    source: Mapped[SourceName] = mapped_column(Text, comment=SOURCE_COMMENT)
     s3_prefix: Mapped[str] = mapped_column(
         Text, unique=True, comment="Prefix in the incoming zone, e.g. cubic/ods_qlik/EDW.SAMPLE/."
     )
@@ -398,13 +421,16 @@ class DmapDataset(Base):
 
 class LandingMark(Base):
     __tablename__ = "landing_marks"
-    __table_args__ = {
-        "comment": "Where the next landing of each item of a source resumes (a totesys "
-        "table, a DMAP feed, a pedestrian dataset); moved only after the file that reached "
-        "it is in incoming."
-    }
+    __table_args__ = (
+        _source_name_check(),
+        {
+            "comment": "Where the next landing of each item of a source resumes (a totesys "
+            "table, a DMAP feed, a pedestrian dataset); moved only after the file that "
+            "reached it is in incoming."
+        },
+    )
 
-    source: Mapped[str] = mapped_column(
+    source: Mapped[SourceName] = mapped_column(
         Text, primary_key=True, comment="The source (source_tables.source), e.g. totesys."
     )
     item: Mapped[str] = mapped_column(
@@ -434,14 +460,17 @@ class LandingMark(Base):
 
 class Landing(Base):
     __tablename__ = "landings"
-    __table_args__ = {
-        "comment": "The last landing of each source (a fetch, an extraction, a topic "
-        "consumed into incoming), by `data-platform run` or the source's own command: when, "
-        "what it landed, why it failed. `run` lands a source again once its interval "
-        "(<SOURCE>_LAND_EVERY) has passed since started_at."
-    }
+    __table_args__ = (
+        _source_name_check(),
+        {
+            "comment": "The last landing of each source (a fetch, an extraction, a topic "
+            "consumed into incoming), by `data-platform run` or the source's own command: "
+            "when, what it landed, why it failed. `run` lands a source again once its "
+            "interval (<SOURCE>_LAND_EVERY) has passed since started_at."
+        },
+    )
 
-    source: Mapped[str] = mapped_column(
+    source: Mapped[SourceName] = mapped_column(
         Text, primary_key=True, comment="The source (source_tables.source), e.g. cubic_dmap."
     )
     started_at: Mapped[datetime] = mapped_column(

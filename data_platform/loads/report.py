@@ -16,6 +16,7 @@ from data_platform.db.models import (
     LandingMark,
     Load,
     LoadStatus,
+    SourceName,
     SourceTable,
     TableSnapshot,
 )
@@ -30,7 +31,7 @@ class TableStatus:
     name: str
     s3_prefix: str
     is_active: bool
-    source: str = ""
+    source: SourceName
     counts: dict[str, int] = field(default_factory=dict)
     latest_error: str | None = None
     latest_error_parts: LoadErrorParts | None = None

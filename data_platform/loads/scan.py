@@ -17,7 +17,14 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
 from data_platform.db.engine import get_engine
-from data_platform.db.models import ERROR_STATES, Load, LoadSnapshot, LoadStatus, SourceTable
+from data_platform.db.models import (
+    ERROR_STATES,
+    Load,
+    LoadSnapshot,
+    LoadStatus,
+    SourceName,
+    SourceTable,
+)
 from data_platform.loads.tables import source_name
 from data_platform.storage import ObjectInfo, get_zone
 
@@ -124,8 +131,8 @@ def record_new_files(conn: Connection, table: SourceTable, batch: Sequence[Objec
 
 @dataclass
 class FileScanResult:
-    """What a scan of a file source recorded (`run` prints `summary()` and `notes()`);
-    sources with more to say extend it."""
+    """What a scan of a file source recorded, a `loads.source.ScanResult` (`run` prints
+    `summary()` and `notes()`); sources with more to say extend it."""
 
     new_loads: int = 0
     tables: int = 0
@@ -137,12 +144,14 @@ class FileScanResult:
         return []
 
 
-def scan_files(source: str, is_load_key: Callable[[str, str], bool]) -> FileScanResult:
+def scan_files(source: SourceName, is_load_key: Callable[[str, str], bool]) -> FileScanResult:
     """`record_source_files` as a scan result."""
     return FileScanResult(*record_source_files(source, is_load_key))
 
 
-def record_source_files(source: str, is_load_key: Callable[[str, str], bool]) -> tuple[int, int]:
+def record_source_files(
+    source: SourceName, is_load_key: Callable[[str, str], bool]
+) -> tuple[int, int]:
     """Record the new files of every active table of `source`: the objects under each
     table's prefix for which `is_load_key(prefix, key)` holds. Returns (loads recorded,
     tables scanned). Each table is scanned under its source_tables row lock, so two scans
@@ -171,7 +180,7 @@ def record_source_files(source: str, is_load_key: Callable[[str, str], bool]) ->
 
 
 def waiting_folders(
-    conn: Connection, source: str, root: str, owner_of: Callable[[str], str]
+    conn: Connection, source: SourceName, root: str, owner_of: Callable[[str], str]
 ) -> dict[str, int]:
     """Files under a source's `root` prefix in incoming that no onboarded table of
     `source` (active or not) owns, counted by the table they would belong to

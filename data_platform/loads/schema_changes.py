@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Literal
 from sqlalchemy import Connection, select
 
 from data_platform.db.evolution_revision import ColumnEvolution, evolution_ops
-from data_platform.db.models import Load, LoadStatus, SchemaChange
+from data_platform.db.models import Load, LoadStatus, SchemaChange, SourceName
 from data_platform.errors import LoadError
 
 if TYPE_CHECKING:
@@ -85,7 +85,7 @@ class EvolveResult:
 def write_evolution(
     result: EvolveResult,
     *,
-    source: str,
+    source: SourceName,
     slug: str,
     title: str,
     generated_by: str,
@@ -187,13 +187,13 @@ def schema_change_message(
 
 
 # The command that writes the evolution revision, per source (`status` prints it).
-EVOLVE_COMMANDS = {
+EVOLVE_COMMANDS: dict[SourceName, str] = {
     "cubic_qlik": "data-platform cubic-qlik evolve-table --table {name}",
     "cubic_dmap": "data-platform dmap evolve-type --type {name}",
 }
 
 
-def evolve_command(source: str, name: str) -> str | None:
+def evolve_command(source: SourceName, name: str) -> str | None:
     """The evolve command for table `name` (the source's own name: EDW.SAMPLE, a DMAP
     type) of `source`, without `--apply`; None for a source whose tables do not evolve."""
     template = EVOLVE_COMMANDS.get(source)

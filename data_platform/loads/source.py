@@ -1,9 +1,9 @@
 """What a source tells the one worker (`data_platform.loads.worker`), and what it gets.
 
 A source (Qlik Replicate files, DMAP datasets, ...) is a `Source`: its name (the
-`source_tables.source` value), how it records new files as loads (`scan`), which files
-travel with a data file (`companions`), what landing a file again does
-(`consequence`), and a `TableLoader` per table and run, which
+`source_tables.source` value, a `SourceName`), how it records new files as loads (`scan`,
+whose result is a `ScanResult`), which files travel with a data file (`companions`), what
+landing a file again does (`consequence`), and a `TableLoader` per table and run, which
 orders the table's ready loads and applies one load inside the load's transaction. The
 worker does everything else, the same for every source: table selection, the advisory
 lock, recovery of interrupted loads, claim, archive or error, replaced files, retry.
@@ -13,13 +13,13 @@ ADR: doc/adr/0007-one-worker-for-every-source.md.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import Field, dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, BinaryIO, Protocol
+from typing import TYPE_CHECKING, Any, BinaryIO, ClassVar, Protocol
 
 from sqlalchemy import Connection, text
 
-from data_platform.db.models import ERROR_STATES, LoadStatus
+from data_platform.db.models import ERROR_STATES, LoadStatus, SourceName
 from data_platform.errors import LoadError, StorageError
 from data_platform.storage import ObjectChangedError, ObjectInfo
 
@@ -153,19 +153,41 @@ class TableLoader:
         return body, lambda: zone.open(key, expect)
 
 
+class ScanResult(Protocol):
+    """What a source's scan recorded (`loads.scan.FileScanResult`, or a dataclass of the
+    source's own with more to say): `run` counts `new_loads`, prints `summary()` then
+    `notes()` (indented lines, none when all is well), and `run --json` writes its fields
+    (`dataclasses.asdict`), so it is a dataclass."""
+
+    __dataclass_fields__: ClassVar[dict[str, Field[Any]]]
+
+    @property
+    def new_loads(self) -> int:
+        """Loads the scan recorded."""
+        ...
+
+    def summary(self) -> str:
+        """What it recorded, in one clause: `3 new load(s)`."""
+        ...
+
+    def notes(self) -> list[str]:
+        """Lines about what it left alone (files waiting for onboarding, ...)."""
+        ...
+
+
 @dataclass(frozen=True)
 class FileSource:
     """A `Source` whose data files travel alone: its name, its scan and its loader.
     `transforms`: the dbt models read its tables (`data-platform run` rebuilds them
     after new loads). `relanded`: what landing one of its files again does, in words."""
 
-    name: str
-    scan_files: Callable[[], object]
+    name: SourceName
+    scan_files: Callable[[], ScanResult]
     loader_class: type[TableLoader]
     transforms: bool = False
     relanded: str = "a new load, applied again"
 
-    def scan(self) -> object:
+    def scan(self) -> ScanResult:
         return self.scan_files()
 
     def companions(self, key: str) -> list[str]:
@@ -179,11 +201,16 @@ class FileSource:
 
 
 class Source(Protocol):
-    name: str  # source_tables.source
+    """A source of the one worker: what it is called, how it scans, which files travel
+    together, how it loads a table (ADR 0007)."""
 
-    def scan(self) -> object:
-        """Record the new files of every active table as `ready` loads; a result with
-        counts (`new_loads`, ...) and a `render()`-able summary."""
+    @property
+    def name(self) -> SourceName:
+        """Its source_tables.source."""
+        ...
+
+    def scan(self) -> ScanResult:
+        """Record the new files of every active table as `ready` loads."""
         ...
 
     def companions(self, key: str) -> list[str]:
@@ -198,3 +225,9 @@ class Source(Protocol):
     def loader(self, worker: TableWorker) -> TableLoader:
         """The TableLoader for the worker's table, for one run."""
         ...
+
+
+if TYPE_CHECKING:
+    # mypy checks a protocol only where one is expected: here, that a FileSource (DMAP,
+    # Kafka, pedestrian, totesys) is a Source.
+    _: type[Source] = FileSource

@@ -233,7 +233,7 @@ def source_summaries(tables: Sequence[TableSummary]) -> list[SourceSummary]:
     then any other source that has tables."""
     from data_platform.run import all_sources
 
-    names = [source.name for source in all_sources()]
+    names: list[str] = [source.name for source in all_sources()]
     names += sorted({t.source for t in tables} - set(names))
     found = []
     for name in names:

@@ -14,11 +14,11 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from alembic.util import CommandError
-from sqlalchemy import Text, column, create_engine, inspect, table, text
+from sqlalchemy import CheckConstraint, Text, column, create_engine, inspect, table, text
 from sqlalchemy.exc import IntegrityError
 
 from data_platform.db import migrations
-from data_platform.db.models import Base
+from data_platform.db.models import SOURCE_NAMES, Base
 
 REPO = Path(__file__).resolve().parents[2]
 METADATA_TABLES = {
@@ -271,6 +271,58 @@ def test_status_is_a_closed_set_in_the_database(db_url: str) -> None:
             ),
             {"t": table_id},
         )
+    engine.dispose()
+
+
+def test_source_names_are_a_closed_set_in_the_database(db_url: str) -> None:
+    """Every core column naming a source takes the platform's sources and nothing else
+    (revision 0017): the constraints the models declare, commented, in the database; each
+    name of SourceName goes in, another does not."""
+    from data_platform.run import all_sources
+
+    assert {source.name for source in all_sources()} == set(SOURCE_NAMES)
+    declared = {
+        (table.name, constraint.name, constraint.comment)
+        for table in Base.metadata.sorted_tables
+        for constraint in table.constraints
+        if isinstance(constraint, CheckConstraint) and f"{constraint.name}".endswith("source_name")
+    }
+    engine = create_engine(db_url)
+    with engine.connect() as conn:
+        # Every core table with a `source` column has one (today source_tables and
+        # extract_marks): a new such table without it fails here.
+        with_source = set(
+            conn.scalars(
+                text(
+                    "SELECT table_name FROM information_schema.columns "
+                    "WHERE table_schema = 'public' AND column_name = 'source'"
+                )
+            )
+        )
+        assert "source_tables" in with_source
+        assert {table for table, _, _ in declared} == with_source
+        found = conn.execute(
+            text(
+                "SELECT conrelid::regclass::text, conname, obj_description(oid, 'pg_constraint') "
+                "FROM pg_constraint WHERE contype = 'c' AND conname LIKE '%source\\_name'"
+            )
+        ).all()
+        assert set(found) == declared
+        for name in SOURCE_NAMES:
+            conn.execute(
+                text("INSERT INTO source_tables (name, source, s3_prefix) VALUES (:n, :s, :p)"),
+                {"n": f"t_{name}", "s": name, "p": f"p/{name}/"},
+            )
+        conn.rollback()
+    for source in ("dmap", "Cubic_Qlik", ""):
+        with (
+            pytest.raises(IntegrityError, match="ck_source_tables_source_name"),
+            engine.begin() as conn,
+        ):
+            conn.execute(
+                text("INSERT INTO source_tables (name, source, s3_prefix) VALUES ('t', :s, 'p/')"),
+                {"s": source},
+            )
     engine.dispose()
 
 

@@ -45,8 +45,8 @@ def _load(engine) -> int:
     with engine.begin() as conn:
         table_id = conn.scalar(
             text(
-                "INSERT INTO source_tables (name, source, s3_prefix) VALUES ('t', 'x', 'p/') "
-                "RETURNING id"
+                "INSERT INTO source_tables (name, source, s3_prefix) "
+                "VALUES ('t', 'cubic_qlik', 'p/') RETURNING id"
             )
         )
         load_id = conn.scalar(

@@ -19,6 +19,7 @@ from sqlalchemy import insert, select
 from data_platform.db.engine import get_engine
 from data_platform.db.models import Load, LoadStatus, SourceTable
 from data_platform.settings import Settings, get_settings, reset_settings
+from tests.db.sources import allow_any_source
 from tests.qlik.conftest import SAMPLE_COLUMNS, QlikTable, QlikWorld, seq
 
 REPO = Path(__file__).resolve().parents[2]
@@ -80,8 +81,10 @@ def world(web_platform: Settings, tmp_path: Path) -> WebWorld:
 @pytest.fixture
 def hostile(web_platform: Settings) -> tuple[str, int]:
     """A table named with HTML and quotes, whose errored load's error is HTML; inactive,
-    of a source the platform does not run (so no scan touches it)."""
+    of a source the platform does not run (so no scan touches it). Its source name, HTML
+    too, is one the database refuses since revision 0017: the pages still escape it."""
     with get_engine().begin() as conn:
+        assert allow_any_source(conn)
         table_id = conn.scalar(
             insert(SourceTable)
             .values(

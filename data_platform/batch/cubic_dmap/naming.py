@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import re
+from typing import TYPE_CHECKING, Final
 
 from data_platform.settings import get_settings
 
-SOURCE = "cubic_dmap"
+if TYPE_CHECKING:
+    from data_platform.db.models import SourceName
+
+SOURCE: Final[SourceName] = "cubic_dmap"
 DB_SCHEMA = "cubic_dmap"
 DATASET_ID_COLUMN = "dataset_id"
 LOAD_ID_COLUMN = "dp__load_id"

@@ -32,7 +32,7 @@ import re
 import zlib
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Final
 
 from psycopg2 import sql
 from sqlalchemy import Connection
@@ -40,7 +40,7 @@ from sqlalchemy.dialects.postgresql import insert
 
 from data_platform.batch.cubic_kafka import schema
 from data_platform.db.engine import dbapi_cursor
-from data_platform.db.models import DeadLetter
+from data_platform.db.models import DeadLetter, SourceName
 from data_platform.errors import LoadError
 from data_platform.loads import dispositions, faults
 from data_platform.loads.copy_csv import copy_csv
@@ -50,7 +50,7 @@ from data_platform.loads.source import FileSource, PendingLoad, TableLoader
 
 log = logging.getLogger(__name__)
 
-SOURCE = "cubic_kafka"
+SOURCE: Final[SourceName] = "cubic_kafka"
 DIALECT = CsvDialect()  # what csv.writer below writes
 _FILE = re.compile(r"^partition=\d+/offsets=\d+-\d+\.jsonl\.gz$")
 _KEY = ["kafka_topic", "kafka_partition", "kafka_offset"]

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import re
+from typing import TYPE_CHECKING, Final
 
 from data_platform.errors import OnboardingError
 
+if TYPE_CHECKING:
+    from data_platform.db.models import SourceName
+
 DB_SCHEMA = "cubic_ods_qlik"
-SOURCE = "cubic_qlik"
+SOURCE: Final[SourceName] = "cubic_qlik"
 # Columns the platform adds to every current-state table; no source column may use the prefix.
 LINEAGE_PREFIX = "dp__"
 LOAD_ID_COLUMN = "dp__load_id"

@@ -50,7 +50,10 @@ log = logging.getLogger(__name__)
 
 
 @dataclass
-class ScanResult:
+class QlikScanResult:
+    """What a Qlik scan recorded (a `loads.source.ScanResult`): loads, snapshots, and the
+    files it left alone."""
+
     new_loads: int = 0
     new_snapshots: int = 0
     tables: int = 0
@@ -81,8 +84,8 @@ def active_tables(conn: Connection) -> list[SourceTable]:
         return list(session.scalars(query))
 
 
-def scan_incoming() -> ScanResult:
-    result = ScanResult()
+def scan_incoming() -> QlikScanResult:
+    result = QlikScanResult()
     engine = get_engine()
     with engine.connect() as conn:
         tables = active_tables(conn)
@@ -102,7 +105,7 @@ def _table_of(root: str, key: str) -> str:
     return folder.removesuffix(CHANGE_SUFFIX) if rest and "." in folder else ""
 
 
-def scan_table(conn: Connection, table: SourceTable, result: ScanResult) -> None:
+def scan_table(conn: Connection, table: SourceTable, result: QlikScanResult) -> None:
     """Record the table's new files. Runs in the caller's transaction, which holds the
     table row lock, so two scans of one table never race on its snapshots."""
     conn.execute(select(SourceTable.id).where(SourceTable.id == table.id).with_for_update())
@@ -138,7 +141,7 @@ def _record(
     table: SourceTable,
     batch: list[ObjectInfo],
     snapshots: list[tuple[datetime, int]],
-    result: ScanResult,
+    result: QlikScanResult,
 ) -> int:
     recorded = recorded_versions(conn, [info.key for info in batch])
     # A key whose load failed: a file landing there again is the fixed file for that load

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from typing import Final
 
 from sqlalchemy import Connection, func, select, text, update
 
@@ -24,7 +25,7 @@ from data_platform.batch.cubic_qlik.dfm import dfm_key, parse_dfm
 from data_platform.batch.cubic_qlik.files import is_full_load, is_snapshot_start
 from data_platform.batch.cubic_qlik.full_load import apply_full_load
 from data_platform.batch.cubic_qlik.naming import SOURCE
-from data_platform.batch.cubic_qlik.scan import ScanResult, scan_incoming
+from data_platform.batch.cubic_qlik.scan import QlikScanResult, scan_incoming
 from data_platform.batch.cubic_qlik.target import describe_target
 from data_platform.db.engine import dbapi_cursor
 from data_platform.db.models import (
@@ -32,13 +33,14 @@ from data_platform.db.models import (
     Load,
     LoadSnapshot,
     LoadStatus,
+    SourceName,
     SourceTable,
     TableSnapshot,
 )
 from data_platform.errors import DataPlatformError, LoadError, StorageError
 from data_platform.loads.csv_files import DataFileReader
 from data_platform.loads.schema_changes import removed_columns
-from data_platform.loads.source import IngestResult, PendingLoad, TableLoader
+from data_platform.loads.source import IngestResult, PendingLoad, Source, TableLoader
 from data_platform.loads.state import transition
 from data_platform.loads.worker import TableWorker, ingest
 from data_platform.settings import get_settings
@@ -55,9 +57,11 @@ def companions(key: str) -> list[str]:
 
 
 class QlikSource:
-    name = SOURCE
+    """Qlik Replicate's files as a `Source`: snapshots, springboard hand-offs, rebuilds."""
 
-    def scan(self) -> ScanResult:
+    name: Final[SourceName] = SOURCE
+
+    def scan(self) -> QlikScanResult:
         return scan_incoming()
 
     def companions(self, key: str) -> list[str]:
@@ -72,7 +76,7 @@ class QlikSource:
         return QlikTableLoader(worker)
 
 
-QLIK = QlikSource()
+QLIK: Source = QlikSource()
 
 
 def ingest_qlik(tables: list[str] | None = None) -> IngestResult:

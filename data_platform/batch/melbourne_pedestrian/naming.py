@@ -12,9 +12,13 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import date, datetime
+from typing import TYPE_CHECKING, Final
 from zoneinfo import ZoneInfo
 
-SOURCE = "melbourne_pedestrian"
+if TYPE_CHECKING:
+    from data_platform.db.models import SourceName
+
+SOURCE: Final[SourceName] = "melbourne_pedestrian"
 DB_SCHEMA = "pedestrian"
 PREFIX = "open_data/melbourne_pedestrian/"
 LOAD_ID_COLUMN = "dp__load_id"

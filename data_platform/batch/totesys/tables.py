@@ -9,10 +9,14 @@ their timestamps to the microsecond."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Final
 
 from psycopg2 import sql
 
-SOURCE = "totesys"
+if TYPE_CHECKING:
+    from data_platform.db.models import SourceName
+
+SOURCE: Final[SourceName] = "totesys"
 DB_SCHEMA = "totesys"  # current state, one row per key
 HISTORY_SCHEMA = "totesys_history"  # every distinct version seen (by content), and deletes
 UPDATED = "last_updated"
