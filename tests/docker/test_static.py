@@ -501,6 +501,7 @@ def test_dockerignore_keeps_large_private_and_cache_files_out() -> None:
         "data_platform/__pycache__/settings.cpython-311.pyc",
         ".pytest_cache/README.md",
         ".ruff_cache/CACHEDIR.TAG",
+        ".mypy_cache/CACHEDIR.TAG",
     ):
         assert _dockerignored(path), path
     assert not _dockerignored(".env.template")
