@@ -8,11 +8,11 @@ from __future__ import annotations
 import logging
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
-from typing import Any
 
+from data_platform.db.models import SourceName
 from data_platform.errors import DataPlatformError, exit_code_for, one_line
 from data_platform.loads.landing import Lander, LandResult, land_due
-from data_platform.loads.source import IngestResult, Source
+from data_platform.loads.source import IngestResult, ScanResult, Source
 from data_platform.loads.worker import ingest
 
 log = logging.getLogger(__name__)
@@ -45,8 +45,8 @@ class SourceRun:
     """What one source did in a pass: its scan, its ingest, and its landing (a
     LandResult, the exception that failed it, or None when it did not land)."""
 
-    name: str
-    scan: Any  # the source's scan result: new_loads, render_lines()
+    name: SourceName
+    scan: ScanResult
     ingest: IngestResult
     land: LandResult | Exception | None = None
 

@@ -12,6 +12,7 @@ from sqlalchemy import Connection, Engine, create_engine
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.pool import PoolProxiedConnection
 
 from data_platform.errors import ConfigError, DatabaseError
 from data_platform.settings import Settings, get_settings, on_reset
@@ -89,12 +90,14 @@ def session_factory(engine: Engine | None = None) -> sessionmaker[Session]:
     return _session_factory(engine or get_engine())
 
 
-def dbapi_cursor(conn: Connection) -> psycopg2.extensions.cursor:
-    """A psycopg2 cursor on `conn`'s own connection, inside its transaction: for COPY and
-    psycopg2.sql statements. The caller closes it.
+def dbapi_cursor(conn: Connection | PoolProxiedConnection) -> psycopg2.extensions.cursor:
+    """A psycopg2 cursor on `conn`'s own connection (a Connection's, inside its
+    transaction, or an `Engine.raw_connection()`): for COPY and psycopg2.sql statements.
+    The caller closes it (a `with` block does).
 
     Raises DatabaseError when `conn` holds no psycopg2 connection (it was invalidated)."""
-    raw = conn.connection.dbapi_connection
+    proxied = conn.connection if isinstance(conn, Connection) else conn
+    raw = proxied.dbapi_connection
     if not isinstance(raw, psycopg2.extensions.connection):
         raise DatabaseError("the connection was invalidated: no psycopg2 connection under it")
     return raw.cursor()

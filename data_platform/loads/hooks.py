@@ -16,7 +16,10 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
+
+if TYPE_CHECKING:
+    from data_platform.db.models import SourceName
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +41,7 @@ class LandingEnded:
     the items (feeds, datasets, tables, topics) that failed while the others went on,
     item -> one line; `passed` the items it went through without failure."""
 
-    source: str
+    source: SourceName
     error: str | None = None
     failures: dict[str, str] = field(default_factory=dict)
     passed: tuple[str, ...] = ()

@@ -31,7 +31,7 @@ from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert
 
 from data_platform.db.engine import get_engine
-from data_platform.db.models import Landing
+from data_platform.db.models import Landing, SourceName
 from data_platform.errors import ConfigError, one_line
 from data_platform.loads import hooks
 from data_platform.settings import Settings, get_settings
@@ -77,7 +77,7 @@ class Lander(Protocol):
     """A source that the platform lands itself (see the module's doc)."""
 
     @property
-    def source(self) -> str:
+    def source(self) -> SourceName:
         """The source's name (source_tables.source, landing_marks.source)."""
         ...
 
@@ -133,7 +133,7 @@ def land(lander: Lander, *, now: datetime | None = None) -> LandResult:
     return result
 
 
-def last_started(sources: list[str]) -> dict[str, datetime]:
+def last_started(sources: list[SourceName]) -> dict[str, datetime]:
     """When the last landing of each of `sources` started (those never landed absent)."""
     with get_engine().connect() as conn:
         rows = conn.execute(
@@ -175,7 +175,12 @@ def land_due(
 
 
 def _record(
-    source: str, started: datetime, ended: datetime, *, files: int | None, error: str | None
+    source: SourceName,
+    started: datetime,
+    ended: datetime,
+    *,
+    files: int | None,
+    error: str | None,
 ) -> None:
     """The source's last landing is this one (`landings`); `succeeded_at` moves when it
     went through without a failure."""

@@ -12,12 +12,10 @@ from typing import Any
 from sqlalchemy import Connection, func, select
 from sqlalchemy.dialects.postgresql import insert
 
-from data_platform.db.models import LandingMark
-
-_marks = LandingMark.__table__
+from data_platform.db.models import LandingMark, SourceName
 
 
-def read_marks(conn: Connection, source: str) -> dict[str, dict[str, Any]]:
+def read_marks(conn: Connection, source: SourceName) -> dict[str, dict[str, Any]]:
     """Every mark of `source`: item -> its position."""
     rows = conn.execute(
         select(LandingMark.item, LandingMark.mark).where(LandingMark.source == source)
@@ -25,21 +23,21 @@ def read_marks(conn: Connection, source: str) -> dict[str, dict[str, Any]]:
     return {item: mark for item, mark in rows}
 
 
-def read_mark(conn: Connection, source: str, item: str) -> dict[str, Any] | None:
+def read_mark(conn: Connection, source: SourceName, item: str) -> dict[str, Any] | None:
     """The position of `source`'s `item`, or None when it has none yet."""
     return conn.scalar(
         select(LandingMark.mark).where(LandingMark.source == source, LandingMark.item == item)
     )
 
 
-def last_marked(conn: Connection, source: str) -> datetime | None:
+def last_marked(conn: Connection, source: SourceName) -> datetime | None:
     """When a mark of `source` last moved; None when it has none."""
     return conn.scalar(select(func.max(LandingMark.marked_at)).where(LandingMark.source == source))
 
 
 def write_mark(
     conn: Connection,
-    source: str,
+    source: SourceName,
     item: str,
     mark: dict[str, Any],
     *,
@@ -53,11 +51,11 @@ def write_mark(
     (default the transaction's time)."""
     values: dict[str, Any] = {"mark": mark, "last_key": last_key, "rows": rows}
     values["marked_at"] = marked_at if marked_at is not None else func.now()
-    statement = insert(_marks).values(source=source, item=item, **values)
+    statement = insert(LandingMark).values(source=source, item=item, **values)
     moved = ["mark", "marked_at"] if last_key is None else list(values)
     conn.execute(
         statement.on_conflict_do_update(
-            index_elements=[_marks.c.source, _marks.c.item],
+            index_elements=[LandingMark.source, LandingMark.item],
             set_={name: statement.excluded[name] for name in moved},
         )
     )

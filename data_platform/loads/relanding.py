@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from sqlalchemy import select
 
 from data_platform.db.engine import get_engine
-from data_platform.db.models import Load, LoadStatus, SourceTable
+from data_platform.db.models import Load, LoadStatus, SourceName, SourceTable
 from data_platform.errors import DataPlatformError
 from data_platform.loads.source import Source
 
@@ -40,7 +40,7 @@ def refuse_relanding(keys: list[str], sources: Iterable[Source]) -> None:
         return
     by_name = {source.name: source for source in sources}
 
-    def consequence(key: str, name: str) -> str:
+    def consequence(key: str, name: SourceName) -> str:
         source = by_name.get(name)
         return source.consequence(key) if source is not None else AGAIN
 

@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterable
 
 from sqlalchemy import Engine, func, select, update
 
-from data_platform.db.engine import get_engine
+from data_platform.db.engine import dbapi_cursor, get_engine
 from data_platform.db.models import Load, LoadSnapshot, LoadStatus, SourceTable, TableSnapshot
 from data_platform.errors import DataPlatformError, LoadError, exit_code_for
 from data_platform.loads import faults, hooks, table_swap
@@ -181,7 +181,7 @@ class TableWorker:
         """We hold the table lock, so loads left in flight belong to a dead worker, and
         so does a fresh table its COPY streams committed before their swap."""
         with self.engine.begin() as conn:
-            with conn.connection.dbapi_connection.cursor() as cur:
+            with dbapi_cursor(conn) as cur:
                 if table_swap.drop_leftover(cur, self.table.db_schema, str(self.table.id)):
                     log.warning(
                         "dropped dp_new_%s, a new snapshot's table left by a stopped load",

@@ -289,8 +289,8 @@ def test_source_names_are_a_closed_set_in_the_database(db_url: str) -> None:
     }
     engine = create_engine(db_url)
     with engine.connect() as conn:
-        # Every core table with a `source` column has one (today source_tables and
-        # extract_marks): a new such table without it fails here.
+        # Every core table with a `source` column has one (today source_tables,
+        # landing_marks and landings): a new such table without it fails here.
         with_source = set(
             conn.scalars(
                 text(

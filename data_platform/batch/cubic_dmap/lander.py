@@ -9,6 +9,7 @@ from typing import Any
 
 from data_platform.batch.cubic_dmap.fetch import fetch_feeds
 from data_platform.batch.cubic_dmap.naming import SOURCE
+from data_platform.db.models import SourceName
 from data_platform.loads.landing import LandResult
 from data_platform.settings import Settings
 
@@ -21,7 +22,7 @@ class DmapLander:
     feeds: list[str] | None = None
     settings: Settings | None = None
     allow_http_downloads: bool = False
-    source: str = field(default=SOURCE, init=False)
+    source: SourceName = field(default=SOURCE, init=False)
 
     def every(self, settings: Settings) -> float | None:
         """CUBIC_DMAP_LAND_EVERY, once CUBIC_DMAP_BASE_URL is set."""

@@ -45,10 +45,13 @@ import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import IO, Any
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 from data_platform.errors import ConfigError, DataPlatformError, StorageError
 from data_platform.settings import Settings, get_settings
+
+if TYPE_CHECKING:
+    from confluent_kafka import Message
 
 log = logging.getLogger(__name__)
 
@@ -124,7 +127,7 @@ class _Batch:
         self.last: int | None = None
         self.count = 0
         self.started = 0.0  # monotonic time of the first record
-        self._raw: IO[bytes] | None = None
+        self._raw: BinaryIO | None = None
         self._gzip: gzip.GzipFile | None = None
 
     def add(self, message: Any) -> None:
@@ -151,7 +154,7 @@ class _Batch:
     def due(self, max_records: int, max_seconds: float, now: float) -> bool:
         return self.count >= max_records or (self.count > 0 and now - self.started >= max_seconds)
 
-    def finish(self) -> IO[bytes]:
+    def finish(self) -> BinaryIO:
         """Close the gzip stream; the temp file, rewound, for the put."""
         assert self._gzip is not None and self._raw is not None
         self._gzip.close()
@@ -162,6 +165,15 @@ class _Batch:
         if self._raw is not None:
             self._raw.close()
         self._raw = self._gzip = None
+
+
+def _partition(message: Message) -> int:
+    """The partition of a record or of a partition's end (librdkafka always names it
+    there; confluent_kafka types it optional, for the errors of no partition)."""
+    partition = message.partition()
+    if partition is None:
+        raise KafkaConsumeError("kafka: a message of no partition")
+    return partition
 
 
 def _text(data: bytes | None) -> str | None:
@@ -369,7 +381,7 @@ class _Consumer:
                 if message is not None:
                     error = message.error()
                     if error is None:
-                        partition = message.partition()
+                        partition = _partition(message)
                         batch = self.batches.get(partition)
                         if batch is None:
                             batch = self.batches[partition] = _Batch(self.topic, partition)
@@ -377,7 +389,7 @@ class _Consumer:
                         self.at_end.discard(partition)
                         self.last_activity = time.monotonic()
                     elif error.code() == KafkaError._PARTITION_EOF:
-                        self.at_end.add(message.partition())
+                        self.at_end.add(_partition(message))
                     elif error.fatal():
                         raise KafkaConsumeError(f"kafka: {error.str()}")
                     else:

@@ -12,6 +12,7 @@ from typing import Any
 
 from data_platform.batch.cubic_kafka.consume import ConsumeResult, consume
 from data_platform.batch.cubic_kafka.source import SOURCE
+from data_platform.db.models import SourceName
 from data_platform.loads.landing import LandResult
 from data_platform.settings import Settings, get_settings
 
@@ -34,7 +35,7 @@ class KafkaLander:
     max_seconds: float | None = None
     idle_seconds: float = 10.0
     config: dict[str, Any] | None = None
-    source: str = field(default=SOURCE, init=False)
+    source: SourceName = field(default=SOURCE, init=False)
 
     def every(self, settings: Settings) -> float | None:
         """KAFKA_LAND_EVERY (default 0: every run), once KAFKA_BOOTSTRAP_SERVERS and

@@ -80,11 +80,11 @@ def _header_difference(header: list[str], expected: list[str]) -> str:
         want = expected[position] if position < len(expected) else None
         if got == want:
             continue
-        if got is None:
+        if got is None and want is not None:
             differences.append(f"column {position + 1}: missing, the .dfm has {_visible(want)}")
-        elif want is None:
+        elif got is not None and want is None:
             differences.append(f"column {position + 1}: {_visible(got)} is not in the .dfm")
-        else:
+        elif got is not None and want is not None:
             differences.append(
                 f"column {position + 1}: {_visible(got)}, the .dfm has {_visible(want)}"
             )

@@ -13,6 +13,7 @@ or `change_apply.apply_changes`, over an `ApplyContext` (`context`).
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Sequence
 from typing import Final
@@ -279,9 +280,7 @@ class QlikTableLoader(TableLoader):
                     try:
                         rows += worker.applying(
                             load,
-                            lambda load=load, zone=zone, first=index == 0: self.apply(
-                                conn, load, zone, truncate=first
-                            ),
+                            functools.partial(self.apply, conn, load, zone, truncate=index == 0),
                         )
                     except (LoadError, ObjectChangedError) as exc:
                         if load.id in late_ids:

@@ -123,18 +123,21 @@ def decide_mask_order(
     order, or both orders; or neither is refuted but they read a NULL differently
     (the table must pin the order)."""
     *firsts, undecided = _first_refutations(ctx, stage, has_before_images, sparse)
-    refutes = dict(zip(MASK_ORDERS, firsts, strict=True))
+    # order -> the record of the first U refuting it (orders not refuted left out)
+    refuted = {
+        order: first for order, first in zip(MASK_ORDERS, firsts, strict=True) if first is not None
+    }
     if ctx.mask_order is not None:
-        if refutes[ctx.mask_order] is not None:
+        if ctx.mask_order in refuted:
             raise _mask_contradiction(
-                ctx, stage, refutes[ctx.mask_order], ctx.mask_order, pinned=True
+                ctx, stage, refuted[ctx.mask_order], ctx.mask_order, pinned=True
             )
         return ctx.mask_order
-    candidates = [order for order in MASK_ORDERS if refutes[order] is None]
+    candidates = [order for order in MASK_ORDERS if order not in refuted]
     if not candidates:
-        first, other = sorted(MASK_ORDERS, key=lambda order: refutes[order])
+        first, other = sorted(MASK_ORDERS, key=refuted.__getitem__)
         raise _mask_contradiction(
-            ctx, stage, refutes[first], first, pinned=False, other_line=refutes[other] + 1
+            ctx, stage, refuted[first], first, pinned=False, other_line=refuted[other] + 1
         )
     if len(candidates) == 1:
         log.info(
@@ -252,6 +255,7 @@ def _mask_contradiction(
     """The error for the U at record `ord_`, whose mask read in `order` says a column
     did not change that its B shows changed: names the first such column."""
     mask, before = _mask_row(ctx, stage, ord_)
+    assert before is not None  # a U refuted by its B images has one
     data = _data_columns(ctx)
     ctx.cur.execute(
         sql.SQL(

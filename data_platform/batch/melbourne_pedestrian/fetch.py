@@ -55,7 +55,7 @@ import tempfile
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from typing import IO, Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from sqlalchemy import Engine
 
@@ -84,6 +84,9 @@ from data_platform.loads import marks
 from data_platform.loads.locks import advisory_lock
 from data_platform.settings import Settings, get_settings
 from data_platform.storage import ZoneStore, get_zone
+
+if TYPE_CHECKING:
+    from _typeshed import SupportsWrite  # anything with write(bytes): a file, a gzip stream
 
 log = logging.getLogger(__name__)
 
@@ -459,7 +462,7 @@ CHECKS: dict[str, dict[str, Check]] = {
 def validate_export(
     dataset: Dataset,
     chunks: Iterable[bytes],
-    sink: IO[bytes] | None = None,
+    sink: SupportsWrite[bytes] | None = None,
     *,
     what: str | None = None,
     window: tuple[date, date] | None = None,

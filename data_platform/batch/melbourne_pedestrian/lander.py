@@ -10,6 +10,7 @@ from typing import Any
 
 from data_platform.batch.melbourne_pedestrian.fetch import fetch_pedestrian
 from data_platform.batch.melbourne_pedestrian.naming import COUNTS, LOCATIONS, SOURCE
+from data_platform.db.models import SourceName
 from data_platform.loads.landing import LandResult
 from data_platform.settings import Settings
 
@@ -22,7 +23,7 @@ class PedestrianLander:
     since: date | None = None
     until: date | None = None
     settings: Settings | None = None
-    source: str = field(default=SOURCE, init=False)
+    source: SourceName = field(default=SOURCE, init=False)
 
     def every(self, settings: Settings) -> float | None:
         """OPEN_DATA_LAND_EVERY: unset by default, so `run` fetches only when asked."""

@@ -59,9 +59,11 @@ from __future__ import annotations
 import contextlib
 import logging
 import tempfile
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from typing import Any
 
 import psycopg2
 import pyarrow as pa
@@ -71,7 +73,7 @@ from psycopg2 import sql
 from sqlalchemy import text
 
 from data_platform.batch.totesys import tables as T
-from data_platform.db.engine import get_engine
+from data_platform.db.engine import dbapi_cursor, get_engine
 from data_platform.errors import DatabaseError, DataPlatformError
 from data_platform.loads import marks as landing_marks
 from data_platform.loads.locks import advisory_lock
@@ -459,7 +461,7 @@ def _not_held(page: list[tuple], table: T.TotesysTable) -> list[tuple]:
     copy's current row of their key."""
     raw = get_engine().raw_connection()
     try:
-        with raw.cursor() as cur:
+        with dbapi_cursor(raw) as cur:
             cur.execute(
                 sql.SQL("SELECT {k}, {v}::text FROM {t} WHERE {k} = ANY(%s)").format(
                     k=sql.Identifier(table.key),
@@ -490,7 +492,7 @@ def _deleted_keys(source, table: T.TotesysTable) -> list[int]:
         keys.seek(0)
         raw = get_engine().raw_connection()
         try:
-            with raw.cursor() as cur:
+            with dbapi_cursor(raw) as cur:
                 cur.execute("CREATE TEMP TABLE dp_source_keys (k integer) ON COMMIT DROP")
                 cur.copy_expert("COPY dp_source_keys FROM STDIN", keys, size=1 << 20)
                 cur.execute("ANALYZE dp_source_keys")
@@ -549,7 +551,7 @@ def _to_arrow(
     columns = list(zip(*rows, strict=True))
     arrays = []
     for index, column in enumerate(table.columns):
-        values = columns[index]
+        values: Sequence[Any] = columns[index]
         if column.type.startswith("numeric"):
             values = [v if v is None or isinstance(v, Decimal) else Decimal(v) for v in values]
         try:

@@ -11,6 +11,7 @@ from typing import Any
 from data_platform.batch.totesys import tables as T
 from data_platform.batch.totesys.extract import extract
 from data_platform.db.engine import get_engine
+from data_platform.db.models import SourceName
 from data_platform.loads import marks
 from data_platform.loads.landing import LandResult
 from data_platform.settings import Settings
@@ -29,7 +30,7 @@ class TotesysLander:
     """One extraction pass of `tables` (names; None: all eleven)."""
 
     tables: list[str] | None = None
-    source: str = field(default=T.SOURCE, init=False)
+    source: SourceName = field(default=T.SOURCE, init=False)
 
     def every(self, settings: Settings) -> float | None:
         """TOTESYS_LAND_EVERY (default 0: every run), once the source is in use."""

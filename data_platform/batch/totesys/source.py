@@ -23,6 +23,7 @@ from sqlalchemy import Connection
 
 from data_platform.batch.totesys import tables as T
 from data_platform.batch.totesys.extract import PREFIX, STAMP
+from data_platform.db.engine import dbapi_cursor
 from data_platform.db.models import ERROR_STATES
 from data_platform.errors import LoadError
 from data_platform.loads import dispositions
@@ -60,7 +61,7 @@ class TotesysTableLoader(TableLoader):
         table = T.BY_NAME[self.table.db_table]
         error = self.load_error(load)
         body, _ = self.open_file(conn, load)
-        cur = conn.connection.dbapi_connection.cursor()
+        cur = dbapi_cursor(conn)
         try:
             try:
                 reader = ParquetCsvReader(body, load.key)

@@ -6,9 +6,10 @@ Create Date: 2026-12-05 12:00:00+00:00
 
 Every core column that names a source (`source_tables.source`, `landing_marks.source`,
 `landings.source`) takes only the platform's sources: a CHECK constraint each,
-`ck_<table>_source_name`, commented. Python names them in `data_platform.db.models.SourceName`; a new source adds its
-name there and in a core revision that re-creates these constraints with it. The list is
-written out here, as it was when this revision was written.
+`ck_<table>_source_name`, commented. Python names them in
+`data_platform.db.models.SourceName`; a new source adds its name there and in a core
+revision that re-creates these constraints with it. The list is written out here, as it
+was when this revision was written.
 
 The upgrade fails, naming the constraint, on a database holding another name (rename or
 delete those rows first). `source_tables.source` loses its stale comment ("Source kind:

@@ -277,7 +277,9 @@ class _Feed:
                     select(DmapDataset.dataset_id, DmapDataset.last_updated).where(
                         DmapDataset.dataset_id.in_([r.dataset_id for r in results])
                     )
-                ).all()
+                )
+                .tuples()
+                .all()
             )
         return [
             r
