@@ -9,11 +9,15 @@ text with their values inline, so the revision is self-contained and runs offlin
 from __future__ import annotations
 
 import re
+from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
 from alembic.operations import ops
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.types import TypeEngine
+
+if TYPE_CHECKING:
+    from data_platform.db.models import SourceName
 
 # format_type() text -> SQLAlchemy type, for the types onboarding creates (Qlik's
 # `types.pg_type`, DMAP's `types.DECLARED`).
@@ -66,7 +70,13 @@ def create_schema(schema: str) -> ops.ExecuteSQLOp:
 
 
 def register(
-    *, name: str, source: str, s3_prefix: str, db_schema: str, db_table: str, is_raw: bool
+    *,
+    name: str,
+    source: SourceName,
+    s3_prefix: str,
+    db_schema: str,
+    db_table: str,
+    is_raw: bool,
 ) -> ops.ExecuteSQLOp:
     """The table's row in source_tables: platform name, source, the prefix its files land
     under, where it lives, and whether it keeps text columns (Qlik's --raw)."""

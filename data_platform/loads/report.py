@@ -178,7 +178,7 @@ def feed_statuses(session: Session) -> list[FeedStatus]:
 class LandingStatus:
     """A source's last landing (`landings`): when, the files it landed, why it failed."""
 
-    source: str
+    source: SourceName
     started_at: datetime
     ended_at: datetime
     files: int | None
