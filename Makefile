@@ -58,12 +58,14 @@ test-fast: install
 bench: install
 	$(BIN)/python -m harness bench
 
-# The layers of data_platform (.importlinter, doc/adr/0012-layers.md); tests/test_layers.py
-# checks them in `make test` too. PYTHONPATH: this checkout's package, whichever is installed.
+# The layers of data_platform (.importlinter, doc/adr/0012-layers.md) and its types
+# (pyproject.toml [tool.mypy]); tests/test_layers.py and tests/test_types.py check them in
+# `make test` too. PYTHONPATH: this checkout's package, whichever is installed.
 lint: install
 	$(BIN)/python -m ruff check .
 	$(BIN)/python -m ruff format --check .
 	PYTHONPATH=. $(BIN)/lint-imports --no-cache
+	$(BIN)/python -m mypy
 
 # Re-pin requirements.txt from requirements.in (needs the network).
 lock:

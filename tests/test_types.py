@@ -2,8 +2,8 @@
 configures it (`data_platform/`, check_untyped_defs, the pinned stubs).
 
 One test, so that on xdist it runs on one worker beside the others. Its cache is the
-repository's `.mypy_cache` (git-ignored), the one `mypy` run by hand uses too: about 40 s
-cold on this project's 2-core machines, a few seconds warm.
+repository's `.mypy_cache` (git-ignored), the one `make lint` and a `mypy` by hand use
+too: on a 2-core machine the test took 33 s with no cache (a clean clone), 1 s with it.
 """
 
 from __future__ import annotations
