@@ -234,3 +234,27 @@ def assert_ruff_clean(path: Path, as_if: str) -> None:
             text=True,
         )
         assert done.returncode == 0, f"ruff {' '.join(command)}: {done.stdout}{done.stderr}"
+
+
+# --- Spark ---------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def spark() -> Iterator[object]:
+    """One local SparkSession (one JVM) per test process, for every test that runs Spark:
+    the job tests and the Qlik ingest's hand-off to the job (tests/qlik/test_springboard.py)."""
+    from pyspark.sql import SparkSession
+
+    session = (
+        SparkSession.builder.master("local[2]")
+        .appName("data_platform-tests")
+        .config("spark.ui.enabled", "false")
+        .config("spark.sql.shuffle.partitions", "2")
+        .config("spark.default.parallelism", "2")
+        .config("spark.driver.memory", "1g")
+        .getOrCreate()
+    )
+    # Failed casts are expected in tests; Spark would log each task's stack trace.
+    session.sparkContext.setLogLevel("FATAL")
+    yield session
+    session.stop()
