@@ -21,26 +21,11 @@ from psycopg2 import sql
 from sqlalchemy.engine import make_url
 
 from data_platform.settings import ZONES, Settings, get_settings, reset_settings
+from tests.demo_world import DemoWorld, make_demo
+from tests.shared import isolate, once_per_run
 
 REPO = Path(__file__).resolve().parent.parent
 TEMPLATE_DB = f"dp_test_template_{os.getpid()}"
-
-_ENV_PREFIXES = (
-    "ALERT_",
-    "DATABASE_",
-    "KAFKA_",
-    "OPEN_DATA_",
-    "TOTESYS_",
-    "S3_",
-    "DATA_PLATFORM_",
-    "SPRINGBOARD_",
-    "LOG_",
-    "GLUE_",
-    "CUBIC_",
-    "MIGRATIONS_",
-    "FRESHNESS_",
-    "WEB_",
-)
 
 
 def _admin_connect(url: str):
@@ -135,14 +120,9 @@ def db_url(pg_admin_url: str, template_db: str) -> Iterator[str]:
 @pytest.fixture(autouse=True)
 def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]:
     """No developer .env or environment leaks into a test; the data home is per test."""
-    for name in list(os.environ):
-        if name.startswith(_ENV_PREFIXES) and name != "TEST_DATABASE_URL":
-            monkeypatch.delenv(name)
     work = tmp_path / "work"
     work.mkdir()
-    monkeypatch.chdir(work)
-    monkeypatch.setenv("DATA_PLATFORM_HOME", str(tmp_path / "home"))
-    reset_settings()
+    isolate(monkeypatch, tmp_path / "home", work)
     # A CLI test configures logging (data_platform.log.configure): the next test starts
     # with the root logger as it was, not with that test's handlers and level.
     root = logging.getLogger()
@@ -159,6 +139,14 @@ def platform(monkeypatch: pytest.MonkeyPatch, db_url: str) -> Settings:
     monkeypatch.setenv("DATABASE_URL", db_url)
     reset_settings()
     return get_settings()
+
+
+@pytest.fixture(scope="session")
+def demo_world(request: pytest.FixtureRequest) -> DemoWorld:
+    """The demo, run twice (`demo -v`, then `demo`) once for the whole test run, on a
+    data home of its own: what tests/demo_world.py keeps of it."""
+    folder, facts = once_per_run(request, "demo", make_demo)
+    return DemoWorld(folder, facts["runs"], facts["tables"])
 
 
 # --- S3 through a real HTTP endpoint -------------------------------------------------------

@@ -1,5 +1,6 @@
 """The README is true: its shell blocks marked `<!-- tested: ... -->` run as written after
-`make demo`, from the repository root, on a data home of their own."""
+`make demo`, from the repository root, on the data home of the run's demo (`demo_world`:
+`data-platform demo -v` and `data-platform demo`, on its own embedded PostgreSQL)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,8 @@ import sys
 from pathlib import Path
 
 import pytest
+
+from tests.demo_world import DemoWorld
 
 REPO = Path(__file__).resolve().parent.parent
 MARK = "<!-- tested: runs as written after make demo"
@@ -31,17 +34,17 @@ def test_the_readme_marks_the_blocks_it_keeps_true() -> None:
 
 
 @pytest.mark.slow
-def test_the_readmes_marked_blocks_run_as_written_after_the_demo(tmp_path: Path) -> None:
+def test_the_readmes_marked_blocks_run_as_written_after_the_demo(demo_world: DemoWorld) -> None:
     venv_bin = Path(sys.executable).parent
     env = {
         k: v
         for k, v in os.environ.items()
         if not k.startswith(("DATABASE_", "S3_", "MIGRATIONS_", "DATA_PLATFORM_"))
     }
-    # The README's `.venv/bin/...` is this interpreter's venv; its home is the test's.
+    # The README's `.venv/bin/...` is this interpreter's venv; its home is the demo's.
     env.update(
         PATH=f"{venv_bin}:{env['PATH']}",
-        DATA_PLATFORM_HOME=str(tmp_path / "home"),
+        DATA_PLATFORM_HOME=str(demo_world.home),
         PYTHONDONTWRITEBYTECODE="1",
     )
 
@@ -57,13 +60,11 @@ def test_the_readmes_marked_blocks_run_as_written_after_the_demo(tmp_path: Path)
             timeout=600,
         )
 
-    try:
-        demo = sh(".venv/bin/data-platform demo")
-        assert demo.returncode == 0, demo.stderr
+    for demo in demo_world.runs:  # `make demo`
+        assert demo["exit_code"] == 0, demo["stderr"]
+    with demo_world.database():  # the demo's server, this test's alone; stopped after
         for block in marked_blocks():
             done = sh(block)
             assert done.returncode == 0, (
                 f"{block}\n--- stdout\n{done.stdout}\n--- stderr\n{done.stderr}"
             )
-    finally:
-        sh(".venv/bin/data-platform db stop")
