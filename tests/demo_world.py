@@ -11,9 +11,6 @@ itself (the README's commands, the comment check) take it with `DemoWorld.databa
 from __future__ import annotations
 
 import logging
-import os
-import subprocess
-import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -24,7 +21,7 @@ from typing import Any
 
 import pytest
 
-from tests.shared import ENV_PREFIXES, held, isolate
+from tests.shared import held, isolate, platform_command
 
 RUNS = (["demo", "-v"], ["demo"])
 # What tests/test_demo.py checks of the tables after the two runs: name -> query.
@@ -61,30 +58,11 @@ class DemoWorld:
         """The demo's database URL, its server running, for one test of the run at a
         time; the server is stopped after."""
         with held(self.folder):
-            url = data_platform(self.home, "db", "url", "--show-password")
+            url = platform_command(self.home, "db", "url", "--show-password")
             try:
                 yield url.strip()
             finally:
-                data_platform(self.home, "db", "stop")
-
-
-def data_platform(home: Path, *args: str) -> str:
-    """`python -m data_platform *args` on data home `home` (no other setting); its stdout.
-
-    The demo's server is started and stopped by commands of their own, as the README's
-    are: pgserver keeps one handle per process (a stopped server's, once stopped), and a
-    new handle makes the folders above the data home traversable for the server's user
-    again (running as root, it runs the server as another user)."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(ENV_PREFIXES)}
-    done = subprocess.run(
-        [sys.executable, "-m", "data_platform", *args],
-        env={**env, "DATA_PLATFORM_HOME": str(home)},
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert done.returncode == 0, done.stderr
-    return done.stdout
+                platform_command(self.home, "db", "stop")
 
 
 def _plain(value: object) -> object:
@@ -141,5 +119,5 @@ def make_demo(folder: Path) -> dict[str, Any]:
                     }
         finally:
             reset_settings()
-            data_platform(home, "db", "stop")
+            platform_command(home, "db", "stop")
     return {"runs": runs, "tables": tables}

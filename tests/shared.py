@@ -12,6 +12,8 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import subprocess
+import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -50,6 +52,26 @@ def isolate(monkeypatch: pytest.MonkeyPatch, home: Path, work: Path) -> None:
     monkeypatch.chdir(work)
     monkeypatch.setenv("DATA_PLATFORM_HOME", str(home))
     reset_settings()
+
+
+def platform_command(home: Path, *args: str) -> str:
+    """`python -m data_platform *args` on data home `home` (no other setting); its stdout.
+
+    For the embedded server of a data home the tests share or started in this process:
+    pgserver keeps one handle per process (a stopped server's, once stopped), and a new
+    handle makes the folders above the data home traversable for the server's user again
+    (as root, pgserver runs the server as another user; a pytest starting meanwhile makes
+    its temporary root private again)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(ENV_PREFIXES)}
+    done = subprocess.run(
+        [sys.executable, "-m", "data_platform", *args],
+        env={**env, "DATA_PLATFORM_HOME": str(home)},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout
 
 
 def run_folder(request: pytest.FixtureRequest) -> Path:
