@@ -51,7 +51,16 @@ def pg_admin_url() -> Iterator[str]:
     from data_platform.db.embedded import server_url
 
     home = Path(tempfile.mkdtemp(prefix="dp-test-pg-"))
-    yield server_url(home)
+    url = server_url(home)
+    # A cluster thrown away after the session: nothing it writes needs to survive a crash,
+    # so no fsync and no full pages in the WAL (every test creates and drops a database).
+    conn = _admin_connect(url)
+    with conn.cursor() as cur:
+        for setting in ("fsync", "full_page_writes"):
+            cur.execute(sql.SQL("ALTER SYSTEM SET {} = off").format(sql.Identifier(setting)))
+        cur.execute("SELECT pg_reload_conf()")
+    conn.close()
+    yield url
     from data_platform.db.embedded import stop
 
     stop(home)
@@ -83,6 +92,10 @@ def _create_database(pg_admin_url: str, template: str | None) -> str:
         if template:
             query += sql.SQL(" TEMPLATE {}").format(sql.Identifier(template))
         cur.execute(query)
+        # A commit does not wait for the WAL to reach the disk: the test sees the same
+        # data, sooner (a crash could lose the last commits of a database thrown away).
+        cur.execute(sql.SQL("ALTER DATABASE {} SET synchronous_commit = off").format(
+            sql.Identifier(name)))  # fmt: skip
     conn.close()
     return make_url(pg_admin_url).set(database=name).render_as_string(False)
 
