@@ -21,26 +21,11 @@ from psycopg2 import sql
 from sqlalchemy.engine import make_url
 
 from data_platform.settings import ZONES, Settings, get_settings, reset_settings
+from tests.demo_world import DemoWorld, make_demo
+from tests.shared import isolate, once_per_run
 
 REPO = Path(__file__).resolve().parent.parent
 TEMPLATE_DB = f"dp_test_template_{os.getpid()}"
-
-_ENV_PREFIXES = (
-    "ALERT_",
-    "DATABASE_",
-    "KAFKA_",
-    "OPEN_DATA_",
-    "TOTESYS_",
-    "S3_",
-    "DATA_PLATFORM_",
-    "SPRINGBOARD_",
-    "LOG_",
-    "GLUE_",
-    "CUBIC_",
-    "MIGRATIONS_",
-    "FRESHNESS_",
-    "WEB_",
-)
 
 
 def _admin_connect(url: str):
@@ -66,7 +51,16 @@ def pg_admin_url() -> Iterator[str]:
     from data_platform.db.embedded import server_url
 
     home = Path(tempfile.mkdtemp(prefix="dp-test-pg-"))
-    yield server_url(home)
+    url = server_url(home)
+    # A cluster thrown away after the session: nothing it writes needs to survive a crash,
+    # so no fsync and no full pages in the WAL (every test creates and drops a database).
+    conn = _admin_connect(url)
+    with conn.cursor() as cur:
+        for setting in ("fsync", "full_page_writes"):
+            cur.execute(sql.SQL("ALTER SYSTEM SET {} = off").format(sql.Identifier(setting)))
+        cur.execute("SELECT pg_reload_conf()")
+    conn.close()
+    yield url
     from data_platform.db.embedded import stop
 
     stop(home)
@@ -98,6 +92,10 @@ def _create_database(pg_admin_url: str, template: str | None) -> str:
         if template:
             query += sql.SQL(" TEMPLATE {}").format(sql.Identifier(template))
         cur.execute(query)
+        # A commit does not wait for the WAL to reach the disk: the test sees the same
+        # data, sooner (a crash could lose the last commits of a database thrown away).
+        cur.execute(sql.SQL("ALTER DATABASE {} SET synchronous_commit = off").format(
+            sql.Identifier(name)))  # fmt: skip
     conn.close()
     return make_url(pg_admin_url).set(database=name).render_as_string(False)
 
@@ -135,14 +133,9 @@ def db_url(pg_admin_url: str, template_db: str) -> Iterator[str]:
 @pytest.fixture(autouse=True)
 def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]:
     """No developer .env or environment leaks into a test; the data home is per test."""
-    for name in list(os.environ):
-        if name.startswith(_ENV_PREFIXES) and name != "TEST_DATABASE_URL":
-            monkeypatch.delenv(name)
     work = tmp_path / "work"
     work.mkdir()
-    monkeypatch.chdir(work)
-    monkeypatch.setenv("DATA_PLATFORM_HOME", str(tmp_path / "home"))
-    reset_settings()
+    isolate(monkeypatch, tmp_path / "home", work)
     # A CLI test configures logging (data_platform.log.configure): the next test starts
     # with the root logger as it was, not with that test's handlers and level.
     root = logging.getLogger()
@@ -159,6 +152,14 @@ def platform(monkeypatch: pytest.MonkeyPatch, db_url: str) -> Settings:
     monkeypatch.setenv("DATABASE_URL", db_url)
     reset_settings()
     return get_settings()
+
+
+@pytest.fixture(scope="session")
+def demo_world(request: pytest.FixtureRequest) -> DemoWorld:
+    """The demo, run twice (`demo -v`, then `demo`) once for the whole test run, on a
+    data home of its own: what tests/demo_world.py keeps of it."""
+    folder, facts = once_per_run(request, "demo", make_demo)
+    return DemoWorld(folder, facts["runs"], facts["tables"])
 
 
 # --- S3 through a real HTTP endpoint -------------------------------------------------------
@@ -234,3 +235,27 @@ def assert_ruff_clean(path: Path, as_if: str) -> None:
             text=True,
         )
         assert done.returncode == 0, f"ruff {' '.join(command)}: {done.stdout}{done.stderr}"
+
+
+# --- Spark ---------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def spark() -> Iterator[object]:
+    """One local SparkSession (one JVM) per test process, for every test that runs Spark:
+    the job tests and the Qlik ingest's hand-off to the job (tests/qlik/test_springboard.py)."""
+    from pyspark.sql import SparkSession
+
+    session = (
+        SparkSession.builder.master("local[2]")
+        .appName("data_platform-tests")
+        .config("spark.ui.enabled", "false")
+        .config("spark.sql.shuffle.partitions", "2")
+        .config("spark.default.parallelism", "2")
+        .config("spark.driver.memory", "1g")
+        .getOrCreate()
+    )
+    # Failed casts are expected in tests; Spark would log each task's stack trace.
+    session.sparkContext.setLogLevel("FATAL")
+    yield session
+    session.stop()

@@ -1,7 +1,9 @@
 """The README and the doc/ pages are true: their shell blocks marked `<!-- tested: ... -->`
-run as written after `make demo`, from the repository root, on a data home of their own,
-and the demo's output the README quotes is what the demo prints. What the pages name
-(commands, paths, settings, links) is checked without running anything in test_docs.py."""
+run as written after `make demo`, from the repository root, on the data home of the run's
+demo (`demo_world`: `python -m harness demo -v` and `python -m harness demo`, on its own
+embedded PostgreSQL), and the demo's output the README quotes is what the demo prints.
+What the pages name (commands, paths, settings, links) is checked without running anything
+in test_docs.py."""
 
 from __future__ import annotations
 
@@ -12,6 +14,8 @@ import sys
 from pathlib import Path
 
 import pytest
+
+from tests.demo_world import DemoWorld
 
 REPO = Path(__file__).resolve().parent.parent
 MARK = "<!-- tested: runs as written after make demo"
@@ -92,17 +96,17 @@ def test_printed_matches_whole_lines_and_table_rows_with_columns_left_out() -> N
 
 
 @pytest.mark.slow
-def test_the_marked_blocks_run_as_written_after_the_demo(tmp_path: Path) -> None:
+def test_the_marked_blocks_run_as_written_after_the_demo(demo_world: DemoWorld) -> None:
     venv_bin = Path(sys.executable).parent
     env = {
         k: v
         for k, v in os.environ.items()
         if not k.startswith(("DATABASE_", "S3_", "MIGRATIONS_", "DATA_PLATFORM_"))
     }
-    # The pages' `.venv/bin/...` is this interpreter's venv; its home is the test's.
+    # The pages' `.venv/bin/...` is this interpreter's venv; its home is the demo's.
     env.update(
         PATH=f"{venv_bin}:{env['PATH']}",
-        DATA_PLATFORM_HOME=str(tmp_path / "home"),
+        DATA_PLATFORM_HOME=str(demo_world.home),
         PYTHONDONTWRITEBYTECODE="1",
     )
 
@@ -118,16 +122,17 @@ def test_the_marked_blocks_run_as_written_after_the_demo(tmp_path: Path) -> None
             timeout=600,
         )
 
-    try:
-        demo = sh(demo_command())
-        assert demo.returncode == 0, demo.stderr
-        output = demo.stdout.splitlines()
-        assert [line for line in quoted_demo_output() if not printed(line, output)] == []
+    # demo_world runs the harness's `demo` command in process: what `make demo` runs.
+    assert demo_command() == ".venv/bin/python -m harness demo"
+    for demo in demo_world.runs:  # `make demo`, twice
+        assert demo["exit_code"] == 0, demo["stderr"]
+    # The first run's output (`-v` sends logs to stderr only): what the README quotes.
+    output = demo_world.runs[0]["stdout"].splitlines()
+    assert [line for line in quoted_demo_output() if not printed(line, output)] == []
+    with demo_world.database():  # the demo's server, this test's alone; stopped after
         for page in pages():
             for block in marked_blocks(page):
                 done = sh(block)
                 assert done.returncode == 0, (
                     f"{page.name}:\n{block}\n--- stdout\n{done.stdout}\n--- stderr\n{done.stderr}"
                 )
-    finally:
-        sh(".venv/bin/data-platform db stop")

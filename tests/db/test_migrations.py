@@ -19,6 +19,7 @@ from sqlalchemy.exc import IntegrityError
 
 from data_platform.db import migrations
 from data_platform.db.models import SOURCE_NAMES, Base
+from tests.demo_world import DemoWorld
 
 REPO = Path(__file__).resolve().parents[2]
 METADATA_TABLES = {
@@ -232,21 +233,25 @@ _UNCOMMENTED = text(
 )
 
 
-@pytest.mark.slow  # a dbt build: about 30 s
-def test_every_table_and_column_is_commented(platform) -> None:
+@pytest.mark.slow  # the run's demo (tests/demo_world.py), shared with the tests that read it
+def test_every_table_and_column_is_commented(demo_world: DemoWorld) -> None:
     """Every table, view and column the platform creates, in every schema: the core
     revisions', the source revisions' (totesys, pedestrian, kafka), the tables the
     onboarding commands write (the demo's Qlik table and DMAP type) and the dbt models
-    (`persist_docs`: their descriptions)."""
-    from data_platform.db.engine import get_engine
-    from data_platform.transform import run_transform
-    from harness.demo import onboard_demo_dmap_types, onboard_demo_tables
-
-    assert onboard_demo_tables() and onboard_demo_dmap_types()
-    built = run_transform()
-    assert built.ok, built.render()
-    with get_engine().connect() as conn:
-        found = conn.execute(_UNCOMMENTED, {"version_tables": list(VERSION_TABLES)}).all()
+    (`persist_docs`: their descriptions), as the demo leaves them: it onboards its
+    tables and builds the models."""
+    for run in demo_world.runs:
+        assert run["exit_code"] == 0, run["stderr"]
+    onboarded = [line for line in demo_world.runs[0]["echoed"] if " -> " in line]
+    assert any("-> cubic_ods_qlik.edw_sample (" in line for line in onboarded), onboarded
+    assert any("-> cubic_dmap.agg_daily_fareprod (" in line for line in onboarded), onboarded
+    with demo_world.database() as url:
+        engine = create_engine(url)
+        try:
+            with engine.connect() as conn:
+                found = conn.execute(_UNCOMMENTED, {"version_tables": list(VERSION_TABLES)}).all()
+        finally:
+            engine.dispose()
     schemas = {name for kind, names in found if kind == "schemas" for name in names.split(",")}
     (columns,) = (int(count) for kind, count in found if kind == "columns")
     assert schemas >= PLATFORM_SCHEMAS

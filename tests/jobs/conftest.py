@@ -1,10 +1,11 @@
-"""One local SparkSession for every job test, and Qlik files written by the tests."""
+"""Qlik files written by the job tests, the job on the local store, Glue on moto's server.
+
+The SparkSession (`spark`) is the whole session's, in tests/conftest.py."""
 
 from __future__ import annotations
 
 import gzip
 import json
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -12,25 +13,6 @@ import pytest
 
 from harness.samples.qlik import CHANGE_HEADERS, Column
 from harness.samples.qlik import dfm_document as qlik_dfm_document
-
-
-@pytest.fixture(scope="session")
-def spark() -> Iterator[object]:
-    from pyspark.sql import SparkSession
-
-    session = (
-        SparkSession.builder.master("local[2]")
-        .appName("data_platform-tests")
-        .config("spark.ui.enabled", "false")
-        .config("spark.sql.shuffle.partitions", "2")
-        .config("spark.default.parallelism", "2")
-        .config("spark.driver.memory", "1g")
-        .getOrCreate()
-    )
-    # Failed casts are expected in tests; Spark would log each task's stack trace.
-    session.sparkContext.setLogLevel("FATAL")
-    yield session
-    session.stop()
 
 
 @dataclass(frozen=True)

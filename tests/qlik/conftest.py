@@ -4,7 +4,9 @@ zone, onboard tables (revisions in a temp dir), run the platform, read the table
 from __future__ import annotations
 
 import io
+import os
 import re
+import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,7 +19,7 @@ from data_platform.batch.cubic_qlik.onboarding import OnboardResult, onboard_tab
 from data_platform.db.engine import get_engine
 from data_platform.db.models import Load
 from data_platform.run import SourceRun, run_once
-from data_platform.settings import Settings
+from data_platform.settings import Settings, get_settings
 from data_platform.storage import get_zone
 from harness.samples.qlik import Column, write_table_file
 
@@ -118,6 +120,17 @@ class QlikWorld:
         self.files.mkdir(parents=True)
         self.versions = root / "versions"
         self.versions.mkdir()
+        self.clock_ahead = 0.0  # seconds the files landed from now on are dated ahead
+
+    def later(self, seconds: float = 1.1) -> None:
+        """Date the files landed from now on `seconds` later, as if the test slept that
+        long (a reload must be newer, to the second, than the snapshot before it), without
+        the wait: on the local store `land` sets their modification time. An S3 endpoint
+        dates an object itself, by its upload: there it sleeps."""
+        if get_settings().uses_s3:
+            time.sleep(seconds)
+        else:
+            self.clock_ahead += seconds
 
     def table(self, qualified: str, columns: list[Column]) -> QlikTable:
         schema, _, name = qualified.partition(".")
@@ -131,6 +144,9 @@ class QlikWorld:
             if path.exists():
                 key = f"{PREFIX}{path.relative_to(self.files).as_posix()}"
                 incoming.put(key, io.BytesIO(path.read_bytes()))
+                if self.clock_ahead:  # see `later`
+                    landed = time.time() + self.clock_ahead
+                    os.utime(incoming.store.root / incoming.bucket / key, (landed, landed))
 
     def land_bytes(self, key: str, data: bytes) -> None:
         get_zone("incoming").put(key, io.BytesIO(data))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from datetime import datetime
 from decimal import Decimal
 
@@ -275,7 +274,7 @@ def test_an_older_change_arriving_after_a_delete_does_not_bring_the_row_back(
 def test_a_new_snapshot_clears_the_tombstones(qlik: QlikWorld, sample: QlikTable) -> None:
     sample.changes([(seq(5), "D", T, 1, None, None)])
     qlik.run()
-    time.sleep(1.1)
+    qlik.later()
     sample.full_load([(1, "reloaded", T)])
     sample.changes([(seq(1), "U", T, 1, "older seq, newer snapshot", T)], name="20211202-000000001")
     qlik.run()

@@ -101,12 +101,10 @@ def test_a_reader_is_of_the_version_asked_for(qlik: QlikWorld) -> None:
 def test_a_reload_keeps_every_snapshots_first_part_in_the_archive(
     qlik: QlikWorld, sample: QlikTable
 ) -> None:
-    import time
-
     qlik.run()
     key = "cubic/ods_qlik/TEST.SAMPLE/LOAD00000001.csv.gz"
     first = _read("archive", archive_key(key, _loads(key)[0][0]))
-    time.sleep(1.1)  # a reload: the same key, a newer file
+    qlik.later()  # a reload: the same key, a newer file
     sample.full_load([(7, "seven", T)])
     summary = qlik.run()
     assert summary.scan.new_snapshots == 1
@@ -122,8 +120,6 @@ def test_a_reload_keeps_every_snapshots_first_part_in_the_archive(
 def test_errored_files_are_kept_by_landing_time_and_retry_finds_them(
     qlik: QlikWorld, sample: QlikTable
 ) -> None:
-    import time
-
     from data_platform.batch.cubic_qlik.source import companions
     from data_platform.loads.retry import retry_load
 
@@ -148,7 +144,7 @@ def test_errored_files_are_kept_by_landing_time_and_retry_finds_them(
     # A second file, still bad, put back under the same key and retried: the first copy
     # is stale (the error zone holds what failed and is not fixed), the second one, when
     # it fails too, is filed under its own landing time.
-    time.sleep(1.1)
+    qlik.later()
     sample.changes([(seq(1), "I", T, "y", "still bad", T)])
     assert retry_load(load_id, companions) == "using the file put back in incoming"
     assert first not in qlik.keys("error")
@@ -164,7 +160,7 @@ def test_errored_files_are_kept_by_landing_time_and_retry_finds_them(
     qlik.run()
     assert _loads(key) == [(load_id, "errored")]
     # The fixed file is applied in the same load.
-    time.sleep(1.1)
+    qlik.later()
     sample.changes([(seq(1), "I", T, 5, "fixed", T)])
     retry_load(load_id, companions)
     qlik.run()

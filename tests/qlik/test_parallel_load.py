@@ -52,9 +52,7 @@ def _snapshot(qlik: QlikWorld, columns: list[Column], rows: list[tuple]) -> Qlik
     table.full_load(_rows(columns, 1, 10))
     table.onboard()
     qlik.run()
-    import time
-
-    time.sleep(1.1)  # a newer LOAD00000001: a new snapshot
+    qlik.later()  # a newer LOAD00000001: a new snapshot
     table.full_load(rows)
     return table
 

@@ -1,9 +1,19 @@
-"""SPRINGBOARD_ENABLED: the ingest hands loads to the Glue job (local PySpark) first."""
+"""SPRINGBOARD_ENABLED: the ingest hands loads to the Glue job (local PySpark) first.
+
+The job runs in this test process (`job_in_process`), on the session's SparkSession: the
+aws/ script itself, with the arguments `run_springboard` gives its subprocess, and the
+same answer read back from the operations zone. Only the interpreter and the JVM start of
+each run are spared; tests/jobs/test_run_springboard.py starts the real subprocess once.
+"""
 
 from __future__ import annotations
 
+import logging
 import os
 import re
+import runpy
+import subprocess
+import sys
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -85,8 +95,40 @@ def _springboard_on(monkeypatch: pytest.MonkeyPatch) -> None:
     reset_settings()
 
 
+@pytest.fixture
+def job_in_process(spark, monkeypatch: pytest.MonkeyPatch) -> list[list[str]]:
+    """`run_springboard`'s subprocess, run in this process: the aws/ script executed as
+    `__main__` with the argv it was given, on `spark` (the job takes the active session).
+    An exception ends it as the interpreter would: exit code 1, the error on stderr.
+    Returns the argv of every run."""
+    from data_platform.jobs import springboard
+    from data_platform.jobs.scripts import INGEST_INCOMING, script_path
+
+    runs: list[list[str]] = []
+
+    def run(argv: list[str], **kwargs: object) -> subprocess.CompletedProcess:
+        assert argv[:2] == [sys.executable, str(script_path(INGEST_INCOMING))], argv
+        assert set(kwargs) == {"capture_output", "text", "timeout", "env"}, kwargs
+        runs.append(argv)
+        root = logging.getLogger()
+        handlers, level = root.handlers[:], root.level  # the script configures logging
+        try:
+            with monkeypatch.context() as patch:
+                patch.setattr(sys, "argv", argv[1:])
+                runpy.run_path(argv[1], run_name="__main__")
+        except Exception as exc:
+            return subprocess.CompletedProcess(argv, 1, "", f"{type(exc).__name__}: {exc}\n")
+        finally:
+            root.handlers[:] = handlers
+            root.setLevel(level)
+        return subprocess.CompletedProcess(argv, 0, "", "")
+
+    monkeypatch.setattr(springboard.subprocess, "run", run)
+    return runs
+
+
 def test_loads_go_to_the_springboard_before_they_are_archived(
-    qlik: QlikWorld, sample: QlikTable
+    job_in_process, qlik: QlikWorld, sample: QlikTable
 ) -> None:
     sample.changes([(seq(1), "U", T, 1, "ONE", T)], name="20211201-000000001")
     bad = sample.changes([(seq(2), "I", T, 3, "x", "not a time")], name="20211201-000000002")
@@ -118,7 +160,9 @@ def test_a_failed_job_run_blames_no_file(
     assert qlik.keys("error") == []
 
 
-def test_parquet_of_a_load_postgres_rejects_is_removed(qlik: QlikWorld, sample: QlikTable) -> None:
+def test_parquet_of_a_load_postgres_rejects_is_removed(
+    job_in_process, qlik: QlikWorld, sample: QlikTable
+) -> None:
     null_key = sample.changes([(seq(1), "D", T, None, None, None)], name="20211201-000000001")
     summary = qlik.run()
     assert (summary.ingest.archived, summary.ingest.errored) == (1, 1)
@@ -128,7 +172,7 @@ def test_parquet_of_a_load_postgres_rejects_is_removed(qlik: QlikWorld, sample: 
 
 
 def test_a_load_recorded_while_the_job_runs_gets_its_parquet_before_it_is_archived(
-    qlik: QlikWorld, sample: QlikTable, monkeypatch: pytest.MonkeyPatch
+    job_in_process, qlik: QlikWorld, sample: QlikTable, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from data_platform.batch.cubic_qlik.scan import scan_incoming
     from data_platform.jobs import springboard
@@ -152,7 +196,7 @@ def test_a_load_recorded_while_the_job_runs_gets_its_parquet_before_it_is_archiv
 
 
 def test_a_reload_under_the_same_key_while_a_run_is_in_flight_gets_its_own_run_and_parquet(
-    qlik: QlikWorld, sample: QlikTable, monkeypatch: pytest.MonkeyPatch
+    job_in_process, qlik: QlikWorld, sample: QlikTable, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from data_platform.batch.cubic_qlik.scan import scan_incoming
     from data_platform.jobs import springboard
@@ -187,7 +231,7 @@ def test_a_reload_under_the_same_key_while_a_run_is_in_flight_gets_its_own_run_a
 
 @pytest.mark.parametrize("resent", ["reload", "change file"])
 def test_a_rejected_reload_never_deletes_the_parquet_of_an_earlier_archived_load(
-    qlik: QlikWorld, sample: QlikTable, resent: str
+    job_in_process, qlik: QlikWorld, sample: QlikTable, resent: str
 ) -> None:
     # The first load's time is a whole second; a reload in that same second has the same
     # snapshot partition value, and a change file sent again the same snapshot and name.
@@ -216,7 +260,7 @@ def test_a_rejected_reload_never_deletes_the_parquet_of_an_earlier_archived_load
 
 
 def test_of_two_loads_of_a_replaced_file_only_the_newest_is_converted_and_applied(
-    qlik: QlikWorld, sample: QlikTable
+    job_in_process, qlik: QlikWorld, sample: QlikTable
 ) -> None:
     from data_platform.batch.cubic_qlik.scan import scan_incoming
 

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 
 import pytest
 from sqlalchemy import text
@@ -55,7 +54,7 @@ def test_readers_see_old_or_new_snapshot_and_are_never_blocked(
     qualified = ".".join(f'"{part}"' for part in table.db_table)
     with get_engine().connect() as conn:
         old = _state(conn, qualified)
-    time.sleep(1.1)  # a newer LOAD00000001: a new snapshot
+    qlik.later()  # a newer LOAD00000001: a new snapshot
     table.full_load(_rows(columns, 5001, 300_000))
     new = (300_000, sum(range(5001, 305_001)))
 
@@ -168,7 +167,7 @@ def test_swapped_table_keeps_key_comments_constraints_and_grants(
     qlik.run()
     before = _catalog(table)
     assert before["reader can select"]
-    time.sleep(1.1)
+    qlik.later()
     table.full_load(second)
     summary = qlik.run()
     assert summary.ingest.archived == 1
@@ -191,7 +190,7 @@ def test_a_table_a_view_depends_on_is_reloaded_in_place(
     schema, name = table.db_table
     with get_engine().begin() as conn:
         conn.execute(text(f'CREATE VIEW "{schema}".names AS SELECT name FROM "{schema}"."{name}"'))
-    time.sleep(1.1)
+    qlik.later()
     table.full_load(_rows(DIRECT, 10, 2))
     with caplog.at_level(logging.INFO, logger="data_platform.batch.cubic_qlik.full_load"):
         summary = qlik.run()
