@@ -310,7 +310,7 @@ def test_evolution_applies_while_another_table_keeps_loading(qlik: QlikWorld) ->
     big.full_load([(1, "seed")])
     big.onboard()
     qlik.run()
-    rows = 400_000
+    rows = 1_500_000  # long enough to outlast the evolve (Alembic writes, ruff formats)
     big.full_load((i, f"value {i}") for i in range(rows))
     # A newer snapshot of BIG: its own load, worked by another thread.
     done: list[object] = []
