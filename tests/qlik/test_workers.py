@@ -154,7 +154,19 @@ def test_worker_killed_mid_load_leaves_nothing_half_applied(
                 break
             time.sleep(0.02)
     assert status == "ingesting"
-    time.sleep(0.5)  # into the COPY
+    with get_engine().connect() as conn:  # into the COPY: the worker's file is streaming
+        while time.monotonic() < deadline:
+            copying = conn.scalar(
+                text(
+                    "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                    "AND state = 'active' AND query ILIKE 'COPY %'"
+                )
+            )
+            conn.rollback()
+            if copying:
+                break
+            time.sleep(0.02)
+    assert copying
     worker.send_signal(signal.SIGKILL)
     worker.wait(timeout=10)
     with get_engine().connect() as conn:
