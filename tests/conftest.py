@@ -7,8 +7,10 @@ migrated template (fast: a file copy inside Postgres).
 
 from __future__ import annotations
 
+import json
 import logging
 import os
+import shutil
 import socket
 import tempfile
 import uuid
@@ -25,7 +27,6 @@ from tests.demo_world import DemoWorld, make_demo
 from tests.shared import isolate, once_per_run
 
 REPO = Path(__file__).resolve().parent.parent
-TEMPLATE_DB = f"dp_test_template_{os.getpid()}"
 
 
 def _admin_connect(url: str):
@@ -41,18 +42,19 @@ def _admin_connect(url: str):
     return conn
 
 
-@pytest.fixture(scope="session")
-def pg_admin_url() -> Iterator[str]:
-    """URL of a database on the test server we may create databases from."""
+def _start_cluster(folder: Path) -> dict[str, str | None]:
+    """The test run's PostgreSQL: TEST_DATABASE_URL, or an embedded cluster in a folder of
+    its own (outside pytest's temporary root, which a pytest started by a test makes
+    private again, and the server may run as another user)."""
     url = os.environ.get("TEST_DATABASE_URL")
     if url:
-        yield make_url(url).set(drivername="postgresql+psycopg2").render_as_string(False)
-        return
+        return {"url": make_url(url).set(drivername="postgresql+psycopg2").render_as_string(False),
+                "home": None}  # fmt: skip
     from data_platform.db.embedded import server_url
 
     home = Path(tempfile.mkdtemp(prefix="dp-test-pg-"))
     url = server_url(home)
-    # A cluster thrown away after the session: nothing it writes needs to survive a crash,
+    # A cluster thrown away after the run: nothing it writes needs to survive a crash,
     # so no fsync and no full pages in the WAL (every test creates and drops a database).
     conn = _admin_connect(url)
     with conn.cursor() as cur:
@@ -60,28 +62,60 @@ def pg_admin_url() -> Iterator[str]:
             cur.execute(sql.SQL("ALTER SYSTEM SET {} = off").format(sql.Identifier(setting)))
         cur.execute("SELECT pg_reload_conf()")
     conn.close()
-    yield url
-    from data_platform.db.embedded import stop
+    return {"url": url, "home": str(home)}
 
-    stop(home)
+
+def _make_template(pg_admin_url: str) -> dict[str, str]:
+    """A database migrated to head, which each test's database copies."""
+    from data_platform.db import migrations
+
+    name = f"dp_test_template_{uuid.uuid4().hex[:12]}"
+    conn = _admin_connect(pg_admin_url)
+    with conn.cursor() as cur:
+        cur.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    conn.close()
+    url = make_url(pg_admin_url).set(database=name).render_as_string(False)
+    migrations.upgrade("head", migrations.alembic_config(url))
+    return {"name": name}
 
 
 @pytest.fixture(scope="session")
-def template_db(pg_admin_url: str) -> Iterator[str]:
-    from data_platform.db import migrations
+def pg_admin_url(request: pytest.FixtureRequest) -> str:
+    """URL of a database on the test server we may create databases from: one server for
+    the whole run, shared by its xdist workers (stopped in pytest_sessionfinish)."""
+    _, facts = once_per_run(request, "postgres", _start_cluster)
+    return facts["url"]
 
-    conn = _admin_connect(pg_admin_url)
-    with conn.cursor() as cur:
-        cur.execute(sql.SQL("DROP DATABASE IF EXISTS {}").format(sql.Identifier(TEMPLATE_DB)))
-        cur.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(TEMPLATE_DB)))
-    url = make_url(pg_admin_url).set(database=TEMPLATE_DB).render_as_string(False)
-    migrations.upgrade("head", migrations.alembic_config(url))
-    yield TEMPLATE_DB
-    with conn.cursor() as cur:
-        cur.execute(
-            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(TEMPLATE_DB))
-        )
-    conn.close()
+
+@pytest.fixture(scope="session")
+def template_db(request: pytest.FixtureRequest, pg_admin_url: str) -> str:
+    """The migrated template, made once per run (Alembic to head takes seconds)."""
+    _, facts = once_per_run(request, "template", lambda _folder: _make_template(pg_admin_url))
+    return facts["name"]
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """After the last worker: drop the template and stop the embedded cluster. (The
+    controller's temporary folder is the run folder the workers share.)"""
+    if hasattr(session.config, "workerinput"):
+        return
+    factory = getattr(session.config, "_tmp_path_factory", None)
+    if factory is None or factory._basetemp is None:  # no test asked for a folder
+        return
+    run = factory.getbasetemp()
+    postgres = run / "postgres.json"
+    if not postgres.is_file():
+        return
+    facts = json.loads(postgres.read_text())
+    template = run / "template.json"
+    if template.is_file():
+        _drop_database(facts["url"], make_url(facts["url"]).set(
+            database=json.loads(template.read_text())["name"]).render_as_string(False))  # fmt: skip
+    if facts["home"]:
+        from data_platform.db.embedded import stop
+
+        stop(Path(facts["home"]))
+        shutil.rmtree(facts["home"], ignore_errors=True)
 
 
 def _create_database(pg_admin_url: str, template: str | None) -> str:
