@@ -8,20 +8,19 @@ and handed to COPY through `read(n)`, like `csv_files.DataFileReader`.
 
 from __future__ import annotations
 
-import io
 import shutil
 import tempfile
 from collections.abc import Iterator
 from typing import BinaryIO
 
 import pyarrow as pa
-import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 
 from data_platform.errors import LoadError
-from data_platform.loads.csv_files import ChunkStream, CsvDialect
+from data_platform.loads.arrow_csv import COPY_DIALECT, csv_bytes
+from data_platform.loads.csv_files import ChunkStream
 
-DIALECT = CsvDialect()  # what pyarrow's CSV writer produces
+DIALECT = COPY_DIALECT  # what pyarrow's CSV writer produces
 _SPOOL = 8 << 20
 _BATCH_ROWS = 50_000
 
@@ -46,12 +45,9 @@ class ParquetCsvReader(ChunkStream):
         self.rows = self._file.metadata.num_rows
 
     def _csv_chunks(self) -> Iterator[bytes]:
-        options = pa_csv.WriteOptions(include_header=False)
         try:
             for batch in self._file.iter_batches(batch_size=_BATCH_ROWS):
-                out = io.BytesIO()
-                pa_csv.write_csv(pa.Table.from_batches([batch]), out, write_options=options)
-                yield out.getvalue()
+                yield csv_bytes(batch)
         except (pa.ArrowException, OSError) as exc:
             # A damaged page past a sound footer: COPY sees its read fail and stops; the
             # reason is kept for the LoadError (copy_csv reads `failure`).

@@ -13,7 +13,14 @@ from dataclasses import replace
 
 from psycopg2 import sql
 
-from data_platform.batch.cubic_qlik.checks import check_numeric, loosen, tighten
+from data_platform.batch.cubic_qlik.checks import (
+    check_numeric,
+    integer_ranges,
+    loosen,
+    numeric_limits,
+    tighten,
+)
+from data_platform.batch.cubic_qlik.client_rules import numeric_check, qlik_datetimes
 from data_platform.batch.cubic_qlik.context import ApplyContext, ApplyResult
 from data_platform.batch.cubic_qlik.staging import (
     STAGE,
@@ -27,7 +34,8 @@ from data_platform.batch.cubic_qlik.staging import (
     run,
 )
 from data_platform.errors import LoadError
-from data_platform.loads import table_swap
+from data_platform.loads import arrow_csv, table_swap
+from data_platform.loads.arrow_csv import Converter
 from data_platform.loads.copy_csv import copy_csv
 from data_platform.loads.csv_files import DataFileReader
 from data_platform.loads.parallel_copy import ParallelCopyFailed, copy_in_streams, record_chunks
@@ -42,6 +50,36 @@ def is_direct(ctx: ApplyContext) -> bool:
     in it, naming its line)."""
     target = ctx.target
     return not target.converted and all(c in target.not_null for c in target.key)
+
+
+def client_converters(ctx: ApplyContext) -> dict[str, Converter] | None:
+    """What makes a new snapshot with DATETIME columns COPYable straight into its fresh
+    table over streams: Qlik's rules applied on the client as the file streams
+    (`client_rules`, `loads.arrow_csv`), column name -> converter: the DATETIME rule,
+    and, where every NUMERIC column can be, its fit checked (`numerics_checked`). None
+    when another column needs SQL's conversion (BLOB), pyarrow cannot read the file's
+    dialect, or the key may be NULL (COPY alone would not refuse a NULL key)."""
+    target = ctx.target
+    if (
+        not target.timestamps
+        or target.converted - target.timestamps
+        or not arrow_csv.can_read(ctx.dfm.dialect)
+        or not all(c in target.not_null for c in target.key)
+    ):
+        return None
+    converters: dict[str, Converter] = dict.fromkeys(target.timestamps, qlik_datetimes)
+    checks = {c: numeric_check(d, p) for c, (d, p, _) in numeric_limits(ctx).items()}
+    if all(checks.values()) and not integer_ranges(ctx):
+        converters.update({c: check for c, check in checks.items() if check is not None})
+    return converters
+
+
+def numerics_checked(ctx: ApplyContext, converters: dict[str, Converter] | None) -> bool:
+    """Did the client check every value that `tighten` would (NUMERIC fits, integer
+    ranges)? Then the fresh table keeps its declared types through the COPY."""
+    if converters is None:
+        return False
+    return not integer_ranges(ctx) and all(c in converters for c in numeric_limits(ctx))
 
 
 def stream_count(ctx: ApplyContext) -> int:
@@ -147,8 +185,9 @@ def load_in_streams(ctx: ApplyContext, columns: list[str], streams: int) -> Appl
             extra=ctx.log_extra,
         )
 
+    checked = numerics_checked(ctx, client_converters(ctx))
     try:
-        fresh = _create_committed_fresh(ctx)
+        fresh = _create_committed_fresh(ctx, loose=not checked)
     except Exception as exc:  # no connection, a lock wait: not the file's fault
         fall_back(exc)
         return None
@@ -159,7 +198,7 @@ def load_in_streams(ctx: ApplyContext, columns: list[str], streams: int) -> Appl
             raise ParallelCopyFailed(
                 f"{rows} record(s) loaded, the .dfm says {ctx.dfm.record_count}"
             )
-        if not tighten(ctx, into):
+        if not checked and not tighten(ctx, into):
             raise ParallelCopyFailed("a NUMERIC value does not fit its declared type")
         run(ctx, table_swap.add_key(ctx.cur, fresh), STAGE, duplicates=True)
     except (ParallelCopyFailed, DuplicateKeys) as exc:
@@ -171,7 +210,14 @@ def load_in_streams(ctx: ApplyContext, columns: list[str], streams: int) -> Appl
         # second try, and no table left behind either, if it can be helped.
         _drop_committed(ctx, into, or_here=False)
         raise
-    log.debug("%s: %d rows loaded over %d connections", ctx.key, rows, streams, extra=ctx.log_extra)
+    log.debug(
+        "%s: %d rows loaded over %d connections%s",
+        ctx.key,
+        rows,
+        streams,
+        ", DATETIME converted on the client" if client_converters(ctx) else "",
+        extra=ctx.log_extra,
+    )
     table_swap.swap_in(ctx.cur, fresh)
     return ApplyResult(rows=rows, upserted=rows)
 
@@ -190,23 +236,33 @@ def _copy_in_streams(
         # Nothing else touches the fresh table; a wait means something is wrong.
         "lock_timeout": "30s",
     }
+    converters = client_converters(ctx)
     with ctx.reopen() as source, DataFileReader(source, ctx.key) as reader:
         reader.header(dialect)
+        if converters is None:
+            chunks = record_chunks(reader, dialect.quote)
+        else:
+            # pyarrow's errors (a record it cannot read, a value the rule leaves to
+            # SQL) fail the streams: the file is then loaded over one connection.
+            chunks = arrow_csv.converted_chunks(reader, dialect, columns, converters)
         return copy_in_streams(
             ctx.connect,
             streams,
-            record_chunks(reader, dialect.quote),
-            _stream_work(ctx, into, columns),
+            chunks,
+            _stream_work(ctx, into, columns, converted=converters is not None),
             settings=settings,
         )
 
 
-def _stream_work(ctx: ApplyContext, into: sql.Composable, columns: list[str]) -> Callable:
+def _stream_work(
+    ctx: ApplyContext, into: sql.Composable, columns: list[str], *, converted: bool
+) -> Callable:
     """What each stream does with its cursor and its chunk of records: COPY them
-    straight into `into`, or stage, check and insert them."""
-    direct = is_direct(ctx)
+    straight into `into`, or stage, check and insert them. `converted`: the chunks
+    were converted on the client (`arrow_csv.COPY_DIALECT`, every value ready)."""
+    direct = converted or is_direct(ctx)
     file_columns = [c.name for c in ctx.dfm.columns]
-    dialect = ctx.dfm.dialect
+    dialect = arrow_csv.COPY_DIALECT if converted else ctx.dfm.dialect
 
     def work(cur, stream) -> int:
         if direct:
@@ -225,9 +281,10 @@ def _stream_work(ctx: ApplyContext, into: sql.Composable, columns: list[str]) ->
     return work
 
 
-def _create_committed_fresh(ctx: ApplyContext) -> table_swap.FreshTable:
+def _create_committed_fresh(ctx: ApplyContext, *, loose: bool) -> table_swap.FreshTable:
     """The fresh table for the streams, created and committed over a connection of
-    its own (the streams can only write into a committed table)."""
+    its own (the streams can only write into a committed table); `loose`: its NUMERIC
+    columns unconstrained until `tighten` has checked them (`checks.loosen`)."""
     assert ctx.connect is not None
     setup = ctx.connect()
     try:
@@ -238,7 +295,8 @@ def _create_committed_fresh(ctx: ApplyContext) -> table_swap.FreshTable:
             fresh = table_swap.create_fresh(
                 cur, ctx.target.schema, ctx.target.name, str(ctx.table_id)
             )
-            loosen(ctx, cur, fresh.ident)
+            if loose:
+                loosen(ctx, cur, fresh.ident)
             cur.execute(
                 sql.SQL("COMMENT ON TABLE {} IS {}").format(
                     fresh.ident,
