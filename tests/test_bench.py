@@ -34,12 +34,13 @@ def test_qlik_bench_runs_every_step(
     # arithmetic.
     try:
         steps = run_qlik_bench(tmp_path, rows=3000, echo=lambda _: None, repeats=1)
+        measured = ("full_load", "full_load_2x", "full_load_plain", "changes", "dmap",
+                    "pedestrian")  # fmt: skip
         assert set(steps) == {
-            "raw_copy_full_load", "full_load", "raw_copy_full_load_2x", "full_load_2x",
-            "raw_copy_full_load_plain", "full_load_plain", "raw_copy_changes", "changes",
-            "raw_copy_dmap", "dmap", "raw_copy_pedestrian", "pedestrian", "transform",
+            *measured, *(f"raw_copy_{key}" for key in measured),
+            *(f"careful_{key}" for key in measured), "transform",
         }  # fmt: skip
-        assert steps["full_load_2x"].rows == 6000
+        assert steps["full_load_2x"].rows == steps["careful_full_load_2x"].rows == 6000
         assert all(s.seconds > 0 for s in steps.values())
         for key in ("full_load", "full_load_2x", "changes", "dmap", "pedestrian"):
             step = steps[key]
@@ -47,6 +48,22 @@ def test_qlik_bench_runs_every_step(
             assert step.peak_rss_mb > 0 and len(step.ratios) == 1 and all(step.ratios)
             assert step.breakdown["COPY (read + parse + check)"] > 0
             assert step.breakdown["insert / upsert"] > 0
+        for key in measured:
+            # The careful loader's run of each step: bracketed too, its time placed.
+            step = steps[f"careful_{key}"]
+            assert step.name.startswith("careful loader, ") and step.rows == steps[key].rows
+            assert step.peak_rss_mb > 0 and len(step.ratios) == 1 and all(step.ratios)
+            assert step.breakdown["COPY (read + parse + check)"] > 0
+            assert step.breakdown["insert / upsert"] > 0
+        # The careful loader's change apply: the last change per key, one DELETE, one
+        # upsert; its staging tables' drops are not taken for a snapshot swap.
+        careful_changes = steps["careful_changes"].breakdown
+        assert careful_changes["dedup (last change per key)"] > 0
+        assert careful_changes["delete / tombstones"] > 0
+        assert not any(
+            "swap" in kind for key in measured for kind in steps[f"careful_{key}"].breakdown
+        )
+        _assert_careful_rows(str(tmp_path / "home"), steps["pedestrian"].rows)
         # A new snapshot with nothing to convert: COPYed straight in, key built, swapped.
         plain = steps["full_load_plain"].breakdown
         assert plain["COPY (read + parse + check)"] > 0
@@ -57,9 +74,49 @@ def test_qlik_bench_runs_every_step(
         assert "bracketed run(s)" in out and "where the time of full load" in out
         assert "full load, no DATETIME vs raw COPY:" in out
         assert "pedestrian counts window vs raw COPY:" in out and "dbt build over" in out
+        # Beside each step's ratio to raw COPY, the careful loader's and the platform's to it.
+        assert out.count("careful loader vs raw COPY:") == len(measured)
+        assert out.count("platform / careful:") == len(measured)
+        assert "careful loader, change apply (3,000 changes)" in out
         assert (tmp_path / "parquet_input" / "LOAD00000001.csv.gz").exists()
     finally:
         platform_command(tmp_path / "home", "db", "stop")  # started by this process
+
+
+def _assert_careful_rows(home: str, counts: int) -> None:
+    """The careful loader's tables hold the rows its files hold, and the same rows as the
+    platform's tables where those still hold the same file's load."""
+    from dataclasses import replace
+
+    from harness.bench import careful
+    from harness.bench.careful import Peer, careful_compare, target_rows
+
+    assert target_rows(home, "full_load") == target_rows(home, "full_load_plain") == 3000
+    assert target_rows(home, "full_load_2x") == 6000
+    # The platform's table last took the change file over the 1x full load, whose D rows
+    # removed some of the 3,000 keys: the careful loader's holds the same rows.
+    peer = replace(qlik._peer("changes", qlik.TABLE), changes=True)
+    assert 0 < careful_compare(home, peer) < 3000
+    dmap = Peer("dmap", ("cubic_dmap", "agg_daily_fareprod"),
+                partition=("dataset_id", "agg_daily_fareprod_20220516"))  # fmt: skip
+    assert careful_compare(home, dmap) == 3000
+    pedestrian = Peer("pedestrian", ("pedestrian", "hourly_counts"),
+                      ("location_id", "sensing_date", "hourday"), delimiter=";")  # fmt: skip
+    assert careful_compare(home, pedestrian) == counts
+    # One value changed: the comparison sees it.
+    raw = careful._connect(home)
+    try:
+        with raw.cursor() as cur:
+            cur.execute(
+                "UPDATE careful.changes SET note = 'other' "
+                "WHERE fare_id = (SELECT min(fare_id) FROM careful.changes)"
+            )
+            assert cur.rowcount == 1
+        raw.commit()
+    finally:
+        raw.close()
+    with pytest.raises(RuntimeError, match=r"careful loader's careful\.changes holds"):
+        careful_compare(home, peer)
 
 
 @pytest.mark.slow

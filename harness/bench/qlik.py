@@ -17,9 +17,11 @@ import shutil
 import statistics
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from harness.bench.careful import SCHEMA_IN_LOG as CAREFUL_TABLES
+from harness.bench.careful import Peer, careful_compare, careful_load, careful_reset
 from harness.samples.qlik import Column, write_table_file
 
 SCHEMA, TABLE = "BENCH", "FARES"
@@ -113,7 +115,10 @@ def statement_seconds(log: Path, start: int) -> dict[str, float]:
             elif word == "ALTER" and " ADD CONSTRAINT " in rest:
                 kind = "key build (new snapshot)"
             elif (word, " RENAME " in rest) == ("ALTER", True) or (
-                word == "DROP" and "PG_TEMP." not in rest and "DP_STAGE_" not in rest
+                word == "DROP"
+                and "PG_TEMP." not in rest
+                and "DP_STAGE_" not in rest
+                and CAREFUL_TABLES not in rest  # the careful loader's staging
             ):
                 kind = "swap (new snapshot)"
             totals[kind] = totals.get(kind, 0.0) + float(match.group(1)) / 1000
@@ -258,39 +263,78 @@ def land(home: Path, path: Path, files: Path) -> None:
 
 
 def _measure(home: Path, path: Path, files: Path, repeats: int, label: str, unit: str,
-             rows: int, raw_table: str, before=None, land_step=None,
-             ingest_step=None, delimiter: str = ",") -> tuple[Step, Step]:  # fmt: skip
-    """`repeats` times: raw COPY, the platform's ingest of `path`, raw COPY again (after
-    `before()` set the table up, unmeasured). `land_step(home, path, files)` puts the file
-    in incoming and records it, `ingest_step(home)` times the ingest (Qlik's by default).
-    Returns (baseline step, platform step)."""
+             rows: int, raw_table: str, peer: Peer, before=None, land_step=None,
+             ingest_step=None, delimiter: str = ",") -> tuple[Step, Step, Step]:  # fmt: skip
+    """`repeats` times: raw COPY, the platform's ingest of `path`, raw COPY, the careful
+    loader's load of `path` into a fresh table (`peer`), raw COPY again, then the
+    careful loader's rows checked against the platform's table (after `before()` set the
+    platform's table up, unmeasured). The platform's ratios are to the first two
+    raw COPY runs, as before the careful loader joined; the careful loader's to the last
+    two. `land_step(home, path, files)` puts the file in incoming and records it,
+    `ingest_step(home)` times the ingest (Qlik's by default).
+    Returns (baseline step, platform step, careful loader step)."""
     land_step = land_step or land
     ingest_step = ingest_step or ingest_all
     log = home / "postgres" / "log"
     raw_times, times, ratios, rss_seen, breakdowns = [], [], [], [], []
+    careful_times, careful_ratios, careful_rss, careful_breakdowns = [], [], [], []
     for _ in range(repeats):
         if before is not None:
             before()
         first, _ = in_fresh_process(raw_copy, str(home), str(path), raw_table, delimiter)
         in_fresh_process(land_step, home, path, files)
-        start = log.stat().st_size if log.exists() else 0
-        seconds, rss = in_fresh_process(ingest_step, str(home))
-        breakdown = statement_seconds(log, start) if log.exists() else {}
-        breakdown["outside SQL (Python, file move, waits)"] = max(
-            0.0, seconds - sum(breakdown.values())
-        )
+        seconds, rss, breakdown = _logged(log, ingest_step, str(home))
         second, _ = in_fresh_process(raw_copy, str(home), str(path), raw_table, delimiter)
+        in_fresh_process(careful_reset, str(home), str(path), peer)
+        careful, rss_careful, breakdown_careful = _logged(
+            log, careful_load, str(home), str(path), peer
+        )
+        third, _ = in_fresh_process(raw_copy, str(home), str(path), raw_table, delimiter)
+        in_fresh_process(careful_compare, str(home), peer)  # the same rows as the platform
         raw = (first + second) / 2
         raw_times.append(raw)
         times.append(seconds)
         ratios.append(raw / seconds)
         rss_seen.append(rss)
         breakdowns.append((seconds, breakdown))
-    median = statistics.median(times)
-    closest = min(breakdowns, key=lambda pair: abs(pair[0] - median))[1]
+        careful_times.append(careful)
+        careful_ratios.append((second + third) / 2 / careful)
+        careful_rss.append(rss_careful)
+        careful_breakdowns.append((careful, breakdown_careful))
     baseline = Step(f"raw COPY ({rows:,} {unit})", rows, statistics.median(raw_times), 0.0)
-    step = Step(f"{label} ({rows:,} {unit})", rows, median, max(rss_seen), ratios, closest)
-    return baseline, step
+    step = Step(f"{label} ({rows:,} {unit})", rows, statistics.median(times), max(rss_seen),
+                ratios, _closest(breakdowns))  # fmt: skip
+    careful_step = Step(
+        f"careful loader, {label} ({rows:,} {unit})", rows, statistics.median(careful_times),
+        max(careful_rss), careful_ratios, _closest(careful_breakdowns),
+    )  # fmt: skip
+    return baseline, step, careful_step
+
+
+def _logged(log: Path, target, *args) -> tuple[float, float, dict[str, float]]:
+    """Run the timed step target(*args) in a fresh process: (its seconds, its peak RSS in
+    MB, where its time went: seconds by kind of statement in the server's log, and the
+    rest outside SQL)."""
+    start = log.stat().st_size if log.exists() else 0
+    seconds, rss = in_fresh_process(target, *args)
+    breakdown = statement_seconds(log, start) if log.exists() else {}
+    breakdown["outside SQL (Python, file move, waits)"] = max(
+        0.0, seconds - sum(breakdown.values())
+    )
+    return seconds, rss, breakdown
+
+
+def _closest(runs: list[tuple[float, dict[str, float]]]) -> dict[str, float]:
+    """The breakdown of the run whose seconds are closest to the median run's."""
+    median = statistics.median(seconds for seconds, _ in runs)
+    return min(runs, key=lambda pair: abs(pair[0] - median))[1]
+
+
+def _peer(name: str, table: str) -> Peer:
+    """The careful loader's take of a full load of the bench's Qlik `table` (key FARE_ID)."""
+    from data_platform.batch.cubic_qlik.naming import DB_SCHEMA, db_table_name
+
+    return Peer(name, (DB_SCHEMA, db_table_name(SCHEMA, table)), ("fare_id",))
 
 
 def run_qlik_bench(work: Path, rows: int, echo=print, repeats: int = 2) -> dict[str, Step]:
@@ -315,19 +359,23 @@ def run_qlik_bench(work: Path, rows: int, echo=print, repeats: int = 2) -> dict[
             for name in (path, path.with_name("LOAD00000001.dfm")):
                 shutil.copy(name, keep / name.name)
             full_paths[step] = keep / "LOAD00000001.csv.gz"
-        baseline, measured = _measure(
-            home, path, files, repeats, "full load", "rows", n, "raw_copy"
+        baseline, measured, careful = _measure(
+            home, path, files, repeats, "full load", "rows", n, "raw_copy", _peer(step, TABLE)
         )
-        steps[f"raw_copy_{step}"], steps[step] = baseline, measured
+        steps[f"raw_copy_{step}"], steps[step], steps[f"careful_{step}"] = (
+            baseline, measured, careful
+        )  # fmt: skip
         echo(f"  {measured.rows_per_second:,.0f} rows/s")
     echo(f"generating a {rows:,}-row full load without the DATETIME column ...")
     path = write_table_file(
         files, SCHEMA, PLAIN_TABLE, PLAIN_COLUMNS, plain_rows(rows), name="LOAD00000001"
     )
-    baseline, measured = _measure(
-        home, path, files, repeats, "full load, no DATETIME", "rows", rows, "raw_copy_plain"
-    )
+    baseline, measured, careful = _measure(
+        home, path, files, repeats, "full load, no DATETIME", "rows", rows, "raw_copy_plain",
+        _peer("full_load_plain", PLAIN_TABLE),
+    )  # fmt: skip
     steps["raw_copy_full_load_plain"], steps["full_load_plain"] = baseline, measured
+    steps["careful_full_load_plain"] = careful
     echo(f"generating {rows:,} changes ...")
     path = write_table_file(files, SCHEMA, TABLE, COLUMNS, change_rows(rows, keys=rows // 2),
                             name="20211201-120000000", changes=True)  # fmt: skip
@@ -342,12 +390,19 @@ def run_qlik_bench(work: Path, rows: int, echo=print, repeats: int = 2) -> dict[
         in_fresh_process(land, home, full, files)
         in_fresh_process(ingest_all, str(home))
 
-    baseline, measured = _measure(
-        home, path, files, repeats, "change apply", "changes", rows, "raw_copy_changes", reset
-    )
-    steps["raw_copy_changes"], steps["changes"] = baseline, measured
+    # The careful loader's table starts from the same full load (loaded carefully).
+    peer = replace(_peer("changes", TABLE), changes=True, fill=str(full_paths["full_load"]))
+    baseline, measured, careful = _measure(
+        home, path, files, repeats, "change apply", "changes", rows, "raw_copy_changes", peer,
+        reset,
+    )  # fmt: skip
+    steps["raw_copy_changes"], steps["changes"], steps["careful_changes"] = (
+        baseline, measured, careful
+    )  # fmt: skip
     echo(f"generating a {rows:,}-row DMAP dataset ...")
     from harness.bench.dmap import (
+        DATASET_ID,
+        DATASET_TYPE,
         dmap_ingest,
         dmap_land,
         dmap_reset,
@@ -357,22 +412,33 @@ def run_qlik_bench(work: Path, rows: int, echo=print, repeats: int = 2) -> dict[
 
     dataset = write_dataset(files / "dmap", rows)
     in_fresh_process(dmap_setup, home, dataset, versions)
-    baseline, measured = _measure(
-        home, dataset, files, repeats, "DMAP dataset", "rows", rows, "raw_copy_dmap",
+    from data_platform.batch.cubic_dmap import naming as dmap_naming
+
+    # No key: a dataset's rows are replaced by the file's, as the platform does.
+    peer = Peer("dmap", (dmap_naming.DB_SCHEMA, DATASET_TYPE),
+                partition=(dmap_naming.DATASET_ID_COLUMN, DATASET_ID))  # fmt: skip
+    baseline, measured, careful = _measure(
+        home, dataset, files, repeats, "DMAP dataset", "rows", rows, "raw_copy_dmap", peer,
         lambda: in_fresh_process(dmap_reset, home), dmap_land, dmap_ingest,
     )  # fmt: skip
-    steps["raw_copy_dmap"], steps["dmap"] = baseline, measured
+    steps["raw_copy_dmap"], steps["dmap"], steps["careful_dmap"] = baseline, measured, careful
     from harness.bench import pedestrian
 
     counts = rows * 44 // 10  # 4.4M at the default: the size of the city's legacy export
     echo(f"generating {counts:,} hourly pedestrian counts ...")
     export, counts = pedestrian.write_counts(files / "pedestrian", counts)
-    baseline, measured = _measure(
+    from data_platform.batch.melbourne_pedestrian import naming as pedestrian_naming
+
+    counts_table = pedestrian_naming.COUNTS
+    peer = Peer("pedestrian", (pedestrian_naming.DB_SCHEMA, counts_table.name),
+                counts_table.key, delimiter=";")  # fmt: skip
+    baseline, measured, careful = _measure(
         home, export, files, repeats, "pedestrian counts", "rows", counts, "raw_copy_counts",
-        lambda: in_fresh_process(pedestrian.pedestrian_reset, home), pedestrian.pedestrian_land,
-        pedestrian.pedestrian_ingest, delimiter=";",
+        peer, lambda: in_fresh_process(pedestrian.pedestrian_reset, home),
+        pedestrian.pedestrian_land, pedestrian.pedestrian_ingest, delimiter=";",
     )  # fmt: skip
     steps["raw_copy_pedestrian"], steps["pedestrian"] = baseline, measured
+    steps["careful_pedestrian"] = careful
     echo("building the dbt models over them ...")
     seconds, rss = in_fresh_process(pedestrian.pedestrian_transform, str(home))
     steps["transform"] = Step(f"dbt build over {counts:,} counts", counts, seconds, rss)

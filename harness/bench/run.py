@@ -12,7 +12,8 @@ from harness.bench.qlik import run_qlik_bench
 
 def run_bench(rows: int = 1_000_000, work_dir: Path | None = None, repeats: int = 2) -> None:
     """Every benchmark on files of `rows` rows, printed as it goes: the Qlik, DMAP and
-    pedestrian loads (`repeats` bracketed runs each), the sales warehouse, Kafka taps and
+    pedestrian loads (`repeats` bracketed runs each, the careful loader's beside them),
+    the sales warehouse, Kafka taps and
     the Parquet conversion. Files go to `work_dir` (kept), else to a temporary directory
     removed at the end with its embedded Postgres stopped."""
     work = work_dir or Path(tempfile.mkdtemp(prefix="dp-bench-"))
@@ -38,15 +39,14 @@ def run_bench(rows: int = 1_000_000, work_dir: Path | None = None, repeats: int 
 
 
 def report(steps) -> None:
-    """Medians, each ratio against the raw COPY runs that bracketed it, and where the
+    """Medians, each ratio against the raw COPY runs that bracketed it, the careful
+    loader's beside it and the platform's ratio to the careful loader's, and where the
     time went. Absolute figures depend on the machine; the ratios are the targets."""
-    import statistics
-
     print()
-    print(f"{'step (median of repeats)':<38} {'rows/s':>12} {'seconds':>9} {'peak RSS MB':>12}")
+    print(f"{'step (median of repeats)':<58} {'rows/s':>12} {'seconds':>9} {'peak RSS MB':>12}")
     for step in steps.values():
         rss = f"{step.peak_rss_mb:>12.0f}" if step.peak_rss_mb else f"{'':>12}"
-        print(f"{step.name:<38} {step.rows_per_second:>12,.0f} {step.seconds:>9.2f} {rss}")
+        print(f"{step.name:<58} {step.rows_per_second:>12,.0f} {step.seconds:>9.2f} {rss}")
     print()
     for key, label, target in (
         ("full_load", "full load", 0.8),
@@ -56,12 +56,13 @@ def report(steps) -> None:
         ("dmap", "DMAP dataset (new)", None),
         ("pedestrian", "pedestrian counts window", None),
     ):
-        ratios = steps[key].ratios
-        print(
-            f"{label + ' vs raw COPY:':<30} median {statistics.median(ratios):.2f}x, "
-            f"spread {min(ratios):.2f}-{max(ratios):.2f}x over {len(ratios)} bracketed "
-            f"run(s)" + (f"   (target >= {target}x)" if target else "")
-        )
+        platform, careful = steps[key].ratios, steps[f"careful_{key}"].ratios
+        _ratio_line(f"{label} vs raw COPY:", platform, target)
+        _ratio_line("  careful loader vs raw COPY:", careful)
+        # Each repeat's two ratios, each to its own brackets: the machine's drift between
+        # the two steps cancels.
+        versus = [p / c for p, c in zip(platform, careful, strict=True)]
+        _ratio_line("  platform / careful:", versus, 1.0)
     rss_growth = steps["full_load_2x"].peak_rss_mb / steps["full_load"].peak_rss_mb
     print(
         f"{'peak RSS, 2x rows vs 1x:':<30} {rss_growth:.2f}x "
@@ -69,13 +70,34 @@ def report(steps) -> None:
         "target < 100 MB and flat)"
     )
     for key in ("full_load", "full_load_plain", "changes", "dmap", "pedestrian"):
-        step = steps[key]
-        print()
-        # A large new snapshot loads over several connections at once: their statements'
-        # seconds add up to more than the step's own.
-        print(f"where the time of {step.name} went (seconds, summed over connections):")
-        for kind, seconds in sorted(step.breakdown.items(), key=lambda item: -item[1]):
-            print(f"  {kind:<40} {seconds:>7.2f}")
+        _breakdown(steps[key], steps[f"careful_{key}"])
+
+
+def _ratio_line(label: str, ratios: list[float], target: float | None = None) -> None:
+    """`label`, the median of `ratios` (x), their spread and count, and the target."""
+    import statistics
+
+    print(
+        f"{label:<30} median {statistics.median(ratios):.2f}x, "
+        f"spread {min(ratios):.2f}-{max(ratios):.2f}x over {len(ratios)} bracketed "
+        f"run(s)" + (f"   (target >= {target}x)" if target else "")
+    )
+
+
+def _breakdown(step, careful) -> None:
+    """Seconds by kind of work of the platform's `step` and the careful loader's, side by
+    side, the platform's largest first."""
+    print()
+    # A large new snapshot loads over several connections at once: their statements'
+    # seconds add up to more than the step's own.
+    print(f"where the time of {step.name} went (seconds, summed over connections):")
+    print(f"  {'':<40} {'platform':>8} {'careful':>8}")
+    kinds = sorted(step.breakdown, key=lambda kind: -step.breakdown[kind])
+    kinds += sorted(set(careful.breakdown) - set(step.breakdown))
+    for kind in kinds:
+        cells = [f"{b[kind]:>8.2f}" if kind in b else f"{'':>8}" for b in (step.breakdown,
+                 careful.breakdown)]  # fmt: skip
+        print(f"  {kind:<40} {' '.join(cells)}")
 
 
 def report_parquet(source: Path, work: Path) -> None:
