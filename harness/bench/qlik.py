@@ -334,7 +334,7 @@ def _peer(name: str, table: str) -> Peer:
     """The careful loader's take of a full load of the bench's Qlik `table` (key FARE_ID)."""
     from data_platform.batch.cubic_qlik.naming import DB_SCHEMA, db_table_name
 
-    return Peer(name, (DB_SCHEMA, db_table_name(SCHEMA, table)), ("fare_id",))
+    return Peer(name, (DB_SCHEMA, db_table_name(SCHEMA, table)), ("fare_id",), snapshot=True)
 
 
 def run_qlik_bench(work: Path, rows: int, echo=print, repeats: int = 2) -> dict[str, Step]:
@@ -391,7 +391,9 @@ def run_qlik_bench(work: Path, rows: int, echo=print, repeats: int = 2) -> dict[
         in_fresh_process(ingest_all, str(home))
 
     # The careful loader's table starts from the same full load (loaded carefully).
-    peer = replace(_peer("changes", TABLE), changes=True, fill=str(full_paths["full_load"]))
+    peer = replace(
+        _peer("changes", TABLE), changes=True, snapshot=False, fill=str(full_paths["full_load"])
+    )
     baseline, measured, careful = _measure(
         home, path, files, repeats, "change apply", "changes", rows, "raw_copy_changes", peer,
         reset,
