@@ -25,7 +25,7 @@ from tests.jobs.test_datetime_parity import (
     postgres_micros,
     reference,
 )
-from tests.qlik.conftest import QlikWorld
+from tests.qlik.conftest import QlikTable, QlikWorld, seq
 
 # fullmatch: Python's `$` also matches before a final newline, RE2's does not.
 COMMON = re.compile(COMMON_FORM)
@@ -189,3 +189,63 @@ def test_numerics_checked_on_the_client_keep_their_type_and_misfits_name_their_r
     qlik.run()
     error = dict((k, e) for k, _, e in qlik.loads())[key]
     assert "line 7, column PRICE" in error and "9.999" in error, error
+
+
+# --- A change file: staged with its DATETIME values converted on the client -----------------
+
+STAGED = "data_platform.batch.cubic_qlik.staging"
+HEADER_TIME = "2021-12-01 11:22:33.440000"
+
+
+def _changed(
+    qlik: QlikWorld, caplog: pytest.LogCaptureFixture, name: str, stamp: str
+) -> tuple[QlikTable, str]:
+    caplog.set_level(logging.DEBUG, logger=STAGED)
+    table = qlik.table(name, STAMPED)
+    table.full_load(ROWS[:2])
+    table.onboard()
+    qlik.run()
+    return table, table.changes(
+        [
+            (seq(1), "U", HEADER_TIME, 1, "2021-12-01 11:20:30.0000005", "updated"),
+            (seq(2), "I", HEADER_TIME, 7, stamp, "inserted"),
+            (seq(3), "U", HEADER_TIME, 7, "9999-12-31 23:59:59.9999999", "updated twice"),
+            (seq(4), "I", HEADER_TIME, 8, stamp, "inserted"),
+        ]
+    )
+
+
+def _staged_exactly(caplog: pytest.LogCaptureFixture) -> bool:
+    return any("staging the exact way" in r.getMessage() for r in caplog.records)
+
+
+def test_a_change_file_stages_its_datetimes_converted_on_the_client(
+    qlik: QlikWorld, caplog: pytest.LogCaptureFixture
+) -> None:
+    table, _ = _changed(qlik, caplog, "ARROW.CHANGED", "2021-12-01 11:20:30.0000015")
+    assert qlik.run().ingest.archived == 1
+    assert _converted(caplog) and not _staged_exactly(caplog)
+    got = {row[0]: row[1:] for row in table.rows()}
+    at = lambda text: EPOCH + reference(text) * MICROSECOND  # noqa: E731
+    assert got[1] == (at("2021-12-01 11:20:30.0000005"), "updated")
+    assert got[7] == (at("9999-12-31 23:59:59.9999999"), "updated twice")
+    assert got[8] == (at("2021-12-01 11:20:30.0000015"), "inserted")
+
+
+def test_a_change_file_the_client_leaves_to_sql_is_staged_the_exact_way(
+    qlik: QlikWorld, caplog: pytest.LogCaptureFixture
+) -> None:
+    table, _ = _changed(qlik, caplog, "ARROW.ZONED_CHANGE", "2021-12-01 11:20:30+01:00")
+    assert qlik.run().ingest.archived == 1
+    assert _staged_exactly(caplog)
+    got = {row[0]: row[1] for row in table.rows()}
+    assert got[8] == EPOCH + reference("2021-12-01 11:20:30+01:00") * MICROSECOND
+
+
+def test_a_bad_datetime_in_a_change_file_names_its_record_and_column(
+    qlik: QlikWorld, caplog: pytest.LogCaptureFixture
+) -> None:
+    _, key = _changed(qlik, caplog, "ARROW.BAD_CHANGE", "2021-02-29 00:00:00")
+    qlik.run()
+    error = dict((k, e) for k, _, e in qlik.loads())[key]
+    assert "line 3, column AT" in error and "2021-02-29" in error, error

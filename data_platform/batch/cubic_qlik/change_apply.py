@@ -38,11 +38,10 @@ from data_platform.batch.cubic_qlik.sparse import (
     sparse_columns,
 )
 from data_platform.batch.cubic_qlik.staging import (
-    copy_file,
-    create_staging,
     is_large,
     located,
     run,
+    stage_file,
     typed,
 )
 from data_platform.loads import dispositions
@@ -58,8 +57,9 @@ def apply_changes(ctx: ApplyContext, reader: DataFileReader) -> ApplyResult:
     headers = [c.name for c in ctx.dfm.header_columns]
     # A large file's stage is read by parallel workers; a small one's stays a temp
     # table, which costs less to create than a table of the database.
-    stage = create_staging(ctx, columns, headers=headers, parallel=is_large(ctx))
-    rows = copy_file(ctx, reader, stage, columns)
+    # DATETIME values converted on the client as the file streams, where they can be:
+    # the statements below then skip the SQL rule (`ctx.target.staged_typed`).
+    ctx, stage, rows = stage_file(ctx, reader, columns, headers, parallel=is_large(ctx))
     if rows == 0:
         ctx.cur.execute(sql.SQL("DROP TABLE {}").format(stage))
         return ApplyResult(rows=0)

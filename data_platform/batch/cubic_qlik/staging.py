@@ -9,17 +9,21 @@ import logging
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 
 import psycopg2
+import pyarrow as pa
 from psycopg2 import errors as pg_errors
 from psycopg2 import sql
 
 from data_platform.batch.cubic_qlik.checks import check_staged, first_bad
+from data_platform.batch.cubic_qlik.client_rules import qlik_datetimes
 from data_platform.batch.cubic_qlik.context import ORD, ApplyContext
 from data_platform.batch.cubic_qlik.target import TargetTable
 from data_platform.errors import LoadError
-from data_platform.loads.copy_csv import NOT_NULL, copy_csv
-from data_platform.loads.csv_files import DataFileReader
+from data_platform.loads import arrow_csv
+from data_platform.loads.copy_csv import NOT_NULL, CopySource, copy_csv
+from data_platform.loads.csv_files import ChunkStream, CsvDialect, DataFileReader
 from data_platform.settings import get_settings
 
 log = logging.getLogger(__name__)
@@ -92,20 +96,22 @@ def create_staging(
 
 def copy_file(
     ctx: ApplyContext,
-    reader: DataFileReader,
+    reader: CopySource,
     into: sql.Composable,
     columns: list[str],
     *,
     freeze: bool = False,
+    dialect: CsvDialect | None = None,
 ) -> int:
     """COPY the file's records into `into` and check the .dfm's record count. Returns
-    the records copied; raises LoadError naming a bad record, or a count that differs."""
+    the records copied; raises LoadError naming a bad record, or a count that differs.
+    `dialect`: the records' own when not the file's (converted on the client)."""
     rows = copy_csv(
         ctx.cur,
         into,
         columns,
         reader,
-        ctx.dfm.dialect,
+        dialect or ctx.dfm.dialect,
         file_columns=[c.name for c in ctx.dfm.columns],
         error=ctx.copy_error,
         reopen=ctx.reopen,
@@ -118,12 +124,77 @@ def copy_file(
     return rows
 
 
+def stage_file(
+    ctx: ApplyContext,
+    reader: DataFileReader,
+    columns: list[str],
+    headers: list[str],
+    *,
+    parallel: bool = False,
+) -> tuple[ApplyContext, sql.Identifier, int]:
+    """Stage the records left in `reader` (`create_staging`, `copy_file`), for a file
+    whose DATETIME values can be converted on the client while it streams
+    (`client_rules.qlik_datetimes`, `loads.arrow_csv`): the stage then holds them typed,
+    and the SQL over it skips the DATETIME rule (`typed`). When the client leaves a value
+    to SQL, or COPY refuses one, the stage is dropped and the file read again the exact
+    way, which converts it in SQL or names the bad record as always.
+
+    Returns (the context whose target says which columns the stage holds typed, the
+    stage, the records staged); raises LoadError naming a bad record."""
+    converters = _stage_converters(ctx)
+    if converters and ctx.reopen is not None:
+        fast = replace(ctx, target=replace(ctx.target, staged_typed=frozenset(converters)))
+        ctx.cur.execute("SAVEPOINT dp_client_stage")
+        try:
+            stage = create_staging(fast, columns, headers, parallel=parallel)
+            chunks = arrow_csv.converted_chunks(reader, ctx.dfm.dialect, columns, converters)
+            rows = copy_file(fast, ConvertedRecords(chunks), stage, columns,
+                             dialect=arrow_csv.COPY_DIALECT)  # fmt: skip
+        except LoadError as exc:
+            ctx.cur.execute("ROLLBACK TO SAVEPOINT dp_client_stage")
+            log.info("%s: staging the exact way: %s", ctx.key, exc.reason, extra=ctx.log_extra)
+        else:
+            ctx.cur.execute("RELEASE SAVEPOINT dp_client_stage")
+            log.debug("%s: staged, DATETIME converted on the client", ctx.key, extra=ctx.log_extra)
+            return fast, stage, rows
+        with ctx.reopen() as source, DataFileReader(source, ctx.key) as again:
+            again.header(ctx.dfm.dialect)
+            stage = create_staging(ctx, columns, headers, parallel=parallel)
+            return ctx, stage, copy_file(ctx, again, stage, columns)
+    stage = create_staging(ctx, columns, headers, parallel=parallel)
+    return ctx, stage, copy_file(ctx, reader, stage, columns)
+
+
+def _stage_converters(ctx: ApplyContext) -> dict[str, arrow_csv.Converter]:
+    """The DATETIME columns of the table, each with the client's rule, when pyarrow
+    reads the file's dialect; else none."""
+    if not arrow_csv.can_read(ctx.dfm.dialect):
+        return {}
+    return dict.fromkeys(ctx.target.timestamps, qlik_datetimes)
+
+
+class ConvertedRecords(ChunkStream):
+    """`read(n)` over converted chunks for `copy_csv`. A chunk that fails to convert
+    (pyarrow cannot read a record, the client leaves a value to SQL) fails the read,
+    its reason kept in `failure` for the LoadError."""
+
+    def __init__(self, chunks: Iterator[bytes]) -> None:
+        super().__init__(self._guarded(chunks))
+
+    def _guarded(self, chunks: Iterator[bytes]) -> Iterator[bytes]:
+        try:
+            yield from chunks
+        except (arrow_csv.NotConvertible, pa.ArrowException) as exc:
+            self.failure = LoadError(f"not converted on the client: {exc}")
+            raise
+
+
 def typed(target: TargetTable, column: str, alias: str | None = None) -> sql.Composable:
     """The typed value of a staged column (of the row `alias`)."""
     ref = sql.Identifier(alias, column) if alias else sql.Identifier(column)
     if column in target.bytea:
         return sql.SQL("decode({}, 'hex')").format(ref)
-    if column in target.timestamps:
+    if column in target.timestamps and column not in target.staged_typed:
         return sql.SQL("qlik_datetime({})").format(ref)
     if column in target.numerics:
         # Checked to fit (`checks.check_numeric`): the cast changes no digit.

@@ -23,6 +23,9 @@ class TargetTable:
     key: tuple[str, ...]
     types: dict[str, str] = field(default_factory=dict)  # column -> format_type()
     not_null: frozenset[str] = frozenset()
+    # DATETIME columns a stage holds already converted (on the client, while the file
+    # streamed: `staging.stage_file`), which SQL then takes as they are.
+    staged_typed: frozenset[str] = frozenset()
 
     @property
     def ident(self) -> sql.Composable:
@@ -53,7 +56,7 @@ class TargetTable:
     @property
     def converted(self) -> frozenset[str]:
         """Columns staged as text and converted by SQL."""
-        return self.bytea | self.timestamps
+        return (self.bytea | self.timestamps) - self.staged_typed
 
     def key_match(self, left: str, right: str) -> sql.Composable:
         """Key equality of the rows aliased `left` and `right`, NULL-safe for key columns
