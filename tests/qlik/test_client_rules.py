@@ -99,7 +99,7 @@ def streamed(monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture):
 
 
 def _converted(caplog: pytest.LogCaptureFixture) -> bool:
-    return any("converted on the client" in r.getMessage() for r in caplog.records)
+    return any("on the client" in r.getMessage() for r in caplog.records)
 
 
 def _fell_back(caplog: pytest.LogCaptureFixture) -> bool:
@@ -189,6 +189,22 @@ def test_numerics_checked_on_the_client_keep_their_type_and_misfits_name_their_r
     qlik.run()
     error = dict((k, e) for k, _, e in qlik.loads())[key]
     assert "line 7, column PRICE" in error and "9.999" in error, error
+
+
+def test_a_table_without_datetime_has_its_numerics_checked_on_the_client(
+    qlik: QlikWorld, streamed
+) -> None:
+    table = qlik.table("ARROW.PRICES", [Column("ID", "INT8", key_pos=1), PRICED[-1]])
+    table.full_load([(1, "12.50"), (2, "-0.5"), (3, None)])
+    table.onboard()
+    assert qlik.run().ingest.archived == 1
+    assert _converted(streamed) and not _fell_back(streamed)
+    assert table.rows() == [(1, Decimal("12.50")), (2, Decimal("-0.50")), (3, None)]
+    qlik.later()
+    key = table.full_load([(1, "12.50"), (2, "123456789012.5")])
+    qlik.run()
+    error = dict((k, e) for k, _, e in qlik.loads())[key]
+    assert "line 3, column PRICE" in error and "123456789012.5" in error, error
 
 
 # --- A change file: staged with its DATETIME values converted on the client -----------------

@@ -53,16 +53,16 @@ def is_direct(ctx: ApplyContext) -> bool:
 
 
 def client_converters(ctx: ApplyContext) -> dict[str, Converter] | None:
-    """What makes a new snapshot with DATETIME columns COPYable straight into its fresh
-    table over streams: Qlik's rules applied on the client as the file streams
-    (`client_rules`, `loads.arrow_csv`), column name -> converter: the DATETIME rule,
-    and, where every NUMERIC column can be, its fit checked (`numerics_checked`). None
-    when another column needs SQL's conversion (BLOB), pyarrow cannot read the file's
-    dialect, or the key may be NULL (COPY alone would not refuse a NULL key)."""
+    """What makes a new snapshot COPYable straight into its fresh table over streams
+    with nothing left for SQL to convert or check: Qlik's rules applied on the client as
+    the file streams (`client_rules`, `loads.arrow_csv`), column name -> converter: the
+    DATETIME rule, and the NUMERIC fit where every NUMERIC column can be checked so
+    (`numerics_checked`). None when there is nothing to convert or check, another
+    column needs SQL's conversion (BLOB), pyarrow cannot read the file's dialect, or the
+    key may be NULL (COPY alone would not refuse a NULL key)."""
     target = ctx.target
     if (
-        not target.timestamps
-        or target.converted - target.timestamps
+        target.converted - target.timestamps
         or not arrow_csv.can_read(ctx.dfm.dialect)
         or not all(c in target.not_null for c in target.key)
     ):
@@ -71,7 +71,9 @@ def client_converters(ctx: ApplyContext) -> dict[str, Converter] | None:
     checks = {c: numeric_check(d, p) for c, (d, p, _) in numeric_limits(ctx).items()}
     if all(checks.values()) and not integer_ranges(ctx):
         converters.update({c: check for c, check in checks.items() if check is not None})
-    return converters
+    elif not converters:
+        return None  # nothing the client can take off SQL's hands
+    return converters or None
 
 
 def numerics_checked(ctx: ApplyContext, converters: dict[str, Converter] | None) -> bool:
@@ -215,7 +217,7 @@ def load_in_streams(ctx: ApplyContext, columns: list[str], streams: int) -> Appl
         ctx.key,
         rows,
         streams,
-        ", DATETIME converted on the client" if client_converters(ctx) else "",
+        ", values converted and checked on the client" if client_converters(ctx) else "",
         extra=ctx.log_extra,
     )
     table_swap.swap_in(ctx.cur, fresh)
