@@ -17,6 +17,7 @@ converted and written at a time, per reader thread.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.csv as pa_csv
@@ -68,19 +69,7 @@ def converted_chunks(
     reader = pa_csv.open_csv(
         streams.reader(streams.chunks_of(source)),  # a file object, which pyarrow wants
         read_options=pa_csv.ReadOptions(column_names=names, block_size=block),
-        parse_options=pa_csv.ParseOptions(
-            delimiter=dialect.delimiter,
-            quote_char=dialect.quote,
-            double_quote=True,
-            escape_char=False,
-            newlines_in_values=True,
-        ),
-        convert_options=pa_csv.ConvertOptions(
-            column_types={name: pa.string() for name in names},
-            null_values=[dialect.null_value],
-            strings_can_be_null=True,
-            quoted_strings_can_be_null=False,
-        ),
+        **as_text(dialect, names),
     )
     for batch in reader:
         columns = [
@@ -88,6 +77,27 @@ def converted_chunks(
             for name, column in zip(names, batch.columns, strict=True)
         ]
         yield csv_bytes(pa.RecordBatch.from_arrays(columns, names=names))
+
+
+def as_text(dialect: CsvDialect, names: Sequence[str]) -> dict[str, Any]:
+    """pyarrow's parse and convert options (`parse_options`, `convert_options`) that read
+    a file of `dialect` as COPY does, every column of `names` as text: quoted fields may
+    hold newlines; NULL only where the NULL marker stands unquoted."""
+    return {
+        "parse_options": pa_csv.ParseOptions(
+            delimiter=dialect.delimiter,
+            quote_char=dialect.quote,
+            double_quote=dialect.escape is None,
+            escape_char=dialect.escape or False,
+            newlines_in_values=True,
+        ),
+        "convert_options": pa_csv.ConvertOptions(
+            column_types={name: pa.string() for name in names},
+            null_values=[dialect.null_value],
+            strings_can_be_null=True,
+            quoted_strings_can_be_null=False,
+        ),
+    }
 
 
 def csv_bytes(batch: pa.RecordBatch) -> bytes:

@@ -24,6 +24,7 @@ from pyspark.sql import types as T
 from data_platform.batch.cubic_qlik.dfm import Dfm, parse_dfm
 from data_platform.batch.cubic_qlik.spark.casts import cast_rule
 from data_platform.errors import LoadError
+from data_platform.loads.arrow_csv import as_text
 
 
 def arrow_type(spark_type: T.DataType) -> pa.DataType:
@@ -63,19 +64,7 @@ def convert_with_pyarrow(data_path: Path, dfm: Dfm, output: Path) -> int:
     reader = pacsv.open_csv(
         data_path,  # .gz is decompressed by extension
         read_options=pacsv.ReadOptions(column_names=names, skip_rows=1, block_size=16 << 20),
-        parse_options=pacsv.ParseOptions(
-            delimiter=dialect.delimiter,
-            quote_char=dialect.quote,
-            double_quote=dialect.escape is None,
-            escape_char=dialect.escape or False,
-            newlines_in_values=True,
-        ),
-        convert_options=pacsv.ConvertOptions(
-            column_types={name: pa.string() for name in names},
-            null_values=[dialect.null_value],
-            strings_can_be_null=True,
-            quoted_strings_can_be_null=False,
-        ),
+        **as_text(dialect, names),
     )
     output.mkdir(parents=True, exist_ok=True)
     rows = 0
