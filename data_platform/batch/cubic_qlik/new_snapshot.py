@@ -71,9 +71,7 @@ def client_converters(ctx: ApplyContext) -> dict[str, Converter] | None:
     checks = {c: numeric_check(d, p) for c, (d, p, _) in numeric_limits(ctx).items()}
     if all(checks.values()) and not integer_ranges(ctx):
         converters.update({c: check for c, check in checks.items() if check is not None})
-    elif not converters:
-        return None  # nothing the client can take off SQL's hands
-    return converters or None
+    return converters or None  # None: nothing the client can take off SQL's hands
 
 
 def numerics_checked(ctx: ApplyContext, converters: dict[str, Converter] | None) -> bool:
@@ -187,7 +185,8 @@ def load_in_streams(ctx: ApplyContext, columns: list[str], streams: int) -> Appl
             extra=ctx.log_extra,
         )
 
-    checked = numerics_checked(ctx, client_converters(ctx))
+    converters = client_converters(ctx)
+    checked = numerics_checked(ctx, converters)
     try:
         fresh = _create_committed_fresh(ctx, loose=not checked)
     except Exception as exc:  # no connection, a lock wait: not the file's fault
@@ -195,7 +194,7 @@ def load_in_streams(ctx: ApplyContext, columns: list[str], streams: int) -> Appl
         return None
     into = fresh.ident
     try:
-        rows = _copy_in_streams(ctx, into, columns, streams)
+        rows = _copy_in_streams(ctx, into, columns, streams, converters)
         if rows != ctx.dfm.record_count:
             raise ParallelCopyFailed(
                 f"{rows} record(s) loaded, the .dfm says {ctx.dfm.record_count}"
@@ -217,7 +216,7 @@ def load_in_streams(ctx: ApplyContext, columns: list[str], streams: int) -> Appl
         ctx.key,
         rows,
         streams,
-        ", values converted and checked on the client" if client_converters(ctx) else "",
+        ", values converted and checked on the client" if converters else "",
         extra=ctx.log_extra,
     )
     table_swap.swap_in(ctx.cur, fresh)
@@ -225,11 +224,16 @@ def load_in_streams(ctx: ApplyContext, columns: list[str], streams: int) -> Appl
 
 
 def _copy_in_streams(
-    ctx: ApplyContext, into: sql.Composable, columns: list[str], streams: int
+    ctx: ApplyContext,
+    into: sql.Composable,
+    columns: list[str],
+    streams: int,
+    converters: dict[str, Converter] | None,
 ) -> int:
     """The file, opened again, COPYed into `into` over `streams` connections, each
     checking its records as the one-connection load does. Returns the records copied;
-    raises ParallelCopyFailed when a stream fails."""
+    raises ParallelCopyFailed when a stream fails. `converters`: the values the client
+    converts and checks as the file streams (`client_converters`), or None."""
     assert ctx.connect is not None and ctx.reopen is not None
     dialect = ctx.dfm.dialect
     settings = {
@@ -238,7 +242,6 @@ def _copy_in_streams(
         # Nothing else touches the fresh table; a wait means something is wrong.
         "lock_timeout": "30s",
     }
-    converters = client_converters(ctx)
     with ctx.reopen() as source, DataFileReader(source, ctx.key) as reader:
         reader.header(dialect)
         if converters is None:
