@@ -23,8 +23,7 @@ import pyarrow as pa
 import pyarrow.csv as pa_csv
 
 from data_platform import streams
-from data_platform.errors import LoadError
-from data_platform.loads.csv_files import ChunkStream, CsvDialect
+from data_platform.loads.csv_files import CsvDialect
 from data_platform.streams import SupportsRead
 
 BLOCK = 1 << 19  # bytes of the file parsed per batch (see the docstring: memory)
@@ -53,14 +52,12 @@ def converted_chunks(
     column_names: Sequence[str],
     converters: Mapping[str, Converter],
     *,
-    constants: Mapping[str, str] | None = None,
     block: int = BLOCK,
 ) -> Iterator[bytes]:
     """The records left in `source` (its header already read), `column_names` in file
     order, as CSV bytes in `COPY_DIALECT`, one chunk of whole records per parsed block;
     the columns named in `converters` replaced by what their converter returns for
-    them (an Arrow array of the same length: typed, or text); after them, one column per
-    `constants` entry holding its value in every record (a partition's id, say).
+    them (an Arrow array of the same length: typed, or text).
 
     Every value is read as text: NULL where the dialect's NULL marker stands unquoted,
     the text itself otherwise (quoted empty text stays empty text), as COPY reads it.
@@ -74,14 +71,12 @@ def converted_chunks(
         read_options=pa_csv.ReadOptions(column_names=names, block_size=block),
         **as_text(dialect, names),
     )
-    extra = dict(constants or {})
     for batch in reader:
         columns = [
             converters[name](column) if name in converters else column
             for name, column in zip(names, batch.columns, strict=True)
         ]
-        columns += [pa.repeat(pa.scalar(value), batch.num_rows) for value in extra.values()]
-        yield csv_bytes(pa.RecordBatch.from_arrays(columns, names=[*names, *extra]))
+        yield csv_bytes(pa.RecordBatch.from_arrays(columns, names=names))
 
 
 def as_text(dialect: CsvDialect, names: Sequence[str]) -> dict[str, Any]:
@@ -111,20 +106,3 @@ def csv_bytes(batch: pa.RecordBatch) -> bytes:
     sink = pa.BufferOutputStream()
     pa_csv.write_csv(batch, sink, _WRITE)
     return sink.getvalue().to_pybytes()
-
-
-class ConvertedRecords(ChunkStream):
-    """`read(n)` over `converted_chunks` for `copy_csv`. A chunk that fails to convert
-    (pyarrow cannot read a record, a converter leaves a value to SQL) fails the read,
-    its reason kept in `failure` for the LoadError: the caller then loads the file the
-    exact way."""
-
-    def __init__(self, chunks: Iterator[bytes]) -> None:
-        super().__init__(self._guarded(chunks))
-
-    def _guarded(self, chunks: Iterator[bytes]) -> Iterator[bytes]:
-        try:
-            yield from chunks
-        except (NotConvertible, pa.ArrowException) as exc:
-            self.failure = LoadError(f"not converted on the client: {exc}")
-            raise

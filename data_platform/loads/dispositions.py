@@ -52,30 +52,12 @@ def replace_partition(
 ) -> tuple[int, int]:
     """Delete `target`'s rows where every `partition` column equals its value, then
     insert the staged rows with those values. Returns (rows deleted, rows inserted)."""
-    deleted = delete_partition(cur, target, partition)
-    return deleted, insert_partition(cur, target, stage, columns, partition)
-
-
-def delete_partition(cur, target: sql.Composable, partition: Mapping[str, object]) -> int:
-    """Delete `target`'s rows where every `partition` column equals its value. Returns
-    the rows deleted."""
     where = sql.SQL(" AND ").join(
         sql.SQL("{} = {}").format(sql.Identifier(name), sql.Placeholder()) for name in partition
     )
-    cur.execute(sql.SQL("DELETE FROM {} WHERE {}").format(target, where), list(partition.values()))
-    return cur.rowcount
-
-
-def insert_partition(
-    cur,
-    target: sql.Composable,
-    stage: sql.Composable,
-    columns: Sequence[str],
-    partition: Mapping[str, object],
-) -> int:
-    """Insert the staged rows into `target` with the `partition` columns' values. Returns
-    the rows inserted."""
     values = list(partition.values())
+    cur.execute(sql.SQL("DELETE FROM {} WHERE {}").format(target, where), values)
+    deleted = cur.rowcount
     cur.execute(
         sql.SQL("INSERT INTO {} ({}, {}) SELECT {}, {} FROM {}").format(
             target,
@@ -87,7 +69,7 @@ def insert_partition(
         ),
         values,
     )
-    return cur.rowcount
+    return deleted, cur.rowcount
 
 
 def replace_range(

@@ -89,10 +89,3 @@ def test_what_pyarrow_cannot_read_raises(data: bytes) -> None:
 def test_an_escape_character_is_left_to_copy() -> None:
     with pytest.raises(arrow_csv.NotConvertible):
         next(arrow_csv.converted_chunks(io.BytesIO(b""), CsvDialect(escape="\\"), "i", {}))
-
-
-def test_constants_become_columns_after_the_file_s() -> None:
-    data = b'"1","x"\n"2",\n'
-    chunks = arrow_csv.converted_chunks(io.BytesIO(data), CsvDialect(), "ia", {},
-                                        constants={"part": "p 1"})  # fmt: skip
-    assert b"".join(chunks) == b'"1","x","p 1"\n"2",,"p 1"\n'

@@ -3,30 +3,26 @@ replace the dataset's rows in its type's table (a re-issue never doubles them).
 
 Scan: per onboarded type, the files `cubic/dmap/<type>/<dataset_id>.csv.gz` in incoming
 not recorded yet. Apply: the header must name columns of the table (a column the table
-lacks is a schema change, refused naming it and `dmap evolve-type`); the dataset's rows
-are deleted, then its records COPYed straight into the table, pyarrow adding the
-dataset's id to each as the file streams (COPY checks each value); when that COPY
-fails, the file goes the exact way instead: COPYed into a staging table typed like the
-table (errors name file, record and column), then inserted (`dispositions`). Readers
-see the old rows until the commit. Datasets are independent: a failed one does not hold
+lacks is a schema change, refused naming it and `dmap evolve-type`); the file is COPYed into a
+staging table typed like the table (each value checked, errors name file, record and
+column), then the dataset's rows are replaced in one statement pair
+(`dispositions.replace_partition`). Datasets are independent: a failed one does not hold
 up the others; a new version of a failed dataset waits for `retry`.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import BinaryIO
 
 from psycopg2 import sql
 from sqlalchemy import Connection
 
 from data_platform.batch.cubic_dmap import naming
 from data_platform.db.engine import dbapi_cursor, get_engine
-from data_platform.errors import LoadError
-from data_platform.loads import arrow_csv, dispositions
-from data_platform.loads.copy_csv import ErrorFactory, copy_csv
+from data_platform.loads import dispositions
+from data_platform.loads.copy_csv import copy_csv
 from data_platform.loads.csv_files import CsvDialect, DataFileReader
 from data_platform.loads.scan import FileScanResult, record_source_files, waiting_folders
 from data_platform.loads.schema_changes import (
@@ -115,10 +111,20 @@ class DmapTableLoader(TableLoader):
                     )
                 if len(set(file_columns)) != len(file_columns):
                     raise error(f"header names a column twice: {header}", line=1)
-                partition = {naming.DATASET_ID_COLUMN: dataset_id}
-                deleted = dispositions.delete_partition(cur, target, partition)
-                rows = _copy_dataset(cur, target, reader, header, file_columns, partition,
-                                     error=error, reopen=reopen, key=load.key)  # fmt: skip
+                stage = dispositions.create_stage(cur, target, file_columns)
+                rows = copy_csv(
+                    cur,
+                    stage,
+                    file_columns,
+                    reader,
+                    DIALECT,
+                    file_columns=header,
+                    error=error,
+                    reopen=reopen,
+                )
+            deleted, _ = dispositions.replace_partition(
+                cur, target, stage, file_columns, {naming.DATASET_ID_COLUMN: dataset_id}
+            )
         finally:
             cur.close()
         if deleted:
@@ -130,45 +136,6 @@ class DmapTableLoader(TableLoader):
                 extra={**self.worker.extra, "load_id": load.id},
             )
         return rows
-
-
-def _copy_dataset(
-    cur,
-    target: sql.Composable,
-    reader: DataFileReader,
-    header: list[str],
-    file_columns: list[str],
-    partition: dict[str, str],
-    *,
-    error: ErrorFactory,
-    reopen: Callable[[], BinaryIO],
-    key: str,
-) -> int:
-    """The dataset's records (`reader`, header read) into `target`, the `partition`
-    columns set: COPYed straight in, pyarrow adding the dataset's id to each record as
-    the file streams (`loads.arrow_csv`; no stage, no INSERT ... SELECT: a third of the
-    time). When that COPY fails, the file is read again into a stage typed like the
-    table and inserted from there, the exact way, whose error names the record and
-    column. Returns the records loaded."""
-    cur.execute("SAVEPOINT dp_direct")
-    try:
-        chunks = arrow_csv.converted_chunks(reader, DIALECT, file_columns, {}, constants=partition)
-        rows = copy_csv(cur, target, [*file_columns, *partition],
-                        arrow_csv.ConvertedRecords(chunks), arrow_csv.COPY_DIALECT,
-                        file_columns=[*header, *partition], error=error)  # fmt: skip
-    except LoadError as exc:
-        cur.execute("ROLLBACK TO SAVEPOINT dp_direct")
-        log.info("%s: loading through a stage: %s", key, exc.reason)
-    else:
-        cur.execute("RELEASE SAVEPOINT dp_direct")
-        log.debug("%s: %d records COPYed straight into the table", key, rows)
-        return rows
-    with DataFileReader(reopen(), key) as again:
-        again.header(DIALECT)
-        stage = dispositions.create_stage(cur, target, file_columns)
-        copy_csv(cur, stage, file_columns, again, DIALECT, file_columns=header, error=error,
-                 reopen=reopen)  # fmt: skip
-    return dispositions.insert_partition(cur, target, stage, file_columns, partition)
 
 
 def stored_columns(cur, schema: str, table: str) -> list[str]:

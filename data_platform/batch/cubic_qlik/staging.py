@@ -12,6 +12,7 @@ from contextlib import contextmanager
 from dataclasses import replace
 
 import psycopg2
+import pyarrow as pa
 from psycopg2 import errors as pg_errors
 from psycopg2 import sql
 
@@ -22,7 +23,7 @@ from data_platform.batch.cubic_qlik.target import TargetTable
 from data_platform.errors import LoadError
 from data_platform.loads import arrow_csv
 from data_platform.loads.copy_csv import NOT_NULL, CopySource, copy_csv
-from data_platform.loads.csv_files import CsvDialect, DataFileReader
+from data_platform.loads.csv_files import ChunkStream, CsvDialect, DataFileReader
 from data_platform.settings import get_settings
 
 log = logging.getLogger(__name__)
@@ -147,7 +148,7 @@ def stage_file(
         try:
             stage = create_staging(fast, columns, headers, parallel=parallel)
             chunks = arrow_csv.converted_chunks(reader, ctx.dfm.dialect, columns, converters)
-            rows = copy_file(fast, arrow_csv.ConvertedRecords(chunks), stage, columns,
+            rows = copy_file(fast, ConvertedRecords(chunks), stage, columns,
                              dialect=arrow_csv.COPY_DIALECT)  # fmt: skip
         except LoadError as exc:
             ctx.cur.execute("ROLLBACK TO SAVEPOINT dp_client_stage")
@@ -170,6 +171,22 @@ def _stage_converters(ctx: ApplyContext) -> dict[str, arrow_csv.Converter]:
     if not arrow_csv.can_read(ctx.dfm.dialect):
         return {}
     return dict.fromkeys(ctx.target.timestamps, qlik_datetimes)
+
+
+class ConvertedRecords(ChunkStream):
+    """`read(n)` over converted chunks for `copy_csv`. A chunk that fails to convert
+    (pyarrow cannot read a record, the client leaves a value to SQL) fails the read,
+    its reason kept in `failure` for the LoadError."""
+
+    def __init__(self, chunks: Iterator[bytes]) -> None:
+        super().__init__(self._guarded(chunks))
+
+    def _guarded(self, chunks: Iterator[bytes]) -> Iterator[bytes]:
+        try:
+            yield from chunks
+        except (arrow_csv.NotConvertible, pa.ArrowException) as exc:
+            self.failure = LoadError(f"not converted on the client: {exc}")
+            raise
 
 
 def typed(target: TargetTable, column: str, alias: str | None = None) -> sql.Composable:
