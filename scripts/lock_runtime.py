@@ -22,20 +22,24 @@ def canonical(name: str) -> str:
 
 
 def closure(names: list[str]) -> set[str]:
-    seen: set[str] = set()
-    todo = [canonical(n) for n in names]
+    """The distributions `names` need on this platform, themselves included: each one's
+    requirements without extras, plus those of the extras a requirement asks for
+    (dbt asks for `mashumaro[msgpack]`, which brings msgpack)."""
+    seen: set[tuple[str, str]] = set()  # (distribution, extra or "")
+    todo = [(canonical(n), "") for n in names]
     while todo:
-        name = todo.pop()
-        if name in seen:
+        name, extra = todo.pop()
+        if (name, extra) in seen:
             continue
-        seen.add(name)
+        seen.add((name, extra))
         for spec in metadata.requires(name) or []:
             requirement = Requirement(spec)
-            # Only what is needed without extras, on this platform.
-            if requirement.marker is not None and not requirement.marker.evaluate({"extra": ""}):
+            # What is needed with this extra (or none), on this platform.
+            if requirement.marker is not None and not requirement.marker.evaluate({"extra": extra}):
                 continue
-            todo.append(canonical(requirement.name))
-    return seen
+            todo.append((canonical(requirement.name), ""))
+            todo.extend((canonical(requirement.name), e) for e in requirement.extras)
+    return {name for name, _ in seen}
 
 
 def render() -> str:
