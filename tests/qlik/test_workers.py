@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import time
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -132,17 +133,25 @@ APPLY_TRIGGER = (
 )
 
 
+# A DATETIME column: the change file is staged with its values converted on the client
+# while it streams (staging.stage_file, inside a savepoint of the load's transaction).
+STAMP, STAMPED = "2021-12-01 11:20:30.1234565", datetime(2021, 12, 1, 11, 20, 30, 123456)
+
+
 @pytest.mark.slow
+@pytest.mark.parametrize("stamped", [False, True], ids=["sql-rules", "datetime-on-the-client"])
 def test_worker_killed_mid_load_leaves_nothing_half_applied(
-    qlik: QlikWorld, platform: Settings, tmp_path: Path
+    qlik: QlikWorld, platform: Settings, tmp_path: Path, stamped: bool
 ) -> None:
-    table = qlik.table("TEST.KILL", COLUMNS)
+    extra, typed = ((STAMP,), (STAMPED,)) if stamped else ((), ())
+    columns = [*COLUMNS, Column("AT", "DATETIME")] if stamped else COLUMNS
+    table = qlik.table("TEST.KILL", columns)
     initial = {k: (k, 0, "initial") for k in range(1000)}
-    table.full_load(list(initial.values()))
+    table.full_load([(*row, *extra) for row in initial.values()])
     table.onboard()
     run_once()
     files = _changes(n_files=1, per_file=400_000, keys=50_000)
-    key = table.changes(files[0])
+    key = table.changes([(*row, *extra) for row in files[0]])
     scan_incoming()
     worker = _ingest_process(platform, tmp_path)
     deadline = time.monotonic() + 60
@@ -171,7 +180,8 @@ def test_worker_killed_mid_load_leaves_nothing_half_applied(
     worker.wait(timeout=10)
     with get_engine().connect() as conn:
         assert conn.scalar(select(Load.status).where(Load.s3_key == key)) == "ingesting"
-    assert table.rows() == sorted(initial.values())  # nothing of the file is visible
+    # Nothing of the file is visible.
+    assert table.rows() == [(*row, *typed) for row in sorted(initial.values())]
     summary = run_once().source("cubic_qlik")
     assert (summary.ingest.archived, summary.ingest.errored) == (1, 0)
-    assert table.rows() == _expected(initial, files)
+    assert table.rows() == [(*row, *typed) for row in _expected(initial, files)]
