@@ -148,7 +148,10 @@ def stage_file(
         try:
             stage = create_staging(fast, columns, headers, parallel=parallel)
             chunks = arrow_csv.converted_chunks(reader, ctx.dfm.dialect, columns, converters)
-            rows = copy_file(fast, ConvertedRecords(chunks), stage, columns,
+            # No `reopen`: a failure here is not reported (the exact way names it), so
+            # COPY's error need not be located by reading the file again.
+            quiet = replace(fast, reopen=None)
+            rows = copy_file(quiet, ConvertedRecords(chunks), stage, columns,
                              dialect=arrow_csv.COPY_DIALECT)  # fmt: skip
         except LoadError as exc:
             ctx.cur.execute("ROLLBACK TO SAVEPOINT dp_client_stage")
