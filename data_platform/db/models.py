@@ -303,10 +303,15 @@ class LoadEvent(Base):
 
 class DeletedKey(Base):
     __tablename__ = "deleted_keys"
-    __table_args__ = {
-        "comment": "Keys a change deleted from a current-state table, with the change's "
-        "sequence: an older change for the key that arrives later must not bring it back."
-    }
+    __table_args__ = (
+        # The newest tombstone of a table in one index read (revision 0018).
+        Index("ix_deleted_keys_table_id_change_seq", "table_id", "change_seq"),
+        {
+            "comment": "Keys a change deleted from a current-state table, with the change's "
+            "sequence: an older change for the key that arrives later must not bring it "
+            "back."
+        },
+    )
 
     table_id: Mapped[int] = mapped_column(
         ForeignKey("source_tables.id", ondelete="CASCADE"),

@@ -271,6 +271,33 @@ def test_an_older_change_arriving_after_a_delete_does_not_bring_the_row_back(
         assert conn.scalar(text("SELECT count(*) FROM deleted_keys")) == 0
 
 
+def test_one_file_with_changes_older_and_newer_than_the_tombstones(
+    qlik: QlikWorld, sample: QlikTable
+) -> None:
+    """A file whose changes straddle the newest tombstone: the change older than its
+    key's tombstone is held back, the one newer than every tombstone applies (the lookup
+    is skipped for it) and clears its key's tombstone."""
+    sample.changes(
+        [(seq(2), "D", T, 2, None, None), (seq(5), "D", T, 1, None, None)],
+        name="20211201-000000001",
+    )
+    qlik.run()
+    assert sample.rows() == []
+    sample.changes(
+        [(seq(3), "U", T, 1, "older than its delete", T), (seq(6), "I", T, 2, "back", T)],
+        name="20211201-000000002",
+    )
+    qlik.run()
+    assert [r[:2] for r in sample.rows()] == [(2, "back")]
+    from sqlalchemy import text
+
+    from data_platform.db.engine import get_engine
+
+    with get_engine().connect() as conn:
+        kept = conn.execute(text("SELECT key, change_seq FROM deleted_keys")).all()
+    assert kept == [([1], seq(5))]
+
+
 def test_a_new_snapshot_clears_the_tombstones(qlik: QlikWorld, sample: QlikTable) -> None:
     sample.changes([(seq(5), "D", T, 1, None, None)])
     qlik.run()

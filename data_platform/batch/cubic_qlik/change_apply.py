@@ -74,21 +74,13 @@ def apply_changes(ctx: ApplyContext, reader: DataFileReader) -> ApplyResult:
     _keep_final(ctx, stage, changes, sparse)
     if sparse:
         keep_untouched(ctx, FINAL, changes, sparse, stage)
+    # The tombstones left by earlier files, read before this file adds its own: an
+    # I/U of this file and a D of this file never share a key (one change per key).
+    newest_tombstone = _newest_tombstone(ctx)
+    upserted = _upsert(ctx, stage, newest_tombstone)
+    if newest_tombstone is not None:
+        _drop_revived_tombstones(ctx)
     deleted = _delete(ctx)
-    upserted = _upsert(ctx, stage)
-    # A key written again by a newer change is alive: its tombstone can go.
-    ctx.cur.execute(
-        sql.SQL(
-            "DELETE FROM deleted_keys d USING {final} f WHERE d.table_id = %(table_id)s "
-            "AND f.{oper} IN ('I', 'U') AND d.key = {key_json} AND d.change_seq < f.{seq}"
-        ).format(
-            final=FINAL,
-            oper=sql.Identifier(OPER),
-            key_json=_key_json(ctx, "f"),
-            seq=sql.Identifier(SEQ),
-        ),
-        {"table_id": ctx.table_id},
-    )
     ctx.cur.execute(sql.SQL("DROP TABLE {}").format(stage))
     return ApplyResult(rows=rows, upserted=upserted, deleted=deleted)
 
@@ -199,6 +191,31 @@ def _key_json(ctx: ApplyContext, alias: str) -> sql.Composable:
     )
 
 
+def _newest_tombstone(ctx: ApplyContext) -> str | None:
+    """The highest change sequence of the table's tombstones (`deleted_keys`), None
+    when it has none: an index read (`ix_deleted_keys_table_id_change_seq`)."""
+    ctx.cur.execute(
+        "SELECT max(change_seq) FROM deleted_keys WHERE table_id = %s", (ctx.table_id,)
+    )
+    return ctx.cur.fetchone()[0]
+
+
+def _drop_revived_tombstones(ctx: ApplyContext) -> None:
+    """A key written again by a newer change of this file is alive: its tombstone goes."""
+    ctx.cur.execute(
+        sql.SQL(
+            "DELETE FROM deleted_keys d USING {final} f WHERE d.table_id = %(table_id)s "
+            "AND f.{oper} IN ('I', 'U') AND d.key = {key_json} AND d.change_seq < f.{seq}"
+        ).format(
+            final=FINAL,
+            oper=sql.Identifier(OPER),
+            key_json=_key_json(ctx, "f"),
+            seq=sql.Identifier(SEQ),
+        ),
+        {"table_id": ctx.table_id},
+    )
+
+
 def _delete(ctx: ApplyContext) -> int:
     """The final deletes: each leaves a tombstone, so an older I/U for the key arriving
     later is ignored, and its row goes unless a newer change wrote it. Returns rows
@@ -231,20 +248,27 @@ def _delete(ctx: ApplyContext) -> int:
     return ctx.cur.rowcount
 
 
-def _upsert(ctx: ApplyContext, stage: sql.Composable) -> int:
+def _upsert(ctx: ApplyContext, stage: sql.Composable, newest_tombstone: str | None) -> int:
     """The final inserts and updates whose key no newer tombstone holds, each over the
     stored row only when it is newer (`merge_by_key`, FINAL holding one change per key),
-    stamped with this load and the change's sequence. Returns rows written."""
+    stamped with this load and the change's sequence. Returns rows written.
+
+    `newest_tombstone`: the highest sequence among the table's tombstones
+    (`_newest_tombstone`). Each change is looked up among them only when one of them
+    may be newer than it: a lookup per row costs as much as the upsert itself, and
+    after a new snapshot, or for a file newer than every delete, none can match."""
     target = ctx.target
     seq = sql.Identifier(SEQ)
     values = {
         LOAD_ID_COLUMN: sql.Placeholder("load_id"),
         CHANGE_SEQ_COLUMN: sql.SQL("s.{}").format(seq),
     }
-    where = sql.SQL(
-        "s.{oper} IN ('I', 'U') AND NOT EXISTS (SELECT FROM deleted_keys d "
-        "WHERE d.table_id = %(table_id)s AND d.key = {key_json} AND d.change_seq > s.{seq})"
-    ).format(oper=sql.Identifier(OPER), key_json=_key_json(ctx, "s"), seq=seq)
+    where = sql.SQL("s.{oper} IN ('I', 'U')").format(oper=sql.Identifier(OPER))
+    if newest_tombstone is not None:
+        where += sql.SQL(
+            " AND (s.{seq} >= %(newest_tombstone)s OR NOT EXISTS (SELECT FROM deleted_keys d "
+            "WHERE d.table_id = %(table_id)s AND d.key = {key_json} AND d.change_seq > s.{seq}))"
+        ).format(key_json=_key_json(ctx, "s"), seq=seq)
     with located(ctx, stage):
         upserted = dispositions.merge_by_key(
             ctx.cur,
@@ -255,7 +279,11 @@ def _upsert(ctx: ApplyContext, stage: sql.Composable) -> int:
             CHANGE_SEQ_COLUMN,
             values=values,
             where=where,
-            args={"table_id": ctx.table_id, "load_id": ctx.load_id},
+            args={
+                "table_id": ctx.table_id,
+                "load_id": ctx.load_id,
+                "newest_tombstone": newest_tombstone,
+            },
             one_per_key=True,
             newer_only=True,
         )
