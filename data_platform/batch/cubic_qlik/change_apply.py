@@ -194,9 +194,7 @@ def _key_json(ctx: ApplyContext, alias: str) -> sql.Composable:
 def _newest_tombstone(ctx: ApplyContext) -> str | None:
     """The highest change sequence of the table's tombstones (`deleted_keys`), None
     when it has none: an index read (`ix_deleted_keys_table_id_change_seq`)."""
-    ctx.cur.execute(
-        "SELECT max(change_seq) FROM deleted_keys WHERE table_id = %s", (ctx.table_id,)
-    )
+    ctx.cur.execute("SELECT max(change_seq) FROM deleted_keys WHERE table_id = %s", (ctx.table_id,))
     return ctx.cur.fetchone()[0]
 
 
