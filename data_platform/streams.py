@@ -11,13 +11,19 @@ fetchers and COPY need, built on the standard library's `io` classes.
   botocore StreamingBody) as an iterator of chunks.
 - `tee(chunks, write)`: the chunks unchanged, each handed to `write` as it is taken (a
   file's write, a hash's update, a counter).
+- `ahead(chunks, depth)`: the chunks made on a thread of their own, up to `depth` ahead
+  of their consumer, so that making them (compiled work that releases the GIL: pyarrow
+  parsing and writing CSV) overlaps consuming them (a COPY's server parsing them).
 
-Memory stays flat: one chunk pending, plus the buffer of a `reader`.
+Memory stays flat: one chunk pending, plus the buffer of a `reader` (or `depth` chunks
+made ahead).
 """
 
 from __future__ import annotations
 
 import io
+import queue
+import threading
 from collections.abc import Callable, Iterable, Iterator
 from typing import Protocol
 
@@ -85,3 +91,52 @@ def tee(chunks: Iterable[bytes], write: Callable[[bytes], object]) -> Iterator[b
     for chunk in chunks:
         write(chunk)
         yield chunk
+
+
+_END = object()  # `ahead`: no more chunks
+
+
+def ahead(chunks: Iterable[bytes], depth: int = 2) -> Iterator[bytes]:
+    """`chunks` in order, each made on a thread of its own up to `depth` chunks before
+    the consumer takes it. What the iterator raises is raised here, at its place in the
+    order. A consumer that stops early (closes this generator, or drops it) stops the
+    thread at its next chunk; nothing is left running."""
+    made: queue.Queue = queue.Queue(depth)
+    stop = threading.Event()
+
+    def put(item: object) -> bool:
+        while not stop.is_set():
+            try:
+                made.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def make() -> None:
+        try:
+            for chunk in chunks:
+                if not put(chunk):
+                    return
+        except BaseException as exc:  # raised again in the consumer, in its place
+            put(_Raised(exc))
+            return
+        put(_END)
+
+    thread = threading.Thread(target=make, name="chunks-ahead", daemon=True)
+    thread.start()
+    try:
+        while (item := made.get()) is not _END:
+            if isinstance(item, _Raised):
+                raise item.exc
+            yield item  # type: ignore[misc]
+    finally:
+        stop.set()
+        thread.join()
+
+
+class _Raised:
+    """What the chunks' iterator raised, queued in its place (`ahead`)."""
+
+    def __init__(self, exc: BaseException) -> None:
+        self.exc = exc

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import threading
 from collections.abc import Iterator
 
 import pytest
@@ -58,3 +59,32 @@ def test_chunks_of_a_file_and_a_tee_that_hashes_them() -> None:
     assert [len(c) for c in chunks] == [1000] * 25 + [600]
     assert b"".join(chunks) == body
     assert digest.hexdigest() == hashlib.sha256(body).hexdigest()
+
+
+def test_chunks_made_ahead_come_in_order_and_their_error_in_its_place() -> None:
+    def chunks() -> Iterator[bytes]:
+        yield from (b"a", b"b", b"c")
+        raise ValueError("broken")
+
+    got = []
+    with pytest.raises(ValueError, match="broken"):
+        for chunk in streams.ahead(chunks(), depth=1):
+            got.append(chunk)
+    assert got == [b"a", b"b", b"c"]
+
+
+def test_a_consumer_that_stops_early_stops_the_thread_making_chunks() -> None:
+    made = []
+
+    def endless() -> Iterator[bytes]:
+        n = 0
+        while True:
+            n += 1
+            made.append(n)
+            yield b"x"
+
+    ahead = streams.ahead(endless(), depth=2)
+    assert next(ahead) == b"x"
+    ahead.close()  # joins the thread: it stopped
+    assert not [t for t in threading.enumerate() if t.name == "chunks-ahead"]
+    assert len(made) <= 4  # at most depth ahead of the one taken, plus the one held

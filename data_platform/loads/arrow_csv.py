@@ -53,6 +53,7 @@ def converted_chunks(
     converters: Mapping[str, Converter],
     *,
     block: int = BLOCK,
+    numbered: bool = False,
 ) -> Iterator[bytes]:
     """The records left in `source` (its header already read), `column_names` in file
     order, as CSV bytes in `COPY_DIALECT`, one chunk of whole records per parsed block;
@@ -61,6 +62,8 @@ def converted_chunks(
 
     Every value is read as text: NULL where the dialect's NULL marker stands unquoted,
     the text itself otherwise (quoted empty text stays empty text), as COPY reads it.
+    `numbered`: each record ends with one more field, its number in the file (the
+    first record after the header is 1), as an identity column would number them.
     Raises NotConvertible (from a converter), pyarrow.ArrowInvalid for a record pyarrow
     cannot read, or what `source.read` raises."""
     if not can_read(dialect):
@@ -71,12 +74,17 @@ def converted_chunks(
         read_options=pa_csv.ReadOptions(column_names=names, block_size=block),
         **as_text(dialect, names),
     )
+    out_names = [*names, "record_number"] if numbered else names
+    first = 1
     for batch in reader:
         columns = [
             converters[name](column) if name in converters else column
             for name, column in zip(names, batch.columns, strict=True)
         ]
-        yield csv_bytes(pa.RecordBatch.from_arrays(columns, names=names))
+        if numbered:
+            columns.append(pa.array(range(first, first + batch.num_rows), pa.int64()))
+            first += batch.num_rows
+        yield csv_bytes(pa.RecordBatch.from_arrays(columns, names=out_names))
 
 
 def as_text(dialect: CsvDialect, names: Sequence[str]) -> dict[str, Any]:

@@ -9,6 +9,7 @@ import io
 import psycopg2
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.csv as pa_csv
 import pytest
 from psycopg2 import sql
 
@@ -89,3 +90,24 @@ def test_what_pyarrow_cannot_read_raises(data: bytes) -> None:
 def test_an_escape_character_is_left_to_copy() -> None:
     with pytest.raises(arrow_csv.NotConvertible):
         next(arrow_csv.converted_chunks(io.BytesIO(b""), CsvDialect(escape="\\"), "i", {}))
+
+
+def test_records_numbered_in_file_order_across_blocks() -> None:
+    """Each record ends with its number in the file, counted on across pyarrow's blocks
+    (64 bytes here: several), records holding line breaks counted once."""
+    data = b"".join(
+        b'"%d","%s"\n' % (i, b"two\nlines" if i % 3 == 0 else b"x" * 20) for i in range(1, 41)
+    )
+    chunks = list(
+        arrow_csv.converted_chunks(
+            io.BytesIO(data), CsvDialect(), "ia", {}, block=64, numbered=True
+        )
+    )
+    assert len(chunks) > 1
+    table = pa_csv.read_csv(
+        io.BytesIO(b"".join(chunks)),
+        read_options=pa_csv.ReadOptions(column_names=["i", "a", "n"]),
+        parse_options=pa_csv.ParseOptions(newlines_in_values=True),
+    )
+    assert table["n"].to_pylist() == list(range(1, 41))
+    assert table["i"].to_pylist() == list(range(1, 41))

@@ -16,6 +16,7 @@ import pyarrow as pa
 from psycopg2 import errors as pg_errors
 from psycopg2 import sql
 
+from data_platform import streams
 from data_platform.batch.cubic_qlik.checks import check_staged, first_bad
 from data_platform.batch.cubic_qlik.client_rules import qlik_datetimes
 from data_platform.batch.cubic_qlik.context import ORD, ApplyContext
@@ -46,10 +47,18 @@ def is_large(ctx: ApplyContext) -> bool:
 
 
 def create_staging(
-    ctx: ApplyContext, columns: list[str], headers: list[str], *, parallel: bool = False
+    ctx: ApplyContext,
+    columns: list[str],
+    headers: list[str],
+    *,
+    parallel: bool = False,
+    numbered: bool = False,
 ) -> sql.Identifier:
     """A table typed like the target (so COPY checks every value), with the change
-    headers and the converted columns as text, plus the record number. Returns its name.
+    headers and the converted columns as text, plus the record number: an identity
+    column, or with `numbered` a plain one COPY fills (the client numbers the records,
+    `arrow_csv.converted_chunks`: a sequence's nextval per row costs a fifth of the
+    COPY). Returns its name.
 
     A temp table, dropped at commit; with `parallel`, an unlogged table
     `dp_stage_<table_id>` in the target's schema instead, created in this
@@ -86,9 +95,10 @@ def create_staging(
             target=target.ident,
         )
     )
+    numbering = sql.SQL("" if numbered else " GENERATED ALWAYS AS IDENTITY")
     cur.execute(
-        sql.SQL("ALTER TABLE {} ADD COLUMN {} bigint GENERATED ALWAYS AS IDENTITY").format(
-            stage, sql.Identifier(ORD)
+        sql.SQL("ALTER TABLE {} ADD COLUMN {} bigint{}").format(
+            stage, sql.Identifier(ORD), numbering
         )
     )
     return stage
@@ -102,17 +112,20 @@ def copy_file(
     *,
     freeze: bool = False,
     dialect: CsvDialect | None = None,
+    numbered: bool = False,
 ) -> int:
     """COPY the file's records into `into` and check the .dfm's record count. Returns
     the records copied; raises LoadError naming a bad record, or a count that differs.
-    `dialect`: the records' own when not the file's (converted on the client)."""
+    `dialect`: the records' own when not the file's (converted on the client);
+    `numbered`: each record ends with its record number (`create_staging`)."""
+    extra = [ORD] if numbered else []
     rows = copy_csv(
         ctx.cur,
         into,
-        columns,
+        [*columns, *extra],
         reader,
         dialect or ctx.dfm.dialect,
-        file_columns=[c.name for c in ctx.dfm.columns],
+        file_columns=[*(c.name for c in ctx.dfm.columns), *extra],
         error=ctx.copy_error,
         reopen=ctx.reopen,
         freeze=freeze,
@@ -146,13 +159,16 @@ def stage_file(
         fast = replace(ctx, target=replace(ctx.target, staged_typed=frozenset(converters)))
         ctx.cur.execute("SAVEPOINT dp_client_stage")
         try:
-            stage = create_staging(fast, columns, headers, parallel=parallel)
-            chunks = arrow_csv.converted_chunks(reader, ctx.dfm.dialect, columns, converters)
+            stage = create_staging(fast, columns, headers, parallel=parallel, numbered=True)
+            chunks = arrow_csv.converted_chunks(
+                reader, ctx.dfm.dialect, columns, converters, numbered=True
+            )
             # No `reopen`: a failure here is not reported (the exact way names it), so
-            # COPY's error need not be located by reading the file again.
+            # COPY's error need not be located by reading the file again. The chunks are
+            # converted on a thread of their own while COPY takes the ones before.
             quiet = replace(fast, reopen=None)
-            rows = copy_file(quiet, ConvertedRecords(chunks), stage, columns,
-                             dialect=arrow_csv.COPY_DIALECT)  # fmt: skip
+            rows = copy_file(quiet, ConvertedRecords(streams.ahead(chunks)), stage, columns,
+                             dialect=arrow_csv.COPY_DIALECT, numbered=True)  # fmt: skip
         except LoadError as exc:
             ctx.cur.execute("ROLLBACK TO SAVEPOINT dp_client_stage")
             log.info("%s: staging the exact way: %s", ctx.key, exc.reason, extra=ctx.log_extra)
