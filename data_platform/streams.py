@@ -129,7 +129,7 @@ def ahead(chunks: Iterable[bytes], depth: int = 2) -> Iterator[bytes]:
         while (item := made.get()) is not _END:
             if isinstance(item, _Raised):
                 raise item.exc
-            yield item  # type: ignore[misc]
+            yield item
     finally:
         stop.set()
         thread.join()
