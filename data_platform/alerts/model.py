@@ -11,13 +11,15 @@ from enum import StrEnum
 class AlertKind(StrEnum):
     """What failed: a load (file into a table), a landing (a fetch from a source API, an
     extraction from a source database, a topic consumed: files put into incoming), a
-    transformation (dbt), or a whole run. (`fetch` and `extract`, the landing kinds
-    before revision 0016, are closed by it: no alert of theirs is open.)"""
+    transformation (dbt), a whole run, or a table found unequal to its source (`verify`).
+    (`fetch` and `extract`, the landing kinds before revision 0016, are closed by it: no
+    alert of theirs is open.)"""
 
     LOAD = "load"
     LAND = "land"
     TRANSFORM = "transform"
     RUN = "run"
+    VERIFY = "verify"
 
 
 class Delivery(StrEnum):

@@ -523,7 +523,9 @@ class AlertEvent(Base):
         comment="What failed, stably named (kind and subject): one open alert per failure.",
     )
     kind: Mapped[str] = mapped_column(
-        Text, comment="load, land, transform, run (fetch, extract: landings before revision 0016)."
+        Text,
+        comment="load, land, transform, run, verify (fetch, extract: landings before "
+        "revision 0016).",
     )
     subject: Mapped[str] = mapped_column(Text, comment="What failed: a load id, ...")
     message: Mapped[str] = mapped_column(Text, comment="The alert's text, no secrets.")
@@ -581,3 +583,53 @@ class SchemaChange(Base):
     applied_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), server_default=func.now(), comment="When the revision was applied."
     )
+
+
+class Verification(Base):
+    __tablename__ = "verifications"
+    __table_args__ = (
+        _source_name_check(),
+        CheckConstraint("verdict IN ('ok', 'mismatch')", name="verdict"),
+        Index("ix_verifications_source_check_subject", "source", "check", "subject", "id"),
+        {
+            "comment": "Each check of a table against its source (`data-platform verify`, and "
+            "a Qlik table against each new snapshot before it is swapped in), newest last: "
+            "what was compared, the verdict, and the keys that differ (up to a limit)."
+        },
+    )
+
+    id: Mapped[int] = _id("The check's id, in the order they ran.")
+    checked_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now(), comment="When it ran."
+    )
+    source: Mapped[str] = mapped_column(Text, comment=SOURCE_COMMENT)
+    check: Mapped[str] = mapped_column(
+        Text,
+        comment="What was compared: snapshot_drift (a Qlik table against a new snapshot), "
+        "dataset_rows (DMAP rows per dataset against its file), key_ranges (a totesys "
+        "table against the source database, count and hash per key range).",
+    )
+    subject: Mapped[str] = mapped_column(
+        Text, comment="What it is about: the table (schema.table), or table and dataset."
+    )
+    table_id: Mapped[int | None] = mapped_column(
+        ForeignKey("source_tables.id", ondelete="CASCADE"), comment=TABLE_ID_COMMENT
+    )
+    load_id: Mapped[int | None] = mapped_column(
+        BigInteger, comment="The load it was checked for (a new snapshot's); NULL: none."
+    )
+    verdict: Mapped[str] = mapped_column(Text, comment="ok, or mismatch.")
+    expected: Mapped[int | None] = mapped_column(
+        BigInteger, comment="Rows the source says (its file, snapshot or database)."
+    )
+    actual: Mapped[int | None] = mapped_column(BigInteger, comment="Rows the table holds.")
+    differing: Mapped[int] = mapped_column(
+        BigInteger, server_default="0", comment="How many keys (or datasets) differ."
+    )
+    keys: Mapped[list] = mapped_column(
+        JSONB,
+        server_default=text("'[]'::jsonb"),
+        comment="The first differing keys, each {key, kind}: kind missing (in the source, not "
+        "the table), extra (in the table, not the source) or different (columns differ).",
+    )
+    detail: Mapped[str | None] = mapped_column(Text, comment="One line on what differs.")

@@ -36,6 +36,7 @@ METADATA_TABLES = {
     "landings",
     "alert_events",
     "dead_letters",
+    "verifications",
 }
 
 
