@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 from data_platform.batch.cubic_qlik.files import TablePrefixes
 from data_platform.db import migrations
-from data_platform.db.engine import masked, session_factory
+from data_platform.db.engine import dbapi_cursor, get_engine, masked, session_factory
 from data_platform.loads.report import (
     FeedStatus,
     LandingStatus,
@@ -15,6 +15,8 @@ from data_platform.loads.report import (
     landing_statuses,
     table_statuses,
 )
+from data_platform.loads.verify import Verification
+from data_platform.loads.verify import latest as latest_verifications
 from data_platform.storage import get_zone
 
 
@@ -30,6 +32,7 @@ class PlatformStatus:
     error_zone: str = ""  # where errored files lie, ending in "/"
     feeds: list[FeedStatus] = field(default_factory=list)  # DMAP
     landings: list[LandingStatus] = field(default_factory=list)
+    verifications: list[Verification] = field(default_factory=list)  # the newest of each
 
     def to_dict(self) -> dict[str, object]:
         return {
@@ -42,6 +45,7 @@ class PlatformStatus:
             "unregistered_keys": self.unregistered_keys,
             "dmap_feeds": [f.to_dict() for f in self.feeds],
             "landings": [landing.to_dict() for landing in self.landings],
+            "verifications": [v.to_dict() for v in self.verifications],
         }
 
     def render(self) -> str:
@@ -108,6 +112,13 @@ class PlatformStatus:
                 f"{landed}"
             )
             lines += [f"  error: {line}" for line in (landing.error or "").splitlines()]
+        for verification in self.verifications:
+            checked = (
+                f"{verification.checked_at:%Y-%m-%d %H:%M:%S %Z}: "
+                if verification.checked_at
+                else ""
+            )
+            lines.append(f"verified {checked}{verification.line()}")
         if self.unregistered_keys:
             lines.append(f"unregistered files in incoming ({len(self.unregistered_keys)}):")
             lines.extend(f"  {key}" for key in self.unregistered_keys[:20])
@@ -139,11 +150,16 @@ def platform_status() -> PlatformStatus:
     tables: list[TableStatus] = []
     feeds: list[FeedStatus] = []
     landings: list[LandingStatus] = []
+    checked: list[Verification] = []
     if revisions:
         with session_factory()() as session:
             tables = table_statuses(session)
             feeds = feed_statuses(session)
             landings = landing_statuses(session)
+        with get_engine().connect() as conn, dbapi_cursor(conn) as cur:
+            cur.execute("SELECT to_regclass('verifications') IS NOT NULL")
+            if cur.fetchone()[0]:  # a database upgraded past revision 0019
+                checked = latest_verifications(cur)
     owners = [TablePrefixes(t.s3_prefix) for t in tables]
     # Streamed: only the count and the unregistered keys are kept, however large the zone.
     count, unregistered = 0, []
@@ -162,4 +178,5 @@ def platform_status() -> PlatformStatus:
         error_zone=shown_path(get_zone("error").describe()),
         feeds=feeds,
         landings=landings,
+        verifications=checked,
     )

@@ -98,6 +98,7 @@ def _register() -> None:
         status,
         storage,
         totesys,
+        verify,
         web,
     )
     from data_platform.cli.transform import transform
@@ -113,6 +114,7 @@ def _register() -> None:
     cli.add_command(db.db)
     cli.add_command(storage.storage)
     cli.add_command(status.status)
+    cli.add_command(verify.verify)
     cli.add_command(transform)
     cli.add_command(glue.glue)
     cli.add_command(deploy.deploy)

@@ -40,15 +40,17 @@ def run(watch: float | None, no_transform: bool, no_land: bool, as_json: bool) -
     <SOURCE>_LAND_EVERY seconds), then scan the incoming zone and ingest every ready load,
     for all sources; when loads of a source the dbt models read (pedestrian, totesys) were
     archived, build the models and run their data tests (`data-platform transform`).
+    After a pass that changed something, the tables are verified against their sources
+    (`data-platform verify`).
 
     \b
     Exits 1 when a load was errored, an item of a landing failed (a DMAP feed, a totesys
-    table) or a model or data test failed, so a scheduler notices; a landing that failed
-    as a whole exits with its cause's code once the sources are loaded, and a run that
-    stopped with the code of its cause (3 database, 4 storage, 5 job run; README, "Exit
-    codes"). With --watch, each pass that changed something is printed after its time
-    (passes with nothing new print nothing), and a failed pass is logged and the next one
-    runs.
+    table), a model or data test failed or a verification found a mismatch, so a
+    scheduler notices; a landing that failed as a whole exits with its cause's code once
+    the sources are loaded, and a run that stopped with the code of its cause (3
+    database, 4 storage, 5 job run; README, "Exit codes"). With --watch, each pass that
+    changed something is printed after its time (passes with nothing new print nothing),
+    and a failed pass is logged and the next one runs.
 
     \b
     Examples:
@@ -89,10 +91,17 @@ def run(watch: float | None, no_transform: bool, no_land: bool, as_json: bool) -
             transformed = run_transform()
             text += "\n" + transformed.render() if not as_json else ""
             alert_transform(transformed.nodes)
+        mismatched = False
+        if summary.changed:
+            from data_platform.verify import verify, verify_lines
+
+            verified = verify()
+            mismatched = any(v.verdict == "mismatch" for v in verified)
+            text += "" if as_json or not verified else "\n" + "\n".join(verify_lines(verified))
         if watch is None:
             click.echo(text)
             code = summary.exit_code
-            if code or (transformed is not None and not transformed.ok):
+            if code or (transformed is not None and not transformed.ok) or mismatched:
                 raise SystemExit(code or 1)
             return
         if summary.changed or text != previous:

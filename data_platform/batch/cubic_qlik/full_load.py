@@ -11,6 +11,7 @@ import logging
 
 from psycopg2 import sql
 
+from data_platform.batch.cubic_qlik import drift
 from data_platform.batch.cubic_qlik.checks import check_columns, check_staged
 from data_platform.batch.cubic_qlik.context import ORD, ApplyContext, ApplyResult
 from data_platform.batch.cubic_qlik.naming import CHANGE_SEQ_COLUMN, LOAD_ID_COLUMN
@@ -37,6 +38,9 @@ def apply_full_load(ctx: ApplyContext, reader: DataFileReader, *, truncate: bool
     record."""
     ctx, columns = check_columns(ctx, reader.header(ctx.dfm.dialect))
     if truncate:
+        # What change files made of the table, kept to compare with this snapshot once
+        # all of it is in (`drift`): before the tombstones go, which that reads.
+        drift.capture(ctx.cur, ctx.target, ctx.table_id, ctx.load_id)
         # A new snapshot is the whole truth: earlier deletes no longer matter.
         ctx.cur.execute("DELETE FROM deleted_keys WHERE table_id = %s", (ctx.table_id,))
         blocker = table_swap.swap_blocker(ctx.cur, ctx.target.schema, ctx.target.name)

@@ -1,0 +1,96 @@
+"""`data-platform verify`: every table checked against its source, the results kept and
+alerted (issue 25).
+
+What each source's check compares (doc/operations.md#verify):
+
+- Qlik (`batch/cubic_qlik/drift.py`): a table whose change files wrote rows, against
+  the next full load of the source, once every part of it is applied: keys missing,
+  extra or different.
+- DMAP (`batch/cubic_dmap/verify.py`): each dataset's rows against its file's.
+
+Each result is stored (`verifications`), shown by `status` and the operations page, and
+alerted when it is a mismatch (fingerprint `verify:<source>:<check>:<table>`); the next
+`ok` of the same check resolves the alert. `data-platform run` verifies after each pass.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+from sqlalchemy import Engine
+
+from data_platform.alerts import notify, resolve
+from data_platform.batch.cubic_dmap.verify import verify_dmap
+from data_platform.batch.cubic_qlik.drift import verify_qlik
+from data_platform.db.engine import dbapi_cursor, get_engine
+from data_platform.loads import verify as verifications
+from data_platform.loads.verify import Verification
+
+log = logging.getLogger(__name__)
+
+# source -> its check: (engine, table or None) -> the verifications it recorded.
+CHECKS: dict[str, Callable[[Engine, str | None], list[Verification]]] = {
+    "cubic_qlik": verify_qlik,
+    "cubic_dmap": verify_dmap,
+}
+
+
+def verify(source: str | None = None, table: str | None = None) -> list[Verification]:
+    """Run the checks of every source (or `source`'s; only `table` of it, as
+    `source_tables.name` holds it), record them, then alert each check whose latest
+    result is a mismatch and resolve each whose latest is ok. Returns what ran now.
+
+    Raises ValueError for a source without checks."""
+    if source is not None and source not in CHECKS:
+        raise ValueError(
+            f"no checks for source {source!r}; sources with checks: {', '.join(CHECKS)}"
+        )
+    engine = get_engine()
+    ran: list[Verification] = []
+    for name, check in CHECKS.items():
+        if source is None or name == source:
+            ran.extend(check(engine, table))
+    for verification in ran:
+        log.info(verification.line(), extra={"source": verification.source})
+    alert_latest(engine)
+    return ran
+
+
+def latest(source: str | None = None, engine: Engine | None = None) -> list[Verification]:
+    """The newest result of each check (of `source` when given)."""
+    with (engine or get_engine()).connect() as conn, dbapi_cursor(conn) as cur:
+        return verifications.latest(cur, source)
+
+
+def alert_latest(engine: Engine | None = None) -> None:
+    """Alert every check whose newest result is a mismatch (once: a repeat is
+    suppressed until it clears), resolve every one whose newest is ok."""
+    for verification in latest(engine=engine):
+        fingerprint = f"verify:{verification.fingerprint_subject}"
+        if verification.verdict == "ok":
+            resolve(fingerprint)
+            continue
+        keys = ", ".join(f"{k['kind']} {k['key']}" for k in verification.keys[:10])
+        more = verification.differing - min(10, len(verification.keys))
+        notify(
+            "verify",
+            verification.fingerprint_subject,
+            f"{verification.line()}\nfirst keys: {keys}"
+            + (f" and {more} more" if more > 0 else ""),
+            fingerprint=fingerprint,
+        )
+
+
+def verify_lines(results: list[Verification]) -> list[str]:
+    """`run`'s summary of the checks: one line per source (checks ok, mismatches), then
+    each mismatch with its first keys."""
+    lines = []
+    for source in sorted({v.source for v in results}):
+        mine = [v for v in results if v.source == source]
+        bad = [v for v in mine if v.verdict == "mismatch"]
+        lines.append(f"{source}: verified {len(mine)} table(s), {len(bad)} mismatch(es)")
+        for verification in bad:
+            lines.append(f"  {verification.line()}")
+            lines.extend(f"    {k['kind']:<9} {k['key']}" for k in verification.keys[:5])
+    return lines
