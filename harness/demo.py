@@ -282,7 +282,15 @@ def run_demo(sample_dir: Path | None = None, echo: Callable[[str], None] = print
     echo("-- tap events per stop (cubic_kafka.taps)")
     echo(taps_per_stop())
 
-    echo("== 9. status")
+    echo("== 9. verify every table against its source (data-platform verify)")
+    from data_platform.verify import verify, verify_lines
+
+    verified = verify()
+    echo("   " + "\n   ".join(verify_lines(verified) or ["nothing to verify yet"]))
+    if any(v.verdict == "mismatch" for v in verified):
+        raise RuntimeError("a table differs from its source: see the lines above")
+
+    echo("== 10. status")
     echo(platform_status().render())
 
 

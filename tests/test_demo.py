@@ -72,6 +72,12 @@ def test_the_demo_prints_aligned_tables_and_logs_only_with_v(demo_world: DemoWor
     assert any("🔥" in line for line in table)  # a wide character, and still aligned
     assert any(" | true " in line for line in table) and any(" | false " in line for line in table)
     assert "[snapshot landed " in result["stdout"]
+    # It ends by verifying the tables against their sources, and shows it.
+    verified = out[
+        out.index("== 9. verify every table against its source (data-platform verify)") + 1 :
+    ]
+    assert "   cubic_dmap: verified 1 table(s), 0 mismatch(es)" in verified
+    assert any(line.startswith("verified ") and " ok " in line for line in out)
 
     assert again["exit_code"] == 0, again["stderr"]
     assert (
