@@ -106,6 +106,20 @@ class OpenAlert(BaseModel):
     sent_at: datetime
 
 
+class VerificationView(BaseModel):
+    """The newest result of one check of a table against its source (verifications)."""
+
+    source: str
+    check: str
+    subject: str
+    verdict: str = Field(description="ok, or mismatch.")
+    expected: int | None = Field(description="Rows the source says, where the check counts.")
+    actual: int | None = Field(description="Rows the table holds, where the check counts.")
+    differing: int = Field(description="Keys (or datasets) that differ.")
+    keys: list[dict] = Field(description="The first differing keys: {key, kind}.")
+    checked_at: datetime | None
+
+
 class Activity(BaseModel):
     """Loads finished and rows applied per hour, in the operator's zone, oldest first."""
 
@@ -130,6 +144,9 @@ class Overview(BaseModel):
     feeds: list[FeedMark]
     marks: list[Mark]
     alerts: list[OpenAlert]
+    verifications: list[VerificationView] = Field(
+        default_factory=list, description="The newest result of each check, mismatches first."
+    )
     activity: Activity
     unknown_freshness_tables: list[str] = Field(
         description="Names in FRESHNESS_HOURS_BY_TABLE that no table goes by."

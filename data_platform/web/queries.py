@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session
 
 from data_platform.alerts.scrub import scrub, secrets
 from data_platform.db import migrations
-from data_platform.db.engine import get_engine, masked, session_factory
+from data_platform.db.engine import dbapi_cursor, get_engine, masked, session_factory
 from data_platform.db.models import (
     AlertEvent,
     LandingMark,
@@ -38,6 +38,7 @@ from data_platform.loads.moves import error_key
 from data_platform.loads.report import TableStatus, feed_statuses, table_statuses
 from data_platform.loads.state import ERROR_COLUMNS, LoadErrorParts
 from data_platform.loads.tables import names_of, resolve_tables, source_name
+from data_platform.loads.verify import latest as latest_verifications
 from data_platform.settings import Settings, get_settings
 from data_platform.web.model import (
     STATE_ORDER,
@@ -56,6 +57,7 @@ from data_platform.web.model import (
     TablePage,
     TableState,
     TableSummary,
+    VerificationView,
 )
 
 # Below this estimate a table's rows are counted exactly (a count(*) of a few ms).
@@ -339,6 +341,30 @@ def activity(
     return result
 
 
+def verification_views(conn: Connection) -> list[VerificationView]:
+    """The newest result of each check (`verifications`), mismatches first; none on a
+    database not upgraded to revision 0019."""
+    if not conn.scalar(text("SELECT to_regclass('verifications') IS NOT NULL")):
+        return []
+    with dbapi_cursor(conn) as cur:
+        found = latest_verifications(cur)
+    views = [
+        VerificationView(
+            source=v.source,
+            check=v.check,
+            subject=v.subject,
+            verdict=v.verdict,
+            expected=v.expected,
+            actual=v.actual,
+            differing=v.differing,
+            keys=v.keys[:20],
+            checked_at=v.checked_at,
+        )
+        for v in found
+    ]
+    return sorted(views, key=lambda v: v.verdict == "ok")
+
+
 def database_state() -> tuple[str, list[str], bool]:
     """The database (masked URL), its revisions, and whether it is at head."""
     config = migrations.alembic_config()
@@ -382,6 +408,7 @@ def overview(settings: Settings | None = None, now: datetime | None = None) -> O
             feeds=feeds,
             marks=marks(session),
             alerts=open_alerts(session, settings),
+            verifications=verification_views(session.connection()),
             activity=activity(session.connection(), zone, now),
             unknown_freshness_tables=unknown_freshness_names(settings, rows),
         )

@@ -442,3 +442,45 @@ def test_dead_letters_are_counted_on_the_overview_and_listed_on_their_load(
         (["taps", 0, 3], "value"),
     ]
     assert "out of range for type integer" in detail["dead_letters"][1]["reason"]
+
+
+def test_verifications_are_shown_mismatches_first_their_keys_escaped(
+    web_platform, make_client: Client
+) -> None:
+    from data_platform.loads.verify import Verification, record
+
+    raw = get_engine().raw_connection()
+    try:
+        with raw.cursor() as cur:
+            record(
+                cur,
+                Verification("cubic_dmap", "dataset_rows", "cubic_dmap.a", expected=5, actual=5),
+            )
+            record(
+                cur,
+                Verification(
+                    "cubic_qlik",
+                    "snapshot_drift",
+                    "cubic_ods_qlik.b",
+                    differing=2,
+                    keys=[
+                        {"key": ["<script>x</script>"], "kind": "extra"},
+                        {"key": [7], "kind": "missing"},
+                    ],
+                    expected=10,
+                    actual=11,
+                ),
+            )
+        raw.commit()
+    finally:
+        raw.close()
+    client = make_client()
+    html = client.get("/").text
+    assert _rows(html, "verifications")[0].endswith(
+        "mismatch snapshot_drift cubic_ods_qlik.b 10 / 11 2 "
+        "extra &lt;script&gt;x&lt;/script&gt;; missing 7"
+    )
+    assert _rows(html, "verifications")[1].endswith("ok dataset_rows cubic_dmap.a 5 / 5 0")
+    assert "<script>x</script>" not in html
+    data = client.get("/api/overview").json()
+    assert [v["verdict"] for v in data["verifications"]] == ["mismatch", "ok"]
