@@ -7,6 +7,8 @@ What each source's check compares (doc/operations.md#verify):
   the next full load of the source, once every part of it is applied: keys missing,
   extra or different.
 - DMAP (`batch/cubic_dmap/verify.py`): each dataset's rows against its file's.
+- totesys (`batch/totesys/verify.py`): each table against the source database, count
+  and hash per key range, the ranges that differ narrowed to their keys.
 
 Each result is stored (`verifications`), shown by `status` and the operations page, and
 alerted when it is a mismatch (fingerprint `verify:<source>:<check>:<table>`); the next
@@ -23,6 +25,7 @@ from sqlalchemy import Engine
 from data_platform.alerts import notify, resolve
 from data_platform.batch.cubic_dmap.verify import verify_dmap
 from data_platform.batch.cubic_qlik.drift import verify_qlik
+from data_platform.batch.totesys.verify import verify_totesys
 from data_platform.db.engine import dbapi_cursor, get_engine
 from data_platform.loads import verify as verifications
 from data_platform.loads.verify import Verification
@@ -33,6 +36,7 @@ log = logging.getLogger(__name__)
 CHECKS: dict[str, Callable[[Engine, str | None], list[Verification]]] = {
     "cubic_qlik": verify_qlik,
     "cubic_dmap": verify_dmap,
+    "totesys": verify_totesys,
 }
 
 
