@@ -22,6 +22,7 @@ from fastapi import Depends, FastAPI, Form, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from data_platform import __version__
@@ -40,6 +41,7 @@ from data_platform.web.auth import (
     Identity,
 )
 from data_platform.web.dbt_results import transform_page
+from data_platform.web.metrics import PlatformCollector
 from data_platform.web.model import (
     ActionResult,
     ApiError,
@@ -434,6 +436,15 @@ def create_app(settings: Settings | None = None, *, allow_actions: bool = False)
         404: {"model": ApiError, "description": "No such table or load."},
         409: {"model": ApiError, "description": "The action is not possible now."},
     }
+
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(PlatformCollector(settings))
+
+    @app.get("/metrics", include_in_schema=False)
+    def metrics(who: Reader) -> Response:
+        """The platform's state for Prometheus (`web.metrics`), behind the pages'
+        credentials when they are set (a scraper sends `Authorization: Bearer`)."""
+        return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
     @app.get("/api/overview", response_model=Overview, responses=errors, tags=["read"])
     def overview_api(who: Reader) -> Overview:
