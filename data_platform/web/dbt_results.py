@@ -15,6 +15,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from psycopg2 import sql
+
+from data_platform.db.engine import dbapi_cursor, get_engine
 from data_platform.settings import Settings, get_settings
 from data_platform.transform.result import NodeResult, TransformResult
 from data_platform.web.model import DbtNode, TransformPage
@@ -78,7 +81,11 @@ def _node(result: dict[str, Any], manifest_nodes: dict[str, Any], clean: Scrubbe
         else:  # a singular test: what it reads
             depends = (info.get("depends_on") or {}).get("nodes") or []
             attached = ", ".join(filter(None, (_short(d) for d in depends))) or None
+    relation = None
+    if kind == "test" and outcome.status in ("fail", "warn", "error") and info.get("alias"):
+        relation = (info.get("schema"), info["alias"])
     return DbtNode(
+        failures_relation=".".join(filter(None, relation)) if relation else None,
         unique_id=unique_id,
         name=outcome.name,
         kind=outcome.kind,
@@ -105,6 +112,7 @@ def transform_page(settings: Settings | None = None) -> TransformPage:
     nodes_info = manifest.get("nodes", {}) if isinstance(manifest, dict) else {}
     clean = Scrubber(settings or get_settings())
     nodes = [_node(item, nodes_info, clean) for item in results.get("results") or []]
+    _add_failing_rows([n for n in nodes if n.failures_relation], clean)
     verdict = TransformResult(
         nodes=[NodeResult(n.name, n.kind, n.status, n.failures, n.message) for n in nodes]
     )
@@ -131,3 +139,40 @@ _STATUS_ORDER = {"error": 0, "fail": 1, "warn": 2, "skipped": 3}
 
 def _worst_first(node: DbtNode) -> tuple[int, str]:
     return _STATUS_ORDER.get(node.status, 9), node.name
+
+
+FAILING_ROWS = 10  # shown per test that did not pass
+
+
+def _add_failing_rows(nodes: list[DbtNode], clean: Scrubber) -> None:
+    """Each node's first FAILING_ROWS failing rows, read from the view dbt stored them
+    in (`store_failures_as: view`, transform/dbt_project.yml), values as text, scrubbed
+    of secrets. A view that is gone (a build since), or a database that cannot be read,
+    leaves the node without rows."""
+    if not nodes:
+        return
+    try:
+        with get_engine().connect() as conn, dbapi_cursor(conn) as cur:
+            for node in nodes:
+                assert node.failures_relation is not None
+                schema, _, name = node.failures_relation.partition(".")
+                cur.execute(
+                    "SELECT to_regclass(%s)", (sql.Identifier(schema, name).as_string(cur),)
+                )
+                found = cur.fetchone()
+                if found is None or found[0] is None:
+                    continue
+                cur.execute(
+                    sql.SQL("SELECT * FROM {} LIMIT %s").format(sql.Identifier(schema, name)),
+                    (FAILING_ROWS,),
+                )
+                names = [d.name for d in cur.description or ()]
+                node.failing_rows = [
+                    {
+                        n: clean(None if v is None else str(v))
+                        for n, v in zip(names, row, strict=True)
+                    }
+                    for row in cur.fetchall()
+                ]
+    except Exception as exc:  # the page still shows the build
+        log.warning("cannot read the failing rows of the data tests: %s", exc)

@@ -266,6 +266,13 @@ class DbtNode(BaseModel):
     test_type: str | None = Field(None, description="not_null, unique, ... or singular.")
     column: str | None = None
     attached_to: str | None = Field(None, description="The model a test tests.")
+    failing_rows: list[dict[str, str | None]] = Field(
+        default_factory=list,
+        description="A test that did not pass: its first failing rows (dbt store_failures).",
+    )
+    failures_relation: str | None = Field(
+        None, description="schema.view holding all its failing rows (dbt store_failures)."
+    )
 
 
 class TransformPage(BaseModel):

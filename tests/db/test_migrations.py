@@ -219,6 +219,9 @@ _UNCOMMENTED = text(
         FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
         WHERE c.relkind IN ('r', 'p', 'v', 'm', 'f')
           AND n.nspname <> 'information_schema' AND n.nspname NOT LIKE 'pg\\_%'
+          -- dbt's own views of each data test's failing rows (store_failures), written
+          -- by every build from the test's SQL: no description to persist.
+          AND n.nspname <> 'dbt_test_failures'
           AND NOT (n.nspname = 'public' AND c.relname = ANY(:version_tables))
     ), col AS (
         SELECT rel.name || '.' || quote_ident(a.attname) AS name,

@@ -177,3 +177,37 @@ def test_an_empty_count_only_warns_and_is_left_out_of_totals(pg) -> None:
     assert fetch(
         pg, "SELECT location_id, days_counted FROM analytics.pedestrian_monthly_totals ORDER BY 1"
     ) == [(1, 1), (2, 1)]
+
+
+def test_a_warning_keeps_its_failing_rows_and_past_its_threshold_it_errors(pg) -> None:
+    """store_failures: the rows of a test that did not pass stay readable (a view per
+    test), and the transform page shows them; a count expected to be non-zero warns up
+    to its threshold (error_if) and errors beyond it."""
+    from fastapi.testclient import TestClient
+
+    from data_platform.settings import get_settings
+    from data_platform.web.app import create_app
+
+    insert_counts(pg, [(7, DAY, 8, 10), (7, DAY, 9, 10)])
+    result = run_transform(["source:pedestrian.hourly_counts"], command="test")
+    assert result.ok, result.render()
+    with TestClient(create_app(get_settings())) as client:
+        html = client.get("/transform").text
+        api = client.get("/api/transform").json()
+    (warned,) = [t for t in api["tests"] if t["status"] == "warn"]
+    assert warned["failures_relation"].startswith("dbt_test_failures.")
+    assert [row["from_field"] for row in warned["failing_rows"]] == ["7", "7"]
+    assert 'id="failing-rows"' in html and warned["name"] in html
+
+    with pg.cursor() as cur:  # a year and a day of ten sensors' hours without a location
+        cur.execute(
+            "INSERT INTO pedestrian.hourly_counts (id, location_id, sensing_date, hourday, "
+            "pedestriancount, dp__load_id) SELECT 'x' || n, 1000 + n % 10, "
+            "DATE '2020-01-01' + (n / 240), (n / 10) % 24, 1, 0 "
+            "FROM generate_series(1, 87600) AS n"
+        )
+    result = run_transform(["source:pedestrian.hourly_counts"], command="test")
+    assert not result.ok
+    (errored,) = [n for n in result.nodes if n.status == "fail"]
+    assert errored.name.startswith("source_relationships_pedestrian_hourly_counts_location_id")
+    assert errored.failures == 87602
