@@ -7,6 +7,8 @@ What each source's check compares (doc/operations.md#verify):
   the next full load of the source, once every part of it is applied: keys missing,
   extra or different.
 - DMAP (`batch/cubic_dmap/verify.py`): each dataset's rows against its file's.
+- Kafka (`batch/cubic_kafka/verify.py`): every offset the consumer group committed is a
+  row or a dead letter.
 - totesys (`batch/totesys/verify.py`): each table against the source database, count
   and hash per key range, the ranges that differ narrowed to their keys.
 
@@ -24,6 +26,7 @@ from sqlalchemy import Engine
 
 from data_platform.alerts import notify, resolve
 from data_platform.batch.cubic_dmap.verify import verify_dmap
+from data_platform.batch.cubic_kafka.verify import verify_kafka
 from data_platform.batch.cubic_qlik.drift import verify_qlik
 from data_platform.batch.totesys.verify import verify_totesys
 from data_platform.db.engine import dbapi_cursor, get_engine
@@ -37,6 +40,7 @@ CHECKS: dict[str, Callable[[Engine, str | None], list[Verification]]] = {
     "cubic_qlik": verify_qlik,
     "cubic_dmap": verify_dmap,
     "totesys": verify_totesys,
+    "cubic_kafka": verify_kafka,
 }
 
 

@@ -10,7 +10,7 @@ from data_platform.cli.options import json_option
 @click.command()
 @click.option(
     "--source",
-    type=click.Choice(["cubic_qlik", "cubic_dmap", "totesys"]),
+    type=click.Choice(["cubic_qlik", "cubic_dmap", "cubic_kafka", "totesys"]),
     help="Only this source's tables.",
 )
 @click.option("--table", help="Only this table (its name as `status` shows it).")
@@ -23,6 +23,7 @@ def verify(source: str | None, table: str | None, latest: bool, as_json: bool) -
     Qlik: a table whose change files wrote rows, against the next full load of the
       source once all of it is applied (keys missing, extra or different).
     DMAP: each dataset's rows against its file's.
+    Kafka: every offset the consumer group committed is a row or a dead letter.
     totesys: each table against the source database (count and hash per key range,
       narrowed to the keys), the rows the next pass reads left out.
 
