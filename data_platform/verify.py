@@ -9,6 +9,8 @@ What each source's check compares (doc/operations.md#verify):
 - DMAP (`batch/cubic_dmap/verify.py`): each dataset's rows against its file's.
 - Kafka (`batch/cubic_kafka/verify.py`): every offset the consumer group committed is a
   row or a dead letter.
+- pedestrian (`batch/melbourne_pedestrian/verify.py`): records and total per day against
+  the portal's own aggregates.
 - totesys (`batch/totesys/verify.py`): each table against the source database, count
   and hash per key range, the ranges that differ narrowed to their keys.
 
@@ -21,6 +23,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass, field
 
 from sqlalchemy import Engine
 
@@ -28,8 +31,10 @@ from data_platform.alerts import notify, resolve
 from data_platform.batch.cubic_dmap.verify import verify_dmap
 from data_platform.batch.cubic_kafka.verify import verify_kafka
 from data_platform.batch.cubic_qlik.drift import verify_qlik
+from data_platform.batch.melbourne_pedestrian.verify import verify_pedestrian
 from data_platform.batch.totesys.verify import verify_totesys
 from data_platform.db.engine import dbapi_cursor, get_engine
+from data_platform.errors import one_line
 from data_platform.loads import verify as verifications
 from data_platform.loads.verify import Verification
 
@@ -41,25 +46,43 @@ CHECKS: dict[str, Callable[[Engine, str | None], list[Verification]]] = {
     "cubic_dmap": verify_dmap,
     "totesys": verify_totesys,
     "cubic_kafka": verify_kafka,
+    "melbourne_pedestrian": verify_pedestrian,
 }
 
 
-def verify(source: str | None = None, table: str | None = None) -> list[Verification]:
+@dataclass
+class VerifyRun:
+    """What a `verify` ran (`results`, as recorded) and the sources whose check could not
+    run (`failures`: source -> the exception: a source database or portal unreachable)."""
+
+    results: list[Verification] = field(default_factory=list)
+    failures: dict[str, Exception] = field(default_factory=dict)
+
+    @property
+    def mismatched(self) -> bool:
+        return any(v.verdict == "mismatch" for v in self.results)
+
+
+def verify(source: str | None = None, table: str | None = None) -> VerifyRun:
     """Run the checks of every source (or `source`'s; only `table` of it, as
     `source_tables.name` holds it), record them, then alert each check whose latest
-    result is a mismatch and resolve each whose latest is ok. Returns what ran now.
+    result is a mismatch and resolve each whose latest is ok. A source whose check cannot
+    run is logged and kept in `failures`; the others still run.
 
     Raises ValueError for a source without checks."""
     if source is not None and source not in CHECKS:
-        raise ValueError(
-            f"no checks for source {source!r}; sources with checks: {', '.join(CHECKS)}"
-        )
+        known = ", ".join(CHECKS)
+        raise ValueError(f"no checks for source {source!r}; sources with checks: {known}")
     engine = get_engine()
-    ran: list[Verification] = []
+    ran = VerifyRun()
     for name, check in CHECKS.items():
         if source is None or name == source:
-            ran.extend(check(engine, table))
-    for verification in ran:
+            try:
+                ran.results.extend(check(engine, table))
+            except Exception as exc:  # one source's check must not stop the others
+                log.warning("could not verify: %s", exc, extra={"source": name})
+                ran.failures[name] = exc
+    for verification in ran.results:
         log.info(verification.line(), extra={"source": verification.source})
     alert_latest(engine)
     return ran
@@ -90,10 +113,11 @@ def alert_latest(engine: Engine | None = None) -> None:
         )
 
 
-def verify_lines(results: list[Verification]) -> list[str]:
-    """`run`'s summary of the checks: one line per source (checks ok, mismatches), then
-    each mismatch with its first keys."""
+def verify_lines(ran: VerifyRun) -> list[str]:
+    """`run`'s summary of the checks: one line per source (tables verified, mismatches),
+    each mismatch with its first keys, and each source whose check could not run."""
     lines = []
+    results = ran.results
     for source in sorted({v.source for v in results}):
         mine = [v for v in results if v.source == source]
         bad = [v for v in mine if v.verdict == "mismatch"]
@@ -101,4 +125,6 @@ def verify_lines(results: list[Verification]) -> list[str]:
         for verification in bad:
             lines.append(f"  {verification.line()}")
             lines.extend(f"    {k['kind']:<9} {k['key']}" for k in verification.keys[:5])
+    for source, exc in sorted(ran.failures.items()):
+        lines.append(f"{source}: could not verify: {one_line(exc)[0]}")
     return lines

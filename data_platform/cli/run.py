@@ -96,8 +96,9 @@ def run(watch: float | None, no_transform: bool, no_land: bool, as_json: bool) -
             from data_platform.verify import verify, verify_lines
 
             verified = verify()
-            mismatched = any(v.verdict == "mismatch" for v in verified)
-            text += "" if as_json or not verified else "\n" + "\n".join(verify_lines(verified))
+            mismatched = verified.mismatched
+            lines = verify_lines(verified)
+            text += "" if as_json or not lines else "\n" + "\n".join(lines)
         if watch is None:
             click.echo(text)
             code = summary.exit_code

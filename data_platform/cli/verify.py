@@ -10,7 +10,9 @@ from data_platform.cli.options import json_option
 @click.command()
 @click.option(
     "--source",
-    type=click.Choice(["cubic_qlik", "cubic_dmap", "cubic_kafka", "totesys"]),
+    type=click.Choice(
+        ["cubic_qlik", "cubic_dmap", "cubic_kafka", "melbourne_pedestrian", "totesys"]
+    ),
     help="Only this source's tables.",
 )
 @click.option("--table", help="Only this table (its name as `status` shows it).")
@@ -24,17 +26,26 @@ def verify(source: str | None, table: str | None, latest: bool, as_json: bool) -
       source once all of it is applied (keys missing, extra or different).
     DMAP: each dataset's rows against its file's.
     Kafka: every offset the consumer group committed is a row or a dead letter.
+    Pedestrian: records and total per day against the portal's own aggregates.
     totesys: each table against the source database (count and hash per key range,
       narrowed to the keys), the rows the next pass reads left out.
 
-    Exits 1 when a check finds a mismatch (its keys printed), 0 otherwise.
+    Exits 1 when a check finds a mismatch (its keys printed); when a source's check
+    could not run (its database or portal unreachable), with that failure's code (3
+    database, 1 otherwise) after the other sources ran; else 0.
 
     \b
     Example:  data-platform verify --source cubic_dmap
     """
     from data_platform import verify as verifying
+    from data_platform.errors import one_line
 
-    results = verifying.latest(source) if latest else verifying.verify(source, table)
+    failures: dict[str, Exception] = {}
+    if latest:
+        results = verifying.latest(source)
+    else:
+        ran = verifying.verify(source, table)
+        results, failures = ran.results, ran.failures
     if table and latest:
         results = [v for v in results if v.subject.endswith(table.lower().replace(".", "_"))]
     if as_json:
@@ -42,11 +53,16 @@ def verify(source: str | None, table: str | None, latest: bool, as_json: bool) -
 
         click.echo(json.dumps([v.to_dict() for v in results], indent=2))
     else:
-        if not results:
+        if not results and not failures:
             click.echo("nothing to verify yet" if not latest else "no verification yet")
         for result in results:
             click.echo(result.line())
             for key in result.keys[:20]:
                 click.echo(f"  {key['kind']:<9} {key['key']}")
+    for name, exc in sorted(failures.items()):
+        click.echo(f"{name}: could not verify: {one_line(exc)[0]}", err=True)
+    if failures:
+        codes = [one_line(exc)[1] for exc in failures.values()]
+        raise SystemExit(next((code for code in codes if code != 1), 1))
     if any(v.verdict == "mismatch" for v in results):
         raise SystemExit(1)

@@ -10,6 +10,8 @@ Like the portal: `GET /api/explore/v2.1/catalog/datasets/<dataset_id>/exports/cs
 Content-Length), and a `where` on `sensing_date` for the counts: comparisons
 `sensing_date <op> date'YYYY-MM-DD'` (op one of >=, >, <=, <, =) joined by AND, which is
 what the fetch sends; other ODSQL is answered 400, as the portal answers a bad query.
+And the records endpoint for the one aggregate `verify` asks: records and total of the
+counts per sensing_date (`select`, `group_by`, `limit`, `offset`).
 With `api_key` given, requests must carry `Authorization: Apikey <api_key>` (401
 otherwise); without, the key is optional, as on the portal.
 """
@@ -22,18 +24,26 @@ import re
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 
 from werkzeug.serving import WSGIRequestHandler, make_server
 from werkzeug.wrappers import Request, Response
 
-from data_platform.batch.melbourne_pedestrian.client import DELIMITER, EXPORT_PATH
+from data_platform.batch.melbourne_pedestrian.client import (
+    DAILY_SELECT,
+    DELIMITER,
+    EXPORT_PATH,
+    RECORDS_PATH,
+)
 from data_platform.batch.melbourne_pedestrian.naming import COUNTS, DATASETS
 from harness.samples import pedestrian as sample
 
 _EXPORT = re.compile(
     "^" + re.escape(EXPORT_PATH).replace(r"\{dataset_id\}", "(?P<dataset_id>[a-z0-9-]+)") + "$"
+)
+_RECORDS = re.compile(
+    "^" + re.escape(RECORDS_PATH).replace(r"\{dataset_id\}", "(?P<dataset_id>[a-z0-9-]+)") + "$"
 )
 _COMPARISON = re.compile(
     r"\s*sensing_date\s*(?P<op>>=|<=|>|<|=)\s*date\s*'(?P<day>\d{4}-\d{2}-\d{2})'\s*",
@@ -73,6 +83,8 @@ class DemoApi:
         return self.respond(Request(environ))(environ, start_response)
 
     def respond(self, request: Request) -> Response:
+        if _RECORDS.match(request.path):
+            return self.daily_totals(request)
         match = _EXPORT.match(request.path)
         dataset = self.datasets.get(match["dataset_id"]) if match else None
         if dataset is None:
@@ -97,6 +109,40 @@ class DemoApi:
             mimetype="text/csv",
             headers={"Content-Disposition": f'attachment; filename="{filename}"'},
         )
+
+    def daily_totals(self, request: Request) -> Response:
+        """The records endpoint, for the one aggregate the platform asks: the counts'
+        records and total per sensing_date (`client.DAILY_SELECT`, grouped by
+        sensing_date), paged by `limit` and `offset`; anything else is answered 400."""
+        match = _RECORDS.match(request.path)
+        assert match is not None
+        if self.datasets.get(match["dataset_id"]) != COUNTS:
+            return _error(404, "UnknownDataset", "Unknown dataset or endpoint")
+        given = request.headers.get("Authorization")
+        if self.api_key is not None and given != f"Apikey {self.api_key}":
+            return _error(401, "InvalidAPIKey", "Invalid or missing API key")
+        args = request.args
+        if args.get("select") != DAILY_SELECT or args.get("group_by") != "sensing_date":
+            return _error(400, "ODSQLError", "this demo answers the daily totals only")
+        try:
+            keep = parse_where(args["where"]) if args.get("where") else None
+        except WhereError as exc:
+            return _error(400, "ODSQLError", str(exc))
+        days = [d for d in sample.days() if keep is None or keep(d)]
+        limit, offset = int(args.get("limit", 10)), int(args.get("offset", 0))
+        results = []
+        for day in days[offset : offset + limit]:
+            rows = sample.hourly_counts(day, day + timedelta(days=1))
+            counts = [int(r["pedestriancount"]) for r in rows if r["pedestriancount"]]
+            results.append(
+                {
+                    "sensing_date": day.isoformat(),
+                    "records": len(rows),
+                    "total": sum(counts) if counts else None,
+                }
+            )
+        body = {"total_count": len(days), "results": results}
+        return Response(json.dumps(body), mimetype="application/json")
 
 
 def _error(status: int, code: str, message: str) -> Response:

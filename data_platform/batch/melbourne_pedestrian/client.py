@@ -29,6 +29,11 @@ from data_platform.http import describe_failure, redact, retrying_session
 log = logging.getLogger(__name__)
 
 EXPORT_PATH = "/api/explore/v2.1/catalog/datasets/{dataset_id}/exports/csv"
+# The records endpoint, for the portal's own aggregates (`daily_totals`).
+RECORDS_PATH = "/api/explore/v2.1/catalog/datasets/{dataset_id}/records"
+# What `daily_totals` asks the portal: per sensing_date, its records and their total.
+DAILY_SELECT = "sensing_date, count(*) as records, sum(pedestriancount) as total"
+PAGE = 100  # the records endpoint's largest page
 DELIMITER = ";"
 # Defaults of a client (not settings yet): seconds to connect and between two reads;
 # retries of a request on RETRY_STATUSES, connection errors and timeouts, the first at
@@ -153,6 +158,60 @@ class OpenDataClient:
                 )
             log.debug("exporting %s", what, extra={"dataset": dataset.dataset_id})
             yield self._chunks(response, what)
+
+    def daily_totals(
+        self, dataset: Dataset, *, where: str | None = None
+    ) -> dict[str, tuple[int, int | None]]:
+        """The portal's own aggregates of the counts: sensing_date (ISO text) -> (its
+        records, the sum of their pedestriancount; None when every one is empty), from
+        the records endpoint (`select`, `group_by`), page by page. Raises PedestrianError
+        as `export_csv` does, or when the answer is not the JSON asked for."""
+        url = self.base_url + RECORDS_PATH.format(dataset_id=dataset.dataset_id)
+        shown = f"GET {_shown(url)}"
+        headers = {"Accept": "application/json"}
+        if self._api_key:
+            headers["Authorization"] = f"Apikey {self._api_key}"
+        found: dict[str, tuple[int, int | None]] = {}
+        offset = 0
+        while True:
+            params: dict[str, str | int] = {
+                "select": DAILY_SELECT,
+                "group_by": "sensing_date",
+                "order_by": "sensing_date",
+                "limit": PAGE,
+                "offset": offset,
+            }
+            if where is not None:
+                params["where"] = where
+            try:
+                response = self.session.get(
+                    url, params=params, headers=headers, timeout=(self.timeout, self.timeout)
+                )
+            except requests.RequestException as exc:
+                why = self._scrub(describe_failure(exc))
+                raise PedestrianError(f"{dataset.name} totals: {shown}: {why}") from None
+            if response.status_code != 200:
+                raise PedestrianError(
+                    f"{dataset.name} totals: {shown}: HTTP {response.status_code}"
+                    f"{self._reason(response)}"
+                )
+            try:
+                results = response.json()["results"]
+                page = {
+                    str(r["sensing_date"]): (
+                        int(r["records"]),
+                        None if r["total"] is None else int(r["total"]),
+                    )
+                    for r in results
+                }
+            except (ValueError, KeyError, TypeError) as exc:
+                raise PedestrianError(
+                    f"{dataset.name} totals: {shown}: not the aggregates asked for ({exc})"
+                ) from None
+            found.update(page)
+            if len(results) < PAGE:
+                return found
+            offset += PAGE
 
     def _reason(self, response: requests.Response) -> str:
         """The portal's error message (JSON `message`), if it sent one: a short suffix."""
