@@ -348,7 +348,20 @@ class Settings(BaseSettings):
     freshness_hours: float = Field(
         default=24,
         gt=0,
-        description="A table is late when no load of it was archived for this many hours.",
+        description="A table is stale when the newest file applied to it landed more than "
+        "this many hours ago.",
+    )
+    freshness_behind_minutes: float = Field(
+        default=30,
+        gt=0,
+        description="A table is behind when a file of it has waited this many minutes "
+        "without being applied (its backlog), however fresh its data.",
+    )
+    run_expected_seconds: float = Field(
+        default=0,
+        ge=0,
+        description="A `run` pass that takes longer than this many seconds is alerted "
+        "(0: no expectation).",
     )
     freshness_hours_by_table: Annotated[dict[str, float], NoDecode] = Field(
         default_factory=dict,

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
 from data_platform.batch.cubic_qlik.files import TablePrefixes
 from data_platform.db import migrations
 from data_platform.db.engine import dbapi_cursor, get_engine, masked, session_factory
+from data_platform.loads.freshness import Freshness, freshness
 from data_platform.loads.report import (
     FeedStatus,
     LandingStatus,
@@ -17,6 +19,7 @@ from data_platform.loads.report import (
 )
 from data_platform.loads.verify import Verification
 from data_platform.loads.verify import latest as latest_verifications
+from data_platform.settings import get_settings
 from data_platform.storage import get_zone
 
 
@@ -33,6 +36,7 @@ class PlatformStatus:
     feeds: list[FeedStatus] = field(default_factory=list)  # DMAP
     landings: list[LandingStatus] = field(default_factory=list)
     verifications: list[Verification] = field(default_factory=list)  # the newest of each
+    freshness: list[Freshness] = field(default_factory=list)  # every table's
 
     def to_dict(self) -> dict[str, object]:
         return {
@@ -46,6 +50,7 @@ class PlatformStatus:
             "dmap_feeds": [f.to_dict() for f in self.feeds],
             "landings": [landing.to_dict() for landing in self.landings],
             "verifications": [v.to_dict() for v in self.verifications],
+            "freshness": [f.to_dict() for f in self.freshness],
         }
 
     def render(self) -> str:
@@ -112,6 +117,9 @@ class PlatformStatus:
                 f"{landed}"
             )
             lines += [f"  error: {line}" for line in (landing.error or "").splitlines()]
+        for fresh in self.freshness:
+            if fresh.state in ("behind", "stale"):
+                lines.append(f"late: {fresh.line()}")
         for verification in self.verifications:
             checked = (
                 f"{verification.checked_at:%Y-%m-%d %H:%M:%S %Z}: "
@@ -151,11 +159,13 @@ def platform_status() -> PlatformStatus:
     feeds: list[FeedStatus] = []
     landings: list[LandingStatus] = []
     checked: list[Verification] = []
+    fresh: list[Freshness] = []
     if revisions:
         with session_factory()() as session:
             tables = table_statuses(session)
             feeds = feed_statuses(session)
             landings = landing_statuses(session)
+            fresh = freshness(session, get_settings(), datetime.now(UTC))
         with get_engine().connect() as conn, dbapi_cursor(conn) as cur:
             cur.execute("SELECT to_regclass('verifications') IS NOT NULL")
             upgraded = cur.fetchone()
@@ -180,4 +190,5 @@ def platform_status() -> PlatformStatus:
         feeds=feeds,
         landings=landings,
         verifications=checked,
+        freshness=fresh,
     )

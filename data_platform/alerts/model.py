@@ -11,7 +11,8 @@ from enum import StrEnum
 class AlertKind(StrEnum):
     """What failed: a load (file into a table), a landing (a fetch from a source API, an
     extraction from a source database, a topic consumed: files put into incoming), a
-    transformation (dbt), a whole run, or a table found unequal to its source (`verify`).
+    transformation (dbt), a whole run, a table found unequal to its source (`verify`), or
+    a table behind or stale (`fresh`).
     (`fetch` and `extract`, the landing kinds before revision 0016, are closed by it: no
     alert of theirs is open.)"""
 
@@ -20,6 +21,7 @@ class AlertKind(StrEnum):
     TRANSFORM = "transform"
     RUN = "run"
     VERIFY = "verify"
+    FRESH = "fresh"
 
 
 class Delivery(StrEnum):

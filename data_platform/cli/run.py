@@ -65,6 +65,7 @@ def run(watch: float | None, no_transform: bool, no_land: bool, as_json: bool) -
 
     previous: str | None = None
     while True:
+        started = time.monotonic()
         try:
             summary = run_once(land=not no_land)
         except Exception as exc:
@@ -99,6 +100,9 @@ def run(watch: float | None, no_transform: bool, no_land: bool, as_json: bool) -
             mismatched = verified.mismatched
             lines = verify_lines(verified)
             text += "" if as_json or not lines else "\n" + "\n".join(lines)
+        late = _alert_freshness(time.monotonic() - started)
+        if late and not as_json:
+            text += "\n" + "\n".join(f"late: {table.line()}" for table in late)
         if watch is None:
             click.echo(text)
             code = summary.exit_code
@@ -110,3 +114,22 @@ def run(watch: float | None, no_transform: bool, no_land: bool, as_json: bool) -
             click.echo(text if as_json else f"[{stamp}]\n{text}")
         previous = text
         time.sleep(watch)
+
+
+def _alert_freshness(seconds: float) -> list:
+    """After a pass of `seconds`: alert the tables behind or stale and a pass longer
+    than RUN_EXPECTED_SECONDS (`alerts.freshness`), resolve those that are not. Returns
+    the tables behind or stale."""
+    from datetime import UTC, datetime
+
+    from data_platform.alerts.freshness import LATE, alert_freshness, alert_slow_pass
+    from data_platform.db.engine import session_factory
+    from data_platform.loads.freshness import freshness
+    from data_platform.settings import get_settings
+
+    settings = get_settings()
+    with session_factory()() as session:
+        found = freshness(session, settings, datetime.now(UTC))
+    alert_freshness(found)
+    alert_slow_pass(seconds, settings.run_expected_seconds)
+    return [table for table in found if table.state in LATE]

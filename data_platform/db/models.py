@@ -524,7 +524,7 @@ class AlertEvent(Base):
     )
     kind: Mapped[str] = mapped_column(
         Text,
-        comment="load, land, transform, run, verify (fetch, extract: landings before "
+        comment="load, land, transform, run, verify, fresh (fetch, extract: landings before "
         "revision 0016).",
     )
     subject: Mapped[str] = mapped_column(Text, comment="What failed: a load id, ...")

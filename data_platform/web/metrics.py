@@ -9,11 +9,12 @@ Metrics (labels in braces; every table by its platform name):
 - `data_platform_rows_applied{source, table}`: records the table's archived loads applied.
 - `data_platform_table_rows{source, table}`: rows in the current-state table now (exact,
   or Postgres's estimate for a large one).
-- `data_platform_backlog_loads{source, table}`: loads waiting (ready or in flight).
-- `data_platform_data_age_seconds{source, table}`: since a load of the table was last
-  archived; absent when none was.
-- `data_platform_table_late{source, table}`: 1 when the table is later than its
-  freshness expectation, or failed.
+- `data_platform_backlog_loads{source, table}`, `data_platform_backlog_bytes{...}`,
+  `data_platform_oldest_waiting_seconds{...}`: its files waiting, their bytes, and how
+  long the oldest has waited (`loads.freshness`).
+- `data_platform_data_age_seconds{source, table}`: since the newest file applied to it
+  landed; absent when none was.
+- `data_platform_table_late{source, table}`: 1 when the table is failed, stale or behind.
 - `data_platform_verification_mismatch{source, check, subject}` and
   `data_platform_verification_differing{...}`: the newest result of each check.
 - `data_platform_alerts_open{kind}`: alerts sent and not resolved.
@@ -30,10 +31,6 @@ from sqlalchemy import text
 from data_platform.db.engine import get_engine
 from data_platform.settings import Settings
 from data_platform.web import queries
-
-# Loads not finished: the table's backlog.
-WAITING = ("ready", "ingesting", "ready_for_archiving", "archiving", "ready_for_erroring",
-           "erroring")  # fmt: skip
 
 
 class PlatformCollector(Collector):
@@ -63,7 +60,7 @@ class PlatformCollector(Collector):
         )
         age = GaugeMetricFamily(
             "data_platform_data_age_seconds",
-            "Seconds since a load of the table was last archived.",
+            "Seconds since the newest file applied to the table landed.",
             labels=table_labels,
         )
         late = GaugeMetricFamily(
@@ -71,18 +68,29 @@ class PlatformCollector(Collector):
             "1 when the table is later than its freshness expectation, or failed.",
             labels=table_labels,
         )
+        backlog_bytes = GaugeMetricFamily(
+            "data_platform_backlog_bytes", "Bytes of the files waiting.", labels=table_labels
+        )
+        oldest = GaugeMetricFamily(
+            "data_platform_oldest_waiting_seconds",
+            "Seconds the oldest waiting file has waited since it landed.",
+            labels=table_labels,
+        )
         for table in data.tables:
             labels = [table.source, table.name]
+            backlog_bytes.add_metric(labels, table.backlog_bytes)
+            if table.oldest_waiting_seconds is not None:
+                oldest.add_metric(labels, table.oldest_waiting_seconds)
             for status, count in sorted(table.loads.items()):
                 loads.add_metric([*labels, status], count)
             applied.add_metric(labels, table.rows_applied)
             if table.rows is not None:
                 rows.add_metric(labels, table.rows.value)
-            backlog.add_metric(labels, sum(table.loads.get(s, 0) for s in WAITING))
+            backlog.add_metric(labels, table.backlog_files)
             if table.age_seconds is not None:
                 age.add_metric(labels, table.age_seconds)
-            late.add_metric(labels, int(table.state in ("failed", "late")))
-        yield from (loads, applied, rows, backlog, age, late)
+            late.add_metric(labels, int(table.state in ("failed", "late", "behind")))
+        yield from (loads, applied, rows, backlog, backlog_bytes, oldest, age, late)
 
         check_labels = ["source", "check", "subject"]
         mismatch = GaugeMetricFamily(

@@ -13,8 +13,15 @@ from typing import Literal
 from pydantic import BaseModel, Field
 
 # Why a table is where it is in the overview, worst first.
-TableState = Literal["failed", "late", "never", "ok", "inactive"]
-STATE_ORDER: dict[str, int] = {"failed": 0, "late": 1, "never": 2, "ok": 3, "inactive": 4}
+TableState = Literal["failed", "late", "behind", "never", "ok", "inactive"]
+STATE_ORDER: dict[str, int] = {
+    "failed": 0,
+    "late": 1,
+    "behind": 2,
+    "never": 3,
+    "ok": 4,
+    "inactive": 5,
+}
 
 
 class LoadErrorText(BaseModel):
@@ -50,7 +57,14 @@ class TableSummary(BaseModel):
     )
     last_landed_at: datetime | None = Field(None, description="Newest file's landing time.")
     expected_hours: float = Field(description="Freshness expectation (FRESHNESS_HOURS...).")
-    age_seconds: float | None = Field(None, description="Seconds since the last success.")
+    age_seconds: float | None = Field(
+        None, description="Data age: seconds since the newest file applied to it landed."
+    )
+    backlog_files: int = Field(0, description="Files waiting (recorded, not yet applied).")
+    backlog_bytes: int = Field(0, description="Their bytes.")
+    oldest_waiting_seconds: float | None = Field(
+        None, description="Seconds the oldest of them has waited since it landed."
+    )
     state: TableState
     latest_error: LoadErrorText | None = None
     latest_error_load_id: int | None = None

@@ -34,6 +34,7 @@ from data_platform.db.models import (
     SourceTable,
 )
 from data_platform.errors import DataPlatformError
+from data_platform.loads.freshness import Freshness, freshness
 from data_platform.loads.moves import error_key
 from data_platform.loads.report import TableStatus, feed_statuses, table_statuses
 from data_platform.loads.state import ERROR_COLUMNS, LoadErrorParts
@@ -105,31 +106,20 @@ class Scrubber:
 # --- the overview ---------------------------------------------------------------------------
 
 
-def expected_hours(settings: Settings, table: SourceTable) -> float:
-    """The table's freshness expectation: FRESHNESS_HOURS_BY_TABLE under any of its
-    names (case-insensitive), else FRESHNESS_HOURS."""
-    by_name = {name.lower(): hours for name, hours in settings.freshness_hours_by_table.items()}
-    for name in names_of(table):
-        if name.lower() in by_name:
-            return by_name[name.lower()]
-    return settings.freshness_hours
-
-
 def unknown_freshness_names(settings: Settings, tables: Iterable[SourceTable]) -> list[str]:
     known = {name.lower() for table in tables for name in names_of(table)}
     return sorted(n for n in settings.freshness_hours_by_table if n.lower() not in known)
 
 
-def table_state(status: TableStatus, age: float | None, expected: float) -> TableState:
-    """inactive; failed (an error not archived or skipped); never (nothing archived yet);
-    late (archived longer than `expected` hours ago, `age` in seconds); else ok."""
+def table_state(status: TableStatus, fresh: Freshness) -> TableState:
+    """inactive; failed (an error not archived or skipped); else the table's freshness
+    (`loads.freshness`): late (stale: its data older than its expectation), behind (a
+    file waiting longer than FRESHNESS_BEHIND_MINUTES), never (nothing applied), ok."""
     if not status.is_active:
         return "inactive"
     if status.latest_error:
         return "failed"
-    if age is None:
-        return "never"
-    return "late" if age > expected * 3600 else "ok"
+    return "late" if fresh.state == "stale" else fresh.state
 
 
 def row_count(conn: Connection, schema: str | None, table: str | None) -> RowCount | None:
@@ -189,14 +179,14 @@ def summaries(
     tables = list(session.scalars(select(SourceTable).order_by(SourceTable.name)))
     conn = session.connection()
     facts = _table_facts(conn)
+    fresh = {f.table: f for f in freshness(session, settings, now)}
     found = []
     with get_engine().connect() as count_conn:
         for table in tables:
             status = statuses[table.name]
             last, landed, applied = facts.get(table.id, (None, None, 0))
-            expected = expected_hours(settings, table)
-            age = (now - last).total_seconds() if last else None
-            state = table_state(status, age, expected)
+            backlog = fresh[table.name]
+            state = table_state(status, backlog)
             found.append(
                 TableSummary(
                     name=table.name,
@@ -212,8 +202,11 @@ def summaries(
                     else None,
                     last_success_at=last,
                     last_landed_at=landed,
-                    expected_hours=expected,
-                    age_seconds=age,
+                    expected_hours=backlog.expected_hours,
+                    age_seconds=backlog.data_age_seconds,
+                    backlog_files=backlog.backlog_files,
+                    backlog_bytes=backlog.backlog_bytes,
+                    oldest_waiting_seconds=backlog.oldest_waiting_seconds,
                     state=state,
                     latest_error=error_text(status.latest_error_parts, clean),
                     latest_error_load_id=status.latest_error_load_id,

@@ -39,11 +39,14 @@ def test_overview_puts_the_failed_table_first_and_lists_every_source(
     other.full_load([(1, "one", "2021-12-01 11:20:30")])
     other.onboard()
     world.qlik.run()
-    with get_engine().begin() as conn:  # its load was archived an hour ago
+    with get_engine().begin() as conn:  # its file landed, and was archived, an hour ago
         conn.execute(
             update(Load)
             .where(Load.s3_key.like("cubic/ods_qlik/TEST.OTHER/%"))
-            .values(updated_at=datetime.now(UTC) - timedelta(hours=1))
+            .values(
+                updated_at=datetime.now(UTC) - timedelta(hours=1),
+                s3_modified=datetime.now(UTC) - timedelta(hours=1),
+            )
         )
     monkeypatch.setenv("FRESHNESS_HOURS_BY_TABLE", '{"TEST.OTHER": 0.5, "nosuch": 3}')
     reset_settings()
@@ -54,7 +57,7 @@ def test_overview_puts_the_failed_table_first_and_lists_every_source(
     assert rows[1].startswith("late cubic_ods_qlik__test_other"), rows
     assert f"load {world.errored_id} : line 2, column SAMPLE_ID invalid input syntax" in rows[0]
     assert "archived 1 errored 1" in rows[0]
-    assert "0.5 h" in rows[1] and "1 h 0 min ago" in rows[1]
+    assert "0.5 h" in rows[1] and "data 1 h 0 min old" in rows[1]
     sources = _rows(response.text, "sources")
     from data_platform.run import all_sources
 
@@ -260,16 +263,44 @@ def test_a_table_stale_beyond_its_expectation_is_late(world: WebWorld, make_clie
             .where(Load.id == world.errored_id)
             .values(status=LoadStatus.SKIPPED, updated_at=datetime.now(UTC))
         )
-        conn.execute(
+        conn.execute(  # its newest file applied landed 25 hours ago
             update(Load)
             .where(Load.status == LoadStatus.ARCHIVED)
-            .values(updated_at=datetime.now(UTC) - timedelta(hours=25))
+            .values(s3_modified=datetime.now(UTC) - timedelta(hours=25))
         )
     (table,) = [
         t for t in make_client().get("/api/overview").json()["tables"] if t["name"] == TABLE
     ]
     assert table["state"] == "late" and table["expected_hours"] == 24
     assert 25 * 3600 <= table["age_seconds"] < 26 * 3600
+    assert (table["backlog_files"], table["oldest_waiting_seconds"]) == (0, None)
+
+
+def test_a_table_with_a_file_waiting_too_long_is_behind(
+    world: WebWorld, make_client: Client
+) -> None:
+    """Fresh data, but a file has waited longer than FRESHNESS_BEHIND_MINUTES (30): the
+    backlog, not the last success, makes it behind."""
+    with get_engine().begin() as conn:
+        conn.execute(
+            update(Load)
+            .where(Load.id == world.errored_id)
+            .values(
+                status=LoadStatus.READY,
+                s3_modified=datetime.now(UTC) - timedelta(minutes=45),
+                error=None,
+                error_file=None,
+                error_line=None,
+                error_column=None,
+                error_reason=None,
+            )
+        )
+    (table,) = [
+        t for t in make_client().get("/api/overview").json()["tables"] if t["name"] == TABLE
+    ]
+    assert table["state"] == "behind"
+    assert table["backlog_files"] == 1 and table["backlog_bytes"] > 0
+    assert 45 * 60 <= table["oldest_waiting_seconds"] < 46 * 60
 
 
 _RUN_RESULTS = {

@@ -7,7 +7,8 @@ Create Date: 2026-12-06 01:00:00+00:00
 `verifications` holds every check of a table against its source, newest last
 (`data-platform verify`; a Qlik table against each new snapshot before the swap): the
 check, its subject, the verdict (`ok` or `mismatch`), the rows expected and held, and the
-first keys that differ. The `kind` comment of `alert_events` names the new kind, `verify`.
+first keys that differ. The `kind` comment of `alert_events` names the new kinds,
+`verify` and `fresh`.
 Downgrade drops the table and puts the comment back.
 """
 
@@ -27,7 +28,9 @@ SOURCE_COMMENT = (
     "The source, one of the platform's: cubic_qlik, cubic_dmap, cubic_kafka, "
     "melbourne_pedestrian, totesys."
 )
-KIND_COMMENT = "load, land, transform, run, verify (fetch, extract: landings before revision 0016)."
+KIND_COMMENT = (
+    "load, land, transform, run, verify, fresh (fetch, extract: landings before revision 0016)."
+)
 OLD_KIND_COMMENT = "load, land, transform, run (fetch, extract: landings before revision 0016)."
 
 
