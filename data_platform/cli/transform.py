@@ -23,7 +23,13 @@ from data_platform.alerts.hooks import alert_transform
     help="dbt vars as dbt's --vars takes them, a YAML or JSON mapping, e.g. "
     "'{footfall_before_start: 2023-01-01}'; they override TRANSFORM_VARS name by name.",
 )
-def transform(select: tuple[str, ...], vars_text: str | None) -> None:
+@click.option(
+    "--freshness",
+    is_flag=True,
+    help="Check the sources' freshness instead (dbt source freshness, on the landing "
+    "times of the platform's loads).",
+)
+def transform(select: tuple[str, ...], vars_text: str | None, freshness: bool) -> None:
     """Build the dbt models (schema analytics) and run their data tests (`dbt build`).
 
     \b
@@ -42,6 +48,7 @@ def transform(select: tuple[str, ...], vars_text: str | None) -> None:
       data-platform transform -s stg_pedestrian__hourly_counts -s pedestrian_daily_totals
       data-platform transform -s pedestrian_yearly_change+ \\
         --vars '{footfall_before_start: 2023-01-01, footfall_after_start: 2024-01-01}'
+      data-platform transform --freshness
     """
     from data_platform.transform import TransformError, run_transform
     from data_platform.transform.dbt import parse_vars
@@ -53,7 +60,8 @@ def transform(select: tuple[str, ...], vars_text: str | None) -> None:
             raise click.BadParameter(
                 str(exc).removeprefix("--vars "), param_hint="--vars"
             ) from None
-    result = run_transform(list(select) or None, vars=vars_text)
+    command = "freshness" if freshness else "build"
+    result = run_transform(list(select) or None, vars=vars_text, command=command)
     if select and not result.nodes:
         raise click.BadParameter(
             f"{' '.join(select)} matches no model or test of transform/", param_hint="--select"

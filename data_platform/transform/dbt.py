@@ -188,7 +188,9 @@ def run_transform(
     JSON text as `dbt --vars` takes it (`parse_vars`). They override, name by name, those
     of the TRANSFORM_VARS setting, which override dbt_project.yml's: so `data-platform run`
     (which passes none) builds with TRANSFORM_VARS, never undoing what the setting chose.
-    `command`: "build", or "test" to run the data tests on the tables as they are.
+    `command`: "build", "test" to run the data tests on the tables as they are, or
+    "freshness" for dbt's source freshness (`dbt source freshness`: each source table's
+    newest landing, as the platform's loads record it, against its thresholds).
 
     A failing data test or model makes the result not ok; it names each failed node
     and a test's failing rows' count. Raises TransformError when dbt cannot run at all,
@@ -197,15 +199,15 @@ def run_transform(
     import yaml
     from dbt.cli.main import dbtRunner
 
-    if command not in ("build", "test"):
-        raise ValueError(f"command must be build or test, got {command!r}")
+    if command not in ("build", "test", "freshness"):
+        raise ValueError(f"command must be build, test or freshness, got {command!r}")
     given = parse_vars(vars) if isinstance(vars, str) else dict(vars or {})
     chosen = {**parse_vars(get_settings().transform_vars, "TRANSFORM_VARS"), **given}
     output, password = connection()
     home = dbt_home()
     home.mkdir(parents=True, exist_ok=True)
     args = [
-        command,
+        *(["source", "freshness"] if command == "freshness" else [command]),
         "--project-dir",
         str(project_dir()),
         "--target-path",

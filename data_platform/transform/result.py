@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 # Statuses of a node that make the run fail (dbt's RunStatus and TestStatus values).
-FAILED = frozenset({"error", "fail"})
+FAILED = frozenset({"error", "fail", "runtime error"})
 
 
 @dataclass(frozen=True)

@@ -80,3 +80,31 @@ def test_the_cli_offers_every_source_with_checks() -> None:
 
     (option,) = [p for p in command.params if p.name == "source"]
     assert sorted(option.type.choices) == sorted(CHECKS)
+
+
+@pytest.mark.slow  # a dbt run
+def test_dbt_source_freshness_reads_the_platforms_landing_times(loaded: Settings) -> None:
+    """dbt's source freshness and the platform's agree: both read when the newest file
+    applied to the table landed (loads.s3_modified)."""
+    from datetime import UTC, datetime
+
+    from data_platform.db.engine import session_factory
+    from data_platform.loads.freshness import freshness
+    from data_platform.transform import run_transform
+
+    fresh = run_transform(["source:pedestrian"], command="freshness")
+    assert {(n.name, n.status) for n in fresh.nodes} == {
+        ("sensor_locations", "pass"),
+        ("hourly_counts", "pass"),
+    }, fresh.render()
+    with get_engine().begin() as conn:
+        conn.execute(text("UPDATE loads SET s3_modified = s3_modified - interval '30 hours'"))
+    late = run_transform(["source:pedestrian"], command="freshness")
+    assert {n.status for n in late.nodes} == {"warn"} and late.ok
+    with session_factory()() as session:
+        states = {
+            f.table: f.state
+            for f in freshness(session, get_settings(), datetime.now(UTC))
+            if f.source == "melbourne_pedestrian"
+        }
+    assert set(states.values()) == {"stale"}
