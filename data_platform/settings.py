@@ -357,6 +357,12 @@ class Settings(BaseSettings):
         description="A table is behind when a file of it has waited this many minutes "
         "without being applied (its backlog), however fresh its data.",
     )
+    verify_on_run: str = Field(
+        default="cubic_qlik,cubic_dmap,cubic_kafka,melbourne_pedestrian",
+        description="The sources `run` verifies after each pass that changed something, "
+        "comma-separated (empty: none). totesys's check reads every row of both sides "
+        "(15 s at 1M orders): on demand by default (`data-platform verify`).",
+    )
     run_expected_seconds: float = Field(
         default=0,
         ge=0,

@@ -16,13 +16,14 @@ What each source's check compares (doc/operations.md#verify):
 
 Each result is stored (`verifications`), shown by `status` and the operations page, and
 alerted when it is a mismatch (fingerprint `verify:<source>:<check>:<table>`); the next
-`ok` of the same check resolves the alert. `data-platform run` verifies after each pass.
+`ok` of the same check resolves the alert. `data-platform run` verifies the sources of
+VERIFY_ON_RUN after each pass that changed something.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from sqlalchemy import Engine
@@ -63,20 +64,26 @@ class VerifyRun:
         return any(v.verdict == "mismatch" for v in self.results)
 
 
-def verify(source: str | None = None, table: str | None = None) -> VerifyRun:
-    """Run the checks of every source (or `source`'s; only `table` of it, as
-    `source_tables.name` holds it), record them, then alert each check whose latest
+def verify(
+    source: str | None = None, table: str | None = None, *, sources: Iterable[str] | None = None
+) -> VerifyRun:
+    """Run the checks of every source (or `source`'s, or those of `sources`; only `table`,
+    as `source_tables.name` holds it), record them, then alert each check whose latest
     result is a mismatch and resolve each whose latest is ok. A source whose check cannot
     run is logged and kept in `failures`; the others still run.
 
     Raises ValueError for a source without checks."""
-    if source is not None and source not in CHECKS:
+    chosen = set(CHECKS) if sources is None else set(sources)
+    if source is not None:
+        chosen = {source}
+    unknown = sorted(chosen - set(CHECKS))
+    if unknown:
         known = ", ".join(CHECKS)
-        raise ValueError(f"no checks for source {source!r}; sources with checks: {known}")
+        raise ValueError(f"no checks for source {unknown[0]!r}; sources with checks: {known}")
     engine = get_engine()
     ran = VerifyRun()
     for name, check in CHECKS.items():
-        if source is None or name == source:
+        if name in chosen:
             try:
                 ran.results.extend(check(engine, table))
             except Exception as exc:  # one source's check must not stop the others

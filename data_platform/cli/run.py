@@ -40,8 +40,8 @@ def run(watch: float | None, no_transform: bool, no_land: bool, as_json: bool) -
     <SOURCE>_LAND_EVERY seconds), then scan the incoming zone and ingest every ready load,
     for all sources; when loads of a source the dbt models read (pedestrian, totesys) were
     archived, build the models and run their data tests (`data-platform transform`).
-    After a pass that changed something, the tables are verified against their sources
-    (`data-platform verify`).
+    After a pass that changed something, the tables of the sources of VERIFY_ON_RUN are
+    verified against their sources (`data-platform verify`).
 
     \b
     Exits 1 when a load was errored, an item of a landing failed (a DMAP feed, a totesys
@@ -94,9 +94,11 @@ def run(watch: float | None, no_transform: bool, no_land: bool, as_json: bool) -
             alert_transform(transformed.nodes)
         mismatched = False
         if summary.changed:
+            from data_platform.settings import get_settings
             from data_platform.verify import verify, verify_lines
 
-            verified = verify()
+            on_run = [n.strip() for n in get_settings().verify_on_run.split(",") if n.strip()]
+            verified = verify(sources=on_run)
             mismatched = verified.mismatched
             lines = verify_lines(verified)
             text += "" if as_json or not lines else "\n" + "\n".join(lines)

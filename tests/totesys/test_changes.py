@@ -17,6 +17,7 @@ from data_platform.batch.totesys.connection import connect
 from data_platform.batch.totesys.extract import PREFIX, extract
 from data_platform.cli.main import cli
 from data_platform.run import run_once
+from data_platform.settings import reset_settings
 from data_platform.storage import get_zone
 from tests.totesys.sql import on_platform as _platform
 from tests.totesys.sql import on_source as _source
@@ -313,6 +314,8 @@ def test_a_source_without_the_horizon_gets_the_overlap(
     from data_platform.batch.totesys import extract as extract_module
 
     monkeypatch.setattr(extract_module, "HORIZON_QUERY", "SELECT no_such_snapshot_function()")
+    monkeypatch.setenv("VERIFY_ON_RUN", "totesys")  # the deep check, after the pass
+    reset_settings()
     newest = _platform("SELECT max(last_updated) FROM totesys.sales_order")[0][0]
     for key, stamp in ((80, newest), (81, datetime(2000, 1, 1))):
         _source(
