@@ -32,15 +32,18 @@ from data_platform.loads.csv_files import DataFileReader
 log = logging.getLogger(__name__)
 
 
-def apply_full_load(ctx: ApplyContext, reader: DataFileReader, *, truncate: bool) -> ApplyResult:
-    """Apply a full-load part read from `reader`; `truncate`: it starts a new snapshot,
-    which replaces every row of the table. Raises LoadError naming the first bad
-    record."""
+def apply_full_load(
+    ctx: ApplyContext, reader: DataFileReader, *, truncate: bool, compare_drift: bool = False
+) -> ApplyResult:
+    """Apply a full-load part read from `reader`; `truncate`: it starts the snapshot,
+    which replaces every row of the table; `compare_drift`: it is a new snapshot (not a
+    rebuild of the current one), to compare with what change files made of the table
+    (`drift`). Raises LoadError naming the first bad record."""
     ctx, columns = check_columns(ctx, reader.header(ctx.dfm.dialect))
-    if truncate:
-        # What change files made of the table, kept to compare with this snapshot once
-        # all of it is in (`drift`): before the tombstones go, which that reads.
+    if truncate and compare_drift:
+        # Kept before the tombstones go, which the comparison reads.
         drift.capture(ctx.cur, ctx.target, ctx.table_id, ctx.load_id)
+    if truncate:
         # A new snapshot is the whole truth: earlier deletes no longer matter.
         ctx.cur.execute("DELETE FROM deleted_keys WHERE table_id = %s", (ctx.table_id,))
         blocker = table_swap.swap_blocker(ctx.cur, ctx.target.schema, ctx.target.name)

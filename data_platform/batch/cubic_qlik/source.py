@@ -205,9 +205,14 @@ class QlikTableLoader(TableLoader):
                 raise ctx.error(f"file is gone from {zone_name}: {exc}") from exc
             with DataFileReader(source, load.key) as reader:
                 if full_load:
+                    # A rebuild (truncate given) replays the snapshot the table has: only
+                    # a new snapshot is compared with what change files made of the table.
+                    new_snapshot = truncate is None and is_snapshot_start(load.key)
                     if truncate is None:
-                        truncate = is_snapshot_start(load.key)
-                    result = apply_full_load(ctx, reader, truncate=truncate)
+                        truncate = new_snapshot
+                    result = apply_full_load(
+                        ctx, reader, truncate=truncate, compare_drift=new_snapshot
+                    )
                 else:
                     result = apply_changes(ctx, reader)
         finally:
