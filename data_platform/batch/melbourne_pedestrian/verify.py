@@ -35,7 +35,9 @@ def verify_pedestrian(
     settings = settings or get_settings()
     if table not in (None, table_name(COUNTS)):
         return []
-    with engine.begin() as conn, dbapi_cursor(conn) as cur:
+    # The table's totals in one short read; no transaction stays open over the portal's
+    # answer (retried requests can take minutes).
+    with engine.connect() as conn, dbapi_cursor(conn) as cur:
         cur.execute(
             "SELECT t.id FROM source_tables t WHERE t.source = %s AND t.name = %s "
             "AND NOT EXISTS (SELECT FROM loads l WHERE l.table_id = t.id "
@@ -52,33 +54,32 @@ def verify_pedestrian(
             ).format(sql.Identifier(DB_SCHEMA, COUNTS.name))
         )
         ours = {day: (int(n), None if total is None else int(total)) for day, n, total in cur}
-        if not ours:
-            return []
-        first = date.fromisoformat(min(ours))
-        end = date.fromisoformat(max(ours)) + timedelta(days=1)
-        key = settings.open_data_api_key
-        with OpenDataClient(
-            settings.open_data_base_url, api_key=key.get_secret_value() if key else None
-        ) as client:
-            theirs = client.daily_totals(COUNTS, where=window_where(first, end))
-        keys = []
-        for day in sorted(ours.keys() | theirs.keys()):
-            if ours.get(day) == theirs.get(day):
-                continue
-            kind = "missing" if day not in ours else "extra" if day not in theirs else "different"
-            keys.append(
-                {"key": [day], "kind": kind, "portal": theirs.get(day), "table": ours.get(day)}
-            )
-        verification = Verification(
-            source=SOURCE,
-            check=CHECK,
-            subject=f"{DB_SCHEMA}.{COUNTS.name}",
-            differing=len(keys),
-            keys=keys[:KEY_LIMIT],
-            expected=sum(n for n, _ in theirs.values()),
-            actual=sum(n for n, _ in ours.values()),
-            table_id=found[0],
-            detail=None if not keys else "a day's records or total differ from the portal's",
-        )
+    if not ours:
+        return []
+    first = date.fromisoformat(min(ours))
+    end = date.fromisoformat(max(ours)) + timedelta(days=1)
+    key = settings.open_data_api_key
+    with OpenDataClient(
+        settings.open_data_base_url, api_key=key.get_secret_value() if key else None
+    ) as client:
+        theirs = client.daily_totals(COUNTS, where=window_where(first, end))
+    keys = []
+    for day in sorted(ours.keys() | theirs.keys()):
+        if ours.get(day) == theirs.get(day):
+            continue
+        kind = "missing" if day not in ours else "extra" if day not in theirs else "different"
+        keys.append({"key": [day], "kind": kind, "portal": theirs.get(day), "table": ours.get(day)})
+    verification = Verification(
+        source=SOURCE,
+        check=CHECK,
+        subject=f"{DB_SCHEMA}.{COUNTS.name}",
+        differing=len(keys),
+        keys=keys[:KEY_LIMIT],
+        expected=sum(n for n, _ in theirs.values()),
+        actual=sum(n for n, _ in ours.values()),
+        table_id=found[0],
+        detail=None if not keys else "a day's records or total differ from the portal's",
+    )
+    with engine.begin() as conn, dbapi_cursor(conn) as cur:
         record(cur, verification)
     return [verification]
