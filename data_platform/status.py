@@ -167,10 +167,7 @@ def platform_status() -> PlatformStatus:
             landings = landing_statuses(session)
             fresh = freshness(session, get_settings(), datetime.now(UTC))
         with get_engine().connect() as conn, dbapi_cursor(conn) as cur:
-            cur.execute("SELECT to_regclass('verifications') IS NOT NULL")
-            upgraded = cur.fetchone()
-            if upgraded and upgraded[0]:  # a database upgraded past revision 0019
-                checked = latest_verifications(cur)
+            checked = latest_verifications(cur)
     owners = [TablePrefixes(t.s3_prefix) for t in tables]
     # Streamed: only the count and the unregistered keys are kept, however large the zone.
     count, unregistered = 0, []

@@ -106,7 +106,12 @@ def record(cur, verification: Verification) -> int:
 
 def latest(cur, source: str | None = None) -> list[Verification]:
     """The newest verification of each (source, check, subject), by source, check and
-    subject; only `source`'s when given."""
+    subject; only `source`'s when given. None on a database not yet upgraded to revision
+    0019 (`status` and the page still show the rest)."""
+    cur.execute("SELECT to_regclass('verifications') IS NOT NULL")
+    upgraded = cur.fetchone()
+    if not (upgraded and upgraded[0]):
+        return []
     cur.execute(
         sql.SQL(
             'SELECT DISTINCT ON (source, "check", subject) source, "check", subject, '

@@ -335,10 +335,7 @@ def activity(
 
 
 def verification_views(conn: Connection) -> list[VerificationView]:
-    """The newest result of each check (`verifications`), mismatches first; none on a
-    database not upgraded to revision 0019."""
-    if not conn.scalar(text("SELECT to_regclass('verifications') IS NOT NULL")):
-        return []
+    """The newest result of each check (`verifications`), mismatches first."""
     with dbapi_cursor(conn) as cur:
         found = latest_verifications(cur)
     views = [
