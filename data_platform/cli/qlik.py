@@ -26,6 +26,11 @@ from data_platform.cli.options import json_option
     type=click.Path(file_okay=False, path_type=Path),
     help="Write the revision here instead of migrations/cubic_qlik/ (or MIGRATIONS_DIR).",
 )
+@click.option(
+    "--history",
+    is_flag=True,
+    help="Also keep the table's point-in-time history (<table>_history; doc/qlik-history.md).",
+)
 def process_new_table(
     source_table: str,
     dfm_path: Path | None,
@@ -33,6 +38,7 @@ def process_new_table(
     key: str | None,
     apply: bool,
     versions_dir: Path | None,
+    history: bool,
 ) -> None:
     """Onboard a Qlik table: write an Alembic revision that creates its typed
     current-state table in schema cubic_ods_qlik and registers it.
@@ -45,7 +51,13 @@ def process_new_table(
 
     keys = [k.strip() for k in key.split(",") if k.strip()] if key else None
     result = onboard_table(
-        source_table, dfm_path=dfm_path, raw=raw, key=keys, apply=apply, versions_dir=versions_dir
+        source_table,
+        dfm_path=dfm_path,
+        raw=raw,
+        key=keys,
+        apply=apply,
+        versions_dir=versions_dir,
+        history=history,
     )
     target = f"{result.db_schema}.{result.db_table}"
     if result.created:
@@ -92,6 +104,38 @@ def evolve_table(table: str, dfm_path: Path | None, apply: bool, versions_dir: P
         table, dfm_path=dfm_path, apply=apply, actor=operator(), versions_dir=versions_dir
     )
     echo_evolution(result)
+
+
+@click.command("keep-history")
+@click.option("--table", "table", required=True, help="The table: EDW.SAMPLE or any of its names.")
+@click.option("--apply", is_flag=True, help="Also run `alembic upgrade head`.")
+@click.option(
+    "--versions-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Write the revision here instead of migrations/cubic_qlik/ (or MIGRATIONS_DIR).",
+)
+def keep_history(table: str, apply: bool, versions_dir: Path | None) -> None:
+    """Keep a Qlik table's point-in-time history from now on: write a reviewed Alembic
+    revision creating <table>_history (a row per version of a key, valid from and to by
+    change sequence) and <table>_as_of(T), seeded with the rows the table holds now.
+    Every file applied afterwards writes its versions in the same transaction as the
+    table (doc/qlik-history.md).
+
+    \b
+    Example:
+      data-platform cubic-qlik keep-history --table EDW.SAMPLE --apply
+    """
+    from data_platform.batch.cubic_qlik.onboarding import keep_history as keep
+
+    result = keep(table, apply=apply, versions_dir=versions_dir)
+    if result.path is not None:
+        click.echo(
+            f"wrote revision {result.revision} ({result.path}) creating {result.history_table}"
+        )
+    else:
+        click.echo(f"{result.table} keeps its history in {result.history_table} already")
+    if result.applied:
+        click.echo("database upgraded to head")
 
 
 @click.command("scan")
@@ -233,10 +277,11 @@ def set_table(
 
 @click.group("cubic-qlik")
 def group() -> None:
-    """Cubic ODS tables from Qlik Replicate: onboard, evolve, set, scan, ingest, retry."""
+    """Cubic ODS tables from Qlik Replicate: onboard, evolve, set, keep history, scan,
+    ingest, retry."""
 
 
-for command in (process_new_table, evolve_table, set_table, scan, ingest, retry):
+for command in (process_new_table, evolve_table, set_table, keep_history, scan, ingest, retry):
     group.add_command(command)
 # The reference platform's name for the scan, kept for its scripts.
 group.add_command(

@@ -115,14 +115,24 @@ def evolution_ops(
     table_name: str,
     db_schema: str,
     db_table: str,
+    history_table: str | None = None,
 ) -> tuple[list[ops.MigrateOperation], list[ops.MigrateOperation]]:
     """(upgrade, downgrade) operations of revision `revision` evolving `db_schema.db_table`
     (registered as `table_name`) by `changes`, in order; the downgrade undoes them in
-    reverse, after deleting the revision's schema_changes rows."""
+    reverse, after deleting the revision's schema_changes rows.
+
+    `history_table`: the table's point-in-time history (a Qlik table's, in the same
+    schema), which takes the same columns added and types widened; its columns are all
+    nullable already, so a column gone from the source changes nothing there."""
+    mirrored = [c for c in changes if c.change != "removed"] if history_table else []
     upgrade = [_upgrade_step(c, db_schema, db_table) for c in changes]
+    if history_table:
+        upgrade += [_upgrade_step(c, db_schema, history_table) for c in mirrored]
     upgrade += [_record(c, revision, table_name) for c in changes]
     downgrade: list[ops.MigrateOperation] = [
         ops.ExecuteSQLOp(schema_changes.delete().where(schema_changes.c.revision == revision))
     ]
+    if history_table:
+        downgrade += [_downgrade_step(c, db_schema, history_table) for c in reversed(mirrored)]
     downgrade += [_downgrade_step(c, db_schema, db_table) for c in reversed(changes)]
     return upgrade, downgrade

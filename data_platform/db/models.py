@@ -145,6 +145,12 @@ class SourceTable(Base):
         "big_endian (the hex text is one number, its last digit holds bit 0); NULL: "
         "decided per file from its before and after images.",
     )
+    history_table: Mapped[str | None] = mapped_column(
+        Text,
+        comment="A Qlik table's point-in-time history (<db_table>_history in its schema, one "
+        "row per version: doc/qlik-history.md); NULL: none kept. Set by the table's history "
+        "revision.",
+    )
     created_at: Mapped[datetime] = _created()
     updated_at: Mapped[datetime] = _updated()
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from psycopg2 import sql
 
+from data_platform.batch.cubic_qlik import history
 from data_platform.batch.cubic_qlik.checks import (
     check_changes,
     check_columns,
@@ -81,6 +82,9 @@ def apply_changes(ctx: ApplyContext, reader: DataFileReader) -> ApplyResult:
     if newest_tombstone is not None:
         _drop_revived_tombstones(ctx)
     deleted = _delete(ctx)
+    if ctx.history is not None:
+        # Every change, not only the final one per key, from the same staged rows.
+        history.record_changes(ctx, ctx.history, stage, changes, sparse, FINAL)
     ctx.cur.execute(sql.SQL("DROP TABLE {}").format(stage))
     return ApplyResult(rows=rows, upserted=upserted, deleted=deleted)
 

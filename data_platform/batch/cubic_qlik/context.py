@@ -28,6 +28,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, BinaryIO
 
+from psycopg2 import sql
+
 from data_platform.batch.cubic_qlik.dfm import Dfm
 from data_platform.batch.cubic_qlik.target import TargetTable
 from data_platform.errors import LoadError
@@ -43,6 +45,22 @@ KEY_NULL = "key column is empty (NULL)"
 LITTLE_ENDIAN = "little_endian"  # a byte array: the first two hex digits are byte 0 (bits 7..0)
 BIG_ENDIAN = "big_endian"  # the hex text as one number: its last digit holds bits 3..0
 MASK_ORDERS = (LITTLE_ENDIAN, BIG_ENDIAN)
+
+
+@dataclass(frozen=True)
+class History:
+    """Where one load writes its table's history: the history table, the snapshot the
+    load belongs to (None: a table of changes only) and that snapshot's first change
+    sequence (`qlik_change_seq_at(snapshot, false)`)."""
+
+    schema: str
+    name: str
+    snapshot_id: int | None
+    snapshot_start: str | None
+
+    @property
+    def ident(self) -> sql.Composable:
+        return sql.Identifier(self.schema, self.name)
 
 
 @dataclass(frozen=True)
@@ -78,6 +96,7 @@ class ApplyContext:
     removed: frozenset[str] = frozenset()  # columns recorded as removed at the source
     connect: Callable[[], Any] | None = None  # another connection: a large snapshot in streams
     mask_order: str | None = None
+    history: History | None = None  # the table's point-in-time history, when it keeps one
 
     def __post_init__(self) -> None:
         if self.mask_order is not None and self.mask_order not in MASK_ORDERS:

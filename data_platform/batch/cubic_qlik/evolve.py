@@ -216,6 +216,7 @@ def evolve_table(
         db_schema=target.schema,
         db_table=target.name,
         changes=evolutions,
+        history_table=table.history_table,
         apply=apply,
         versions_dir=versions_dir,
         config=config,

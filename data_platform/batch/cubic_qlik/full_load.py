@@ -11,7 +11,7 @@ import logging
 
 from psycopg2 import sql
 
-from data_platform.batch.cubic_qlik import drift
+from data_platform.batch.cubic_qlik import drift, history
 from data_platform.batch.cubic_qlik.checks import check_columns, check_staged
 from data_platform.batch.cubic_qlik.context import ORD, ApplyContext, ApplyResult
 from data_platform.batch.cubic_qlik.naming import CHANGE_SEQ_COLUMN, LOAD_ID_COLUMN
@@ -38,7 +38,8 @@ def apply_full_load(
     """Apply a full-load part read from `reader`; `truncate`: it starts the snapshot,
     which replaces every row of the table; `compare_drift`: it is a new snapshot (not a
     rebuild of the current one), to compare with what change files made of the table
-    (`drift`). Raises LoadError naming the first bad record."""
+    (`drift`). The table's history, when it keeps one, takes the part's rows as versions
+    (`history`). Raises LoadError naming the first bad record."""
     ctx, columns = check_columns(ctx, reader.header(ctx.dfm.dialect))
     if truncate and compare_drift:
         # Kept before the tombstones go, which the comparison reads.
@@ -46,6 +47,20 @@ def apply_full_load(
     if truncate:
         # A new snapshot is the whole truth: earlier deletes no longer matter.
         ctx.cur.execute("DELETE FROM deleted_keys WHERE table_id = %s", (ctx.table_id,))
+        if ctx.history is not None:
+            history.start_snapshot(ctx, ctx.history)
+    result = _apply(ctx, reader, columns, truncate=truncate)
+    if ctx.history is not None:
+        history.record_full_load(ctx, ctx.history, first=truncate)
+    return result
+
+
+def _apply(
+    ctx: ApplyContext, reader: DataFileReader, columns: list[str], *, truncate: bool
+) -> ApplyResult:
+    """The part's rows into the table: a fresh table swapped in or the table emptied
+    when it starts the snapshot (`truncate`), else upserted."""
+    if truncate:
         blocker = table_swap.swap_blocker(ctx.cur, ctx.target.schema, ctx.target.name)
         if blocker is None:
             return load_fresh(ctx, reader, columns)

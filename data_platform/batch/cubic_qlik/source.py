@@ -25,6 +25,7 @@ from data_platform.batch.cubic_qlik.context import ApplyContext
 from data_platform.batch.cubic_qlik.dfm import dfm_key, parse_dfm
 from data_platform.batch.cubic_qlik.files import is_full_load, is_snapshot_start
 from data_platform.batch.cubic_qlik.full_load import apply_full_load
+from data_platform.batch.cubic_qlik.history import load_history
 from data_platform.batch.cubic_qlik.naming import SOURCE
 from data_platform.batch.cubic_qlik.scan import QlikScanResult, scan_incoming
 from data_platform.batch.cubic_qlik.target import describe_target
@@ -196,6 +197,7 @@ class QlikTableLoader(TableLoader):
                 mask_order=conn.scalar(
                     select(SourceTable.change_mask_order).where(SourceTable.id == table.id)
                 ),
+                history=load_history(cursor, table.id, load.snapshot_id),
             )
             try:
                 source = zone.open(key, expect)
