@@ -150,6 +150,18 @@ class RunSummary:
     def render(self) -> str:
         return "\n".join(line for run in self.runs for line in run.render_lines())
 
+    def counts(self) -> dict[str, int]:
+        """What the pass did in all, as `runs` records it (`runs.COUNTS`)."""
+        landed = [land for land in self.landings.values() if isinstance(land, LandResult)]
+        return {
+            "landed": sum(len(land.files) for land in landed),
+            "recorded": sum(run.scan.new_loads for run in self.runs),
+            "archived": sum(run.ingest.archived for run in self.runs),
+            "errored": self.errored,
+            "rows": sum(run.ingest.rows for run in self.runs),
+            "dead_letters": sum(run.ingest.dead_letters for run in self.runs),
+        }
+
 
 def run_once(
     sources: list[Source] | None = None,

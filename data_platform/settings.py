@@ -363,6 +363,11 @@ class Settings(BaseSettings):
         "comma-separated (empty: none). totesys's check reads every row of both sides "
         "(15 s at 1M orders): on demand by default (`data-platform verify`).",
     )
+    runs_keep_days: int = Field(
+        default=30,
+        ge=1,
+        description="Days the record of each `run` pass (the runs page, `runs` table) is kept.",
+    )
     run_expected_seconds: float = Field(
         default=0,
         ge=0,

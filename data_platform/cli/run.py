@@ -6,11 +6,15 @@ from __future__ import annotations
 import json
 import logging
 import time
+from typing import TYPE_CHECKING
 
 import click
 
 from data_platform.alerts.hooks import alert_transform
 from data_platform.cli.options import json_option
+
+if TYPE_CHECKING:
+    from data_platform.runs import Pass
 
 log = logging.getLogger(__name__)
 
@@ -60,62 +64,117 @@ def run(watch: float | None, no_transform: bool, no_land: bool, as_json: bool) -
     """
     from datetime import datetime
 
+    from data_platform import runs
     from data_platform.alerts import alert_run, alert_whole_run
-    from data_platform.run import run_once
+    from data_platform.errors import exit_code_for
 
     previous: str | None = None
+    trigger = "cli" if watch is None else "watch"
     while True:
-        started = time.monotonic()
+        record = runs.begin(trigger)
         try:
-            summary = run_once(land=not no_land)
+            text, code, changed = _pass(
+                record, no_land=no_land, no_transform=no_transform, as_json=as_json
+            )
         except Exception as exc:
             ran = getattr(exc, "run_summary", None)
             if ran is None:
                 alert_whole_run(exc)
             else:  # one alert per source that stopped and per cause
                 alert_run(ran.stopped, [source.name for source in ran.runs])
+            printed = ""
             if ran is not None and ran.runs:
                 # The sources that did run, before the one Error line of those that stopped.
-                click.echo(json.dumps(ran.to_dict()) if as_json else ran.render())
+                printed = json.dumps(ran.to_dict()) if as_json else ran.render()
+                click.echo(printed)
+            record.finish(
+                exit_code=exit_code_for(exc),
+                counts=ran.counts() if ran is not None else None,
+                summary=ran.to_dict() if ran is not None else None,
+                output=printed,
+                error=exc,
+            )
             if watch is None:
                 raise
             # A scheduler-like loop outlives a database or store that is down a while.
             log.error("run failed, next in %ss: %s", watch, exc, exc_info=log.isEnabledFor(10))
             time.sleep(watch)
             continue
-        alert_run({}, [source.name for source in summary.runs])
-        text = json.dumps(summary.to_dict()) if as_json else summary.render()
-        transformed = None
-        if summary.transform_needed and not no_transform:
-            from data_platform.transform import run_transform
-
-            transformed = run_transform()
-            text += "\n" + transformed.render() if not as_json else ""
-            alert_transform(transformed.nodes)
-        mismatched = False
-        if summary.changed:
-            from data_platform.settings import get_settings
-            from data_platform.verify import verify, verify_lines
-
-            on_run = [n.strip() for n in get_settings().verify_on_run.split(",") if n.strip()]
-            verified = verify(sources=on_run)
-            mismatched = verified.mismatched
-            lines = verify_lines(verified)
-            text += "" if as_json or not lines else "\n" + "\n".join(lines)
-        late = _alert_freshness(time.monotonic() - started)
-        if late and not as_json:
-            text += "\n" + "\n".join(f"late: {table.line()}" for table in late)
         if watch is None:
             click.echo(text)
-            code = summary.exit_code
-            if code or (transformed is not None and not transformed.ok) or mismatched:
-                raise SystemExit(code or 1)
+            if code:
+                raise SystemExit(code)
             return
-        if summary.changed or text != previous:
+        if changed or text != previous:
             stamp = datetime.now().astimezone().strftime("%Y-%m-%d %H:%M:%S %Z")
             click.echo(text if as_json else f"[{stamp}]\n{text}")
         previous = text
         time.sleep(watch)
+
+
+def _pass(
+    record: Pass, *, no_land: bool, no_transform: bool, as_json: bool
+) -> tuple[str, int, bool]:
+    """One pass: land, scan and ingest every source (`run_once`), then the dbt build when
+    rows the models read arrived, the verifications when something changed, and the
+    freshness alerts; recorded in `record` (`runs.Pass`). Returns what to print and the
+    exit code, and whether it changed anything. Raises what stopped the pass (with
+    `run_summary` when sources ran)."""
+    from data_platform.alerts import alert_run
+    from data_platform.run import run_once
+
+    summary = run_once(land=not no_land)
+    alert_run({}, [source.name for source in summary.runs])
+    lines = [summary.render()]
+    details: dict = {"sources": summary.to_dict()}
+    transformed = None
+    if summary.transform_needed and not no_transform:
+        from data_platform.transform import run_transform
+
+        transformed = run_transform()
+        lines.append(transformed.render())
+        alert_transform(transformed.nodes)
+        details["transform"] = {
+            "ok": transformed.ok,
+            "summary": transformed.summary(),
+            "failed": [node.describe() for node in transformed.failed],
+        }
+    verified = None
+    if summary.changed:
+        from data_platform.settings import get_settings
+        from data_platform.verify import verify, verify_lines
+
+        on_run = [n.strip() for n in get_settings().verify_on_run.split(",") if n.strip()]
+        verified = verify(sources=on_run)
+        details["verify"] = verify_lines(verified)
+        lines += details["verify"]
+    late = [f"late: {table.line()}" for table in _alert_freshness(record.seconds)]
+    lines += late
+    details["late"] = late
+    mismatched = verified is not None and verified.mismatched
+    failed = (transformed is not None and not transformed.ok) or mismatched
+    code = summary.exit_code or (1 if failed else 0)
+    text = "\n".join(line for line in lines if line)
+    record.finish(
+        exit_code=code,
+        counts=summary.counts(),
+        summary=details,
+        output=text,
+        transform=None if transformed is None else "ok" if transformed.ok else "failed",
+        failed_tests=0 if transformed is None else len(transformed.failed),
+        verified=0 if verified is None else len(verified.results),
+        mismatches=0 if verified is None else sum(v.verdict != "ok" for v in verified.results),
+    )
+    if as_json:
+        # The sources by name, as ever; then the pass's own keys, never a source's name.
+        text = json.dumps(
+            {
+                **details["sources"],
+                "run": {"id": record.id, "exit_code": code, "seconds": round(record.seconds, 3)},
+                **{k: v for k, v in details.items() if k != "sources"},
+            }
+        )
+    return text, code, summary.changed
 
 
 def _alert_freshness(seconds: float) -> list:

@@ -40,7 +40,12 @@ def _one_history(context, revision, directives) -> None:
     """`alembic revision`: after the current head, never a branch; into the core
     location (sources write their revisions with their onboarding commands)."""
     for directive in directives:
-        if directive.head not in ("head", *heads) or directive.splice or directive.branch_label:
+        # `head` is None when autogenerate writes the revision (Alembic 1.20): the head too.
+        if (
+            directive.head not in (None, "head", *heads)
+            or directive.splice
+            or directive.branch_label
+        ):
             raise CommandError("a new revision follows the current head: no branches or splices")
         if directive.version_path is None:
             # Tests point this at a temporary location instead of the package.

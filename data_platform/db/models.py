@@ -12,6 +12,7 @@ from sqlalchemy import (
     CheckConstraint,
     Date,
     DateTime,
+    Double,
     Enum,
     ForeignKey,
     Identity,
@@ -639,3 +640,81 @@ class Verification(Base):
         "the table), extra (in the table, not the source) or different (columns differ).",
     )
     detail: Mapped[str | None] = mapped_column(Text, comment="One line on what differs.")
+
+
+class Run(Base):
+    __tablename__ = "runs"
+    __table_args__ = (
+        CheckConstraint("trigger IN ('cli', 'watch', 'web')", name="trigger"),
+        CheckConstraint("status IN ('running', 'ok', 'failed', 'stopped')", name="status"),
+        {
+            "comment": "Every pass of `data-platform run` (once, each --watch pass, a table's "
+            "run from the page): when, how long, what it landed, loaded, transformed and "
+            "verified, what it printed and its log (doc/operations.md, Runs)."
+        },
+    )
+
+    id: Mapped[int] = _id("The pass's id, in the order they started.")
+    trigger: Mapped[str] = mapped_column(
+        Text, comment="cli (`run` once), watch (a `run --watch` pass) or web (the page's Run)."
+    )
+    actor: Mapped[str | None] = mapped_column(Text, comment="Who ran it from the page.")
+    subject: Mapped[str | None] = mapped_column(
+        Text, comment="The one table it ran (the page's Run); NULL: every source."
+    )
+    started_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now(), comment="When it started."
+    )
+    finished_at: Mapped[datetime | None] = mapped_column(
+        DateTime(timezone=True), comment="When it ended; NULL: running, or killed."
+    )
+    seconds: Mapped[float | None] = mapped_column(Double, comment="How long it took.")
+    status: Mapped[str] = mapped_column(
+        Text,
+        server_default="running",
+        comment="running; ok (exit 0); failed (exit non-zero: an errored load, a failed "
+        "landing item, test or verification); stopped (a source or the pass stopped).",
+    )
+    exit_code: Mapped[int | None] = mapped_column(
+        Integer, comment="What `run` exited with (README, Exit codes)."
+    )
+    landed: Mapped[int] = mapped_column(
+        Integer, server_default="0", comment="Files landed in incoming."
+    )
+    recorded: Mapped[int] = mapped_column(
+        Integer, server_default="0", comment="New loads recorded by the scans."
+    )
+    archived: Mapped[int] = mapped_column(
+        Integer, server_default="0", comment="Loads applied and archived."
+    )
+    errored: Mapped[int] = mapped_column(Integer, server_default="0", comment="Loads errored.")
+    rows: Mapped[int] = mapped_column(BigInteger, server_default="0", comment="Rows applied.")
+    dead_letters: Mapped[int] = mapped_column(
+        Integer, server_default="0", comment="Records dead-lettered."
+    )
+    transform: Mapped[str | None] = mapped_column(
+        Text, comment="The dbt build after it: ok or failed; NULL: none ran."
+    )
+    failed_tests: Mapped[int] = mapped_column(
+        Integer, server_default="0", comment="dbt models and tests that failed or errored."
+    )
+    verified: Mapped[int] = mapped_column(
+        Integer, server_default="0", comment="Verifications run after it."
+    )
+    mismatches: Mapped[int] = mapped_column(
+        Integer, server_default="0", comment="Verifications that found a mismatch."
+    )
+    summary: Mapped[dict] = mapped_column(
+        JSONB,
+        server_default=text("'{}'::jsonb"),
+        comment="What each source did (`run --json`'s object), the failing dbt nodes and "
+        "the verifications.",
+    )
+    output: Mapped[str] = mapped_column(
+        Text, server_default="", comment="What `run` printed for the pass."
+    )
+    log: Mapped[str] = mapped_column(
+        Text,
+        server_default="",
+        comment="The pass's log lines (INFO and up, the first RUN_LOG_LINES), without secrets.",
+    )

@@ -4,7 +4,8 @@
   source's companions (as `data-platform retry` does), recorded as `web:<who>`;
 - run a table's pass: `data-platform run`'s own entry (`data_platform.run.run_once`) for
   the table's source alone: its landing when due, its scan, and the ingest of that table
-  alone (as `data-platform cubic-qlik ingest --table`); its lines are `run`'s.
+  alone (as `data-platform cubic-qlik ingest --table`); its lines are `run`'s, and it is
+  recorded in `runs` like every pass (trigger `web`, who ran it, the table).
 
 Every action is logged with who did it and from where, done or refused.
 """
@@ -53,7 +54,9 @@ def run_table(name: str, who: Identity, client: str) -> ActionResult:
     """Land the table's source when due, scan it and ingest that table (`run_once`).
     Raises DataPlatformError (an unknown table: NotFound) or what the pass raised (the
     table stopped)."""
+    from data_platform import runs
     from data_platform.db.engine import get_engine
+    from data_platform.errors import exit_code_for
     from data_platform.run import all_sources, run_once
     from data_platform.web.queries import find_table
 
@@ -66,16 +69,30 @@ def run_table(name: str, who: Identity, client: str) -> ActionResult:
         raise DataPlatformError(
             f"{table.name} belongs to source {table.source!r}, which this platform does not run"
         )
+    record = runs.begin("web", actor=who.actor, subject=table.name)
     log.info("%s runs the pass of %s", who.actor, table.name, extra=extra)
     try:
         summary = run_once([source], tables=[table.name])
     except Exception as exc:
         log.error("%s: the pass of %s stopped: %s", who.actor, table.name, exc, extra=extra)
+        ran_before = getattr(exc, "run_summary", None)
+        record.finish(
+            exit_code=exit_code_for(exc),
+            counts=ran_before.counts() if ran_before is not None else None,
+            error=exc,
+        )
         raise
     ran = summary.source(source.name)
     result = ran.ingest
     lines = ran.render_lines()
     lines += [f"  {busy}: another worker is on it" for busy in result.busy_tables]
+    ok = not result.errored and not summary.landing_failures
+    record.finish(
+        exit_code=summary.exit_code,
+        counts=summary.counts(),
+        summary={"sources": summary.to_dict()},
+        output="\n".join(lines),
+    )
     log.info(
         "%s ran the pass of %s: archived %s, errored %s, %s row(s)",
         who.actor,
@@ -86,7 +103,7 @@ def run_table(name: str, who: Identity, client: str) -> ActionResult:
         extra=extra,
     )
     return ActionResult(
-        ok=not result.errored and not summary.landing_failures,
+        ok=ok,
         action="run",
         subject=table.name,
         actor=who.actor,

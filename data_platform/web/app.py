@@ -30,7 +30,7 @@ from data_platform.alerts import register_alerts
 from data_platform.alerts.scrub import secrets
 from data_platform.errors import ConfigError, DataPlatformError, one_line
 from data_platform.settings import Settings, get_settings
-from data_platform.web import actions, queries
+from data_platform.web import actions, queries, runs
 from data_platform.web.auth import (
     ANONYMOUS,
     CSRF_COOKIE,
@@ -47,6 +47,8 @@ from data_platform.web.model import (
     ApiError,
     LoadPage,
     Overview,
+    RunPage,
+    RunsPage,
     TablePage,
     TransformPage,
 )
@@ -343,6 +345,14 @@ def create_app(settings: Settings | None = None, *, allow_actions: bool = False)
     def transform_html(request: Request, who: Reader) -> HTMLResponse:
         return page(request, "transform.html", who, data=transform_page(settings))
 
+    @app.get("/runs", response_class=HTMLResponse, include_in_schema=False)
+    def runs_html(request: Request, who: Reader, before: int | None = None) -> HTMLResponse:
+        return page(request, "runs.html", who, data=runs.runs_page(before))
+
+    @app.get("/runs/{run_id}", response_class=HTMLResponse, include_in_schema=False)
+    def run_html(request: Request, run_id: int, who: Reader) -> HTMLResponse:
+        return page(request, "run.html", who, data=runs.run_page(run_id))
+
     # --- login ------------------------------------------------------------------------------
 
     @app.get("/login", response_class=HTMLResponse, include_in_schema=False)
@@ -465,6 +475,16 @@ def create_app(settings: Settings | None = None, *, allow_actions: bool = False)
     def transform_api(who: Reader) -> TransformPage:
         """The last dbt build: each model's and data test's result."""
         return transform_page(settings)
+
+    @app.get("/api/runs", response_model=RunsPage, responses=errors, tags=["read"])
+    def run_records_api(who: Reader, before: int | None = None) -> RunsPage:
+        """The newest passes of `data-platform run` (older than id `before`), newest first."""
+        return runs.runs_page(before)
+
+    @app.get("/api/runs/{run_id}", response_model=RunPage, responses=errors, tags=["read"])
+    def run_record_api(run_id: int, who: Reader) -> RunPage:
+        """One pass: its counts, what it printed and its log lines."""
+        return runs.run_page(run_id)
 
     @app.post(
         "/api/loads/{load_id}/retry", response_model=ActionResult, responses=errors, tags=["act"]

@@ -18,17 +18,22 @@ Metrics (labels in braces; every table by its platform name):
 - `data_platform_verification_mismatch{source, check, subject}` and
   `data_platform_verification_differing{...}`: the newest result of each check.
 - `data_platform_alerts_open{kind}`: alerts sent and not resolved.
+- `data_platform_runs{trigger,status}`, `data_platform_run_seconds{trigger}` (a summary:
+  count and sum of the finished passes' durations), `data_platform_run_last_seconds
+  {trigger}`: the passes of `run` recorded in `runs`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 
-from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.core import GaugeMetricFamily, Metric, SummaryMetricFamily
 from prometheus_client.registry import Collector
-from sqlalchemy import text
+from sqlalchemy import func, select, text
 
 from data_platform.db.engine import get_engine
+from data_platform.db.models import Run
+from data_platform.runs import last_seconds
 from data_platform.settings import Settings
 from data_platform.web import queries
 
@@ -119,6 +124,42 @@ class PlatformCollector(Collector):
                     "GROUP BY kind ORDER BY kind"
                 )
             ).all()
+            passes = conn.execute(
+                select(
+                    Run.trigger, Run.status, func.count(), func.coalesce(func.sum(Run.seconds), 0)
+                )
+                .group_by(Run.trigger, Run.status)
+                .order_by(Run.trigger, Run.status)
+            ).all()
+            last = last_seconds(conn)
         for kind, count in counted:
             alerts.add_metric([kind], count)
         yield alerts
+
+        runs = GaugeMetricFamily(
+            "data_platform_runs",
+            "Passes of `run` kept (RUNS_KEEP_DAYS), by how they were run and ended.",
+            labels=["trigger", "status"],
+        )
+        durations = SummaryMetricFamily(
+            "data_platform_run_seconds",
+            "Durations of the finished passes of `run` kept (RUNS_KEEP_DAYS).",
+            labels=["trigger"],
+        )
+        totals: dict[str, tuple[int, float]] = {}
+        for trigger, status, count, seconds in passes:
+            runs.add_metric([trigger, status], count)
+            if status != "running":
+                done, total = totals.get(trigger, (0, 0.0))
+                totals[trigger] = (done + count, total + float(seconds or 0))
+        for trigger, (count, total) in sorted(totals.items()):
+            durations.add_metric([trigger], count_value=count, sum_value=total)
+        last_pass = GaugeMetricFamily(
+            "data_platform_run_last_seconds",
+            "How long the last finished pass of `run` took.",
+            labels=["trigger"],
+        )
+        for trigger, seconds in sorted(last.items()):
+            if seconds is not None:
+                last_pass.add_metric([trigger], seconds)
+        yield from (runs, durations, last_pass)

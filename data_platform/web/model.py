@@ -316,3 +316,38 @@ class ActionResult(BaseModel):
 class ApiError(BaseModel):
     error: str
     exit_code: int | None = Field(None, description="The CLI's exit code for this error.")
+
+
+class RunView(BaseModel):
+    """One pass of `data-platform run` (`runs`), as the runs list shows it."""
+
+    id: int
+    trigger: str = Field(description="cli, watch (a --watch pass) or web (the page's Run).")
+    actor: str | None
+    subject: str | None = Field(None, description="The one table it ran; None: every source.")
+    started_at: datetime
+    finished_at: datetime | None = Field(None, description="None: running, or killed.")
+    seconds: float | None
+    status: str = Field(description="running, ok, failed or stopped.")
+    exit_code: int | None
+    landed: int
+    recorded: int
+    archived: int
+    errored: int
+    rows: int
+    dead_letters: int
+    transform: str | None = Field(None, description="The dbt build: ok, failed; None: none.")
+    failed_tests: int
+    verified: int
+    mismatches: int
+
+
+class RunsPage(BaseModel):
+    runs: list[RunView]
+    older: int | None = Field(None, description="The id to list from for older passes.")
+
+
+class RunPage(RunView):
+    summary: dict = Field(description="What each source did, the failing dbt nodes, the checks.")
+    output: str = Field(description="What `run` printed.")
+    log: str = Field(description="Its log lines, INFO and up.")

@@ -35,6 +35,7 @@ METADATA_TABLES = {
     "landing_marks",
     "landings",
     "alert_events",
+    "runs",
     "dead_letters",
     "verifications",
 }

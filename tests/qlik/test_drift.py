@@ -55,6 +55,15 @@ def test_a_table_kept_right_by_its_changes_equals_the_next_full_load(
     assert _captures() == []  # nothing kept while no snapshot comes
     _reload(qlik, sample, [(1, "ONE", T), (3, "three", T)])
     assert len(_captures()) == 1  # kept until compared
+    with get_engine().connect() as conn:  # commented, as every table the platform makes
+        uncommented = conn.scalars(
+            text(
+                "SELECT attname FROM pg_attribute WHERE attrelid = to_regclass(:t) "
+                "AND attnum > 0 AND col_description(attrelid, attnum) IS NULL"
+            ),
+            {"t": f"{sample.db_table[0]}.{_captures()[0]}"},
+        ).all()
+    assert uncommented == []
     (found,) = verify_qlik(get_engine())
     assert (found.verdict, found.differing, found.keys) == ("ok", 0, [])
     assert (found.expected, found.actual) == (2, 2)

@@ -88,6 +88,20 @@ def capture(cur, target: TargetTable, table_id: int, load_id: int) -> bool:
     )
     about = {"columns": list(target.columns), "key": list(target.key), "load_id": load_id}
     cur.execute(sql.SQL("COMMENT ON TABLE {} IS {}").format(pre, sql.Literal(json.dumps(about))))
+    # Every column of the platform's tables says what it is, this one's too while it waits.
+    for column, comment in [
+        *(
+            (c, f"The key column {c} of {target.qualified} before the new snapshot.")
+            for c in target.key
+        ),
+        (_SEQ, "dp__change_seq of the row before the new snapshot."),
+        (_HASH, "md5 of the row's columns before the new snapshot (drift.compare)."),
+    ]:
+        cur.execute(
+            sql.SQL("COMMENT ON COLUMN {}.{} IS {}").format(
+                pre, sql.Identifier(column), sql.Literal(comment)
+            )
+        )
     return True
 
 

@@ -140,7 +140,7 @@ def history_table_of(table: sa.Table) -> sa.Table:
         ),
         sa.CheckConstraint(sa.column(OPERATION).in_(OPERATIONS), name=f"ck_{table.name}_h_op"),
         sa.Index(f"ix_{table.name}_h_key", *key, VALID_FROM),
-        sa.Index(f"ix_{table.name}_h_sn", SNAPSHOT),
+        sa.Index(f"ix_{table.name}_h_sn", SNAPSHOT, VALID_FROM),
         schema=table.schema,
         comment=f"Point-in-time history of {table.schema}.{table.name}: a row per version "
         f"of a key, valid from dp__valid_from to dp__valid_to (Qlik change sequences). "
@@ -340,7 +340,7 @@ def record_changes(
             ),
         )
         if sparse
-        else sql.SQL("NULL")
+        else sql.SQL("CAST(NULL AS text[])")
     )
     names = {
         "h": history.ident,
@@ -362,24 +362,114 @@ def record_changes(
         "ord": sql.Identifier(ORD),
         "match": ctx.target.key_match("o", "c"),
     }
-    added = run(
+    args = {
+        "load_id": ctx.load_id,
+        "start": history.snapshot_start,
+        "snapshot": history.snapshot_id,
+    }
+    key_columns = sql.SQL(", ").join(map(sql.Identifier, target.key))
+    if not _in_order(ctx, history, stage):
+        added = run(
+            ctx,
+            sql.SQL(
+                "INSERT INTO {h} ({columns}, {load}, {hseq}, {from_}, {operation}, {snapshot}, "
+                "{record}, {untouched_col}) "
+                "SELECT {c_columns}, %(load_id)s, c.{seq}, greatest(c.{seq}, %(start)s), "
+                "c.{oper}, %(snapshot)s, c.{ord}, {untouched} FROM ({changes}) c "
+                "WHERE NOT EXISTS (SELECT FROM {h} o WHERE o.{snapshot} IS NOT DISTINCT FROM "
+                "%(snapshot)s AND o.{hseq} = c.{seq} AND o.{operation} = c.{oper} AND {match})"
+            ).format(**names),
+            stage,
+            args,
+        )
+        _recompute(ctx, history, sql.SQL("SELECT {} FROM {}").format(key_columns, touched), {})
+        return added
+    # The usual case: every change is newer than every version the snapshot holds, so
+    # the file's versions follow each other and the key's open version, and only keys
+    # with untouched columns need the versions before them.
+    new = sql.Identifier("dp_history_new")
+    cur = ctx.cur
+    cur.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(new))
+    run(
         ctx,
         sql.SQL(
-            "INSERT INTO {h} ({columns}, {load}, {hseq}, {from_}, {operation}, {snapshot}, "
-            "{record}, {untouched_col}) "
-            "SELECT {c_columns}, %(load_id)s, c.{seq}, greatest(c.{seq}, %(start)s), c.{oper}, "
-            "%(snapshot)s, c.{ord}, {untouched} FROM ({changes}) c "
-            "WHERE NOT EXISTS (SELECT FROM {h} o WHERE o.{snapshot} IS NOT DISTINCT FROM "
-            "%(snapshot)s AND o.{hseq} = c.{seq} AND o.{operation} = c.{oper} AND {match})"
-        ).format(**names),
+            "CREATE TEMP TABLE {new} ON COMMIT DROP AS SELECT *, "
+            "lead({from_}) OVER w AS dp__next, row_number() OVER w = 1 AS dp__first FROM ("
+            "SELECT {c_columns}, c.{seq} AS {hseq}, greatest(c.{seq}, %(start)s) AS {from_}, "
+            "c.{oper} AS {operation}, c.{ord} AS {record}, {untouched} AS {untouched_col} "
+            "FROM ({changes}) c) v WINDOW w AS (PARTITION BY {key} ORDER BY {from_}, {hseq}, "
+            "{record})"
+        ).format(new=new, key=key_columns, **names),
         stage,
-        {"load_id": ctx.load_id, "start": history.snapshot_start, "snapshot": history.snapshot_id},
+        args,
     )
-    keys = sql.SQL("SELECT {} FROM {}").format(
-        sql.SQL(", ").join(map(sql.Identifier, target.key)), touched
+    cur.execute(
+        sql.SQL(
+            "UPDATE {h} o SET {to} = n.{from_} FROM {new} n WHERE n.dp__first "
+            "AND o.{to} IS NULL AND {snapshot_is} AND {new_match}"
+        ).format(
+            to=sql.Identifier(VALID_TO),
+            new=new,
+            snapshot_is=_snapshot_is("o", history),
+            new_match=target.key_match("o", "n"),
+            **names,
+        ),
+        args,
     )
-    _recompute(ctx, history, keys, {})
+    cur.execute(
+        sql.SQL(
+            "INSERT INTO {h} ({columns}, {load}, {hseq}, {from_}, {operation}, {snapshot}, "
+            "{record}, {untouched_col}, {to}) "
+            "SELECT {columns}, %(load_id)s, {hseq}, {from_}, {operation}, %(snapshot)s, "
+            "{record}, {untouched_col}, dp__next FROM {new}"
+        ).format(to=sql.Identifier(VALID_TO), new=new, **names),
+        args,
+    )
+    added = cur.rowcount
+    if sparse:
+        keys = sql.SQL("SELECT {} FROM {} WHERE {} IS NOT NULL").format(
+            key_columns, new, sql.Identifier(UNTOUCHED)
+        )
+        _recompute(ctx, history, keys, {})
+    cur.execute(sql.SQL("DROP TABLE {}").format(new))
     return added
+
+
+def _snapshot_is(alias: str, history: History) -> sql.Composable:
+    """The row `alias` belongs to the load's snapshot: `=` (or IS NULL for a table of
+    changes only), which an index can serve."""
+    column = sql.SQL("{}.{}").format(sql.Identifier(alias), sql.Identifier(SNAPSHOT))
+    if history.snapshot_id is None:
+        return sql.SQL("{} IS NULL").format(column)
+    return sql.SQL("{} = {}").format(column, sql.Literal(history.snapshot_id))
+
+
+def _in_order(ctx: ApplyContext, history: History, stage: sql.Composable) -> bool:
+    """Does every change staged in `stage` come after every version of the snapshot in
+    version order? Then none of them is there already and no version before them moves.
+    Two index reads (`ix_<table>_h_sn`: snapshot, valid from)."""
+    cur = ctx.cur
+    cur.execute(sql.SQL("SELECT min({}) FROM {}").format(sql.Identifier(SEQ), stage))
+    (first,) = cur.fetchone()
+    if first is None:
+        return True
+    if history.snapshot_start is not None:
+        first = max(first, history.snapshot_start)
+    h, from_ = history.ident, sql.Identifier(VALID_FROM)
+    cur.execute(
+        sql.SQL(
+            "SELECT EXISTS (SELECT FROM {h} h WHERE {snapshot} AND h.{from_} > %(first)s) "
+            "OR EXISTS (SELECT FROM {h} h WHERE {snapshot} AND h.{from_} = %(first)s "
+            "AND h.{hseq} IS NOT NULL)"
+        ).format(
+            h=h,
+            snapshot=_snapshot_is("h", history),
+            from_=from_,
+            hseq=sql.Identifier(HISTORY_SEQ),
+        ),
+        {"first": first},
+    )
+    return not cur.fetchone()[0]
 
 
 def _recompute(ctx: ApplyContext, history: History, keys: sql.Composable, args: dict) -> None:
