@@ -191,6 +191,29 @@ def _alert_freshness(seconds: float) -> list:
     settings = get_settings()
     with session_factory()() as session:
         found = freshness(session, settings, datetime.now(UTC))
+    found = _with_source_backlog(found, settings.freshness_behind_minutes)
     alert_freshness(found)
     alert_slow_pass(seconds, settings.run_expected_seconds)
     return [table for table in found if table.state in LATE]
+
+
+def _with_source_backlog(found: list, behind_minutes: float) -> list:
+    """`found` (Freshness) with the totesys backlog at the source (`batch.totesys.backlog`)
+    where a table was extracted; a source that cannot be probed leaves them as they are
+    (logged: its extraction reports the failure)."""
+    from data_platform.batch.totesys.backlog import source_backlog
+    from data_platform.errors import DataPlatformError
+
+    try:
+        backlog = {b.table: b for b in source_backlog()}
+    except DataPlatformError as exc:
+        log.warning("the totesys backlog at the source was not probed: %s", exc)
+        return found
+    return [
+        table.with_source_backlog(
+            backlog[table.table].rows, backlog[table.table].oldest_waiting_seconds, behind_minutes
+        )
+        if table.table in backlog
+        else table
+        for table in found
+    ]

@@ -12,7 +12,9 @@ Its state:
 - `stale`: its data is older than its expectation (FRESHNESS_HOURS, or
   FRESHNESS_HOURS_BY_TABLE under any of its names);
 - `behind`: not stale, but a file has waited longer than FRESHNESS_BEHIND_MINUTES (a
-  backlog the platform is not getting through);
+  backlog the platform is not getting through), or, for totesys, a row the source stamped
+  has waited that long without being extracted (its backlog at the source, probed by
+  `run`: `batch.totesys.backlog`, `Freshness.with_source_backlog`);
 - `never`: nothing applied yet and nothing waiting; `inactive`: paused; else `ok`.
 
 Read by `status`, the operations page, `/metrics` and the alerts
@@ -22,7 +24,7 @@ Read by `status`, the operations page, `/metrics` and the alerts
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Literal
 
@@ -57,6 +59,10 @@ class Freshness:
     backlog_files: int
     backlog_bytes: int
     oldest_waiting_seconds: float | None
+    # The backlog at the source, where it is probed (totesys: rows the source stamped
+    # later than the newest stamp landed, and the oldest one's wait); None: not probed.
+    source_rows_waiting: int | None = None
+    source_oldest_waiting_seconds: float | None = None
 
     def to_dict(self) -> dict[str, object]:
         return {
@@ -68,6 +74,8 @@ class Freshness:
             "backlog_files": self.backlog_files,
             "backlog_bytes": self.backlog_bytes,
             "oldest_waiting_seconds": self.oldest_waiting_seconds,
+            "source_rows_waiting": self.source_rows_waiting,
+            "source_oldest_waiting_seconds": self.source_oldest_waiting_seconds,
         }
 
     def line(self) -> str:
@@ -86,7 +94,29 @@ class Freshness:
             if self.backlog_files
             else ", no backlog"
         )
+        if self.source_rows_waiting:
+            backlog += (
+                f", {self.source_rows_waiting:,} row(s) at the source not yet extracted, the "
+                f"oldest {(self.source_oldest_waiting_seconds or 0) / 60:.0f} min"
+            )
         return f"{self.table}: {self.state}: {age}{backlog}"
+
+    def with_source_backlog(
+        self, rows: int, oldest_waiting_seconds: float | None, behind_minutes: float
+    ) -> Freshness:
+        """This table with its backlog at the source (`rows` waiting there, the oldest for
+        `oldest_waiting_seconds`): `behind` when that wait passes FRESHNESS_BEHIND_MINUTES
+        (`behind_minutes`), as a file waiting in incoming would make it."""
+        waited = oldest_waiting_seconds if rows else None
+        state = self.state
+        if state in ("ok", "never") and waited is not None and waited > behind_minutes * 60:
+            state = "behind"
+        return replace(
+            self,
+            state=state,
+            source_rows_waiting=rows,
+            source_oldest_waiting_seconds=waited,
+        )
 
 
 def expected_hours(settings: Settings, table: SourceTable) -> float:

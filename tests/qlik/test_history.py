@@ -318,6 +318,7 @@ def test_the_revisions_are_ruff_clean_and_go_down(qlik: QlikWorld, kept: QlikTab
     source = kept.onboarded.path.read_text()
     assert_ruff_clean(kept.onboarded.path, "migrations/cubic_qlik/onboard.py")
     assert '"test_kept_history"' in source and "test_kept_as_of" in source
+    assert "SET (fillfactor = 70)" in source  # each version's one update stays on its page
     config = migrations.alembic_config(extra_version_dirs=[qlik.versions])
     migrations.downgrade("-1", config)
     with get_engine().connect() as conn:
