@@ -15,6 +15,7 @@ post-write hooks run ruff on the file, so it is ruff-clean as written.
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import logging
 import os
@@ -28,7 +29,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.operations import ops
 from alembic.script import ScriptDirectory
-from sqlalchemy import create_engine, pool
+from sqlalchemy import Connection, create_engine, pool
 from sqlalchemy.sql import ClauseElement
 
 from data_platform.db.engine import connection_errors, database_url
@@ -240,23 +241,47 @@ def downgrade(revision: str = "base", config: Config | None = None) -> None:
     command.downgrade(config or alembic_config(), revision)
 
 
-def current_revisions(config: Config | None = None) -> set[str]:
-    """Revisions the database is at (empty before the first upgrade)."""
+def current_revisions(
+    config: Config | None = None, connection: Connection | None = None
+) -> set[str]:
+    """Revisions the database is at (empty before the first upgrade), read over
+    `connection` when given (the caller's, pooled), else over a connection of its own."""
     from alembic.runtime.migration import MigrationContext
 
     config = config or alembic_config()
+    opts = {"version_table": config.attributes.get("version_table")}
+    if connection is not None:
+        return set(MigrationContext.configure(connection, opts=opts).get_current_heads())
     url = config.get_main_option("sqlalchemy.url")
     assert url
     engine = create_engine(url, poolclass=pool.NullPool)
     try:
         with connection_errors(url), engine.connect() as conn:
-            context = MigrationContext.configure(
-                conn, opts={"version_table": config.attributes.get("version_table")}
-            )
-            return set(context.get_current_heads())
+            return set(MigrationContext.configure(conn, opts=opts).get_current_heads())
     finally:
         engine.dispose()
 
 
 def head_revisions(config: Config | None = None) -> set[str]:
-    return set(ScriptDirectory.from_config(config or alembic_config()).get_heads())
+    """The head of `config`'s history. Reading the revision files costs tens of
+    milliseconds, so the answer is kept until a file in a version location changes (a
+    new onboarding or evolution revision)."""
+    config = config or alembic_config()
+    locations = tuple((config.get_main_option("version_locations") or "").split(os.pathsep))
+    # A file added or removed changes its folder's time; a file edited, its own.
+    stamps = tuple(
+        max([Path(d).stat().st_mtime_ns, *(p.stat().st_mtime_ns for p in Path(d).glob("*.py"))])
+        for d in locations
+        if d and Path(d).is_dir()
+    )
+    return set(_heads(locations, stamps, config.get_main_option("script_location") or ""))
+
+
+@functools.lru_cache(maxsize=16)
+def _heads(locations: tuple[str, ...], stamps: tuple[int, ...], script: str) -> tuple[str, ...]:
+    """The heads of the history in `locations` as of their files' `stamps`."""
+    config = Config()
+    config.set_main_option("script_location", script)
+    config.set_main_option("path_separator", "os")
+    config.set_main_option("version_locations", os.pathsep.join(locations))
+    return tuple(ScriptDirectory.from_config(config).get_heads())

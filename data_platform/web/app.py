@@ -53,6 +53,7 @@ from data_platform.web.model import (
     TransformPage,
 )
 from data_platform.web.render import STATIC, Renderer, mask
+from data_platform.web.shared import SingleFlight
 
 log = logging.getLogger(__name__)
 
@@ -138,6 +139,19 @@ def create_app(settings: Settings | None = None, *, allow_actions: bool = False)
     app.state.credentials = credentials
     app.state.allow_actions = allow_actions
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
+
+    # --- what the pages read: one computation for the readers asking at once ------------
+
+    flights = SingleFlight()
+
+    def overview() -> Overview:
+        return flights.run("overview", lambda: queries.overview(settings))
+
+    def table_page(name: str, limit: int) -> TablePage:
+        limit = max(1, min(limit, 1000))
+        return flights.run(
+            ("table", name, limit), lambda: queries.table_page(name, settings, limit=limit)
+        )
 
     # --- who is asking --------------------------------------------------------------------
 
@@ -329,12 +343,12 @@ def create_app(settings: Settings | None = None, *, allow_actions: bool = False)
 
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
     def overview_html(request: Request, who: Reader) -> HTMLResponse:
-        data = queries.overview(settings)
+        data = overview()
         return page(request, "overview.html", who, data=data, chart=data.activity)
 
     @app.get("/tables/{name:path}", response_class=HTMLResponse, include_in_schema=False)
     def table_html(request: Request, name: str, who: Reader, limit: int = 50) -> HTMLResponse:
-        data = queries.table_page(name, settings, limit=max(1, min(limit, 1000)))
+        data = table_page(name, limit)
         return page(request, "table.html", who, data=data, chart=data.activity)
 
     @app.get("/loads/{load_id}", response_class=HTMLResponse, include_in_schema=False)
@@ -448,7 +462,7 @@ def create_app(settings: Settings | None = None, *, allow_actions: bool = False)
     }
 
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(PlatformCollector(settings))
+    registry.register(PlatformCollector(overview))
 
     @app.get("/metrics", include_in_schema=False)
     def metrics(who: Reader) -> Response:
@@ -459,12 +473,12 @@ def create_app(settings: Settings | None = None, *, allow_actions: bool = False)
     @app.get("/api/overview", response_model=Overview, responses=errors, tags=["read"])
     def overview_api(who: Reader) -> Overview:
         """Every source and table: loads by status, freshness, rows, errors, marks."""
-        return queries.overview(settings)
+        return overview()
 
     @app.get("/api/tables/{name:path}", response_model=TablePage, responses=errors, tags=["read"])
     def table_api(name: str, who: Reader, limit: int = 50) -> TablePage:
         """One table (by any of its names): loads, errors, schema, revisions."""
-        return queries.table_page(name, settings, limit=max(1, min(limit, 1000)))
+        return table_page(name, limit)
 
     @app.get("/api/loads/{load_id}", response_model=LoadPage, responses=errors, tags=["read"])
     def load_api(load_id: int, who: Reader) -> LoadPage:

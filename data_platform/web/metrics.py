@@ -25,7 +25,7 @@ Metrics (labels in braces; every table by its platform name):
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 from prometheus_client.core import GaugeMetricFamily, Metric, SummaryMetricFamily
 from prometheus_client.registry import Collector
@@ -34,18 +34,18 @@ from sqlalchemy import func, select, text
 from data_platform.db.engine import get_engine
 from data_platform.db.models import Run
 from data_platform.runs import last_seconds
-from data_platform.settings import Settings
-from data_platform.web import queries
+from data_platform.web.model import Overview
 
 
 class PlatformCollector(Collector):
-    """Collects the overview (`queries.overview`) as metrics at each scrape."""
+    """Collects the overview (`queries.overview`, through the app's `overview`) as metrics
+    at each scrape."""
 
-    def __init__(self, settings: Settings) -> None:
-        self.settings = settings
+    def __init__(self, overview: Callable[[], Overview]) -> None:
+        self.overview = overview  # the app's, shared with the readers of the page
 
     def collect(self) -> Iterator[Metric]:
-        data = queries.overview(self.settings)
+        data = self.overview()
         table_labels = ["source", "table"]
         loads = GaugeMetricFamily(
             "data_platform_loads", "Loads by status.", labels=[*table_labels, "status"]

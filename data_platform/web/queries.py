@@ -124,31 +124,34 @@ def table_state(status: TableStatus, fresh: Freshness) -> TableState:
 
 def row_count(conn: Connection, schema: str | None, table: str | None) -> RowCount | None:
     """Rows in `schema.table`: exact below EXACT_COUNT_BELOW estimated rows (within
-    COUNT_TIMEOUT_MS), else PostgreSQL's estimate. None when there is no such table."""
+    COUNT_TIMEOUT_MS), else PostgreSQL's estimate. None when there is no such table.
+
+    Runs inside `conn`'s transaction (the page's one connection): the exact count in a
+    savepoint with its own statement timeout, the timeout put back after it."""
     if not schema or not table:
         return None
-    with conn.begin():
-        found = conn.execute(
-            text(
-                "SELECT c.reltuples::bigint, coalesce(s.n_live_tup, 0) FROM pg_class c "
-                "LEFT JOIN pg_stat_user_tables s ON s.relid = c.oid "
-                "WHERE c.oid = to_regclass(format('%I.%I', :schema, :table))"
-            ),
-            {"schema": schema, "table": table},
-        ).first()
+    found = conn.execute(
+        text(
+            "SELECT c.reltuples::bigint, coalesce(s.n_live_tup, 0), "
+            "current_setting('statement_timeout') FROM pg_class c "
+            "LEFT JOIN pg_stat_user_tables s ON s.relid = c.oid "
+            "WHERE c.oid = to_regclass(format('%I.%I', :schema, :table))"
+        ),
+        {"schema": schema, "table": table},
+    ).first()
     if found is None:
         return None
     estimate = int(found[0]) if found[0] >= 0 else int(found[1])
     if estimate >= EXACT_COUNT_BELOW:
         return RowCount(value=estimate, exact=False)
+    timeout = text("SELECT set_config('statement_timeout', :value, true)")
     try:
-        with conn.begin():
-            conn.execute(
-                text("SELECT set_config('statement_timeout', :ms, true)"),
-                {"ms": str(COUNT_TIMEOUT_MS)},
-            )
+        with conn.begin_nested():
+            conn.execute(timeout, {"value": str(COUNT_TIMEOUT_MS)})
             exact = conn.scalar(select(func.count()).select_from(sa_table(table, schema=schema)))
+            conn.execute(timeout, {"value": found[2]})
     except DBAPIError as exc:
+        # The savepoint's rollback put the timeout back.
         if not isinstance(exc.orig, pg_errors.QueryCanceled):
             raise
         return RowCount(value=estimate, exact=False)
@@ -181,44 +184,41 @@ def summaries(
     facts = _table_facts(conn)
     fresh = {f.table: f for f in freshness(session, settings, now)}
     found = []
-    with get_engine().connect() as count_conn:
-        for table in tables:
-            status = statuses[table.name]
-            last, landed, applied = facts.get(table.id, (None, None, 0))
-            backlog = fresh[table.name]
-            state = table_state(status, backlog)
-            found.append(
-                TableSummary(
-                    name=table.name,
-                    source=table.source,
-                    source_name=source_name(table.s3_prefix),
-                    db_name=f"{table.db_schema}.{table.db_table}" if table.db_table else None,
-                    s3_prefix=table.s3_prefix,
-                    is_active=table.is_active,
-                    loads=dict(sorted(status.counts.items())),
-                    rows_applied=applied,
-                    rows=row_count(count_conn, table.db_schema, table.db_table)
-                    if count_rows
-                    else None,
-                    last_success_at=last,
-                    last_landed_at=landed,
-                    expected_hours=backlog.expected_hours,
-                    age_seconds=backlog.data_age_seconds,
-                    backlog_files=backlog.backlog_files,
-                    backlog_bytes=backlog.backlog_bytes,
-                    oldest_waiting_seconds=backlog.oldest_waiting_seconds,
-                    state=state,
-                    latest_error=error_text(status.latest_error_parts, clean),
-                    latest_error_load_id=status.latest_error_load_id,
-                    latest_error_file=status.latest_error_file,
-                    snapshot=status.snapshot,
-                    snapshot_rebuilds=status.rebuilds,
-                    schema_change_loads=status.schema_change_loads,
-                    evolve_command=status.evolve_command,
-                    dead_letters=status.dead_letters,
-                    latest_dead_letter_load_id=status.latest_dead_letter_load_id,
-                )
+    for table in tables:
+        status = statuses[table.name]
+        last, landed, applied = facts.get(table.id, (None, None, 0))
+        backlog = fresh[table.name]
+        state = table_state(status, backlog)
+        found.append(
+            TableSummary(
+                name=table.name,
+                source=table.source,
+                source_name=source_name(table.s3_prefix),
+                db_name=f"{table.db_schema}.{table.db_table}" if table.db_table else None,
+                s3_prefix=table.s3_prefix,
+                is_active=table.is_active,
+                loads=dict(sorted(status.counts.items())),
+                rows_applied=applied,
+                rows=row_count(conn, table.db_schema, table.db_table) if count_rows else None,
+                last_success_at=last,
+                last_landed_at=landed,
+                expected_hours=backlog.expected_hours,
+                age_seconds=backlog.data_age_seconds,
+                backlog_files=backlog.backlog_files,
+                backlog_bytes=backlog.backlog_bytes,
+                oldest_waiting_seconds=backlog.oldest_waiting_seconds,
+                state=state,
+                latest_error=error_text(status.latest_error_parts, clean),
+                latest_error_load_id=status.latest_error_load_id,
+                latest_error_file=status.latest_error_file,
+                snapshot=status.snapshot,
+                snapshot_rebuilds=status.rebuilds,
+                schema_change_loads=status.schema_change_loads,
+                evolve_command=status.evolve_command,
+                dead_letters=status.dead_letters,
+                latest_dead_letter_load_id=status.latest_dead_letter_load_id,
             )
+        )
     found.sort(key=lambda t: (STATE_ORDER[t.state], -(t.age_seconds or 0), t.source, t.name))
     return found, tables
 
@@ -355,11 +355,12 @@ def verification_views(conn: Connection) -> list[VerificationView]:
     return sorted(views, key=lambda v: v.verdict == "ok")
 
 
-def database_state() -> tuple[str, list[str], bool]:
-    """The database (masked URL), its revisions, and whether it is at head."""
+def database_state(conn: Connection) -> tuple[str, list[str], bool]:
+    """The database (masked URL), its revisions (read over `conn`: a page uses one pooled
+    connection, never a second), and whether it is at head."""
     config = migrations.alembic_config()
     url = config.get_main_option("sqlalchemy.url") or ""
-    revisions = sorted(migrations.current_revisions(config))
+    revisions = sorted(migrations.current_revisions(config, conn))
     try:
         at_head = set(revisions) == migrations.head_revisions(config)
     except Exception:  # a history the checkout cannot resolve: not at a known head
@@ -373,8 +374,8 @@ def overview(settings: Settings | None = None, now: datetime | None = None) -> O
     now = now or datetime.now(UTC)
     zone = ZoneInfo(settings.data_platform_timezone)
     clean = Scrubber(settings)
-    database, revisions, at_head = database_state()
     with session_factory()() as session:
+        database, revisions, at_head = database_state(session.connection())
         tables, rows = summaries(session, settings, now)
         feeds = [
             FeedMark(
@@ -514,8 +515,7 @@ def table_page(name: str, settings: Settings | None = None, limit: int = 50) -> 
             for s in summaries(session, settings, now, count_rows=False)[0]
             if s.name == table.name
         )
-        with get_engine().connect() as count_conn:
-            summary.rows = row_count(count_conn, table.db_schema, table.db_table)
+        summary.rows = row_count(conn, table.db_schema, table.db_table)
         recent = load_views(conn, settings, [Load.table_id == table.id], limit)
         errored = load_views(
             conn,
