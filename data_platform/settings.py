@@ -379,6 +379,12 @@ class Settings(BaseSettings):
         description="FRESHNESS_HOURS per table (any of its names), a JSON object, e.g. "
         '{"cubic_dmap__agg_daily_fareprod": 48}.',
     )
+    web_workers: int = Field(
+        default=0,
+        ge=0,
+        description="Worker processes of `data-platform web` (0: one per core, at most 4), "
+        "so many readers at once are served by every core.",
+    )
     web_token: SecretStr | None = Field(
         None,
         description="A bearer token for the operations page. Once it, or WEB_USER and "

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import socket
 
 import click
@@ -52,7 +53,14 @@ def _check_port(host: str, port: int) -> None:
     help="Enable retrying errored loads and running a table's pass (needs WEB_TOKEN, or "
     "WEB_USER and WEB_PASSWORD). Without it the page is read-only.",
 )
-def web(host: str, port: int, allow_actions: bool) -> None:
+@click.option(
+    "--workers",
+    type=click.IntRange(1, 64),
+    default=None,
+    metavar="N",
+    help="Worker processes serving the page (default: WEB_WORKERS).",
+)
+def web(host: str, port: int, allow_actions: bool, workers: int | None) -> None:
     """Serve the operations page: every source's tables with their loads, errors,
     freshness and rows, each load's history, the last dbt build; the same as JSON
     under /api (described at /openapi.json).
@@ -70,7 +78,8 @@ def web(host: str, port: int, allow_actions: bool) -> None:
     import uvicorn
 
     from data_platform.db.engine import get_engine
-    from data_platform.web.app import create_app
+    from data_platform.settings import get_settings
+    from data_platform.web.app import ALLOW_ACTIONS_ENV, create_app
 
     app = create_app(allow_actions=allow_actions)
     _check_port(host, port)
@@ -86,5 +95,25 @@ def web(host: str, port: int, allow_actions: bool) -> None:
     for name in ("uvicorn.error", "uvicorn.access"):
         logging.getLogger(name).addFilter(_PlainRecords())
     mode = "actions on" if allow_actions else "read-only"
-    log.info("operations page on http://%s:%s/ (%s)", host, port, mode)
-    uvicorn.run(app, host=host, port=port, log_config=None, server_header=False)
+    workers = workers or get_settings().web_workers or min(os.cpu_count() or 1, 4)
+    log.info("operations page on http://%s:%s/ (%s, %s worker(s))", host, port, mode, workers)
+    if workers == 1:
+        uvicorn.run(app, host=host, port=port, log_config=None, server_header=False)
+        return
+    # Each worker process builds the same app (`app_for_worker`), told by the environment
+    # whether actions are on: the page's CPU spreads over the cores.
+    os.environ[ALLOW_ACTIONS_ENV] = "1" if allow_actions else ""
+    if get_settings().web_secret_key is None:
+        # One key for all workers, or a login made at one would not hold at another.
+        import secrets
+
+        os.environ["WEB_SECRET_KEY"] = secrets.token_urlsafe(32)
+    uvicorn.run(
+        "data_platform.web.app:app_for_worker",
+        factory=True,
+        workers=workers,
+        host=host,
+        port=port,
+        log_config=None,
+        server_header=False,
+    )

@@ -13,7 +13,7 @@ server runs without `--allow-actions` or the CSRF token is missing or wrong.
 """
 
 import logging
-from collections.abc import Awaitable, Callable
+import os
 from typing import Annotated, Any
 from urllib.parse import quote
 from zoneinfo import ZoneInfo
@@ -23,7 +23,9 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from starlette.datastructures import MutableHeaders
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from data_platform import __version__
 from data_platform.alerts import register_alerts
@@ -75,6 +77,30 @@ SECURITY_HEADERS = {
 }
 
 
+class SecurityHeaders:
+    """Adds SECURITY_HEADERS to every response that does not set them (Cache-Control
+    left to static files)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        static = scope["path"].startswith("/static/")
+
+        async def with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                for name, value in SECURITY_HEADERS.items():
+                    if name not in headers and not (static and name == "Cache-Control"):
+                        headers[name] = value
+            await send(message)
+
+        await self.app(scope, receive, with_headers)
+
+
 class AuthRequired(Exception):
     """No (valid) credentials: 401."""
 
@@ -105,6 +131,20 @@ def _mask_all(value: Any, known: tuple[str, ...]) -> Any:
 def table_url(name: str) -> str:
     """A table page's path, its name percent-encoded (names may hold anything)."""
     return f"/tables/{quote(name, safe='')}"
+
+
+ALLOW_ACTIONS_ENV = "DATA_PLATFORM_WEB_ALLOW_ACTIONS"  # "1": a worker's app allows actions
+
+
+def app_for_worker() -> FastAPI:
+    """The app of each worker process of `data-platform web --workers N` (uvicorn's
+    factory): logging as the CLI sets it up, actions as the command was told
+    (ALLOW_ACTIONS_ENV)."""
+    from data_platform import log as platform_log
+
+    settings = get_settings()
+    platform_log.configure(settings.log_level, settings.log_format)
+    return create_app(settings, allow_actions=os.environ.get(ALLOW_ACTIONS_ENV) == "1")
 
 
 def create_app(settings: Settings | None = None, *, allow_actions: bool = False) -> FastAPI:
@@ -330,14 +370,9 @@ def create_app(settings: Settings | None = None, *, allow_actions: bool = False)
 
     # --- security headers -------------------------------------------------------------------
 
-    @app.middleware("http")
-    async def _headers(request: Request, call_next: Callable[[Request], Awaitable[Response]]):
-        response = await call_next(request)
-        for name, value in SECURITY_HEADERS.items():
-            if name == "Cache-Control" and request.url.path.startswith("/static/"):
-                continue
-            response.headers.setdefault(name, value)
-        return response
+    # A plain ASGI middleware: Starlette's BaseHTTPMiddleware costs a task and a stream per
+    # request, a good part of a small page's time under many readers.
+    app.add_middleware(SecurityHeaders)
 
     # --- pages ------------------------------------------------------------------------------
 
@@ -468,12 +503,17 @@ def create_app(settings: Settings | None = None, *, allow_actions: bool = False)
     def metrics(who: Reader) -> Response:
         """The platform's state for Prometheus (`web.metrics`), behind the pages'
         credentials when they are set (a scraper sends `Authorization: Bearer`)."""
-        return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+        body = flights.run("metrics", lambda: generate_latest(registry))
+        return Response(body, media_type=CONTENT_TYPE_LATEST)
 
     @app.get("/api/overview", response_model=Overview, responses=errors, tags=["read"])
-    def overview_api(who: Reader) -> Overview:
+    def overview_api(who: Reader) -> Response:
         """Every source and table: loads by status, freshness, rows, errors, marks."""
-        return overview()
+        # Serialized once for the readers asking at once, as the overview is computed.
+        body = flights.run(
+            "overview.json", lambda: json_response(overview().model_dump(mode="json")).body
+        )
+        return Response(body, media_type="application/json")
 
     @app.get("/api/tables/{name:path}", response_model=TablePage, responses=errors, tags=["read"])
     def table_api(name: str, who: Reader, limit: int = 50) -> TablePage:

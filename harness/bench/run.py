@@ -13,8 +13,8 @@ from harness.bench.qlik import run_qlik_bench
 def run_bench(rows: int = 1_000_000, work_dir: Path | None = None, repeats: int = 2) -> None:
     """Every benchmark on files of `rows` rows, printed as it goes: the Qlik, DMAP and
     pedestrian loads (`repeats` bracketed runs each, the careful loader's beside them),
-    the sales warehouse, Kafka taps and
-    the Parquet conversion. Files go to `work_dir` (kept), else to a temporary directory
+    the sales warehouse, Kafka taps, the Parquet conversion and the operations page under
+    200 readers at once. Files go to `work_dir` (kept), else to a temporary directory
     removed at the end with its embedded Postgres stopped."""
     work = work_dir or Path(tempfile.mkdtemp(prefix="dp-bench-"))
     try:
@@ -30,6 +30,9 @@ def run_bench(rows: int = 1_000_000, work_dir: Path | None = None, repeats: int 
         taps, rss = in_fresh_process(kafka_bench, str(work / "home"), min(rows, 3 * MOCK_RETAINS))
         report_kafka(taps, rss)
         report_parquet(work / "parquet_input", work / "parquet")
+        from harness.bench.web import report_web, web_bench
+
+        report_web(web_bench(work / "home"))
     finally:
         if work_dir is None:
             from data_platform.db.embedded import stop

@@ -3,6 +3,7 @@ exit 2), and what it hands uvicorn."""
 
 from __future__ import annotations
 
+import os
 import socket
 
 import pytest
@@ -75,15 +76,33 @@ def test_serves_the_app_with_uvicorn(
     monkeypatch.setattr(uvicorn, "run", lambda app, **kwargs: calls.append((app, kwargs)))
     monkeypatch.setenv("WEB_TOKEN", "t0k3n-for-the-cli-test")
     reset_settings()
-    code, _, err = run("web", "--host", "0.0.0.0", "--port", "18050", "--allow-actions")
+    args = ("web", "--host", "0.0.0.0", "--port", "18050")
+    code, _, err = run(*args, "--allow-actions", "--workers", "1")
     assert code == 0, err
     ((app, kwargs),) = calls
     assert app.state.allow_actions is True
     assert kwargs == {"host": "0.0.0.0", "port": 18050, "log_config": None, "server_header": False}
-    assert "operations page on http://0.0.0.0:18050/ (actions on)" in err
+    assert "operations page on http://0.0.0.0:18050/ (actions on, 1 worker(s))" in err
+    calls.clear()
+    # Several workers: each process builds the app from the factory, told of the actions.
+    code, _, err = run(*args, "--allow-actions", "--workers", "3")
+    assert code == 0, err
+    ((target, kwargs),) = calls
+    assert (target, kwargs["factory"], kwargs["workers"]) == (
+        "data_platform.web.app:app_for_worker",
+        True,
+        3,
+    )
+    # One signing key for every worker, or a login made at one would fail at another.
+    assert len(os.environ.get("WEB_SECRET_KEY", "")) >= 32
+    monkeypatch.delenv("WEB_SECRET_KEY")
+    from data_platform.web.app import ALLOW_ACTIONS_ENV, app_for_worker
+
+    assert app_for_worker().state.allow_actions is True  # as the worker builds it
+    monkeypatch.setenv(ALLOW_ACTIONS_ENV, "")
     calls.clear()
     monkeypatch.delenv("WEB_TOKEN")
     reset_settings()
-    code, _, err = run("web", "--host", "0.0.0.0", "--port", "18050")
+    code, _, err = run(*args, "--workers", "1")
     assert code == 0 and calls[0][0].state.allow_actions is False
     assert "listening on 0.0.0.0 without credentials: anyone who reaches port 18050" in err
