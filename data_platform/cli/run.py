@@ -37,15 +37,25 @@ log = logging.getLogger(__name__)
     is_flag=True,
     help="Do not land (fetch, extract, consume) any source first: only scan and ingest.",
 )
+@click.option(
+    "-v",
+    "--verbose",
+    is_flag=True,
+    help="Print every dbt model and test of the build, not only its summary and failures.",
+)
 @json_option
-def run(watch: float | None, no_transform: bool, no_land: bool, as_json: bool) -> None:
+def run(
+    watch: float | None, no_transform: bool, no_land: bool, verbose: bool, as_json: bool
+) -> None:
     """Land the new files of every source the platform fetches itself whose schedule is
     due (DMAP, pedestrian, totesys, Kafka: each set up by its settings, at most every
     <SOURCE>_LAND_EVERY seconds), then scan the incoming zone and ingest every ready load,
     for all sources; when loads of a source the dbt models read (pedestrian, totesys) were
     archived, build the models and run their data tests (`data-platform transform`).
     After a pass that changed something, the tables of the sources of VERIFY_ON_RUN are
-    verified against their sources (`data-platform verify`).
+    verified against their sources (`data-platform verify`). It prints a line per source,
+    the dbt build's summary with each failing or warning test named (-v: every model and
+    test), the verifications and the tables behind or late.
 
     \b
     Exits 1 when a load was errored, an item of a landing failed (a DMAP feed, a totesys
@@ -74,7 +84,11 @@ def run(watch: float | None, no_transform: bool, no_land: bool, as_json: bool) -
         record = runs.begin(trigger)
         try:
             text, code, changed = _pass(
-                record, no_land=no_land, no_transform=no_transform, as_json=as_json
+                record,
+                no_land=no_land,
+                no_transform=no_transform,
+                verbose=verbose,
+                as_json=as_json,
             )
         except Exception as exc:
             ran = getattr(exc, "run_summary", None)
@@ -113,7 +127,7 @@ def run(watch: float | None, no_transform: bool, no_land: bool, as_json: bool) -
 
 
 def _pass(
-    record: Pass, *, no_land: bool, no_transform: bool, as_json: bool
+    record: Pass, *, no_land: bool, no_transform: bool, verbose: bool, as_json: bool
 ) -> tuple[str, int, bool]:
     """One pass: land, scan and ingest every source (`run_once`), then the dbt build when
     rows the models read arrived, the verifications when something changed, and the
@@ -132,7 +146,7 @@ def _pass(
         from data_platform.transform import run_transform
 
         transformed = run_transform()
-        lines.append(transformed.render())
+        lines.append(transformed.render(every_node=verbose))
         alert_transform(transformed.nodes)
         details["transform"] = {
             "ok": transformed.ok,

@@ -69,10 +69,15 @@ class TransformResult:
         verdict = "ok" if self.ok else f"FAILED ({len(self.failed)} failed)"
         return f"transform {verdict}: {ran or 'nothing selected'} ({statuses or '-'})"
 
-    def render(self) -> str:
-        """A table of every node, the failures spelled out, and the summary line."""
+    def render(self, *, every_node: bool = True) -> str:
+        """A table of every node (`every_node`), the failures and warnings spelled out,
+        and the summary line. Without `every_node`: the summary line, then each failure
+        and warning on a line of its own (what `run` prints unless -v)."""
         if not self.nodes:
             return self.summary()
+        if not every_node:
+            noted = [node for node in self.nodes if node.failed or node.status == "warn"]
+            return "\n".join([self.summary(), *(f"  {node.describe()}" for node in noted)])
         width_kind = max(len(node.kind) for node in self.nodes)
         width_name = max(len(node.name) for node in self.nodes)
         lines = []

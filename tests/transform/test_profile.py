@@ -70,3 +70,36 @@ def test_a_failed_test_makes_the_result_not_ok_and_is_named() -> None:
         "transform FAILED (1 failed): 1 model, 2 tests (1 fail, 1 success, 1 warn)"
     )
     assert TransformResult(nodes=result.nodes[::2]).ok  # a warning alone is no failure
+
+
+def test_run_prints_the_build_s_summary_and_failures_and_every_node_with_v(
+    platform, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`run` is quiet by default (issue 26): the build's summary and each failing or
+    warning test; -v adds every model and test."""
+    from click.testing import CliRunner
+
+    import data_platform.transform as transform
+    from data_platform.cli.main import cli
+    from data_platform.run import RunSummary
+
+    built = TransformResult(
+        nodes=[
+            NodeResult("pedestrian_daily_totals", "model", "success"),
+            NodeResult("rank_range", "test", "fail", failures=3),
+            NodeResult("missing_location", "test", "warn", failures=2),
+            NodeResult("not_null_count", "test", "pass"),
+        ]
+    )
+    monkeypatch.setattr(RunSummary, "transform_needed", property(lambda self: True))
+    monkeypatch.setattr(transform, "run_transform", lambda **kwargs: built)
+    quiet = CliRunner().invoke(cli, ["run", "--no-land"])
+    assert quiet.exit_code == 1
+    assert quiet.stdout.splitlines()[-3:] == [
+        "transform FAILED (1 failed): 1 model, 3 tests (1 fail, 1 pass, 1 success, 1 warn)",
+        "  test rank_range failed: 3 failing rows",
+        "  test missing_location warned: 2 failing rows",
+    ]
+    assert "not_null_count" not in quiet.stdout and "pedestrian_daily_totals" not in quiet.stdout
+    loud = CliRunner().invoke(cli, ["run", "--no-land", "-v"])
+    assert "not_null_count" in loud.stdout and "pedestrian_daily_totals" in loud.stdout
