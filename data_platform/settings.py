@@ -379,6 +379,18 @@ class Settings(BaseSettings):
         description="FRESHNESS_HOURS per table (any of its names), a JSON object, e.g. "
         '{"cubic_dmap__agg_daily_fareprod": 48}.',
     )
+    web_allowed_hosts: str = Field(
+        default="localhost,127.0.0.1,::1",
+        description="Host names the operations page answers to, comma-separated (`*.example.org` "
+        "for a domain): a request for another Host is refused (400), against DNS "
+        "rebinding and host-header tricks. Add the name it is reached by when not local.",
+    )
+    web_trusted_proxies: str = Field(
+        default="127.0.0.1",
+        description="Addresses of the reverse proxies whose X-Forwarded-Proto and "
+        "X-Forwarded-For the operations page believes, comma-separated (`*`: any): behind "
+        "an HTTPS proxy its cookies are then Secure and the client's address is logged.",
+    )
     web_workers: int = Field(
         default=0,
         ge=0,

@@ -184,6 +184,9 @@ def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[N
 def platform(monkeypatch: pytest.MonkeyPatch, db_url: str) -> Settings:
     """Settings for a platform on a migrated test database and the local object store."""
     monkeypatch.setenv("DATABASE_URL", db_url)
+    # Starlette's test client asks for Host `testserver`; the page answers only the
+    # hosts it is told of.
+    monkeypatch.setenv("WEB_ALLOWED_HOSTS", "localhost,127.0.0.1,::1,testserver")
     reset_settings()
     return get_settings()
 

@@ -98,7 +98,10 @@ def web(host: str, port: int, allow_actions: bool, workers: int | None) -> None:
     workers = workers or get_settings().web_workers or min(os.cpu_count() or 1, 4)
     log.info("operations page on http://%s:%s/ (%s, %s worker(s))", host, port, mode, workers)
     if workers == 1:
-        uvicorn.run(app, host=host, port=port, log_config=None, server_header=False)
+        # The app reads a proxy's headers itself (WEB_TRUSTED_PROXIES), not uvicorn.
+        uvicorn.run(
+            app, host=host, port=port, log_config=None, server_header=False, proxy_headers=False
+        )
         return
     # Each worker process builds the same app (`app_for_worker`), told by the environment
     # whether actions are on: the page's CPU spreads over the cores.
@@ -116,4 +119,5 @@ def web(host: str, port: int, allow_actions: bool, workers: int | None) -> None:
         port=port,
         log_config=None,
         server_header=False,
+        proxy_headers=False,
     )

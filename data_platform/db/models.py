@@ -718,3 +718,38 @@ class Run(Base):
         server_default="",
         comment="The pass's log lines (INFO and up, the first RUN_LOG_LINES), without secrets.",
     )
+
+
+class RevokedSession(Base):
+    __tablename__ = "web_revoked_sessions"
+    __table_args__ = {
+        "comment": "Login sessions of the operations page ended by Log out: a session cookie "
+        "naming one is refused until it would have expired anyway (then the row goes)."
+    }
+
+    sid: Mapped[str] = mapped_column(
+        Text, primary_key=True, comment="The session's random id, sealed in its cookie."
+    )
+    revoked_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now(), comment="When it logged out."
+    )
+    expires_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), comment="When the session would have expired."
+    )
+
+
+class LoginFailure(Base):
+    __tablename__ = "web_login_failures"
+    __table_args__ = (
+        Index("ix_web_login_failures_client_at", "client", "at"),
+        {
+            "comment": "Failed logins to the operations page, by client address: too many "
+            "within a minute and the next attempts are refused (429) until it passes."
+        },
+    )
+
+    id: Mapped[int] = _id("The failure's id.")
+    client: Mapped[str] = mapped_column(Text, comment="The client's address.")
+    at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now(), comment="When it failed."
+    )

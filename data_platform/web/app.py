@@ -14,6 +14,7 @@ server runs without `--allow-actions` or the CSRF token is missing or wrong.
 
 import logging
 import os
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 from urllib.parse import quote
 from zoneinfo import ZoneInfo
@@ -25,14 +26,16 @@ from fastapi.staticfiles import StaticFiles
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from starlette.datastructures import MutableHeaders
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.middleware.trustedhost import TrustedHostMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from data_platform import __version__
 from data_platform.alerts import register_alerts
 from data_platform.alerts.scrub import secrets
 from data_platform.errors import ConfigError, DataPlatformError, one_line
 from data_platform.settings import Settings, get_settings
-from data_platform.web import actions, queries, runs
+from data_platform.web import actions, queries, runs, sessions
 from data_platform.web.auth import (
     ANONYMOUS,
     CSRF_COOKIE,
@@ -75,6 +78,13 @@ SECURITY_HEADERS = {
     "Referrer-Policy": "same-origin",
     "Cache-Control": "no-store",
 }
+
+
+def _hosts(setting: str) -> list[str]:
+    """WEB_ALLOWED_HOSTS as a list; an IPv6 address also in brackets, as a Host header may
+    carry it."""
+    hosts = [h.strip().lower() for h in setting.split(",") if h.strip()]
+    return hosts + [f"[{h}]" for h in hosts if ":" in h and not h.startswith("[")]
 
 
 class SecurityHeaders:
@@ -172,7 +182,8 @@ def create_app(settings: Settings | None = None, *, allow_actions: bool = False)
         "retry and run behind credentials.",
         docs_url=None,
         redoc_url=None,
-        openapi_url="/openapi.json",
+        # Served below, behind the pages' credentials.
+        openapi_url=None,
         default_response_class=json_response,
     )
     app.state.settings = settings
@@ -201,6 +212,8 @@ def create_app(settings: Settings | None = None, *, allow_actions: bool = False)
         found = credentials.check_header(request.headers.get("authorization"))
         if found is None and cookies:
             found = credentials.check_session(request.cookies.get(SESSION_COOKIE))
+            if found is not None and found.sid and sessions.is_revoked(found.sid):
+                return None  # logged out: the cookie is dead even if it was kept
         return found
 
     def reader(request: Request) -> Identity:
@@ -370,9 +383,13 @@ def create_app(settings: Settings | None = None, *, allow_actions: bool = False)
 
     # --- security headers -------------------------------------------------------------------
 
-    # A plain ASGI middleware: Starlette's BaseHTTPMiddleware costs a task and a stream per
-    # request, a good part of a small page's time under many readers.
+    # Innermost first: a Host not configured is refused before anything else runs; the
+    # security headers (a plain ASGI middleware: Starlette's BaseHTTPMiddleware costs a
+    # task and a stream per request); outermost, a trusted proxy's X-Forwarded-Proto and
+    # -For make the request https and the client its own (cookies Secure, logs true).
+    app.add_middleware(TrustedHostMiddleware, allowed_hosts=_hosts(settings.web_allowed_hosts))
     app.add_middleware(SecurityHeaders)
+    app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=settings.web_trusted_proxies)
 
     # --- pages ------------------------------------------------------------------------------
 
@@ -421,11 +438,23 @@ def create_app(settings: Settings | None = None, *, allow_actions: bool = False)
     ) -> Response:
         if not credentials.check_csrf(request.cookies.get(CSRF_COOKIE), csrf_token, ANONYMOUS):
             raise Forbidden(BAD_CSRF)
+        address = client(request)
+        wait = sessions.refused_for(address)
+        if wait is not None:
+            log.warning(
+                "login refused to %s: too many failures", address, extra={"client": address}
+            )
+            refused = page(
+                request, "login.html", None, 429, next=_local(next), failed=True, wait=wait
+            )
+            refused.headers["Retry-After"] = str(wait)
+            return refused
         who = (credentials.check_token(token) if token else None) or (
             credentials.check_password(user, password) if user else None
         )
         if who is None:
-            log.warning("failed login from %s", client(request), extra={"client": client(request)})
+            sessions.record_failure(address)
+            log.warning("failed login from %s", address, extra={"client": address})
             return page(request, "login.html", None, 401, next=_local(next), failed=True)
         log.info("%s logged in", f"web:{who.name}", extra={"client": client(request)})
         response = RedirectResponse(_local(next), status_code=303)
@@ -448,6 +477,10 @@ def create_app(settings: Settings | None = None, *, allow_actions: bool = False)
     ) -> Response:
         if not credentials.check_csrf(request.cookies.get(CSRF_COOKIE), csrf_token, who):
             raise Forbidden(BAD_CSRF)
+        if who.sid is not None:
+            # Ended for good: a copy of the cookie kept elsewhere is refused from now on.
+            sessions.revoke(who.sid, datetime.now(UTC) + timedelta(seconds=SESSION_SECONDS))
+            log.info("%s logged out", who.actor, extra={"client": client(request)})
         response = RedirectResponse("/login", status_code=303)
         response.delete_cookie(SESSION_COOKIE, path="/")
         return response
@@ -561,14 +594,24 @@ def create_app(settings: Settings | None = None, *, allow_actions: bool = False)
         return actions.run_table(name, who, client(request))
 
     @app.get("/healthz", include_in_schema=False)
-    def healthz() -> dict[str, str]:
+    def healthz() -> Response:
+        """Up or down, and nothing more: it needs no credentials."""
         from sqlalchemy import text
+        from sqlalchemy.exc import SQLAlchemyError
 
         from data_platform.db.engine import get_engine
 
-        with get_engine().connect() as conn:
-            conn.execute(text("SELECT 1"))
-        return {"status": "ok"}
+        try:
+            with get_engine().connect() as conn:
+                conn.execute(text("SELECT 1"))
+        except (SQLAlchemyError, DataPlatformError):
+            return JSONResponse({"status": "down"}, status_code=503)
+        return JSONResponse({"status": "ok"})
+
+    @app.get("/openapi.json", include_in_schema=False)
+    def openapi_json(who: Reader) -> JSONResponse:
+        """The API's description, behind the same credentials as the API itself."""
+        return JSONResponse(app.openapi())
 
     return app
 

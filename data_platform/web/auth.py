@@ -3,9 +3,11 @@
 - Credentials: WEB_TOKEN (`Authorization: Bearer <token>`) and/or WEB_USER with
   WEB_PASSWORD (`Authorization: Basic ...`, or the login form). With none configured,
   everyone reads as `anonymous` and no action can be enabled.
-- The login form sets a session cookie: the identity, timestamped and signed
-  (itsdangerous) with WEB_SECRET_KEY and a digest of the configured credentials, so
-  changing a credential ends every session. HttpOnly, SameSite=Lax, Secure over HTTPS.
+- The login form sets a session cookie: the identity and a random session id,
+  timestamped and signed (itsdangerous) with WEB_SECRET_KEY and a digest of the
+  configured credentials, so changing a credential ends every session; Log out ends its
+  own (the id is recorded as revoked: `web.sessions`). HttpOnly, SameSite=Lax, Secure
+  over HTTPS (behind a proxy too: `X-Forwarded-Proto` from WEB_TRUSTED_PROXIES).
 - CSRF (signed double submit): a random nonce in a SameSite=Strict cookie, and in every
   form the nonce and the identity, signed. A form is accepted only when the
   field's nonce is the cookie's and the signature is valid for whoever submits it. API
@@ -40,6 +42,7 @@ class Identity:
 
     name: str
     via: str  # basic, bearer, session, none
+    sid: str | None = None  # a login session's random id (revoked by Log out)
 
     @property
     def actor(self) -> str:
@@ -131,12 +134,20 @@ class Credentials:
     # --- the login session ------------------------------------------------------------------
 
     def session_cookie(self, identity: Identity) -> str:
-        """The signed session value for `identity`, valid for SESSION_SECONDS."""
-        return self.seal("session", identity.name)
+        """The signed session value for `identity`, valid for SESSION_SECONDS, with a
+        random session id that Log out revokes (`web.sessions`)."""
+        return self.seal("session", {"name": identity.name, "sid": secrets.token_urlsafe(18)})
 
     def check_session(self, cookie: str | None) -> Identity | None:
-        name = self.unseal("session", cookie, max_age=SESSION_SECONDS)
-        return Identity(name, "session") if isinstance(name, str) else None
+        """The session's identity, its id in `sid`; None for a cookie that is missing,
+        forged, expired or of another shape. Whether it was revoked, the caller asks."""
+        value = self.unseal("session", cookie, max_age=SESSION_SECONDS)
+        if not isinstance(value, dict):
+            return None
+        name, sid = value.get("name"), value.get("sid")
+        if not isinstance(name, str) or not isinstance(sid, str):
+            return None
+        return Identity(name, "session", sid)
 
     # --- CSRF -------------------------------------------------------------------------------
 

@@ -36,6 +36,8 @@ METADATA_TABLES = {
     "landings",
     "alert_events",
     "runs",
+    "web_revoked_sessions",
+    "web_login_failures",
     "dead_letters",
     "verifications",
 }

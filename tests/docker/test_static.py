@@ -890,6 +890,9 @@ def test_web_service_is_the_main_image_serving_the_page_on_its_published_port(
     assert web["ports"] == [f"127.0.0.1:{params['port']}:{params['port']}"]
     check = " ".join(web["healthcheck"]["test"])
     assert f"http://127.0.0.1:{params['port']}/healthz" in check
+    # The page refuses a Host it is not told of: its health check's and a scraper's are.
+    allowed = web["environment"]["WEB_ALLOWED_HOSTS"].split(",")
+    assert {"127.0.0.1", "localhost", "web__local"} <= set(allowed)
     assert web["healthcheck"]["test"][:2] == ["CMD", "python"]
 
 

@@ -81,7 +81,13 @@ def test_serves_the_app_with_uvicorn(
     assert code == 0, err
     ((app, kwargs),) = calls
     assert app.state.allow_actions is True
-    assert kwargs == {"host": "0.0.0.0", "port": 18050, "log_config": None, "server_header": False}
+    assert kwargs == {
+        "host": "0.0.0.0",
+        "port": 18050,
+        "log_config": None,
+        "server_header": False,
+        "proxy_headers": False,  # the app reads a trusted proxy's headers itself
+    }
     assert "operations page on http://0.0.0.0:18050/ (actions on, 1 worker(s))" in err
     calls.clear()
     # Several workers: each process builds the app from the factory, told of the actions.
