@@ -39,7 +39,8 @@ class Settings(BaseSettings):
         Path(".data"),
         description="Home of the embedded defaults: the embedded PostgreSQL cluster "
         "(`postgres/`), the local object store (`storage/<zone>/`) and dbt's target and "
-        "logs (`dbt/`).",
+        "logs (`dbt/`). Unset: the `.data` of the working directory or of the nearest "
+        "directory above it that has one, else a new `./.data`.",
     )
 
     # --- Metadata database ---
@@ -482,7 +483,18 @@ class Settings(BaseSettings):
 
     @property
     def home(self) -> Path:
-        return self.data_platform_home.expanduser().resolve()
+        """DATA_PLATFORM_HOME when set; else the `.data` of the working directory or of
+        the nearest directory above it that has one (a command run from a subdirectory of
+        the project finds the project's data, not a new empty home); else `./.data`."""
+        if "data_platform_home" in self.model_fields_set or self.data_platform_home != Path(
+            ".data"
+        ):
+            return self.data_platform_home.expanduser().resolve()
+        here = Path.cwd().resolve()
+        for folder in (here, *here.parents):
+            if (folder / ".data").is_dir():
+                return folder / ".data"
+        return here / ".data"
 
 
 @functools.cache

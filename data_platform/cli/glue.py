@@ -39,10 +39,21 @@ def run(
     """
     import json
 
-    from data_platform.batch.cubic_qlik.spark import ingest_incoming
-    from data_platform.errors import LoadError
+    from data_platform.errors import ConfigError, LoadError
+
+    try:
+        from data_platform.batch.cubic_qlik.spark import ingest_incoming
+        from data_platform.jobs.runtime import local_session
+    except ModuleNotFoundError as exc:
+        if exc.name is None or exc.name.split(".")[0] not in ("pyspark", "py4j"):
+            raise
+        missing = exc.name.split(".")[0]
+        raise ConfigError(
+            f"`glue run` needs PySpark ({missing} is not installed) and Java 17: `make "
+            "install` installs the full requirements (requirements.txt); `make demo` "
+            "installs only the runtime's"
+        ) from exc
     from data_platform.jobs.env import local_job_env
-    from data_platform.jobs.runtime import local_session
     from data_platform.jobs.scripts import script_path
     from data_platform.settings import get_settings
 

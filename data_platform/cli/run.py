@@ -76,8 +76,10 @@ def run(
 
     from data_platform import runs
     from data_platform.alerts import alert_run, alert_whole_run
+    from data_platform.db.migrations import require_migrated
     from data_platform.errors import exit_code_for
 
+    require_migrated()
     previous: str | None = None
     trigger = "cli" if watch is None else "watch"
     while True:

@@ -78,6 +78,7 @@ def web(host: str, port: int, allow_actions: bool, workers: int | None) -> None:
     import uvicorn
 
     from data_platform.db.engine import get_engine
+    from data_platform.db.migrations import require_migrated
     from data_platform.settings import get_settings
     from data_platform.web.app import ALLOW_ACTIONS_ENV, create_app
 
@@ -85,6 +86,7 @@ def web(host: str, port: int, allow_actions: bool, workers: int | None) -> None:
     _check_port(host, port)
     with get_engine().connect():  # fail now (exit 3) rather than on the first page
         pass
+    require_migrated()
     if host not in LOOPBACK and not app.state.credentials.required:
         log.warning(
             "listening on %s without credentials: anyone who reaches port %s reads the page "

@@ -32,6 +32,14 @@ def _server(home: Path):
         import pgserver
 
     pgdata = pgdata_dir(home)
+    if not pgdata.exists():
+        # Said loudly: a command run outside the project would otherwise start a second,
+        # empty platform without a word.
+        log.warning(
+            "no embedded database in %s yet: creating a new, empty one (set "
+            "DATA_PLATFORM_HOME, or run from the project's directory, to use an existing one)",
+            home,
+        )
     # Create the data directory ourselves: pgserver checks and creates it outside its
     # lock (mkdir with exist_ok=False), so two commands starting at once race on it.
     pgdata.mkdir(parents=True, exist_ok=True)

@@ -262,6 +262,22 @@ def current_revisions(
         engine.dispose()
 
 
+def require_migrated() -> None:
+    """Raise DatabaseError (exit 3), naming the command that fixes it, when the metadata
+    database was never migrated: one line before any work, not a trail of failed SQL."""
+    from sqlalchemy import text
+
+    from data_platform.db.engine import get_engine
+    from data_platform.errors import DatabaseError
+
+    with get_engine().connect() as conn:
+        migrated = conn.scalar(text("SELECT to_regclass(:t) IS NOT NULL"), {"t": VERSION_TABLE})
+    if not migrated:
+        raise DatabaseError(
+            "the metadata database has no tables yet: run `data-platform db upgrade` first"
+        )
+
+
 def head_revisions(config: Config | None = None) -> set[str]:
     """The head of `config`'s history. Reading the revision files costs tens of
     milliseconds, so the answer is kept until a file in a version location changes (a
