@@ -17,6 +17,7 @@ from data_platform.loads.report import (
     landing_statuses,
     table_statuses,
 )
+from data_platform.loads.retry import recovery
 from data_platform.loads.verify import Verification
 from data_platform.loads.verify import latest as latest_verifications
 from data_platform.settings import get_settings
@@ -98,6 +99,10 @@ class PlatformStatus:
                 )
                 if table.latest_error_file:
                     lines.append(f"  its file: {self.error_zone}{table.latest_error_file}")
+                if table.latest_error_load_id is not None and table.latest_error_key:
+                    lines.append(
+                        f"  {recovery(table.latest_error_load_id, table.latest_error_key)}"
+                    )
         for feed in self.feeds:
             state = "" if feed.is_active else " (inactive)"
             mark = f"mark {feed.mark:%Y-%m-%dT%H:%M:%S.%f}" if feed.mark else "nothing fetched"

@@ -22,7 +22,7 @@ from data_platform.db.models import (
 )
 from data_platform.errors import DataPlatformError
 from data_platform.loads.moves import error_key, find_archived, find_errored, move_out
-from data_platform.loads.retry import operator, source_of_load
+from data_platform.loads.retry import operator, recovery, source_of_load
 from data_platform.loads.source import Source
 from data_platform.loads.state import ERROR_COLUMNS, LoadErrorParts, load_file, transition
 
@@ -175,6 +175,8 @@ class LoadDetail:
             lines.append(f"  snapshot: {self.snapshot_id}")
         if load.error:
             lines.append(f"  error:    {load.error}")
+        if load.status == LoadStatus.ERRORED:
+            lines.append(f"  {recovery(load.id, load.key)}")
         if self.dead_letter_count:
             lines.append(
                 f"  dead letters: {self.dead_letter_count} record(s) of its file are not rows "

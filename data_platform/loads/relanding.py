@@ -22,7 +22,7 @@ class RelandingError(DataPlatformError):
 
 def refuse_relanding(keys: list[str], sources: Iterable[Source]) -> None:
     """Raise RelandingError naming each key that a load recorded before and that is no
-    longer in incoming (ingested: archived, errored or skipped), with what landing it
+    longer in incoming (ingested: archived or skipped), with what landing it
     again would do: its source's word (`Source.consequence`, among `sources`, the
     caller's: `data_platform.run.all_sources()`)."""
     if not keys:
@@ -32,7 +32,9 @@ def refuse_relanding(keys: list[str], sources: Iterable[Source]) -> None:
             select(Load.s3_key, Load.id, Load.status, SourceTable.source)
             .join(SourceTable, SourceTable.id == Load.table_id)
             .where(Load.s3_key.in_(keys))
-            .where(Load.status.in_([LoadStatus.ARCHIVED, LoadStatus.ERRORED, LoadStatus.SKIPPED]))
+            # An errored load's file put back is its fix, which `retry` applies (no new
+            # load: `loads.scan`): the documented recovery, never refused.
+            .where(Load.status.in_([LoadStatus.ARCHIVED, LoadStatus.SKIPPED]))
             .order_by(Load.s3_key, Load.id.desc())
             .distinct(Load.s3_key)
         ).all()

@@ -37,6 +37,7 @@ class TableStatus:
     latest_error_parts: LoadErrorParts | None = None
     latest_error_load_id: int | None = None
     latest_error_file: str | None = None  # its key in the error zone, once it is errored
+    latest_error_key: str | None = None  # its key in incoming, once it is errored
     snapshot: datetime | None = None  # the current snapshot (its LOAD00000001's time)
     rebuilds: int = 0  # times the current snapshot was rebuilt (a late full-load part)
     rebuilt_at: datetime | None = None
@@ -93,6 +94,7 @@ def table_statuses(session: Session) -> list[TableStatus]:
         table.latest_error_load_id = row.id
         if row.status == LoadStatus.ERRORED:
             table.latest_error_file = error_key(row.s3_key, row.s3_modified)
+            table.latest_error_key = row.s3_key
     waiting = (
         select(Load.table_id, func.count())
         .where(Load.status == LoadStatus.ERRORED, Load.error.contains(MARKER, autoescape=True))

@@ -18,6 +18,20 @@ from data_platform.storage import get_zone
 log = logging.getLogger(__name__)
 
 
+def recovery(load_id: int, key: str) -> str:
+    """How to retry errored load `load_id` of file `key`, as commands that work as given:
+    the fixed file goes back under its key (a file put back for an errored load is that
+    load's, not a new one: `loads.scan`), then `retry`."""
+    folder, _, name = key.rpartition("/")
+    prefix = f" --prefix {folder}" if folder else ""
+    return (
+        f"to retry: put the fixed {name} back under its key (`data-platform storage upload "
+        f"DIR --zone incoming{prefix}`, DIR holding it), then `data-platform retry "
+        f"{load_id}`; if the fault was elsewhere (a setting, a revision), `data-platform "
+        f"retry {load_id}` alone"
+    )
+
+
 def retry_load(
     load_id: int,
     companions: Callable[[str], list[str]] | None = None,
