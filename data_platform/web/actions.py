@@ -2,6 +2,8 @@
 
 - retry an errored load: `data_platform.loads.retry.retry_load`, with the load's
   source's companions (as `data-platform retry` does), recorded as `web:<who>`;
+- skip a ready or errored load for good, with a reason: `loads.history.skip_load` (as
+  `data-platform loads skip`), recorded as `web:<who>` with the reason;
 - run a table's pass: `data-platform run`'s own entry (`data_platform.run.run_once`) for
   the table's source alone: its landing when due, its scan, and the ingest of that table
   alone (as `data-platform cubic-qlik ingest --table`); its lines are `run`'s, and it is
@@ -47,6 +49,33 @@ def retry(load_id: int, who: Identity, client: str) -> ActionResult:
         subject=f"load {load_id}",
         actor=who.actor,
         lines=[f"load {load_id} is ready again ({how})"],
+    )
+
+
+def skip(load_id: int, reason: str, who: Identity, client: str) -> ActionResult:
+    """ready or errored -> skipped, never applied (`loads.history.skip_load`, as `data-platform
+    loads skip`), with `reason`; raises DataPlatformError as the CLI would (no reason,
+    another state), NotFound for no such load."""
+    from sqlalchemy import select
+
+    from data_platform.db.engine import get_engine
+    from data_platform.db.models import Load
+    from data_platform.loads.history import skip_load
+    from data_platform.run import all_sources
+    from data_platform.web.queries import NotFound
+
+    extra = {"load_id": load_id, "actor": who.actor, "client": client}
+    with get_engine().connect() as conn:
+        if conn.scalar(select(Load.id).where(Load.id == load_id)) is None:
+            raise NotFound(f"no load {load_id}")
+    try:
+        done = skip_load(load_id, reason, actor=who.actor, sources=all_sources())
+    except DataPlatformError as exc:
+        log.warning("%s could not skip load %s: %s", who.actor, load_id, exc, extra=extra)
+        raise
+    log.info("%s skipped load %s: %s", who.actor, load_id, reason.strip(), extra=extra)
+    return ActionResult(
+        ok=True, action="skip", subject=f"load {load_id}", actor=who.actor, lines=[done]
     )
 
 

@@ -54,6 +54,7 @@ from data_platform.web.model import (
     Overview,
     RunPage,
     RunsPage,
+    SkipRequest,
     TablePage,
     TransformPage,
 )
@@ -394,9 +395,36 @@ def create_app(settings: Settings | None = None, *, allow_actions: bool = False)
     # --- pages ------------------------------------------------------------------------------
 
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
-    def overview_html(request: Request, who: Reader) -> HTMLResponse:
+    def overview_html(
+        request: Request,
+        who: Reader,
+        q: str = "",
+        source: str = "",
+        state: str = "",
+        refresh: int = 0,
+    ) -> HTMLResponse:
+        """The overview; `q` (part of a table's name), `source` and `state` filter the
+        tables shown, `refresh` reloads the page every that many seconds (0: never)."""
         data = overview()
-        return page(request, "overview.html", who, data=data, chart=data.activity)
+        needle = q.strip().lower()
+        shown = [
+            t
+            for t in data.tables
+            if (not needle or needle in t.name.lower() or needle in (t.source_name or "").lower()
+                or needle in (t.db_name or "").lower())
+            and source in ("", t.source)
+            and state in ("", t.state)
+        ]  # fmt: skip
+        return page(
+            request,
+            "overview.html",
+            who,
+            data=data,
+            chart=data.activity,
+            shown=shown,
+            filters={"q": q.strip(), "source": source, "state": state},
+            refresh=refresh if refresh >= 5 else 0,  # never a page that reloads itself flat out
+        )
 
     @app.get("/tables/{name:path}", response_class=HTMLResponse, include_in_schema=False)
     def table_html(request: Request, name: str, who: Reader, limit: int = 50) -> HTMLResponse:
@@ -503,6 +531,23 @@ def create_app(settings: Settings | None = None, *, allow_actions: bool = False)
             return after_action(request, f"/loads/{load_id}", False, [f"Error: {exc}"])
         return after_action(request, f"/loads/{load_id}", done.ok, done.lines)
 
+    @app.post("/loads/{load_id}/skip", include_in_schema=False)
+    def skip_form(
+        request: Request,
+        load_id: int,
+        who: Reader,
+        csrf_token: Annotated[str | None, Form()] = None,
+        reason: Annotated[str, Form()] = "",
+    ) -> Response:
+        check_form(request, who, csrf_token)
+        try:
+            done = actions.skip(load_id, reason, who, client(request))
+        except queries.NotFound:
+            raise
+        except DataPlatformError as exc:
+            return after_action(request, f"/loads/{load_id}", False, [f"Error: {exc}"])
+        return after_action(request, f"/loads/{load_id}", done.ok, done.lines)
+
     @app.post("/tables/{name:path}/run", include_in_schema=False)
     def run_form(
         request: Request,
@@ -582,6 +627,16 @@ def create_app(settings: Settings | None = None, *, allow_actions: bool = False)
         who = api_caller(request)
         actions_allowed()
         return actions.retry(load_id, who, client(request))
+
+    @app.post(
+        "/api/loads/{load_id}/skip", response_model=ActionResult, responses=errors, tags=["act"]
+    )
+    def skip_api(request: Request, load_id: int, body: SkipRequest) -> ActionResult:
+        """Skip a ready or errored load for good, with a reason (as `data-platform loads
+        skip`). Needs --allow-actions and an Authorization header."""
+        who = api_caller(request)
+        actions_allowed()
+        return actions.skip(load_id, body.reason, who, client(request))
 
     @app.post(
         "/api/tables/{name:path}/run", response_model=ActionResult, responses=errors, tags=["act"]

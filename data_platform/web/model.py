@@ -222,6 +222,11 @@ class TablePage(BaseModel):
     schema_changes: list[SchemaChangeView]
     loads: list[LoadView] = Field(description="The newest loads, newest first.")
     errored: list[LoadView] = Field(description="Its errored loads, newest first.")
+    preview: list[list[str | None]] = Field(
+        default_factory=list,
+        description="Its newest rows (by the load that wrote them), values as text, in the "
+        "order of `columns`.",
+    )
     marks: list[Mark]
     activity: Activity
 
@@ -307,7 +312,7 @@ class ActionResult(BaseModel):
     """What an action did (the CLI's output lines), and who did it."""
 
     ok: bool
-    action: Literal["retry", "run"]
+    action: Literal["retry", "skip", "run"]
     subject: str
     actor: str
     lines: list[str]
@@ -351,3 +356,7 @@ class RunPage(RunView):
     summary: dict = Field(description="What each source did, the failing dbt nodes, the checks.")
     output: str = Field(description="What `run` printed.")
     log: str = Field(description="Its log lines, INFO and up.")
+
+
+class SkipRequest(BaseModel):
+    reason: str = Field(description="Why the load is never to be applied (recorded).")

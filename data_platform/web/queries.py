@@ -507,6 +507,7 @@ def table_page(name: str, settings: Settings | None = None, limit: int = 50) -> 
     settings = settings or get_settings()
     now = datetime.now(UTC)
     zone = ZoneInfo(settings.data_platform_timezone)
+    clean = Scrubber(settings)
     with session_factory()() as session:
         conn = session.connection()
         table = find_table(conn, name)
@@ -524,6 +525,7 @@ def table_page(name: str, settings: Settings | None = None, limit: int = 50) -> 
             limit,
         )
         comment, columns = schema.columns(conn, table.db_schema, table.db_table)
+        rows = schema.preview(conn, table.db_schema, table.db_table, columns)
         changes = schema.schema_changes(conn, table.id)
         table_marks = [m for m in marks(session) if _mark_of(m, table)]
         return TablePage(
@@ -534,6 +536,7 @@ def table_page(name: str, settings: Settings | None = None, limit: int = 50) -> 
             schema_changes=changes,
             loads=recent,
             errored=errored,
+            preview=[[clean(value) for value in row] for row in rows],
             marks=table_marks,
             activity=activity(conn, zone, now, table_id=table.id),
         )

@@ -17,10 +17,11 @@ from pathlib import Path
 
 from alembic.config import Config
 from alembic.script import Script, ScriptDirectory
+from psycopg2 import errors as pg_errors
 from sqlalchemy import Connection, inspect, select, text
 from sqlalchemy import column as sa_column
 from sqlalchemy import table as sa_table
-from sqlalchemy.exc import NoSuchTableError
+from sqlalchemy.exc import DBAPIError, NoSuchTableError
 from sqlalchemy.orm import Session
 
 from data_platform.db import migrations
@@ -153,3 +154,46 @@ def schema_changes(conn: Connection, table_id: int) -> list[SchemaChangeView]:
             )
             for change in changes
         ]
+
+
+PREVIEW_ROWS = 20  # rows a table's page shows
+PREVIEW_TIMEOUT_MS = 2000
+_CELL_CHARS = 200  # a longer value is cut, with an ellipsis
+
+
+def preview(
+    conn: Connection, schema: str | None, table: str | None, columns: list[ColumnView]
+) -> list[list[str | None]]:
+    """The table's newest PREVIEW_ROWS rows (by the load that wrote them, `dp__load_id`,
+    when it has that column), each value as text cut to _CELL_CHARS; [] when the table
+    does not exist or the read outlasts PREVIEW_TIMEOUT_MS. Runs inside `conn`'s
+    transaction, in a savepoint with its own timeout (the page's one connection)."""
+    if not schema or not table or not columns:
+        return []
+    names = [c.name for c in columns]
+    target = sa_table(table, *(sa_column(n) for n in names), schema=schema)
+    query = select(*(target.c[n] for n in names)).limit(PREVIEW_ROWS)
+    if "dp__load_id" in names:
+        query = query.order_by(target.c["dp__load_id"].desc().nulls_last())
+    timeout = text("SELECT set_config('statement_timeout', :value, true)")
+    previous = conn.scalar(text("SELECT current_setting('statement_timeout')"))
+    try:
+        with conn.begin_nested():
+            conn.execute(timeout, {"value": str(PREVIEW_TIMEOUT_MS)})
+            rows = conn.execute(query).all()
+            conn.execute(timeout, {"value": previous})
+    except DBAPIError as exc:
+        if not isinstance(exc.orig, pg_errors.QueryCanceled):
+            raise
+        return []
+    return [[_cell(value) for value in row] for row in rows]
+
+
+def _cell(value: object) -> str | None:
+    """A value as the preview shows it: text, bytes as hex, cut to _CELL_CHARS."""
+    if value is None:
+        return None
+    if isinstance(value, memoryview):
+        value = bytes(value)
+    shown = value.hex() if isinstance(value, bytes) else str(value)
+    return shown if len(shown) <= _CELL_CHARS else shown[: _CELL_CHARS - 1] + "…"
