@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import shutil
 import tempfile
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -175,6 +176,22 @@ def _node_results(run_results: Any) -> list[NodeResult]:
     return nodes
 
 
+FULL_BUILD = "last_full_build"  # under dbt_home(): the last build of every model
+
+
+def _keep_full_build(target: Path, kept: Path) -> None:
+    """Copy the results and manifest of a build of every model beside the target, where
+    a later `--select` run or a failed one cannot overwrite them (the transform page
+    shows this build first). Written whole, then renamed into place."""
+    kept.mkdir(parents=True, exist_ok=True)
+    for name in ("run_results.json", "manifest.json"):
+        source = target / name
+        if source.exists():
+            partial = kept / f".{name}.partial"
+            shutil.copyfile(source, partial)
+            partial.replace(kept / name)
+
+
 def run_transform(
     select: list[str] | None = None,
     *,
@@ -241,6 +258,8 @@ def run_transform(
         reason = outcome.exception or "dbt returned no results"
         raise TransformError(f"dbt {command} could not run: {reason}")
     result = TransformResult(nodes=_node_results(outcome.result), success=outcome.success)
+    if command == "build" and not select:
+        _keep_full_build(home / "target", home / FULL_BUILD)
     for node in result.failed:
         if node.status == "error":
             log.error("%s", node.describe())

@@ -19,6 +19,7 @@ from psycopg2 import sql
 
 from data_platform.db.engine import dbapi_cursor, get_engine
 from data_platform.settings import Settings, get_settings
+from data_platform.transform.dbt import FULL_BUILD
 from data_platform.transform.result import NodeResult, TransformResult
 from data_platform.web.model import DbtNode, TransformPage
 from data_platform.web.queries import Scrubber
@@ -104,11 +105,15 @@ def transform_page(settings: Settings | None = None) -> TransformPage:
     from data_platform.transform.dbt import project_dir
 
     target = target_dir(settings)
-    results = _load(target / "run_results.json")
     project = str(project_dir())
+    # The last build of every model, which a later --select run (or a failed one) does not
+    # overwrite; dbt's target/ holds whatever ran last.
+    full = target.parent / FULL_BUILD
+    where = full if isinstance(_load(full / "run_results.json"), dict) else target
+    results = _load(where / "run_results.json")
     if not isinstance(results, dict):
         return TransformPage(found=False, project=project)
-    manifest = _load(target / "manifest.json")
+    manifest = _load(where / "manifest.json")
     nodes_info = manifest.get("nodes", {}) if isinstance(manifest, dict) else {}
     clean = Scrubber(settings or get_settings())
     nodes = [_node(item, nodes_info, clean) for item in results.get("results") or []]
@@ -119,8 +124,12 @@ def transform_page(settings: Settings | None = None) -> TransformPage:
     metadata = results.get("metadata") or {}
     generated = metadata.get("generated_at")
     args = results.get("args") or {}
+    later, later_at = _later_run(target, generated) if where == full else (None, None)
     return TransformPage(
         found=True,
+        full_build=where == full,
+        later_run=later,
+        later_run_at=later_at,
         project=project,
         command=args.get("which"),
         generated_at=datetime.fromisoformat(generated) if generated else None,
@@ -132,6 +141,31 @@ def transform_page(settings: Settings | None = None) -> TransformPage:
         tests=sorted((n for n in nodes if n.kind == "test"), key=_worst_first),
         other=[n for n in nodes if n.kind not in ("model", "test")],
     )
+
+
+def _later_run(target: Path, full_generated: str | None) -> tuple[str | None, datetime | None]:
+    """The run in dbt's target/ when it came after the kept full build: one line (its
+    command, selection and verdict) and when it finished; (None, None) otherwise."""
+    latest = _load(target / "run_results.json")
+    if not isinstance(latest, dict):
+        return None, None
+    generated = (latest.get("metadata") or {}).get("generated_at")
+    if not generated or (full_generated and generated <= full_generated):
+        return None, None
+    args = latest.get("args") or {}
+    chosen = args.get("select") or []
+    nodes = [
+        NodeResult(
+            str(r.get("unique_id", "")).split(".")[-1],
+            str(r.get("unique_id", "node")).split(".", 1)[0],
+            str(r.get("status") or "unknown"),
+            r.get("failures"),
+        )
+        for r in latest.get("results") or []
+    ]
+    selection = f" --select {' '.join(chosen)}" if chosen else ""
+    line = f"dbt {args.get('which') or 'run'}{selection}: {TransformResult(nodes=nodes).summary()}"
+    return line, datetime.fromisoformat(generated)
 
 
 _STATUS_ORDER = {"error": 0, "fail": 1, "warn": 2, "skipped": 3}

@@ -303,6 +303,13 @@ class TransformPage(BaseModel):
     dbt_version: str | None = None
     ok: bool | None = None
     summary: str | None = None
+    full_build: bool = Field(
+        False, description="True: the last build of every model (a --select run never hides it)."
+    )
+    later_run: str | None = Field(
+        None, description="A run after that build on part of the models (--select), in one line."
+    )
+    later_run_at: datetime | None = None
     models: list[DbtNode] = Field(default_factory=list)
     tests: list[DbtNode] = Field(default_factory=list)
     other: list[DbtNode] = Field(default_factory=list)

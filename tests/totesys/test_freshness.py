@@ -3,6 +3,7 @@ source appears as a new version in the warehouse's fact_sales_order within a pas
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -16,6 +17,7 @@ from data_platform.batch.totesys.extract import extract
 from data_platform.db.engine import get_engine
 from data_platform.run import run_once
 from data_platform.transform import run_transform
+from data_platform.transform.dbt import FULL_BUILD, dbt_home
 
 INTERVAL = 2  # seconds between passes
 
@@ -36,6 +38,9 @@ def test_an_update_reaches_the_facts_within_a_watch_pass(platform, seeded: str) 
     extract()
     run_once()
     assert run_transform().ok
+    # A build of every model is kept where a later --select run cannot overwrite it.
+    kept = dbt_home() / FULL_BUILD / "run_results.json"
+    assert json.loads(kept.read_text())["args"].get("select") in (None, [])
     (before,) = _versions(7)
     env = {k: v for k, v in os.environ.items()}
     watcher = subprocess.Popen(

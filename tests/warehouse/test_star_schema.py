@@ -14,6 +14,7 @@ from psycopg2 import sql
 
 from data_platform.settings import Settings
 from data_platform.transform import run_transform
+from data_platform.transform.dbt import FULL_BUILD, dbt_home
 from tests.transform.conftest import connect, fetch
 
 WAREHOUSE = ["path:models/warehouse"]
@@ -153,10 +154,14 @@ def seed(conn) -> None:
 @pytest.mark.slow
 def test_star_schema_and_every_data_test_failing(pg) -> None:
     seed(pg)
+    kept = dbt_home() / FULL_BUILD / "run_results.json"
+    kept_before = kept.stat().st_mtime_ns if kept.exists() else None
 
     built = run_transform(WAREHOUSE)
 
     assert built.ok, built.render()
+    # A --select build does not replace the kept build of every model.
+    assert (kept.stat().st_mtime_ns if kept.exists() else None) == kept_before
     versions = fetch(
         pg,
         "SELECT sales_record_id, created_date, created_time, last_updated_date,"

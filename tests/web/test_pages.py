@@ -208,6 +208,34 @@ def test_transform_page_shows_each_data_test(web_platform, make_client: Client) 
     assert [t["status"] for t in api["tests"]] == ["fail", "warn", "pass"]
 
 
+def test_a_later_select_run_never_hides_the_last_full_build(
+    web_platform, make_client: Client
+) -> None:
+    """`transform --select` (or a failed run) writes dbt's target/ too; the page shows the
+    last build of every model, kept beside it, and names the later run."""
+    from data_platform.transform.dbt import FULL_BUILD
+
+    home = get_settings().home / "dbt"
+    for folder in (home / FULL_BUILD, home / "target"):
+        folder.mkdir(parents=True)
+        (folder / "manifest.json").write_text(json.dumps(_MANIFEST))
+    (home / FULL_BUILD / "run_results.json").write_text(json.dumps(_RUN_RESULTS))
+    selected = {
+        "metadata": {"dbt_version": "1.11.16", "generated_at": "2026-12-01T14:00:00.000000Z"},
+        "elapsed_time": 0.4,
+        "args": {"which": "build", "select": ["no_such_model"]},
+        "results": [],
+    }
+    (home / "target" / "run_results.json").write_text(json.dumps(selected))
+    page = make_client().get("/transform").text
+    assert "1 model, 3 tests (1 fail, 1 pass, 1 success, 1 warn)" in page
+    assert _rows(page, "tests")[0].startswith("fail not_null_dim_date_date_id")
+    assert "A later run on part of them" in page
+    assert "dbt build --select no_such_model: transform ok: nothing selected" in page
+    api = make_client().get("/api/transform").json()
+    assert api["full_build"] is True and api["later_run"].startswith("dbt build --select")
+
+
 def test_openapi_describes_the_api(web_platform, make_client: Client) -> None:
     spec = make_client().get("/openapi.json").json()
     assert spec["info"]["title"] == "data-platform operations"
