@@ -35,7 +35,7 @@ from data_platform.alerts import register_alerts
 from data_platform.alerts.scrub import secrets
 from data_platform.errors import ConfigError, DataPlatformError, one_line
 from data_platform.settings import Settings, get_settings
-from data_platform.web import actions, queries, runs, sessions
+from data_platform.web import actions, lineage, queries, runs, sessions
 from data_platform.web.auth import (
     ANONYMOUS,
     CSRF_COOKIE,
@@ -45,11 +45,13 @@ from data_platform.web.auth import (
     Credentials,
     Identity,
 )
-from data_platform.web.dbt_results import transform_page
+from data_platform.web.dbt_results import last_build, transform_page
 from data_platform.web.metrics import PlatformCollector
 from data_platform.web.model import (
     ActionResult,
     ApiError,
+    LineageGraph,
+    LineageNodeView,
     LoadPage,
     Overview,
     RunPage,
@@ -435,9 +437,36 @@ def create_app(settings: Settings | None = None, *, allow_actions: bool = False)
     def load_html(request: Request, load_id: int, who: Reader) -> HTMLResponse:
         return page(request, "load.html", who, data=queries.load_page(load_id, settings))
 
+    def transform_with_lineage() -> TransformPage:
+        """The last build, each test that did not pass with the tables that feed it."""
+        data = transform_page(settings)
+        fed = {n.id: n.fed_by for n in lineage_graph().nodes if n.kind == "test"}
+        for node in data.tests:
+            node.fed_by = fed.get(node.unique_id, [])
+        return data
+
     @app.get("/transform", response_class=HTMLResponse, include_in_schema=False)
     def transform_html(request: Request, who: Reader) -> HTMLResponse:
-        return page(request, "transform.html", who, data=transform_page(settings))
+        return page(request, "transform.html", who, data=transform_with_lineage())
+
+    def lineage_graph() -> lineage.Lineage:
+        manifest, statuses = last_build(settings)
+        return lineage.build(overview(), manifest, statuses, table_url)
+
+    @app.get("/lineage", response_class=HTMLResponse, include_in_schema=False)
+    def lineage_html(request: Request, who: Reader) -> HTMLResponse:
+        graph = lineage_graph()
+        places, width, height = lineage.layout(graph)
+        return page(
+            request,
+            "lineage.html",
+            who,
+            graph=graph,
+            places=places,
+            width=width,
+            height=height,
+            box=(lineage.BOX_W, lineage.BOX_H),
+        )
 
     @app.get("/runs", response_class=HTMLResponse, include_in_schema=False)
     def runs_html(request: Request, who: Reader, before: int | None = None) -> HTMLResponse:
@@ -606,7 +635,18 @@ def create_app(settings: Settings | None = None, *, allow_actions: bool = False)
     @app.get("/api/transform", response_model=TransformPage, responses=errors, tags=["read"])
     def transform_api(who: Reader) -> TransformPage:
         """The last dbt build: each model's and data test's result."""
-        return transform_page(settings)
+        return transform_with_lineage()
+
+    @app.get("/api/lineage", response_model=LineageGraph, responses=errors, tags=["read"])
+    def lineage_api(who: Reader) -> LineageGraph:
+        """Sources, their tables, the dbt models that read them and the tests that did not
+        pass, with the edges between them."""
+        graph = lineage_graph()
+        return LineageGraph(
+            built=graph.built,
+            nodes=[LineageNodeView(**vars(n)) for n in graph.nodes],
+            edges=[list(e) for e in graph.edges],
+        )
 
     @app.get("/api/runs", response_model=RunsPage, responses=errors, tags=["read"])
     def run_records_api(who: Reader, before: int | None = None) -> RunsPage:

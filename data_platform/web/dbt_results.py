@@ -100,6 +100,22 @@ def _node(result: dict[str, Any], manifest_nodes: dict[str, Any], clean: Scrubbe
     )
 
 
+def last_build(settings: Settings | None = None) -> tuple[dict | None, dict[str, str]]:
+    """The manifest and each node's status (by unique id) of the last build of every model
+    (else of whatever ran last); (None, {}) when none ran."""
+    target = target_dir(settings)
+    full = target.parent / FULL_BUILD
+    where = full if isinstance(_load(full / "run_results.json"), dict) else target
+    results = _load(where / "run_results.json")
+    manifest = _load(where / "manifest.json")
+    if not isinstance(results, dict) or not isinstance(manifest, dict):
+        return None, {}
+    return manifest, {
+        str(r.get("unique_id")): str(r.get("status") or "unknown")
+        for r in results.get("results") or []
+    }
+
+
 def transform_page(settings: Settings | None = None) -> TransformPage:
     """The last dbt build (or test) run on this data home; `found` False when none ran."""
     from data_platform.transform.dbt import project_dir

@@ -285,6 +285,10 @@ class DbtNode(BaseModel):
     test_type: str | None = Field(None, description="not_null, unique, ... or singular.")
     column: str | None = None
     attached_to: str | None = Field(None, description="The model a test tests.")
+    fed_by: list[str] = Field(
+        default_factory=list,
+        description="A test that did not pass: the platform tables upstream of it (lineage).",
+    )
     failing_rows: list[dict[str, str | None]] = Field(
         default_factory=list,
         description="A test that did not pass: its first failing rows (dbt store_failures).",
@@ -367,3 +371,22 @@ class RunPage(RunView):
 
 class SkipRequest(BaseModel):
     reason: str = Field(description="Why the load is never to be applied (recorded).")
+
+
+class LineageNodeView(BaseModel):
+    id: str = Field(description="source:<name>, table:<name>, or dbt's unique id.")
+    kind: str = Field(description="source, table, model or test (one that did not pass).")
+    name: str
+    state: str
+    url: str
+    layer: int = Field(description="Its column, left to right: sources 0, tables 1, models.")
+    detail: str = ""
+    fed_by: list[str] = Field(
+        default_factory=list, description="A test's: the platform tables upstream of it."
+    )
+
+
+class LineageGraph(BaseModel):
+    built: bool = Field(description="False: no dbt build yet, so no models.")
+    nodes: list[LineageNodeView]
+    edges: list[list[str]] = Field(description="[from id, to id] pairs.")
