@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import os
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -75,9 +76,9 @@ def test_watch_prints_each_pass_that_changed_something_with_its_time(
     from data_platform.loads.source import IngestResult
     from data_platform.run import RunSummary, SourceRun
 
-    class Scan:
-        def __init__(self, new: int) -> None:
-            self.new_loads = new
+    @dataclass
+    class Scan:  # a ScanResult is a dataclass (`loads.source.ScanResult`): runs record it
+        new_loads: int
 
         def summary(self) -> str:
             return f"{self.new_loads} new load(s)"
