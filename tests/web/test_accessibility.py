@@ -37,7 +37,10 @@ def site(
 
 @pytest.mark.parametrize("window", sorted(WINDOWS))
 def test_every_page_is_accessible_and_fits_the_window(
-    site: tuple[str, WebWorld], browser, artifacts: Path, window: str  # noqa: F811
+    site: tuple[str, WebWorld],
+    browser,
+    artifacts: Path,
+    window: str,  # noqa: F811
 ) -> None:
     from axe_playwright_python.sync_playwright import Axe
 
