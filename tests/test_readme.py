@@ -136,3 +136,11 @@ def test_the_marked_blocks_run_as_written_after_the_demo(demo_world: DemoWorld) 
                 assert done.returncode == 0, (
                     f"{page.name}:\n{block}\n--- stdout\n{done.stdout}\n--- stderr\n{done.stderr}"
                 )
+                # No block lands anything the demo's tables would take as new (the Glue
+                # try-out once re-landed the demo's full load: a reload at the next run).
+                assert " new load(s)" not in done.stdout or " 0 new load(s)" in done.stdout, (
+                    f"{page.name}:\n{block}\n--- stdout\n{done.stdout}"
+                )
+        scanned = sh(".venv/bin/data-platform run --no-land --no-transform")
+        assert scanned.returncode == 0, scanned.stderr
+        assert "cubic_qlik: 0 new load(s)" in scanned.stdout, scanned.stdout
