@@ -5,6 +5,7 @@ with a hostile name, and helpers to get the page's CSRF token and log in."""
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 from collections.abc import Callable, Iterator
@@ -158,3 +159,33 @@ def log_in(client: TestClient, token: str = TOKEN) -> None:
         follow_redirects=False,
     )
     assert response.status_code == 303, response.text
+
+
+# --- the browser tests (test_browser.py, test_accessibility.py) ------------------------------
+
+CHROMIUM = Path("/usr/bin/chromium")
+
+
+@pytest.fixture(scope="session")
+def artifacts() -> Path:
+    root = Path(os.environ.get("TEST_ARTIFACTS_DIR") or REPO / "tests" / "artifacts")
+    folder = root / "web"
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[object]:
+    if not CHROMIUM.exists():
+        pytest.fail(
+            f"{CHROMIUM} is missing: the browser tests need Debian's chromium "
+            "(`make install` as root installs it; else `sudo apt-get install chromium`)"
+        )
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=str(CHROMIUM), args=["--no-sandbox"], headless=True
+        )
+        yield browser
+        browser.close()

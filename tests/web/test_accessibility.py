@@ -14,7 +14,7 @@ import pytest
 from data_platform.settings import get_settings
 from data_platform.transform.dbt import FULL_BUILD
 from tests.web.conftest import TABLE, TOKEN, WebWorld
-from tests.web.test_browser import _serve, artifacts, browser  # noqa: F401 (fixtures)
+from tests.web.test_browser import _serve
 from tests.web.test_lineage import MANIFEST, RESULTS
 
 pytestmark = pytest.mark.slow
@@ -40,7 +40,7 @@ def test_every_page_is_accessible_and_fits_the_window(
     site: tuple[str, WebWorld],
     browser,
     artifacts: Path,
-    window: str,  # noqa: F811
+    window: str,
 ) -> None:
     from axe_playwright_python.sync_playwright import Axe
 
@@ -91,3 +91,40 @@ def test_every_page_is_accessible_and_fits_the_window(
     }
     assert violations == {}, json.dumps(violations, indent=1)
     assert wide == []
+
+
+def test_from_the_overview_to_why_a_test_fails_and_the_file_behind_it(
+    site: tuple[str, WebWorld],
+    browser,
+    artifacts: Path,
+) -> None:
+    """The issue's three clicks: overview -> Transform (the failing test, fed by the
+    table) -> the table -> its load, with the file; then the table found by name, and the
+    errored load skipped with a reason, all in the browser."""
+    base, world = site
+    page = browser.new_page(viewport={"width": 1366, "height": 900})
+    page.goto(base + "/login")
+    page.fill("input[name=token]", TOKEN)
+    page.click("form.login button[type=submit]")
+    page.wait_for_selector("#tables")
+    page.click("header nav a[href='/transform']")  # 1
+    row = page.locator("#tests tr#not_null_daily")
+    assert "fail" in row.inner_text()
+    row.locator(f"td.fed-by a[href='/tables/{TABLE}']").click()  # 2
+    page.wait_for_selector("#loads")
+    page.locator(f"#errored a[href='/loads/{world.errored_id}']").first.click()  # 3
+    page.wait_for_selector("#error")
+    assert world.bad_key in page.inner_text("#error")
+    page.screenshot(path=artifacts / "three-clicks-load.png", full_page=True)
+    page.goto(base + "/")
+    page.fill("#filter-q", "sample")
+    page.click("form.filters button[type=submit]")
+    page.wait_for_selector("#shown-count")
+    assert page.locator("#tables tbody tr").count() == 1
+    page.goto(f"{base}/loads/{world.errored_id}")
+    page.fill(f"#skip-reason-{world.errored_id}", "sent again as a new file")
+    page.click(f"button[data-action=skip][data-load='{world.errored_id}']")
+    page.wait_for_selector("#flash")
+    assert page.locator("h1 .status").inner_text() == "skipped"
+    page.screenshot(path=artifacts / "skipped.png", full_page=True)
+    page.close()

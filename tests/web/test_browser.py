@@ -22,34 +22,8 @@ import requests
 
 from tests.web.conftest import TABLE, TOKEN, WebWorld
 
-CHROMIUM = Path("/usr/bin/chromium")
 REPO = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture(scope="session")
-def artifacts() -> Path:
-    root = Path(os.environ.get("TEST_ARTIFACTS_DIR") or REPO / "tests" / "artifacts")
-    folder = root / "web"
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder
-
-
-@pytest.fixture(scope="session")
-def browser() -> Iterator[object]:
-    if not CHROMIUM.exists():
-        pytest.fail(
-            f"{CHROMIUM} is missing: the browser tests need Debian's chromium "
-            "(`make install` as root installs it; else `sudo apt-get install chromium`)"
-        )
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=str(CHROMIUM), args=["--no-sandbox"], headless=True
-        )
-        yield browser
-        browser.close()
 
 
 def _free_port() -> int:
