@@ -2,11 +2,15 @@
 
 Started on demand and left running so later commands reuse it; pgserver serialises
 start-up with an inter-process lock, so two commands starting at once share one server.
+Within a process it is not safe for threads (two threads asking at once can see a server
+half set up), so `_server` holds a lock: the page's first readers of a new worker
+process all ask at once.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +27,16 @@ def pgdata_dir(home: Path) -> Path:
     return home / "postgres"
 
 
+_STARTING = threading.Lock()
+
+
 def _server(home: Path):
+    """The running pgserver of `home`, started when it is not; one thread at a time."""
+    with _STARTING:
+        return _start(home)
+
+
+def _start(home: Path):
     import warnings
 
     with warnings.catch_warnings():
@@ -51,7 +64,8 @@ def _server(home: Path):
 
 def server_url(home: Path, database: str = "postgres") -> str:
     """The SQLAlchemy URL of the embedded server, starting it if needed."""
-    uri = _server(home).get_uri(database)
+    with _STARTING:  # the URI too: it reads what another thread may be setting up
+        uri = _start(home).get_uri(database)
     return make_url(uri).set(drivername="postgresql+psycopg2").render_as_string(hide_password=False)
 
 
