@@ -8,9 +8,9 @@ Not part of `make bench`, which it would lengthen by minutes; run it by hand:
 
 from __future__ import annotations
 
+import argparse
 import shutil
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -84,4 +84,11 @@ def main(rows: int = 1_000_000, work_dir: Path | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main(*(int(a) if i == 0 else Path(a) for i, a in enumerate(sys.argv[1:3])))
+    parser = argparse.ArgumentParser(
+        prog="python -m harness.bench.history",
+        description="What keeping a Qlik table's point-in-time history costs.",
+    )
+    parser.add_argument("rows", nargs="?", type=int, default=1_000_000, help="rows and changes")
+    parser.add_argument("work_dir", nargs="?", type=Path, help="kept; default: a temporary one")
+    given = parser.parse_args()
+    main(given.rows, given.work_dir)
