@@ -40,7 +40,8 @@ class Settings(BaseSettings):
         description="Home of the embedded defaults: the embedded PostgreSQL cluster "
         "(`postgres/`), the local object store (`storage/<zone>/`) and dbt's target and "
         "logs (`dbt/`). Unset: the `.data` of the working directory or of the nearest "
-        "directory above it that has one, else a new `./.data`.",
+        "directory above it that holds the platform's data (`postgres/` or `storage/`), "
+        "else a new `./.data`.",
     )
 
     # --- Metadata database ---
@@ -484,15 +485,17 @@ class Settings(BaseSettings):
     @property
     def home(self) -> Path:
         """DATA_PLATFORM_HOME when set; else the `.data` of the working directory or of
-        the nearest directory above it that has one (a command run from a subdirectory of
-        the project finds the project's data, not a new empty home); else `./.data`."""
+        the nearest directory above it that holds the platform's data (its `postgres/` or
+        `storage/`: a command run from a subdirectory of the project finds the project's
+        data, not a new empty home); else `./.data`."""
         if "data_platform_home" in self.model_fields_set or self.data_platform_home != Path(
             ".data"
         ):
             return self.data_platform_home.expanduser().resolve()
         here = Path.cwd().resolve()
         for folder in (here, *here.parents):
-            if (folder / ".data").is_dir():
+            # The platform's own layout, not any `.data` some other tool keeps above.
+            if any((folder / ".data" / part).is_dir() for part in ("postgres", "storage")):
                 return folder / ".data"
         return here / ".data"
 

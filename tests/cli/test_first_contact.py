@@ -33,9 +33,9 @@ def test_the_home_is_found_from_a_subdirectory_of_the_project(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     project = tmp_path / "project"
-    (project / ".data").mkdir(parents=True)
+    (project / ".data" / "postgres").mkdir(parents=True)
     deep = project / "transform" / "models"
-    deep.mkdir(parents=True)
+    (deep / ".data").mkdir(parents=True)  # a `.data` of another tool: not the platform's
     monkeypatch.delenv("DATA_PLATFORM_HOME", raising=False)
     monkeypatch.chdir(deep)
     assert Settings().home == project / ".data"
