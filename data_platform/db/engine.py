@@ -6,9 +6,10 @@ import functools
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 import psycopg2.extensions
-from sqlalchemy import Connection, Engine, create_engine
+from sqlalchemy import Connection, Engine, Executable, Row, create_engine
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
@@ -111,3 +112,28 @@ def connection_errors(url: str) -> Iterator[None]:
     except OperationalError as exc:
         reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
         raise DatabaseError(f"cannot connect to {masked(url)}: {reason}") from exc
+
+
+def rows_within(
+    conn: Connection, statement: Executable, milliseconds: int
+) -> list[Row[Any]] | None:
+    """The rows of `statement` run inside `conn`'s transaction with a statement timeout of
+    its own (in a savepoint; the session's timeout is put back after), None when it ran
+    out of time: for what a page shows only if it is cheap (exact counts, previews)."""
+    from psycopg2 import errors as pg_errors
+    from sqlalchemy import text
+    from sqlalchemy.exc import DBAPIError
+
+    timeout = text("SELECT set_config('statement_timeout', :value, true)")
+    previous = conn.scalar(text("SELECT current_setting('statement_timeout')"))
+    try:
+        with conn.begin_nested():
+            conn.execute(timeout, {"value": str(milliseconds)})
+            rows = list(conn.execute(statement).all())
+            conn.execute(timeout, {"value": previous})
+    except DBAPIError as exc:
+        # The savepoint's rollback put the timeout back.
+        if not isinstance(exc.orig, pg_errors.QueryCanceled):
+            raise
+        return None
+    return rows

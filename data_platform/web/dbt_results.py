@@ -100,12 +100,19 @@ def _node(result: dict[str, Any], manifest_nodes: dict[str, Any], clean: Scrubbe
     )
 
 
+def _build_dir(settings: Settings | None) -> Path:
+    """Where the build the page shows lies: the last build of every model, which a later
+    --select run (or a failed one) does not overwrite; else dbt's target/, which holds
+    whatever ran last."""
+    target = target_dir(settings)
+    full = target.parent / FULL_BUILD
+    return full if isinstance(_load(full / "run_results.json"), dict) else target
+
+
 def last_build(settings: Settings | None = None) -> tuple[dict | None, dict[str, str]]:
     """The manifest and each node's status (by unique id) of the last build of every model
     (else of whatever ran last); (None, {}) when none ran."""
-    target = target_dir(settings)
-    full = target.parent / FULL_BUILD
-    where = full if isinstance(_load(full / "run_results.json"), dict) else target
+    where = _build_dir(settings)
     results = _load(where / "run_results.json")
     manifest = _load(where / "manifest.json")
     if not isinstance(results, dict) or not isinstance(manifest, dict):
@@ -122,10 +129,8 @@ def transform_page(settings: Settings | None = None) -> TransformPage:
 
     target = target_dir(settings)
     project = str(project_dir())
-    # The last build of every model, which a later --select run (or a failed one) does not
-    # overwrite; dbt's target/ holds whatever ran last.
+    where = _build_dir(settings)
     full = target.parent / FULL_BUILD
-    where = full if isinstance(_load(full / "run_results.json"), dict) else target
     results = _load(where / "run_results.json")
     if not isinstance(results, dict):
         return TransformPage(found=False, project=project)

@@ -16,15 +16,19 @@ from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from psycopg2 import errors as pg_errors
 from sqlalchemy import Connection, func, select, text
 from sqlalchemy import table as sa_table
-from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from data_platform.alerts.scrub import scrub, secrets
 from data_platform.db import migrations
-from data_platform.db.engine import dbapi_cursor, get_engine, masked, session_factory
+from data_platform.db.engine import (
+    dbapi_cursor,
+    get_engine,
+    masked,
+    rows_within,
+    session_factory,
+)
 from data_platform.db.models import (
     AlertEvent,
     LandingMark,
@@ -132,8 +136,7 @@ def row_count(conn: Connection, schema: str | None, table: str | None) -> RowCou
         return None
     found = conn.execute(
         text(
-            "SELECT c.reltuples::bigint, coalesce(s.n_live_tup, 0), "
-            "current_setting('statement_timeout') FROM pg_class c "
+            "SELECT c.reltuples::bigint, coalesce(s.n_live_tup, 0) FROM pg_class c "
             "LEFT JOIN pg_stat_user_tables s ON s.relid = c.oid "
             "WHERE c.oid = to_regclass(format('%I.%I', :schema, :table))"
         ),
@@ -144,18 +147,12 @@ def row_count(conn: Connection, schema: str | None, table: str | None) -> RowCou
     estimate = int(found[0]) if found[0] >= 0 else int(found[1])
     if estimate >= EXACT_COUNT_BELOW:
         return RowCount(value=estimate, exact=False)
-    timeout = text("SELECT set_config('statement_timeout', :value, true)")
-    try:
-        with conn.begin_nested():
-            conn.execute(timeout, {"value": str(COUNT_TIMEOUT_MS)})
-            exact = conn.scalar(select(func.count()).select_from(sa_table(table, schema=schema)))
-            conn.execute(timeout, {"value": found[2]})
-    except DBAPIError as exc:
-        # The savepoint's rollback put the timeout back.
-        if not isinstance(exc.orig, pg_errors.QueryCanceled):
-            raise
+    counted = rows_within(
+        conn, select(func.count()).select_from(sa_table(table, schema=schema)), COUNT_TIMEOUT_MS
+    )
+    if counted is None:
         return RowCount(value=estimate, exact=False)
-    return RowCount(value=int(exact or 0), exact=True)
+    return RowCount(value=int(counted[0][0] or 0), exact=True)
 
 
 def _table_facts(conn: Connection) -> dict[int, tuple[datetime | None, datetime | None, int]]:

@@ -17,14 +17,14 @@ from pathlib import Path
 
 from alembic.config import Config
 from alembic.script import Script, ScriptDirectory
-from psycopg2 import errors as pg_errors
 from sqlalchemy import Connection, inspect, select, text
 from sqlalchemy import column as sa_column
 from sqlalchemy import table as sa_table
-from sqlalchemy.exc import DBAPIError, NoSuchTableError
+from sqlalchemy.exc import NoSuchTableError
 from sqlalchemy.orm import Session
 
 from data_platform.db import migrations
+from data_platform.db.engine import rows_within
 from data_platform.db.models import SchemaChange, SourceTable
 from data_platform.web.model import ColumnView, RevisionView, SchemaChangeView
 
@@ -175,16 +175,8 @@ def preview(
     query = select(*(target.c[n] for n in names)).limit(PREVIEW_ROWS)
     if "dp__load_id" in names:
         query = query.order_by(target.c["dp__load_id"].desc().nulls_last())
-    timeout = text("SELECT set_config('statement_timeout', :value, true)")
-    previous = conn.scalar(text("SELECT current_setting('statement_timeout')"))
-    try:
-        with conn.begin_nested():
-            conn.execute(timeout, {"value": str(PREVIEW_TIMEOUT_MS)})
-            rows = conn.execute(query).all()
-            conn.execute(timeout, {"value": previous})
-    except DBAPIError as exc:
-        if not isinstance(exc.orig, pg_errors.QueryCanceled):
-            raise
+    rows = rows_within(conn, query, PREVIEW_TIMEOUT_MS)
+    if rows is None:
         return []
     return [[_cell(value) for value in row] for row in rows]
 
