@@ -15,6 +15,7 @@ import click
 
 from data_platform.cli.main import CONTEXT_SETTINGS, AppGroup
 from data_platform.cli.options import json_option
+from harness.bench import STEPS
 
 
 @click.group(cls=AppGroup, context_settings=CONTEXT_SETTINGS)
@@ -88,7 +89,13 @@ def demo(sample_dir: Path | None, verbose: bool) -> None:
     show_default=True,
     help="Runs of each step, each bracketed by raw COPY runs.",
 )
-def bench(rows: int, work_dir: Path | None, repeats: int) -> None:
+@click.option(
+    "--only",
+    type=click.Choice(STEPS),
+    multiple=True,
+    help="Run only this step (repeatable; default: every step).",
+)
+def bench(rows: int, work_dir: Path | None, repeats: int, only: tuple[str, ...]) -> None:
     """`make bench`: speed and memory of the platform's paths, as ratios to baselines
     measured in the same run, on a private embedded Postgres and local store.
 
@@ -96,10 +103,11 @@ def bench(rows: int, work_dir: Path | None, repeats: int) -> None:
     Examples:
       python -m harness bench
       python -m harness bench --rows 100000 --repeats 1
+      python -m harness bench --only web
     """
     from harness.bench.run import run_bench
 
-    run_bench(rows, work_dir, repeats)
+    run_bench(rows, work_dir, repeats, only or STEPS)
 
 
 @cli.group()

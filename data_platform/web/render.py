@@ -121,5 +121,10 @@ class Renderer:
         """For a <time datetime=...> attribute."""
         return value.isoformat() if value else ""
 
+    def compile_all(self) -> None:
+        """Compile every template now (Jinja keeps them), not in the first reader's time."""
+        for name in self.env.list_templates():
+            self.env.get_template(name)
+
     def render(self, template: str, **context: object) -> str:
         return self.env.get_template(template).render(**context)

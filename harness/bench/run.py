@@ -7,37 +7,55 @@ import shutil
 import tempfile
 from pathlib import Path
 
+from harness.bench import STEPS
 from harness.bench.qlik import run_qlik_bench
 
 
-def run_bench(rows: int = 1_000_000, work_dir: Path | None = None, repeats: int = 2) -> None:
-    """Every benchmark on files of `rows` rows, printed as it goes: the Qlik, DMAP and
-    pedestrian loads (`repeats` bracketed runs each, the careful loader's beside them),
-    the sales warehouse, Kafka taps, the Parquet conversion and the operations page under
-    200 readers at once. Files go to `work_dir` (kept), else to a temporary directory
-    removed at the end with its embedded Postgres stopped."""
+def run_bench(
+    rows: int = 1_000_000,
+    work_dir: Path | None = None,
+    repeats: int = 2,
+    only: tuple[str, ...] = STEPS,
+) -> None:
+    """Every benchmark of `only` (STEPS: all of them) on files of `rows` rows, printed as
+    it goes: the Qlik, DMAP and pedestrian loads (`repeats` bracketed runs each, the
+    careful loader's beside them), the sales warehouse, Kafka taps, the Parquet
+    conversion (of the loads' full-load file) and the operations page under 200 readers
+    at once. Files go to `work_dir` (kept), else to a temporary directory removed at the
+    end with its embedded Postgres servers stopped."""
     work = work_dir or Path(tempfile.mkdtemp(prefix="dp-bench-"))
     try:
-        report(run_qlik_bench(work, rows, repeats=repeats))
+        if "loads" in only or "parquet" in only:
+            steps = run_qlik_bench(work, rows, repeats=repeats)
+            if "loads" in only:
+                report(steps)
         from harness.bench.qlik import in_fresh_process
-        from harness.bench.warehouse import report_warehouse, warehouse_bench
 
-        figures, _ = in_fresh_process(warehouse_bench, str(work / "home"), rows)
-        report_warehouse(figures, rows)
-        from harness.bench.kafka import MOCK_RETAINS, kafka_bench, report_kafka
+        if "warehouse" in only:
+            from harness.bench.warehouse import report_warehouse, warehouse_bench
 
-        # Three partitions of the mock broker, each keeping MOCK_RETAINS records.
-        taps, rss = in_fresh_process(kafka_bench, str(work / "home"), min(rows, 3 * MOCK_RETAINS))
-        report_kafka(taps, rss)
-        report_parquet(work / "parquet_input", work / "parquet")
-        from harness.bench.web import report_web, web_bench
+            figures, _ = in_fresh_process(warehouse_bench, str(work / "home"), rows)
+            report_warehouse(figures, rows)
+        if "kafka" in only:
+            from harness.bench.kafka import MOCK_RETAINS, kafka_bench, report_kafka
 
-        report_web(web_bench(work / "home"))
+            # Three partitions of the mock broker, each keeping MOCK_RETAINS records.
+            taps, rss = in_fresh_process(
+                kafka_bench, str(work / "home"), min(rows, 3 * MOCK_RETAINS)
+            )
+            report_kafka(taps, rss)
+        if "parquet" in only:
+            report_parquet(work / "parquet_input", work / "parquet")
+        if "web" in only:
+            from harness.bench.web import report_web, web_bench
+
+            report_web(web_bench(work / "web"))
     finally:
         if work_dir is None:
             from data_platform.db.embedded import stop
 
-            stop(work / "home")
+            for home in (work / "home", work / "web"):
+                stop(home)
             shutil.rmtree(work, ignore_errors=True)
 
 

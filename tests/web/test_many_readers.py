@@ -16,8 +16,10 @@ from pathlib import Path
 import pytest
 import requests
 from click.testing import CliRunner
+from fastapi.testclient import TestClient
 
 from data_platform.cli.main import cli
+from data_platform.settings import get_settings, reset_settings
 from tests.web.conftest import TABLE, WebWorld, seq
 from tests.web.test_browser import _serve
 
@@ -60,6 +62,37 @@ def test_two_hundred_readers_during_a_run(world: WebWorld, tmp_path: Path) -> No
         assert failed == [], f"{len(failed)} of {CLIENTS} failed; first: {failed[:3]}"
         assert ran.returncode == 0, output
         assert "archived 4 (0 superseded), errored 0" in output
+
+
+def test_the_page_computes_its_overview_before_the_first_reader(
+    web_platform, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Started, the page has its overview's imports, Alembic heads and first connection
+    behind it: 200 readers just after a start do not all wait for them."""
+    from data_platform.web import queries
+    from data_platform.web.app import create_app
+
+    real, calls = queries.overview, []
+    monkeypatch.setattr(queries, "overview", lambda s: calls.append(1) or real(s))
+    with TestClient(create_app(get_settings())) as client:
+        assert calls == [1]
+        assert client.get("/api/overview").status_code == 200
+
+
+def test_the_page_starts_with_its_database_down(
+    web_platform, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    from data_platform.web.app import create_app
+
+    monkeypatch.setenv("DATABASE_URL", "postgresql://ops:s3cret-pw@127.0.0.1:1/nowhere")
+    reset_settings()
+    with TestClient(create_app(get_settings()), raise_server_exceptions=False) as client:
+        assert client.get("/healthz").status_code == 503
+        page = client.get("/api/overview")
+        assert page.status_code == 503 and "Connection refused" in page.text, page.text
+    warned = [r.getMessage() for r in caplog.records if "started without" in r.getMessage()]
+    assert len(warned) == 1 and "s3cret" not in warned[0], warned
+    reset_settings()
 
 
 @pytest.mark.parametrize("fails", [False, True])
