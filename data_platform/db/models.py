@@ -455,7 +455,8 @@ class LandingMark(Base):
         JSONB,
         comment="Where the next landing resumes, in the source's own terms (a JSON object "
         "only the source reads and writes): totesys {updated, key, horizon, identity}, "
-        "cubic_dmap {last_updated}, melbourne_pedestrian {next_date}.",
+        "cubic_dmap {last_updated}, melbourne_pedestrian {next_date, portal}: portal, "
+        "the address its counts were fetched from, the only one verify compares them with.",
     )
     last_key: Mapped[str | None] = mapped_column(
         Text, comment="Incoming key of the last file that moved the mark; NULL: none yet."

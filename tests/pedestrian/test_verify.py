@@ -9,6 +9,7 @@ from datetime import date, timedelta
 import pytest
 from sqlalchemy import text
 
+from data_platform.batch.melbourne_pedestrian.client import PedestrianError
 from data_platform.batch.melbourne_pedestrian.fetch import fetch_pedestrian
 from data_platform.batch.melbourne_pedestrian.verify import verify_pedestrian
 from data_platform.db.engine import get_engine
@@ -72,6 +73,28 @@ def test_a_lost_row_a_changed_count_and_an_extra_day_are_named(loaded: Settings)
     ]
     (lost,) = [k for k in found.keys if k["key"] == [first]]
     assert lost["table"][0] == lost["portal"][0] - 1  # one record short
+
+
+def test_counts_are_compared_only_with_the_portal_they_came_from(loaded: Settings) -> None:
+    """After the demo, OPEN_DATA_BASE_URL names the real portal while the counts came from
+    its stand-in: not a mismatch on every day, nor minutes of retries to a portal that
+    is not the source, but a refusal that names both. A fetch from the new portal, even
+    one with no new day, makes it the one compared with."""
+    with demo_api() as other:  # another portal (the same sample at another address)
+        elsewhere = loaded.model_copy(update={"open_data_base_url": other})
+        with pytest.raises(PedestrianError) as refused:
+            verify_pedestrian(get_engine(), settings=elsewhere)
+        assert str(refused.value) == (
+            f"hourly_counts was fetched from {loaded.open_data_base_url}, not from "
+            f"OPEN_DATA_BASE_URL ({other}): not compared (fetch from it first)"
+        )
+        fetched = fetch_pedestrian(since=sample.FIRST_DAY, until=UNTIL, settings=elsewhere)
+        assert not fetched.failed and not fetched.new_day, fetched.render()
+        run_once()
+        (found,) = verify_pedestrian(get_engine(), settings=elsewhere)
+        assert found.verdict == "ok"
+    with pytest.raises(PedestrianError, match="was fetched from"):
+        verify_pedestrian(get_engine(), settings=loaded)
 
 
 def test_the_cli_offers_every_source_with_checks() -> None:

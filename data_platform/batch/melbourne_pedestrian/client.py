@@ -67,6 +67,13 @@ def _shown(url: str) -> str:
     return urlunsplit((parts.scheme, host, parts.path, "", ""))
 
 
+def portal_of(base_url: str) -> str:
+    """Which portal OPEN_DATA_BASE_URL names, fit to keep and show (no user info, query or
+    trailing slash): the counts' mark records it (fetch) and verify compares a table only
+    with the portal it was fetched from."""
+    return _shown(base_url.rstrip("/"))
+
+
 class OpenDataClient:
     """A session against one Opendatasoft portal (`base_url`, e.g.
     https://data.melbourne.vic.gov.au).
@@ -86,6 +93,7 @@ class OpenDataClient:
         backoff: float | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
+        self.portal = portal_of(base_url)
         parts = urlsplit(self.base_url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise PedestrianError(

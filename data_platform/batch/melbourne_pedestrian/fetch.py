@@ -285,6 +285,14 @@ def fetch_pedestrian(
     return result
 
 
+def fetched_from(engine: Engine) -> str | None:
+    """The portal (OpenDataClient.portal) whose counts last moved the counts' mark; None
+    before the first fetch, or for a mark written before the portal was recorded."""
+    with engine.connect() as conn:
+        mark = marks.read_mark(conn, SOURCE, COUNTS.dataset_id)
+    return mark.get("portal") if mark else None
+
+
 def _read_mark(engine: Engine) -> date | None:
     with engine.connect() as conn:
         mark = marks.read_mark(conn, SOURCE, COUNTS.dataset_id)
@@ -330,11 +338,18 @@ def _counts(
             before or "before the window",
             extra=extra,
         )
-    if last is None or (before is not None and last <= before):
+    other_portal = client.portal != fetched_from(engine)
+    if last is None or (before is not None and last <= before and not other_portal):
         return  # the mark stays (and names the last file that moved it)
+    if before is not None:
+        last = max(last, before)  # another portal's counts move the mark, never back
     with engine.begin() as conn:
         marks.write_mark(
-            conn, SOURCE, COUNTS.dataset_id, {"next_date": last.isoformat()}, last_key=key
+            conn,
+            SOURCE,
+            COUNTS.dataset_id,
+            {"next_date": last.isoformat(), "portal": client.portal},
+            last_key=key,
         )
     result.mark = last
     log.info(

@@ -17,7 +17,12 @@ from datetime import date, timedelta
 from psycopg2 import sql
 from sqlalchemy import Engine
 
-from data_platform.batch.melbourne_pedestrian.client import OpenDataClient, window_where
+from data_platform.batch.melbourne_pedestrian.client import (
+    OpenDataClient,
+    PedestrianError,
+    window_where,
+)
+from data_platform.batch.melbourne_pedestrian.fetch import fetched_from
 from data_platform.batch.melbourne_pedestrian.naming import COUNTS, DB_SCHEMA, SOURCE, table_name
 from data_platform.db.engine import dbapi_cursor
 from data_platform.loads.verify import KEY_LIMIT, Verification, record
@@ -31,7 +36,8 @@ def verify_pedestrian(
 ) -> list[Verification]:
     """Check and record the hourly counts against the portal at OPEN_DATA_BASE_URL, once
     every landed file of theirs is applied; none when nothing was loaded or `table` is
-    another. Raises PedestrianError when the portal cannot answer."""
+    another. Raises PedestrianError when the portal cannot answer, or is not the one the
+    counts were last fetched from (`fetch.fetched_from`)."""
     settings = settings or get_settings()
     if table not in (None, table_name(COUNTS)):
         return []
@@ -62,6 +68,14 @@ def verify_pedestrian(
     with OpenDataClient(
         settings.open_data_base_url, api_key=key.get_secret_value() if key else None
     ) as client:
+        fetched = fetched_from(engine)
+        if fetched is not None and fetched != client.portal:
+            # Another portal's counts (the demo's stand-in, a test portal) against this
+            # one would be a mismatch on every day: a comparison that proves nothing.
+            raise PedestrianError(
+                f"{COUNTS.name} was fetched from {fetched}, not from OPEN_DATA_BASE_URL "
+                f"({client.portal}): not compared (fetch from it first)"
+            )
         theirs = client.daily_totals(COUNTS, where=window_where(first, end))
     keys = []
     for day in sorted(ours.keys() | theirs.keys()):
