@@ -42,6 +42,13 @@ def test_the_demo_runs_both_sources_and_again_changes_nothing(demo_world: DemoWo
     ((taps,),) = tables["taps"]
     assert taps == 594  # 600 produced, 6 malformed ones are dead letters
     assert mark == "2022-05-18T13:39:43.546303"  # its isoformat()
+    # Each demo's two passes (steps 5 and 6) are recorded, as `data-platform run`'s are.
+    assert [tuple(run) for run in tables["runs"]] == [
+        ("cli", "ok", 22, True),
+        ("cli", "ok", 1, True),
+        ("cli", "ok", 0, True),
+        ("cli", "ok", 0, True),
+    ]
     assert "   fetched 1 feed(s): 2 dataset(s) landed, 0 feed(s) failed" in lines[:first]
     assert "   fetched 1 feed(s): 1 dataset(s) landed (1 re-issued), 0 feed(s) failed" in lines
     second = lines[first:]
