@@ -37,7 +37,7 @@ from data_platform.batch.totesys.verify import verify_totesys
 from data_platform.db.engine import dbapi_cursor, get_engine
 from data_platform.errors import one_line
 from data_platform.loads import verify as verifications
-from data_platform.loads.verify import Verification
+from data_platform.loads.verify import NotCompared, Verification
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +58,8 @@ class VerifyRun:
 
     results: list[Verification] = field(default_factory=list)
     failures: dict[str, Exception] = field(default_factory=dict)
+    # source -> why its settings do not let it compare (`NotCompared`): not a failure.
+    not_compared: dict[str, str] = field(default_factory=dict)
 
     @property
     def mismatched(self) -> bool:
@@ -86,6 +88,9 @@ def verify(
         if name in chosen:
             try:
                 ran.results.extend(check(engine, table))
+            except NotCompared as exc:
+                log.warning("not verified: %s", exc, extra={"source": name})
+                ran.not_compared[name] = str(exc)
             except Exception as exc:  # one source's check must not stop the others
                 log.warning("could not verify: %s", exc, extra={"source": name})
                 ran.failures[name] = exc
@@ -122,7 +127,8 @@ def alert_latest(engine: Engine | None = None) -> None:
 
 def verify_lines(ran: VerifyRun) -> list[str]:
     """`run`'s summary of the checks: one line per source (tables verified, mismatches),
-    each mismatch with its first keys, and each source whose check could not run."""
+    each mismatch with its first keys, each source its settings do not let compare
+    (`not verified`) and each source whose check could not run."""
     lines = []
     results = ran.results
     for source in sorted({v.source for v in results}):
@@ -132,6 +138,8 @@ def verify_lines(ran: VerifyRun) -> list[str]:
         for verification in bad:
             lines.append(f"  {verification.line()}")
             lines.extend(f"    {k['kind']:<9} {k['key']}" for k in verification.keys[:5])
+    for source, reason in sorted(ran.not_compared.items()):
+        lines.append(f"{source}: not verified: {reason}")
     for source, exc in sorted(ran.failures.items()):
         lines.append(f"{source}: could not verify: {one_line(exc)[0]}")
     return lines

@@ -16,8 +16,18 @@ from typing import Literal
 
 from psycopg2 import sql
 
+from data_platform.errors import DataPlatformError
+
 # Differing keys kept per verification: enough to look at, never the whole table.
 KEY_LIMIT = 100
+
+
+class NotCompared(DataPlatformError):
+    """A source's check that its settings do not let compare: Kafka's brokers not set, or
+    pedestrian counts fetched from another portal than OPEN_DATA_BASE_URL. Not a failure
+    (nothing is known to be wrong, nothing is unreachable): `verify` names the source as
+    not verified, with this reason, and its exit code does not change."""
+
 
 Kind = Literal["missing", "extra", "different"]
 

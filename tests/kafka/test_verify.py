@@ -69,3 +69,22 @@ def test_not_checked_while_a_landed_file_waits(kafka: str, platform, monkeypatch
 
     scan_kafka()  # recorded, not applied
     assert verify_kafka(get_engine()) == []
+
+
+def test_tables_from_kafka_without_brokers_set_are_named_not_verified(
+    consumed: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The demo's broker is gone once it ends: its taps are named as not verified, with
+    the reason, never `nothing to verify yet`, and the exit code stays 0."""
+    from click.testing import CliRunner
+
+    from data_platform.cli.main import cli
+
+    monkeypatch.delenv("KAFKA_BOOTSTRAP_SERVERS")
+    reset_settings()
+    done = CliRunner().invoke(cli, ["verify", "--source", "cubic_kafka"])
+    assert done.exit_code == 0, done.output
+    assert done.stdout.splitlines() == [
+        "cubic_kafka: not verified: KAFKA_BOOTSTRAP_SERVERS is not set: the committed "
+        "offsets of 1 topic table(s) cannot be read"
+    ]

@@ -9,10 +9,10 @@ from datetime import date, timedelta
 import pytest
 from sqlalchemy import text
 
-from data_platform.batch.melbourne_pedestrian.client import PedestrianError
 from data_platform.batch.melbourne_pedestrian.fetch import fetch_pedestrian
 from data_platform.batch.melbourne_pedestrian.verify import verify_pedestrian
 from data_platform.db.engine import get_engine
+from data_platform.loads.verify import NotCompared
 from data_platform.run import run_once
 from data_platform.settings import Settings, get_settings
 from harness.samples import pedestrian as sample
@@ -82,18 +82,18 @@ def test_counts_are_compared_only_with_the_portal_they_came_from(loaded: Setting
     one with no new day, makes it the one compared with."""
     with demo_api() as other:  # another portal (the same sample at another address)
         elsewhere = loaded.model_copy(update={"open_data_base_url": other})
-        with pytest.raises(PedestrianError) as refused:
+        with pytest.raises(NotCompared) as refused:
             verify_pedestrian(get_engine(), settings=elsewhere)
         assert str(refused.value) == (
             f"hourly_counts was fetched from {loaded.open_data_base_url}, not from "
-            f"OPEN_DATA_BASE_URL ({other}): not compared (fetch from it first)"
+            f"OPEN_DATA_BASE_URL ({other}): fetch from it first"
         )
         fetched = fetch_pedestrian(since=sample.FIRST_DAY, until=UNTIL, settings=elsewhere)
         assert not fetched.failed and not fetched.new_day, fetched.render()
         run_once()
         (found,) = verify_pedestrian(get_engine(), settings=elsewhere)
         assert found.verdict == "ok"
-    with pytest.raises(PedestrianError, match="was fetched from"):
+    with pytest.raises(NotCompared, match="was fetched from"):
         verify_pedestrian(get_engine(), settings=loaded)
 
 

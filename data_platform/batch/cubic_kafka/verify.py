@@ -21,7 +21,7 @@ from data_platform.batch.cubic_kafka.lander import topics_of
 from data_platform.batch.cubic_kafka.source import SOURCE
 from data_platform.db.engine import dbapi_cursor
 from data_platform.errors import DataPlatformError
-from data_platform.loads.verify import KEY_LIMIT, Verification, record
+from data_platform.loads.verify import KEY_LIMIT, NotCompared, Verification, record
 from data_platform.settings import get_settings
 
 CHECK = "committed_offsets"
@@ -31,9 +31,25 @@ TIMEOUT = 10.0  # seconds for each broker request
 def verify_kafka(engine: Engine, table: str | None = None) -> list[Verification]:
     """Check and record the table of every topic of KAFKA_TOPICS (or only `table`, as
     `source_tables.name` holds it) whose landed files are all applied; none when Kafka
-    is not set up. Raises DataPlatformError when the brokers cannot answer."""
+    is not set up and nothing came from it. Raises NotCompared when tables came from
+    Kafka but KAFKA_BOOTSTRAP_SERVERS is not set, DataPlatformError when the brokers
+    cannot answer."""
     settings = get_settings()
-    topics = topics_of(settings) if settings.kafka_bootstrap_servers else []
+    if not settings.kafka_bootstrap_servers:
+        with engine.connect() as conn, dbapi_cursor(conn) as cur:
+            cur.execute(
+                "SELECT count(*) FROM source_tables t WHERE t.source = %s AND "
+                "t.db_table IS NOT NULL AND EXISTS (SELECT FROM loads l WHERE l.table_id = t.id)",
+                (SOURCE,),
+            )
+            loaded = cur.fetchone()[0]  # type: ignore[index]  # count(*): one row
+        if loaded:  # tables that came from Kafka, and no brokers to read the commits from
+            raise NotCompared(
+                f"KAFKA_BOOTSTRAP_SERVERS is not set: the committed offsets of {loaded} "
+                "topic table(s) cannot be read"
+            )
+        return []
+    topics = topics_of(settings)
     if not topics:
         return []
     found: list[Verification] = []

@@ -17,15 +17,11 @@ from datetime import date, timedelta
 from psycopg2 import sql
 from sqlalchemy import Engine
 
-from data_platform.batch.melbourne_pedestrian.client import (
-    OpenDataClient,
-    PedestrianError,
-    window_where,
-)
+from data_platform.batch.melbourne_pedestrian.client import OpenDataClient, window_where
 from data_platform.batch.melbourne_pedestrian.fetch import fetched_from
 from data_platform.batch.melbourne_pedestrian.naming import COUNTS, DB_SCHEMA, SOURCE, table_name
 from data_platform.db.engine import dbapi_cursor
-from data_platform.loads.verify import KEY_LIMIT, Verification, record
+from data_platform.loads.verify import KEY_LIMIT, NotCompared, Verification, record
 from data_platform.settings import Settings, get_settings
 
 CHECK = "daily_totals"
@@ -36,8 +32,8 @@ def verify_pedestrian(
 ) -> list[Verification]:
     """Check and record the hourly counts against the portal at OPEN_DATA_BASE_URL, once
     every landed file of theirs is applied; none when nothing was loaded or `table` is
-    another. Raises PedestrianError when the portal cannot answer, or is not the one the
-    counts were last fetched from (`fetch.fetched_from`)."""
+    another. Raises PedestrianError when the portal cannot answer, NotCompared when it is
+    not the one the counts were last fetched from (`fetch.fetched_from`)."""
     settings = settings or get_settings()
     if table not in (None, table_name(COUNTS)):
         return []
@@ -72,9 +68,9 @@ def verify_pedestrian(
         if fetched is not None and fetched != client.portal:
             # Another portal's counts (the demo's stand-in, a test portal) against this
             # one would be a mismatch on every day: a comparison that proves nothing.
-            raise PedestrianError(
+            raise NotCompared(
                 f"{COUNTS.name} was fetched from {fetched}, not from OPEN_DATA_BASE_URL "
-                f"({client.portal}): not compared (fetch from it first)"
+                f"({client.portal}): fetch from it first"
             )
         theirs = client.daily_totals(COUNTS, where=window_where(first, end))
     keys = []
