@@ -12,6 +12,7 @@ clients (Authorization header only). Refused with 401 without credentials, 403 w
 server runs without `--allow-actions` or the CSRF token is missing or wrong.
 """
 
+import asyncio
 import logging
 import os
 from collections.abc import AsyncIterator
@@ -69,6 +70,8 @@ from data_platform.web.shared import SingleFlight
 log = logging.getLogger(__name__)
 
 FLASH_COOKIE = "dp_flash"
+# At most this long (seconds) a worker warms up before it takes readers anyway.
+WARM_UP_SECONDS = 10.0
 BAD_CSRF = "the form's CSRF token is missing or wrong: reload the page and try again"
 READ_ONLY = "actions are off: the server runs read-only (start it with --allow-actions)"
 # No inline script or style, nothing from elsewhere: the page's own files only.
@@ -186,16 +189,20 @@ def create_app(settings: Settings | None = None, *, allow_actions: bool = False)
         the templates compiled, and one overview computed (the queries' imports, Alembic's
         heads read, the first pooled connection). Measured: 200 readers just after a
         start, p95 1.2-1.3 s without it (doc/benchmarks.md)."""
-        renderer.compile_all()
         try:
+            renderer.compile_all()
             overview()
         # A database down at start must not keep the page down: it says so per request.
         except Exception as exc:
-            log.warning("the page started without its overview: %s", one_line(exc)[0])
+            message = queries.Scrubber(settings)(one_line(exc)[0])
+            log.warning("the page started without its overview: %s", message)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        await run_in_threadpool(warm_up)
+        try:
+            await asyncio.wait_for(run_in_threadpool(warm_up), WARM_UP_SECONDS)
+        except TimeoutError:  # a database that does not answer: readers get its error
+            log.warning("the page started before its overview (%ss)", WARM_UP_SECONDS)
         yield
 
     app = FastAPI(

@@ -97,6 +97,19 @@ def test_counts_are_compared_only_with_the_portal_they_came_from(loaded: Setting
         verify_pedestrian(get_engine(), settings=loaded)
 
 
+def test_a_fetch_from_another_portal_without_counts_makes_it_the_one_compared(
+    loaded: Settings,
+) -> None:
+    with demo_api() as other:
+        elsewhere = loaded.model_copy(update={"open_data_base_url": other})
+        empty = (date(2025, 1, 1), date(2025, 1, 3))  # before the sample's first day
+        fetched = fetch_pedestrian(since=empty[0], until=empty[1], settings=elsewhere)
+        assert not fetched.failed and not fetched.new_day, fetched.render()
+        run_once()
+        (found,) = verify_pedestrian(get_engine(), settings=elsewhere)
+        assert found.verdict == "ok"
+
+
 def test_the_cli_offers_every_source_with_checks() -> None:
     from data_platform.cli.verify import verify as command
     from data_platform.verify import CHECKS

@@ -86,13 +86,41 @@ def test_the_page_starts_with_its_database_down(
 
     monkeypatch.setenv("DATABASE_URL", "postgresql://ops:s3cret-pw@127.0.0.1:1/nowhere")
     reset_settings()
-    with TestClient(create_app(get_settings()), raise_server_exceptions=False) as client:
-        assert client.get("/healthz").status_code == 503
-        page = client.get("/api/overview")
-        assert page.status_code == 503 and "Connection refused" in page.text, page.text
+    try:
+        with TestClient(create_app(get_settings()), raise_server_exceptions=False) as client:
+            assert client.get("/healthz").status_code == 503
+            page = client.get("/api/overview")
+            assert page.status_code == 503 and "Connection refused" in page.text, page.text
+    finally:
+        reset_settings()
     warned = [r.getMessage() for r in caplog.records if "started without" in r.getMessage()]
-    assert len(warned) == 1 and "s3cret" not in warned[0], warned
-    reset_settings()
+    assert len(warned) == 1 and "Connection refused" in warned[0], warned
+
+
+def test_the_warm_up_logs_no_secret_and_waits_a_bounded_time(
+    web_platform, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    from data_platform.web import app as web_app
+    from data_platform.web import queries
+
+    def leaky(settings):
+        raise RuntimeError("cannot reach postgresql://ops:s3cret-pw@db.internal/x")
+
+    monkeypatch.setattr(queries, "overview", leaky)
+    with TestClient(web_app.create_app(get_settings())):
+        pass
+    (warned,) = [r.getMessage() for r in caplog.records if "started without" in r.getMessage()]
+    assert "db.internal" in warned and "s3cret" not in warned, warned
+
+    def hung(settings):  # a database host that drops packets: no answer, no error
+        time.sleep(3)
+
+    monkeypatch.setattr(queries, "overview", hung)
+    monkeypatch.setattr(web_app, "WARM_UP_SECONDS", 0.2)
+    began = time.monotonic()
+    with TestClient(web_app.create_app(get_settings())):
+        assert time.monotonic() - began < 2
+    assert any("started before its overview" in r.getMessage() for r in caplog.records)
 
 
 @pytest.mark.parametrize("fails", [False, True])

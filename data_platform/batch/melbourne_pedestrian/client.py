@@ -62,8 +62,12 @@ def _shown(url: str) -> str:
     """`url` without user info and query: fit for a message."""
     parts = urlsplit(url)
     host = parts.hostname or ""
-    if parts.port:
-        host = f"{host}:{parts.port}"
+    try:
+        port = str(parts.port or "")
+    except ValueError:  # not a number: shown as given, for the error that names it
+        port = parts.netloc.rpartition(":")[2]
+    if port:
+        host = f"{host}:{port}"
     return urlunsplit((parts.scheme, host, parts.path, "", ""))
 
 
@@ -71,7 +75,7 @@ def portal_of(base_url: str) -> str:
     """Which portal OPEN_DATA_BASE_URL names, fit to keep and show (no user info, query or
     trailing slash): the counts' mark records it (fetch) and verify compares a table only
     with the portal it was fetched from."""
-    return _shown(base_url.rstrip("/"))
+    return _shown(base_url).rstrip("/")
 
 
 class OpenDataClient:
@@ -93,12 +97,12 @@ class OpenDataClient:
         backoff: float | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
-        self.portal = portal_of(base_url)
         parts = urlsplit(self.base_url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise PedestrianError(
                 f"OPEN_DATA_BASE_URL is not an http(s) URL: {_shown(self.base_url)!r}"
             )
+        self.portal = portal_of(base_url)
         self._api_key = api_key or None
         if self._api_key and parts.scheme == "http" and parts.hostname not in _LOOPBACK:
             raise PedestrianError(

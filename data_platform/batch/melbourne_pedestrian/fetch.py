@@ -7,8 +7,8 @@ One run (under an advisory lock: one fetch at a time):
    first fetch, FIRST_FETCH_DAYS days before today; end = `until`, else tomorrow. "Today"
    is the Melbourne date (the portal's sensing_date is local), whatever the host's zone.
 
-The mark (the counts' landing mark, `loads.marks`: {"next_date"}) follows the data, not
-the calendar: it is
+The mark (the counts' landing mark, `loads.marks`: {"next_date", "portal"}) follows the
+data, not the calendar: it is
 the last sensing_date the portal actually had counts for. After the file is in place it
 moves to that day of the landed file, never back (a backfill of old days leaves it) and
 never past today. So a portal that publishes late leaves the mark where its data ends,
@@ -17,7 +17,10 @@ day the portal fills in late (a hole, a sensor published after the others) or co
 is caught up too. Re-read days never double: a landed file replaces, per sensor and day
 it holds, that sensor's day (`source.py`). A window in which the portal had no day after
 the mark is "no new day": `PedestrianFetch.new_day` is False, the summary line says so
-and the log has it at INFO; it is not a failure (exit 0).
+and the log has it at INFO; it is not a failure (exit 0). The mark's `portal` is the
+portal of the last fetch that landed counts (`OpenDataClient.portal`): a fetch from
+another portal moves it there, with or without a new day, and verify compares the table
+only with that portal (`verify.py`).
 
 Each export is streamed from HTTP into a gzip temporary file, the bytes as sent, while
 every record is checked (`validate_export`): the header has exactly the dataset's columns
@@ -339,10 +342,12 @@ def _counts(
             extra=extra,
         )
     other_portal = client.portal != fetched_from(engine)
-    if last is None or (before is not None and last <= before and not other_portal):
+    if before is not None and other_portal:
+        # Another portal's file, new day or not: it is the one compared with from now;
+        # the day never goes back.
+        last = before if last is None else max(last, before)
+    elif last is None or (before is not None and last <= before):
         return  # the mark stays (and names the last file that moved it)
-    if before is not None:
-        last = max(last, before)  # another portal's counts move the mark, never back
     with engine.begin() as conn:
         marks.write_mark(
             conn,
