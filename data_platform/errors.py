@@ -10,9 +10,9 @@ class DataPlatformError(Exception):
 
 
 def exit_code_for(exc: BaseException) -> int:
-    """The documented exit code (README, "Exit codes") of any failure: the error's own for
-    ours, 2 for invalid settings and Alembic command errors, 3 for the database, 4 for
-    storage, 1 for anything else."""
+    """The documented exit code (doc/operations.md, "Exit codes") of any failure: the
+    error's own for ours, 2 for invalid settings and Alembic command errors, 3 for the
+    database, 4 for storage, 1 for anything else."""
     from alembic.util import CommandError
     from botocore.exceptions import BotoCoreError, ClientError
     from psycopg2 import InterfaceError
@@ -49,8 +49,9 @@ def settings_error(exc) -> str:
 
 
 def one_line(exc: BaseException) -> tuple[str, int]:
-    """The one-line message and the exit code (README, "Exit codes") of any failure, as
-    the CLI prints it after `Error:` and the web page shows it; never a traceback."""
+    """The one-line message and the exit code (doc/operations.md, "Exit codes") of any
+    failure, as the CLI prints it after `Error:` and the web page shows it; never a
+    traceback."""
     from alembic.util import CommandError
     from botocore.exceptions import BotoCoreError, ClientError
     from psycopg2.errors import UndefinedTable

@@ -12,7 +12,13 @@ import sys
 from datetime import UTC, datetime
 
 # Attributes of a LogRecord that are not user-supplied extras.
-_STANDARD = set(vars(logging.makeLogRecord({}))) | {"message", "asctime", "taskName"}
+# uvicorn's `color_message` is its message again with terminal colours: never an id.
+_STANDARD = set(vars(logging.makeLogRecord({}))) | {
+    "message",
+    "asctime",
+    "taskName",
+    "color_message",
+}
 
 
 def _extras(record: logging.LogRecord) -> dict[str, object]:

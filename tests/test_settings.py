@@ -76,6 +76,11 @@ def test_log_lines_carry_table_and_load_ids() -> None:
     }
 
 
+def test_uvicorns_coloured_copy_of_a_message_is_not_an_id() -> None:
+    coloured = _record(color_message="Started server process [\x1b[36m%d\x1b[0m]")
+    assert TextFormatter().format(coloured).endswith("INFO    x: applied 3")
+
+
 @pytest.mark.slow
 def test_two_commands_starting_the_embedded_server_at_once_share_it(tmp_path: Path) -> None:
     # Only PATH from outside (pgserver runs useradd from sbin when root): no DATABASE_URL.

@@ -62,9 +62,9 @@ def run(
     table), a model or data test failed or a verification found a mismatch, so a
     scheduler notices; a landing that failed as a whole exits with its cause's code once
     the sources are loaded, and a run that stopped with the code of its cause (3
-    database, 4 storage, 5 job run; README, "Exit codes"). With --watch, each pass that
-    changed something is printed after its time (passes with nothing new print nothing),
-    and a failed pass is logged and the next one runs.
+    database, 4 storage, 5 job run; doc/operations.md, "Exit codes"). With --watch,
+    each pass that changed something is printed after its time (passes with nothing new
+    print nothing), and a failed pass is logged and the next one runs.
 
     \b
     Examples:

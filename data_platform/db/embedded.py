@@ -21,6 +21,8 @@ from data_platform.errors import DatabaseError
 log = logging.getLogger(__name__)
 
 DATABASE_NAME = "data_platform"
+# The data home `make demo` fills when the package runs from its checkout.
+CHECKOUT_DATA = Path(__file__).resolve().parents[2] / ".data"
 
 
 def pgdata_dir(home: Path) -> Path:
@@ -46,13 +48,7 @@ def _start(home: Path):
 
     pgdata = pgdata_dir(home)
     if not pgdata.exists():
-        # Said loudly: a command run outside the project would otherwise start a second,
-        # empty platform without a word.
-        log.warning(
-            "no embedded database in %s yet: creating a new, empty one (set "
-            "DATA_PLATFORM_HOME, or run from the project's directory, to use an existing one)",
-            home,
-        )
+        warn_new_home(home)
     # Create the data directory ourselves: pgserver checks and creates it outside its
     # lock (mkdir with exist_ok=False), so two commands starting at once race on it.
     pgdata.mkdir(parents=True, exist_ok=True)
@@ -60,6 +56,21 @@ def _start(home: Path):
         return pgserver.get_server(pgdata, cleanup_mode=None)
     except Exception as exc:  # pgserver raises plain exceptions from pg_ctl/initdb
         raise DatabaseError(f"could not start the embedded PostgreSQL in {pgdata}: {exc}") from exc
+
+
+def warn_new_home(home: Path, checkout_data: Path = CHECKOUT_DATA) -> None:
+    """Say loudly that `home` gets a new, empty database: a command run outside the
+    project would otherwise start a second, empty platform without a word. Names the
+    data of the checkout the package runs from (`checkout_data`) when it holds some."""
+    where = "run from the project's directory"
+    if pgdata_dir(checkout_data).is_dir() and checkout_data.resolve() != home.resolve():
+        where = f"run from {checkout_data.parent}, whose data is in {checkout_data}"
+    log.warning(
+        "no embedded database in %s yet: creating a new, empty one (set "
+        "DATA_PLATFORM_HOME, or %s, to use an existing one)",
+        home,
+        where,
+    )
 
 
 def server_url(home: Path, database: str = "postgres") -> str:

@@ -143,8 +143,7 @@ def ruff_hooks(cwd: Path | None) -> dict[str, str]:
     working directory), or no hook where ruff is not installed (a deployment may lack the
     linters; its revisions are then correct but not formatted)."""
     if importlib.util.find_spec("ruff") is None:
-        log.info("ruff is not installed: revisions are written without formatting")
-        return {"hooks": ""}
+        return {"hooks": ""}  # said when a revision is written (write_revision)
     hooks = dict(RUFF_HOOKS)
     if cwd is not None:
         for name in hooks["hooks"].split(", "):
@@ -186,6 +185,8 @@ def write_revision(
         script.upgrade_ops.ops[:] = [_renderable(op, context.dialect) for op in upgrade]
         script.downgrade_ops.ops[:] = [_renderable(op, context.dialect) for op in downgrade]
 
+    if importlib.util.find_spec("ruff") is None:
+        log.info("ruff is not installed: the revision is written without formatting")
     version_dir.mkdir(parents=True, exist_ok=True)
     template = config.get_main_option("file_template") or FILE_TEMPLATE
     # The file is named by `slug`, not by the message Alembic would slug.

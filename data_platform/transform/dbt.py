@@ -263,5 +263,8 @@ def run_transform(
     for node in result.failed:
         if node.status == "error":
             log.error("%s", node.describe())
-    log.info("%s", result.summary())
+    if select and not result.nodes:  # not "ok": the caller refuses it (cli/transform.py)
+        log.warning("dbt %s: %s selects no model or test", command, " ".join(select))
+    else:
+        log.info("%s", result.summary())
     return result

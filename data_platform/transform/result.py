@@ -57,17 +57,21 @@ class TransformResult:
         raise KeyError(name)
 
     def summary(self) -> str:
-        """One line: what ran and how it ended."""
-        counts: dict[str, int] = {}
+        """One line: what ran, each kind with its statuses, and how it ended, e.g.
+        `transform ok: 18 models (18 success), 179 tests (178 pass, 1 warn)` (dbt's
+        statuses: a model ends `success`, a test `pass`, `warn` or `fail`)."""
+        kinds: dict[str, dict[str, int]] = {}
         for node in self.nodes:
-            counts[node.status] = counts.get(node.status, 0) + 1
-        kinds: dict[str, int] = {}
-        for node in self.nodes:
-            kinds[node.kind] = kinds.get(node.kind, 0) + 1
-        ran = ", ".join(f"{n} {kind}{'s' * (n != 1)}" for kind, n in sorted(kinds.items()))
-        statuses = ", ".join(f"{n} {status}" for status, n in sorted(counts.items()))
+            statuses = kinds.setdefault(node.kind, {})
+            statuses[node.status] = statuses.get(node.status, 0) + 1
+        ran = ", ".join(
+            f"{sum(statuses.values())} {kind}{'s' * (sum(statuses.values()) != 1)} ("
+            + ", ".join(f"{n} {status}" for status, n in sorted(statuses.items()))
+            + ")"
+            for kind, statuses in sorted(kinds.items())
+        )
         verdict = "ok" if self.ok else f"FAILED ({len(self.failed)} failed)"
-        return f"transform {verdict}: {ran or 'nothing selected'} ({statuses or '-'})"
+        return f"transform {verdict}: {ran or 'nothing selected'}"
 
     def render(self, *, every_node: bool = True) -> str:
         """A table of every node (`every_node`), the failures and warnings spelled out,

@@ -33,6 +33,8 @@ def test_a_transform_selecting_nothing_is_a_usage_error(platform: Settings) -> N
     result = CliRunner().invoke(cli, ["transform", "--select", "no_such_model"])
     assert result.exit_code == 2
     assert "no_such_model matches no model or test" in result.output
+    assert "transform ok" not in result.stderr  # never a success line before the error
+    assert "no_such_model selects no model or test" in result.stderr
 
 
 def test_a_database_never_migrated_says_to_upgrade(

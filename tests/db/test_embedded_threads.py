@@ -42,3 +42,25 @@ def test_many_threads_of_a_new_process_get_one_server() -> None:
             assert done.stdout.strip() == "ok 32"
     finally:
         stop(home)
+
+
+def test_a_new_empty_home_names_where_the_projects_data_is(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Run from elsewhere, a command starts a new, empty home: it says so, and names the
+    checkout's data when there is some (issue 26, first contact)."""
+    from data_platform.db.embedded import warn_new_home
+
+    checkout = tmp_path / "project" / ".data"
+    (checkout / "postgres").mkdir(parents=True)
+    elsewhere = tmp_path / "elsewhere" / ".data"
+    warn_new_home(elsewhere, checkout)
+    warn_new_home(elsewhere, tmp_path / "no-project" / ".data")
+    first, second = (r.getMessage() for r in caplog.records)
+    assert first == (
+        f"no embedded database in {elsewhere} yet: creating a new, empty one (set "
+        f"DATA_PLATFORM_HOME, or run from {checkout.parent}, whose data is in {checkout}, to "
+        "use an existing one)"
+    )
+    assert second.endswith("(set DATA_PLATFORM_HOME, or run from the project's directory, to "
+                           "use an existing one)")  # fmt: skip

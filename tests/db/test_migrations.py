@@ -120,6 +120,22 @@ def test_alembic_ini_writes_revisions_as_the_package_does() -> None:
     assert hooks == migrations.ruff_hooks(REPO)
 
 
+def test_without_ruff_only_writing_a_revision_says_so(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A deployment without the linters: its revisions are written unformatted, which
+    `status` and the page (they build the same Alembic config) need not say."""
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name, *a: None if name == "ruff" else real(name, *a)
+    )
+    caplog.set_level("INFO")
+    assert migrations.ruff_hooks(REPO) == {"hooks": ""}
+    assert "ruff is not installed" not in caplog.text
+
+
 def test_literal_sql_keeps_every_value_through_op_execute(db_url: str) -> None:
     """A generated revision's `op.execute("...")` holds its values inline: quotes,
     backslashes, percent signs and colons (which text() would take for parameters) reach

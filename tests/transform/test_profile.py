@@ -67,7 +67,7 @@ def test_a_failed_test_makes_the_result_not_ok_and_is_named() -> None:
     text = result.render()
     assert "test rank_range failed: 3 failing rows" in text
     assert text.endswith(
-        "transform FAILED (1 failed): 1 model, 2 tests (1 fail, 1 success, 1 warn)"
+        "transform FAILED (1 failed): 1 model (1 success), 2 tests (1 fail, 1 warn)"
     )
     assert TransformResult(nodes=result.nodes[::2]).ok  # a warning alone is no failure
 
@@ -96,7 +96,7 @@ def test_run_prints_the_build_s_summary_and_failures_and_every_node_with_v(
     quiet = CliRunner().invoke(cli, ["run", "--no-land"])
     assert quiet.exit_code == 1
     assert quiet.stdout.splitlines()[-3:] == [
-        "transform FAILED (1 failed): 1 model, 3 tests (1 fail, 1 pass, 1 success, 1 warn)",
+        "transform FAILED (1 failed): 1 model (1 success), 3 tests (1 fail, 1 pass, 1 warn)",
         "  test rank_range failed: 3 failing rows",
         "  test missing_location warned: 2 failing rows",
     ]

@@ -196,7 +196,7 @@ def test_transform_page_shows_each_data_test(web_platform, make_client: Client) 
     (target / "manifest.json").write_text(json.dumps(_MANIFEST))
     html = client.get("/transform").text
     assert (
-        "transform FAILED (1 failed): 1 model, 3 tests (1 fail, 1 pass, 1 success, 1 warn)" in html
+        "transform FAILED (1 failed): 1 model (1 success), 3 tests (1 fail, 1 pass, 1 warn)" in html
     )
     tests = _rows(html, "tests")
     assert tests[0].startswith("fail not_null_dim_date_date_id not_null dim_date date_id 3")
@@ -228,7 +228,7 @@ def test_a_later_select_run_never_hides_the_last_full_build(
     }
     (home / "target" / "run_results.json").write_text(json.dumps(selected))
     page = make_client().get("/transform").text
-    assert "1 model, 3 tests (1 fail, 1 pass, 1 success, 1 warn)" in page
+    assert "1 model (1 success), 3 tests (1 fail, 1 pass, 1 warn)" in page
     assert _rows(page, "tests")[0].startswith("fail not_null_dim_date_date_id")
     assert "A later run on part of them" in page
     assert "dbt build --select no_such_model: transform ok: nothing selected" in page
