@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import logging
 import sys
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 # Attributes of a LogRecord that are not user-supplied extras.
@@ -25,7 +26,18 @@ def _extras(record: logging.LogRecord) -> dict[str, object]:
     return {k: v for k, v in vars(record).items() if k not in _STANDARD}
 
 
+def _as_is(text: str) -> str:
+    return text
+
+
 class TextFormatter(logging.Formatter):
+    """`<UTC time> <LEVEL> <logger>: <message> [id=value ...]`, the traceback after it;
+    `clean` (e.g. the alert scrub with the settings' secrets) applied to the whole line."""
+
+    def __init__(self, clean: Callable[[str], str] = _as_is) -> None:
+        super().__init__()
+        self.clean = clean
+
     def format(self, record: logging.LogRecord) -> str:
         stamp = datetime.fromtimestamp(record.created, UTC).strftime("%Y-%m-%dT%H:%M:%S")
         ids = " ".join(f"{k}={v}" for k, v in _extras(record).items())
@@ -34,10 +46,17 @@ class TextFormatter(logging.Formatter):
             line += f" [{ids}]"
         if record.exc_info:
             line += "\n" + self.formatException(record.exc_info)
-        return line
+        return self.clean(line)
 
 
 class JsonFormatter(logging.Formatter):
+    """One JSON object per event; `clean` applied to each text value before it is
+    encoded (after, a secret with a quote or backslash would no longer match)."""
+
+    def __init__(self, clean: Callable[[str], str] = _as_is) -> None:
+        super().__init__()
+        self.clean = clean
+
     def format(self, record: logging.LogRecord) -> str:
         payload: dict[str, object] = {
             "time": datetime.fromtimestamp(record.created, UTC).isoformat(),
@@ -48,7 +67,10 @@ class JsonFormatter(logging.Formatter):
         }
         if record.exc_info:
             payload["exception"] = self.formatException(record.exc_info)
-        return json.dumps(payload, default=str)
+        return json.dumps(
+            {k: self.clean(v) if isinstance(v, str) else v for k, v in payload.items()},
+            default=lambda value: self.clean(str(value)),
+        )
 
 
 class _StderrHandler(logging.StreamHandler):
@@ -68,9 +90,12 @@ class _StderrHandler(logging.StreamHandler):
         pass
 
 
-def configure(level: str = "INFO", fmt: str = "text") -> None:
+def configure(level: str = "INFO", fmt: str = "text", clean: Callable[[str], str] = _as_is) -> None:
+    """Every log line to stderr at `level` and up, as text or JSON (`fmt`), each passed
+    through `clean` first: the CLI and the page give the alert scrub, so no secret of the
+    settings, URL password or signed query reaches a log (house style)."""
     handler = _StderrHandler()
-    handler.setFormatter(JsonFormatter() if fmt == "json" else TextFormatter())
+    handler.setFormatter(JsonFormatter(clean) if fmt == "json" else TextFormatter(clean))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())

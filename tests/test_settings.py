@@ -76,6 +76,23 @@ def test_log_lines_carry_table_and_load_ids() -> None:
     }
 
 
+def test_log_lines_carry_no_secret(monkeypatch: pytest.MonkeyPatch) -> None:
+    """What the CLI and the page configure: a secret of the settings, a URL's password
+    and a signed link's query are masked in text and JSON lines, extras included."""
+    from data_platform.alerts.scrub import log_scrub
+    from data_platform.settings import Settings
+
+    settings = Settings(web_password="hunter2-pass", web_user="ops")
+    clean = log_scrub(settings)
+    record = _record(url="https://bucket.example/f?X-Amz-Signature=abc")
+    record.msg = "login hunter2-pass failed; postgresql://ops:pw-in-url@db/x"
+    record.args = ()
+    for formatter in (TextFormatter(clean), JsonFormatter(clean)):
+        line = formatter.format(record)
+        assert "hunter2" not in line and "pw-in-url" not in line, line
+        assert "X-Amz-Signature" not in line and "db/x" in line, line
+
+
 def test_uvicorns_coloured_copy_of_a_message_is_not_an_id() -> None:
     coloured = _record(color_message="Started server process [\x1b[36m%d\x1b[0m]")
     assert TextFormatter().format(coloured).endswith("INFO    x: applied 3")

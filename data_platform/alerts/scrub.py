@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from urllib.parse import unquote, urlsplit
 
 from pydantic import SecretStr
@@ -45,3 +45,9 @@ def scrub(text: str, known: Iterable[str]) -> str:
     """`text` with URL passwords, URL query strings and the `known` secrets as `***`."""
     text = _URL_PASSWORD.sub(r"\1***@", text)
     return redact(text, *known)
+
+
+def log_scrub(settings: Settings) -> Callable[[str], str]:
+    """`scrub` with the secrets of `settings`, for `log.configure`: every log line."""
+    known = secrets(settings)
+    return lambda text: scrub(text, known)

@@ -73,12 +73,15 @@ def cli(ctx: click.Context, debug: bool) -> None:
     """
     from data_platform import log
     from data_platform.alerts import register_alerts
+    from data_platform.alerts.scrub import log_scrub
     from data_platform.settings import get_settings
 
     ctx.ensure_object(dict)
     ctx.obj["debug"] = debug
     settings = get_settings()
-    log.configure("DEBUG" if debug else settings.log_level, settings.log_format)
+    log.configure(
+        "DEBUG" if debug else settings.log_level, settings.log_format, log_scrub(settings)
+    )
     # Alerts hear the load machinery's events (loads.hooks): it never imports them.
     register_alerts()
 

@@ -36,7 +36,7 @@ from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from data_platform import __version__
 from data_platform.alerts import register_alerts
-from data_platform.alerts.scrub import secrets
+from data_platform.alerts.scrub import log_scrub, secrets
 from data_platform.errors import ConfigError, DataPlatformError, one_line
 from data_platform.settings import Settings, get_settings
 from data_platform.web import actions, lineage, queries, runs, sessions
@@ -162,7 +162,7 @@ def app_for_worker() -> FastAPI:
     from data_platform import log as platform_log
 
     settings = get_settings()
-    platform_log.configure(settings.log_level, settings.log_format)
+    platform_log.configure(settings.log_level, settings.log_format, log_scrub(settings))
     return create_app(settings, allow_actions=os.environ.get(ALLOW_ACTIONS_ENV) == "1")
 
 
