@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
+from contextlib import ExitStack
 from datetime import date
 from pathlib import Path
+from unittest.mock import patch
 
 from pydantic import SecretStr
 from sqlalchemy import select, text
@@ -164,9 +166,11 @@ def stand_in_moved(base_url: str) -> None:
             )
 
 
-def consume_kafka_demo(sample_dir: Path) -> str:
+def consume_kafka_demo(sample_dir: Path, brokers: ExitStack) -> tuple[str, str | None]:
     """Produce the sample taps into a local mock Kafka cluster (librdkafka's, real
-    protocol on a TCP port) and `kafka consume --once` them into incoming."""
+    protocol on a TCP port) and `kafka consume --once` them into incoming; (what it did,
+    the cluster's bootstrap address or None when an earlier demo consumed them). The
+    cluster lives until `brokers` closes: verify reads the group's commits from it."""
     from data_platform.batch.cubic_kafka.lander import KafkaLander
     from harness.samples.kafka import produce
     from harness.stand_ins.kafka_broker import create_topic, mock_cluster
@@ -177,16 +181,24 @@ def consume_kafka_demo(sample_dir: Path) -> str:
             # The demo's broker is gone with the last demo: producing again would be
             # new records at the same offsets. The rows would not double, but the
             # files would land again.
-            return "the sample taps were consumed and loaded by an earlier demo"
-    with mock_cluster(partitions=3) as bootstrap:
-        create_topic(bootstrap, KAFKA_TOPIC, 3)
-        produce(bootstrap, KAFKA_TOPIC, lines)
-        settings = get_settings().model_copy(
-            update={"kafka_bootstrap_servers": bootstrap, "kafka_group_protocol": "consumer"}
-        )
-        lander = KafkaLander([KAFKA_TOPIC], settings=settings, idle_seconds=3)
-        result = land(lander).detail[KAFKA_TOPIC]
-    return f"produced {len(lines)} tap(s); " + result.render().replace("\n", "\n   ")
+            return "the sample taps were consumed and loaded by an earlier demo", None
+    bootstrap = brokers.enter_context(mock_cluster(partitions=3))
+    create_topic(bootstrap, KAFKA_TOPIC, 3)
+    produce(bootstrap, KAFKA_TOPIC, lines)
+    settings = get_settings().model_copy(update=kafka_settings(bootstrap))
+    lander = KafkaLander([KAFKA_TOPIC], settings=settings, idle_seconds=3)
+    result = land(lander).detail[KAFKA_TOPIC]
+    done = f"produced {len(lines)} tap(s); " + result.render().replace("\n", "\n   ")
+    return done, bootstrap
+
+
+def kafka_settings(bootstrap: str) -> dict[str, str]:
+    """The demo's Kafka settings (field -> value) for its mock cluster at `bootstrap`."""
+    return {
+        "kafka_bootstrap_servers": bootstrap,
+        "kafka_group_protocol": "consumer",
+        "kafka_topics": KAFKA_TOPIC,
+    }
 
 
 def taps_per_stop() -> str:
@@ -247,7 +259,11 @@ def pedestrian_rankings() -> list[tuple[str, str]]:
 
 def run_demo(sample_dir: Path | None = None, echo: Callable[[str], None] = print) -> None:
     """What `make demo` shows: both sources of the vendor, from files to tables."""
-    sample_dir = sample_dir or REPO_SAMPLE_DIR
+    with ExitStack() as stand_ins:  # what must outlive a step (the Kafka broker)
+        _steps(sample_dir or REPO_SAMPLE_DIR, echo, stand_ins)
+
+
+def _steps(sample_dir: Path, echo: Callable[[str], None], stand_ins: ExitStack) -> None:
     if not sample_dir.is_dir():
         raise ConfigError(f"no sample data at {sample_dir}: pass --sample-dir")
     echo("== 1. migrate the metadata database (alembic upgrade head)")
@@ -278,7 +294,8 @@ def run_demo(sample_dir: Path | None = None, echo: Callable[[str], None] = print
     echo("   " + land(TotesysLander()).detail.render().splitlines()[0])
 
     echo("== 3d. produce sample taps into a local Kafka broker and consume them (kafka consume)")
-    echo("   " + consume_kafka_demo(sample_dir))
+    consumed, bootstrap = consume_kafka_demo(sample_dir, stand_ins)
+    echo("   " + consumed)
 
     echo("== 4. onboard the sample tables (the demo's own revisions)")
     shown: list[tuple[str, str]] = []  # the demo's tables, not others of the database
@@ -331,20 +348,20 @@ def run_demo(sample_dir: Path | None = None, echo: Callable[[str], None] = print
     from data_platform.verify import verify, verify_lines
     from harness.stand_ins.pedestrian_api import demo_api
 
-    # The counts came from the stand-in portal: it answers its own aggregates again.
-    before = os.environ.get("OPEN_DATA_BASE_URL")
+    # The counts came from the stand-in portal: it answers its own aggregates again. The
+    # taps' commits are in this demo's broker (an earlier demo's ended with it).
     with demo_api() as base_url:
         stand_in_moved(base_url)
-        os.environ["OPEN_DATA_BASE_URL"] = base_url
-        reset_settings()
-        try:
-            verified = verify()
-        finally:
-            if before is None:
-                del os.environ["OPEN_DATA_BASE_URL"]
-            else:
-                os.environ["OPEN_DATA_BASE_URL"] = before
+        stand_ins_env = {"OPEN_DATA_BASE_URL": base_url}
+        if bootstrap is not None:
+            stand_ins_env.update({k.upper(): v for k, v in kafka_settings(bootstrap).items()})
+        with patch.dict(os.environ, stand_ins_env):
             reset_settings()
+            try:
+                verified = verify()
+            finally:
+                reset_settings()
+        reset_settings()
     echo("   " + "\n   ".join(verify_lines(verified) or ["nothing to verify yet"]))
     if verified.mismatched or verified.failures:
         raise RuntimeError("a table differs from its source, or could not be verified")
