@@ -10,27 +10,20 @@ from __future__ import annotations
 
 import os
 import re
-import socket
 import statistics
 import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
+
+from harness.web_server import web_server
 
 PATHS = ("/", "/api/overview", "/runs", "/metrics")
 # Seconds after a pass starts when a wave of readers arrives: while it lands and ingests,
 # while dbt builds, while it verifies (a pass of the demo's home takes about 7 s here).
 WAVES_AT = (0.3, 2.5, 5.0)
 PROJECT = Path(__file__).resolve().parents[2]
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _env(home: Path) -> dict[str, str]:
@@ -71,38 +64,6 @@ def demo_home(home: Path) -> Path:
             raise RuntimeError(f"the demo failed:\n{done.stdout[-2000:]}{done.stderr[-2000:]}")
         done_marker.touch()
     return home
-
-
-@contextmanager
-def _served(home: Path) -> Iterator[str]:
-    """`data-platform web` on `home` (its default workers), as its base URL once it
-    answers /healthz."""
-    import requests
-
-    port = _free_port()
-    server = subprocess.Popen(
-        [sys.executable, "-m", "data_platform", "web", "--port", str(port)],
-        env=_env(home),
-        cwd=home,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if requests.get(f"{base}/healthz", timeout=1).status_code == 200:
-                    break
-            except requests.ConnectionError:
-                pass
-            if server.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError("the web server did not start")
-            time.sleep(0.2)
-        yield base
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
 
 
 def _readers(base: str, clients: int) -> list[tuple[int, float]]:
@@ -189,7 +150,7 @@ def web_bench(home: Path, clients: int = 200, passes: int = 2) -> dict[str, obje
     import requests
 
     demo_home(home)
-    with _served(home) as base:
+    with web_server(env=_env(home), cwd=home) as base:
         cold = _readers(base, clients)  # the first readers after a start
         single = []
         for i in range(2 * len(PATHS)):

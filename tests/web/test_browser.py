@@ -10,61 +10,27 @@ Chromium is a failure, never a skip: `make install` installs it (as root)."""
 from __future__ import annotations
 
 import os
-import socket
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import requests
 
+from harness.web_server import web_server
 from tests.web.conftest import TABLE, TOKEN, WebWorld
 
 REPO = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.slow
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def _serve(tmp_path: Path, *args: str) -> Iterator[str]:
     """`data-platform web` in a subprocess on this test's settings; its base URL."""
-    port = _free_port()
-    log = (tmp_path / "web.log").open("w")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "data_platform.cli.main", "web", "--port", str(port), *args],
-        env=dict(os.environ),
-        cwd=Path.cwd(),
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if requests.get(f"{base}/healthz", timeout=1).status_code == 200:
-                    break
-            except requests.ConnectionError:
-                pass
-            if process.poll() is not None or time.monotonic() > deadline:
-                log.flush()
-                pytest.fail(f"the server did not start:\n{(tmp_path / 'web.log').read_text()}")
-            time.sleep(0.1)
-        yield base
-    finally:
-        process.terminate()
+    with (tmp_path / "web.log").open("w") as log:
         try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-        log.close()
+            with web_server(*args, env=dict(os.environ), cwd=Path.cwd(), output=log) as base:
+                yield base
+        except RuntimeError as exc:
+            log.flush()
+            pytest.fail(f"{exc}:\n{(tmp_path / 'web.log').read_text()}")
 
 
 @pytest.fixture
